@@ -1,0 +1,12 @@
+# For full specification on the configuration of this file visit:
+# https://github.com/hashicorp/integration-template#metadata-configuration
+integration {
+  name        = "winbake"
+  description = "Bakes Windows cloud images for OpenStack and MAAS: unattended install, offline updates, sysprep, compression, upload."
+  identifier  = "packer/winbake/winbake"
+  component {
+    type = "post-processor"
+    name = "winbake-compress"
+    slug = "compress"
+  }
+}

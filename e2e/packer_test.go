@@ -1,0 +1,123 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const pluginSource = "github.com/winbake/winbake"
+
+// packerEnv is a Packer installation isolated from the user's: its own
+// plugin and config directories, no update checks, no telemetry.
+type packerEnv struct {
+	packer     string
+	pluginPath string
+	configDir  string
+}
+
+var installed *packerEnv
+
+func TestMain(m *testing.M) {
+	packer, plugin := os.Getenv("WINBAKE_PACKER"), os.Getenv("WINBAKE_PLUGIN_BINARY")
+	if packer == "" || plugin == "" {
+		fmt.Fprintln(os.Stderr, "e2e: WINBAKE_PACKER and WINBAKE_PLUGIN_BINARY must name the packer and plugin binaries; run `make e2e`")
+		os.Exit(2)
+	}
+	root, err := os.MkdirTemp("", "winbake-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	installed = &packerEnv{
+		packer:     packer,
+		pluginPath: filepath.Join(root, "plugins"),
+		configDir:  filepath.Join(root, "config"),
+	}
+	out, err := installed.run("", "plugins", "install", "--path", plugin, pluginSource)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: installing the plugin failed: %v\n%s", err, out)
+		os.RemoveAll(root)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(root)
+	os.Exit(code)
+}
+
+func (e *packerEnv) environ() []string {
+	env := []string{
+		"PACKER_PLUGIN_PATH=" + e.pluginPath,
+		"PACKER_CONFIG_DIR=" + e.configDir,
+		"CHECKPOINT_DISABLE=1",
+		"PACKER_NO_COLOR=1",
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PACKER_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// run executes packer in dir and returns its combined output.
+func (e *packerEnv) run(dir string, args ...string) (string, error) {
+	cmd := exec.Command(e.packer, args...)
+	cmd.Dir = dir
+	cmd.Env = e.environ()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(10 * time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		return out.String(), fmt.Errorf("packer %s timed out", strings.Join(args, " "))
+	}
+}
+
+func TestPluginIsInstalled(t *testing.T) {
+	out, err := installed.run("", "plugins", "installed")
+	if err != nil {
+		t.Fatalf("packer plugins installed: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "packer-plugin-winbake_v") {
+		t.Fatalf("winbake is not among the installed plugins:\n%s", out)
+	}
+}
+
+func TestExamplesAreFormattedAndValid(t *testing.T) {
+	examples, err := filepath.Glob(filepath.Join("..", "example", "*.pkr.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(examples) == 0 {
+		t.Fatal("no templates in example/")
+	}
+	for _, example := range examples {
+		t.Run(filepath.Base(example), func(t *testing.T) {
+			if out, err := installed.run("", "fmt", "-check", "-diff", example); err != nil {
+				t.Errorf("packer fmt -check %s: %v\n%s", example, err, out)
+			}
+			if out, err := installed.run("", "validate", "-syntax-only", example); err != nil {
+				t.Errorf("packer validate -syntax-only %s: %v\n%s", example, err, out)
+			}
+			if out, err := installed.run("", "validate", example); err != nil {
+				t.Errorf("packer validate %s: %v\n%s", example, err, out)
+			}
+		})
+	}
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, only when missing, the Debian packages winbake's tests and demo use.
+# Runs `apt-get update` once, and only when something has to be installed.
+set -euo pipefail
+
+packages=(
+  qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools   # the VM, its firmware and TPM
+  xorriso mtools dosfstools                           # install media (CD, floppy)
+  wimtools                                            # real WIM images for install.wim checks
+  busybox-static                                      # the stand-in guest's userland
+  xz-utils                                            # dd.xz output
+  ca-certificates git make gcc                        # toolchain basics
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "deps: all ${#packages[@]} Debian packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "deps: missing Debian packages: ${missing[*]}" >&2
+  echo "deps: run as root, or install them: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: installed ${#missing[@]} package(s)"
