@@ -37,26 +37,28 @@ func Render(s Settings) ([]byte, error) {
 }
 
 // Template is a parsed user answer-file template (Go text/template). It is
-// executed with the defaulted Settings as its data (so {{.ImageName}},
-// {{.Password}}, ... are available) and these functions:
+// executed with the defaulted Settings as its data, so {{.ImageName}},
+// {{.Password}}, {{.Firmware}} ... and the Settings methods
+// {{.FirstLogonCommands}}, {{.DriverPaths}}, {{.WindowsPECommands}},
+// {{.SpecializeCommands}} and {{.IsBuiltinAdministrator}} are available,
+// together with these functions:
 //
-//	xml STRING                  escape for XML text or attribute values
-//	adminPassword STRING        EncodeAdministratorPassword (PlainText false)
-//	userPassword STRING         EncodeUserPassword (local accounts, AutoLogon)
-//	component NAME              the attributes of a <component> element:
-//	                            name="NAME" processorArchitecture=... (uses
-//	                            .Architecture)
-//	pass NAME                   winbake's default <settings pass="NAME">
-//	                            element for windowsPE, specialize or
-//	                            oobeSystem, as XML (needs xmlns:wcm on the
-//	                            root element)
-//	layout                      the Layout (.Partitions, .WindowsPartition)
-//	namespace, wcmNamespace     the two namespace URIs
+//	xml STRING            escape STRING for XML text or attribute values
+//	adminPassword STRING  EncodeAdministratorPassword (use with PlainText false)
+//	userPassword STRING   EncodeUserPassword (local accounts, AutoLogon)
+//	component NAME        the attributes of a <component> element:
+//	                      name="NAME" processorArchitecture="<.Architecture>"
+//	                      publicKeyToken=... language=... versionScope=...
+//	pass NAME             winbake's default <settings pass="NAME"> element for
+//	                      windowsPE, specialize or oobeSystem, as XML; it uses
+//	                      the wcm prefix, so declare xmlns:wcm on the root
+//	layout                the Layout (.Partitions, .WindowsPartition)
+//	winrmCommands         WinRMCommands
+//	namespace             the answer-file namespace URI
+//	wcmNamespace          the wcm namespace URI
 //
-// and the Settings methods (.FirstLogonCommands, .WinRMCommands is the
-// function winrmCommands, .DriverPaths, .SpecializeCommands,
-// .WindowsPECommands). Values inserted with {{.Field}} are not escaped: pipe
-// free text through xml.
+// Values inserted with {{.Field}} are not escaped: pipe free text through
+// xml. The output must pass CheckAnswerFile.
 type Template struct {
 	name string
 	tmpl *template.Template
@@ -83,7 +85,7 @@ func templateFuncs(cur *Settings) template.FuncMap {
 			default:
 				return "", fmt.Errorf("pass %q: winbake has default settings for %q, %q and %q only", name, PassWindowsPE, PassSpecialize, PassOOBESystem)
 			}
-			b, err := xml.MarshalIndent(buildPass(*cur, name), "", "  ")
+			b, err := xml.MarshalIndent(buildPass(*cur, name), "  ", "  ")
 			return string(b), err
 		},
 		"layout": func() Layout { return LayoutFor(cur.Firmware, cur.RecoveryPartitionMB) },

@@ -68,6 +68,7 @@ func (s Settings) Validate() error {
 
 // Problems is Validate as a slice: one *FieldError per problem.
 func (s Settings) Problems() []error {
+	orig := s
 	s = s.WithDefaults()
 	var errs []error
 	add := func(err error) {
@@ -81,10 +82,19 @@ func (s Settings) Problems() []error {
 	add(ValidateProductKey(s.ProductKey))
 	add(ValidateText(FieldFullName, s.FullName, maxFreeTextLength))
 	add(ValidateText(FieldOrganization, s.Organization, maxFreeTextLength))
-	add(ValidateLanguageTag(FieldUILanguage, s.UILanguage))
-	add(ValidateInputLocale(s.InputLocale))
-	add(ValidateLanguageTag(FieldSystemLocale, s.SystemLocale))
-	add(ValidateLanguageTag(FieldUserLocale, s.UserLocale))
+	// The other locales default to ui_language: a bad ui_language is
+	// reported once, not once per field that inherited it.
+	uiErr := ValidateLanguageTag(FieldUILanguage, s.UILanguage)
+	add(uiErr)
+	if orig.InputLocale != "" || uiErr == nil {
+		add(ValidateInputLocale(s.InputLocale))
+	}
+	if orig.SystemLocale != "" || uiErr == nil {
+		add(ValidateLanguageTag(FieldSystemLocale, s.SystemLocale))
+	}
+	if orig.UserLocale != "" || uiErr == nil {
+		add(ValidateLanguageTag(FieldUserLocale, s.UserLocale))
+	}
 	add(ValidateTimeZone(s.TimeZone))
 	add(ValidateComputerName(s.ComputerName))
 	if s.Firmware == FirmwareBIOS || s.Firmware == FirmwareUEFI {
