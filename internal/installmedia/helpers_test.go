@@ -3,6 +3,7 @@ package installmedia
 import (
 	"bytes"
 	"fmt"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,3 +196,5 @@ func wantErrContains(t testing.TB, err error, parts ...string) {
 		}
 	}
 }
+
+func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
