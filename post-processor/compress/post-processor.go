@@ -1,0 +1,511 @@
+// Package compress implements the winbake-compress post-processor: it turns
+// the disk image of a build into a distributable image file (qcow2, raw,
+// vhdx, vmdk, or a gzip/xz-compressed raw disk for MAAS).
+package compress
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/klauspost/pgzip"
+)
+
+// BuilderId identifies artifacts made by this post-processor.
+const BuilderId = "winbake.post-processor.compress"
+
+// TarMemberName is the name of the raw disk inside a dd.tgz archive.
+const TarMemberName = "root-dd"
+
+// PostProcessor is the winbake-compress post-processor.
+type PostProcessor struct {
+	config Config
+}
+
+var _ packersdk.PostProcessor = new(PostProcessor)
+
+func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+func (p *PostProcessor) Configure(raws ...interface{}) error {
+	return p.config.Prepare(raws...)
+}
+
+// PostProcess writes the input artifact's disk image in the configured format.
+func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	keep := p.config.KeepInputArtifact
+	a, err := p.run(ctx, ui, input)
+	if err != nil {
+		return nil, keep, false, err
+	}
+	return a, keep, false, nil
+}
+
+func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (*Artifact, error) {
+	c := &p.config
+	spec, ok := lookupFormat(c.Format)
+	if !ok {
+		return nil, fmt.Errorf("format: %q is not supported; use one of %s", c.Format, formatNames())
+	}
+	if input == nil {
+		return nil, errors.New("no input artifact to compress")
+	}
+
+	if _, err := exec.LookPath(qemuImgCommand); err != nil {
+		return nil, fmt.Errorf("winbake-compress needs %s (Debian/Ubuntu package qemu-utils) on PATH: %w", qemuImgCommand, err)
+	}
+	if spec.Name == "dd.xz" {
+		if _, err := exec.LookPath(xzCommand); err != nil {
+			return nil, fmt.Errorf("format dd.xz needs %s (Debian/Ubuntu package xz-utils) on PATH: %w", xzCommand, err)
+		}
+	}
+
+	src, info, err := findDiskImage(ctx, input.Files())
+	if err != nil {
+		return nil, err
+	}
+	ui.Say(fmt.Sprintf("Input disk image: %s (%s, %s virtual)", src, info.Format, humanBytes(info.VirtualSize)))
+
+	out, err := p.outputPath(src, spec)
+	if err != nil {
+		return nil, err
+	}
+	outDir := filepath.Dir(out)
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output: creating directory: %w", err)
+	}
+
+	w := &writer{ctx: ctx, ui: ui, cfg: c, spec: spec, src: src, info: info, out: out}
+	defer w.cleanup()
+	if err := w.write(); err != nil {
+		return nil, err
+	}
+	return w.finish()
+}
+
+// outputPath renders the output path for the input disk src, and refuses
+// paths that would overwrite the input or, without -force, another file.
+func (p *PostProcessor) outputPath(src string, spec formatSpec) (string, error) {
+	c := &p.config
+	base := filepath.Base(src)
+	data := outputTemplateData{
+		InputDir:  filepath.Dir(src),
+		InputName: strings.TrimSuffix(base, filepath.Ext(base)),
+		Ext:       spec.Name,
+	}
+	tmpl := c.Output
+	if tmpl == "" {
+		tmpl = defaultOutput
+	}
+	out, err := c.renderOutput(tmpl, data)
+	if err != nil {
+		return "", fmt.Errorf("output: %w", err)
+	}
+	if out, err = filepath.Abs(out); err != nil {
+		return "", fmt.Errorf("output: %w", err)
+	}
+	if sameFile(out, src) {
+		if c.Output != "" {
+			return "", fmt.Errorf("output: %s is the input disk image; choose another path", out)
+		}
+		if out, err = c.renderOutput(defaultOutputOnCollision, data); err != nil {
+			return "", fmt.Errorf("output: %w", err)
+		}
+		if out, err = filepath.Abs(out); err != nil {
+			return "", fmt.Errorf("output: %w", err)
+		}
+	}
+	if fi, err := os.Stat(out); err == nil {
+		if fi.IsDir() {
+			return "", fmt.Errorf("output: %s is a directory; name a file", out)
+		}
+		if !c.PackerForce {
+			return "", fmt.Errorf("output: %s already exists; remove it or run Packer with -force", out)
+		}
+	}
+	return out, nil
+}
+
+func sameFile(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
+}
+
+// findDiskImage picks the disk image among files: the only file, else the one
+// file qemu-img recognises as a non-raw image, else the one raw file named
+// *.raw or *.img.
+func findDiskImage(ctx context.Context, files []string) (string, imageInfo, error) {
+	type candidate struct {
+		path string
+		info imageInfo
+	}
+	var all []candidate
+	var listed []string
+	for _, f := range files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return "", imageInfo{}, err
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return "", imageInfo{}, fmt.Errorf("input artifact file %s: %w", f, err)
+		}
+		if !fi.Mode().IsRegular() {
+			continue
+		}
+		info, err := qemuImgInfo(ctx, abs)
+		if err != nil {
+			return "", imageInfo{}, fmt.Errorf("inspecting input artifact file %s: %w", abs, err)
+		}
+		all = append(all, candidate{abs, info})
+		listed = append(listed, fmt.Sprintf("%s (%s)", abs, info.Format))
+	}
+	pick := func(cs []candidate) (string, imageInfo, error) {
+		return cs[0].path, cs[0].info, nil
+	}
+	switch len(all) {
+	case 0:
+		return "", imageInfo{}, fmt.Errorf("the input artifact has no regular file to use as disk image (files: %s)",
+			strings.Join(files, ", "))
+	case 1:
+		return pick(all)
+	}
+
+	var images, rawByName []candidate
+	for _, cand := range all {
+		if cand.info.Format != "raw" {
+			images = append(images, cand)
+			continue
+		}
+		switch strings.ToLower(filepath.Ext(cand.path)) {
+		case ".raw", ".img":
+			rawByName = append(rawByName, cand)
+		}
+	}
+	switch {
+	case len(images) == 1:
+		return pick(images)
+	case len(images) > 1:
+		return "", imageInfo{}, fmt.Errorf("the input artifact has several disk images, cannot tell which to use: %s",
+			strings.Join(listed, ", "))
+	case len(rawByName) == 1:
+		return pick(rawByName)
+	}
+	return "", imageInfo{}, fmt.Errorf("cannot tell which file of the input artifact is the disk image "+
+		"(looked for one file qemu-img recognises as qcow2/vhdx/vmdk/..., else one raw file named *.raw or *.img): %s",
+		strings.Join(listed, ", "))
+}
+
+// writer makes one output file. Everything it creates is removed by cleanup
+// unless finish succeeded.
+type writer struct {
+	ctx  context.Context
+	ui   packersdk.Ui
+	cfg  *Config
+	spec formatSpec
+	src  string
+	info imageInfo
+	out  string
+
+	partial string   // output being written
+	temps   []string // other files to remove
+	done    bool
+}
+
+func (w *writer) cleanup() {
+	if w.done {
+		return
+	}
+	for _, f := range append(w.temps, w.partial) {
+		if f != "" {
+			_ = os.Remove(f)
+		}
+	}
+}
+
+// tempPath reserves a unique hidden file name next to the output.
+func (w *writer) tempPath(suffix string) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(w.out), "."+filepath.Base(w.out)+".*"+suffix)
+	if err != nil {
+		return "", fmt.Errorf("creating temporary file: %w", err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	return name, nil
+}
+
+func (w *writer) write() error {
+	var err error
+	if w.partial, err = w.tempPath(".partial"); err != nil {
+		return err
+	}
+	if w.spec.QemuFormat != "" {
+		return w.writeQemu()
+	}
+
+	raw, err := w.rawSource()
+	if err != nil {
+		return err
+	}
+	switch w.spec.Name {
+	case "dd.gz":
+		return w.writeGzip(raw, false)
+	case "dd.tgz":
+		return w.writeGzip(raw, true)
+	case "dd.xz":
+		return w.writeXz(raw)
+	}
+	return fmt.Errorf("format %s: no writer", w.spec.Name)
+}
+
+func (w *writer) sayPercent(what string) func(int) {
+	return func(pct int) { w.ui.Say(fmt.Sprintf("%s: %d%%", what, pct)) }
+}
+
+// qemuOptions are the qemu-img convert options for the output format.
+func (w *writer) qemuOptions() []string {
+	// More coroutines than the default 8 keep a disk busy on large images.
+	opts := []string{"-m", "16"}
+	switch w.spec.Name {
+	case "qcow2":
+		if w.cfg.Qcow2Compression != qcow2None {
+			opts = append(opts, "-c", "-o", "compression_type="+w.cfg.Qcow2Compression)
+		}
+		// Out-of-order writes let qemu compress clusters in parallel; the
+		// image stays valid, only the cluster order within the file varies.
+		opts = append(opts, "-W")
+	case "raw":
+		opts = append(opts, "-W")
+	case "vhdx":
+		opts = append(opts, "-o", "subformat=dynamic")
+	case "vmdk":
+		// Stream-optimized VMDKs are written in order.
+		opts = append(opts, "-o", "subformat=streamOptimized")
+	}
+	return opts
+}
+
+func (w *writer) writeQemu() error {
+	desc := w.spec.Name
+	if w.spec.Name == "qcow2" {
+		desc = fmt.Sprintf("qcow2 (%s compression)", w.cfg.Qcow2Compression)
+	}
+	w.ui.Say(fmt.Sprintf("Converting %s to %s with qemu-img...", filepath.Base(w.src), desc))
+	return qemuImgConvert(w.ctx, w.src, w.info.Format, w.partial, w.spec.QemuFormat,
+		w.qemuOptions(), w.sayPercent("qemu-img convert"))
+}
+
+// rawSource returns a file holding the raw disk bytes: the input itself when
+// it is raw, else a temporary raw conversion next to the output.
+func (w *writer) rawSource() (string, error) {
+	if w.info.Format == "raw" {
+		return w.src, nil
+	}
+	tmp, err := w.tempPath(".raw.tmp")
+	if err != nil {
+		return "", err
+	}
+	w.temps = append(w.temps, tmp)
+	w.ui.Say(fmt.Sprintf("Converting %s (%s) to a temporary raw image %s...", filepath.Base(w.src), w.info.Format, tmp))
+	err = qemuImgConvert(w.ctx, w.src, w.info.Format, tmp, "raw",
+		[]string{"-m", "16", "-W"}, w.sayPercent("qemu-img convert to raw"))
+	if err != nil {
+		return "", err
+	}
+	return tmp, nil
+}
+
+// openRaw opens the raw disk at path for reading with progress and
+// cancellation. The caller closes the result.
+func (w *writer) openRaw(path string) (io.ReadCloser, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, 0, err
+	}
+	tracked := w.ui.TrackProgress(filepath.Base(path), 0, fi.Size(), f)
+	return &ctxReadCloser{ctx: w.ctx, rc: tracked, file: f}, fi.Size(), nil
+}
+
+// ctxReadCloser stops reading once its context is done.
+type ctxReadCloser struct {
+	ctx  context.Context
+	rc   io.ReadCloser
+	file *os.File
+}
+
+func (r *ctxReadCloser) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.rc.Read(p)
+}
+
+func (r *ctxReadCloser) Close() error {
+	err := r.rc.Close()
+	_ = r.file.Close() // may already be closed through rc
+	return err
+}
+
+// writeGzip writes the raw disk at raw, gzip-compressed on all cores, and
+// for dd.tgz wrapped in a tar archive with the single member TarMemberName.
+func (w *writer) writeGzip(raw string, tarred bool) error {
+	level := w.cfg.level(w.spec)
+	w.ui.Say(fmt.Sprintf("Compressing raw disk bytes to %s (gzip level %d)...", w.spec.Name, level))
+	in, size, err := w.openRaw(raw)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+
+	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	gz, err := pgzip.NewWriterLevel(f, level)
+	if err != nil {
+		return err
+	}
+	var dst io.Writer = gz
+	var tw *tar.Writer
+	if tarred {
+		tw = tar.NewWriter(gz)
+		hdr := &tar.Header{
+			Typeflag: tar.TypeReg,
+			Name:     TarMemberName,
+			Size:     size,
+			Mode:     0o644,
+			// A fixed time keeps the archive a function of the disk bytes.
+			ModTime: time.Unix(0, 0),
+			Format:  tar.FormatPAX,
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			_ = gz.Close()
+			return err
+		}
+		dst = tw
+	}
+
+	n, err := io.Copy(dst, in)
+	if err == nil && n != size {
+		err = fmt.Errorf("read %d bytes of %s, expected %d", n, raw, size)
+	}
+	if err == nil && tw != nil {
+		err = tw.Close()
+	}
+	if cerr := gz.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if ctxErr := w.ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return fmt.Errorf("writing %s: %w", w.spec.Name, err)
+	}
+	return f.Close()
+}
+
+// writeXz compresses the raw disk at raw with `xz -T0`.
+func (w *writer) writeXz(raw string) error {
+	level := w.cfg.level(w.spec)
+	w.ui.Say(fmt.Sprintf("Compressing raw disk bytes to dd.xz (xz -%d, all cores)...", level))
+	in, _, err := w.openRaw(raw)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+
+	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	err = command{
+		name:   xzCommand,
+		args:   []string{"--compress", "--stdout", "--threads=0", fmt.Sprintf("-%d", level)},
+		stdin:  in,
+		stdout: f,
+	}.run(w.ctx)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// finish checks the finished output, hashes it, and moves it into place.
+func (w *writer) finish() (*Artifact, error) {
+	if err := w.ctx.Err(); err != nil {
+		return nil, err
+	}
+	w.ui.Say(fmt.Sprintf("Computing SHA-256 of %s...", filepath.Base(w.out)))
+	sum, size, err := hashFile(w.ctx, w.partial)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(w.partial, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(w.partial, w.out); err != nil {
+		return nil, fmt.Errorf("moving %s into place: %w", w.out, err)
+	}
+	w.done = true
+	for _, f := range w.temps {
+		_ = os.Remove(f)
+	}
+	a := &Artifact{Path: w.out, Format: w.spec.Name, SHA256: sum, Size: size}
+	w.ui.Say(fmt.Sprintf("Wrote %s (%s, sha256 %s)", w.out, humanBytes(size), sum))
+	return a, nil
+}
+
+// hashFile returns the hex SHA-256 and the size of the file at path, after
+// flushing it to disk.
+func hashFile(ctx context.Context, path string) (string, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, &ctxReadCloser{ctx: ctx, rc: f, file: f})
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
