@@ -193,24 +193,19 @@ func readSector(r io.ReaderAt, sector int64) ([]byte, error) {
 }
 
 // hasUDFRecognition reports whether the volume recognition sequence at
-// byte 32768 names an NSR02 or NSR03 descriptor, the mark of a UDF volume.
+// byte 32768 holds an NSR02 or NSR03 descriptor, the mark of a UDF volume
+// (ECMA-167 2/9.1, 3/9.1). The sequence ends at the first sector that is
+// not a volume structure descriptor.
 func hasUDFRecognition(r io.ReaderAt) bool {
 	buf := make([]byte, 7)
-	inExtended := false
 	for i := int64(0); i < maxVRSDescriptors; i++ {
 		if _, err := r.ReadAt(buf, 32768+i*udfBlockSize); err != nil {
 			return false
 		}
 		switch string(buf[1:6]) {
-		case "BEA01":
-			inExtended = true
 		case "NSR02", "NSR03":
-			if inExtended {
-				return true
-			}
-		case "TEA01":
-			inExtended = false
-		case "CD001", "CDW02", "BOOT2":
+			return true
+		case "BEA01", "TEA01", "CD001", "CDW02", "BOOT2":
 		default:
 			return false
 		}

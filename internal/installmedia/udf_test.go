@@ -52,9 +52,9 @@ func TestUDFGenisoimage(t *testing.T) {
 	}
 	data := readFile(t, wim)
 	for name, content := range map[string][]byte{
-		"sources/install.wim": data,
-		"sources/boot.wim":    []byte("boot"),
-		"setup.exe":           []byte("MZ"),
+		"sources/install.wim":  data,
+		"sources/boot.wim":     []byte("boot"),
+		"setup.exe":            []byte("MZ"),
 		"efi/boot/bootx64.efi": []byte("MZ"),
 	} {
 		if err := os.WriteFile(filepath.Join(tree, name), content, 0o644); err != nil {
