@@ -17,11 +17,11 @@ for example in example/*.pkr.hcl; do
   "$packer" validate "$example"
 done
 
-# A 64 MiB qcow2 disk with some content stands in for a golden image.
-qemu-img create -q -f qcow2 "$demo/golden.qcow2" 64M
-head -c 8M /dev/urandom > "$demo/data.bin"
-qemu-img dd -f raw -O qcow2 if="$demo/data.bin" of="$demo/golden.qcow2" conv=notrunc 2>/dev/null ||
-  qemu-io -f qcow2 -c "write -P 0x5a 0 8M" "$demo/golden.qcow2" >/dev/null
+# A 64 MiB qcow2 disk holding 8 MiB of data stands in for a golden image.
+truncate -s 64M "$demo/golden.raw"
+head -c 8M /dev/urandom | dd of="$demo/golden.raw" conv=notrunc status=none
+qemu-img convert -O qcow2 "$demo/golden.raw" "$demo/golden.qcow2"
+rm "$demo/golden.raw"
 
 "$packer" build -var disk_image="$demo/golden.qcow2" -var output_dir="$demo/out" example/compress-for-clouds.pkr.hcl
 echo

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"reflect"
+	"testing"
+)
+
+// The plugin binary must describe itself the way Packer expects: API
+// version x5.0, protocol v2, and every registered component.
+func TestDescribe(t *testing.T) {
+	out, err := exec.Command("go", "run", ".", "describe").Output()
+	if err != nil {
+		t.Fatalf("go run . describe: %v", err)
+	}
+	var d struct {
+		APIVersion      string   `json:"api_version"`
+		ProtocolVersion string   `json:"protocol_version"`
+		SDKVersion      string   `json:"sdk_version"`
+		Builders        []string `json:"builders"`
+		Provisioners    []string `json:"provisioners"`
+		PostProcessors  []string `json:"post_processors"`
+	}
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatalf("describe output is not JSON: %v\n%s", err, out)
+	}
+	if d.APIVersion != "x5.0" || d.ProtocolVersion != "v2" || d.SDKVersion != "0.6.10" {
+		t.Errorf("describe: api_version %q protocol_version %q sdk_version %q; want x5.0, v2, 0.6.10", d.APIVersion, d.ProtocolVersion, d.SDKVersion)
+	}
+	if want := []string{"compress"}; !reflect.DeepEqual(d.PostProcessors, want) {
+		t.Errorf("post_processors = %v, want %v", d.PostProcessors, want)
+	}
+}
