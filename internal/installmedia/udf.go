@@ -109,7 +109,6 @@ type udfVolume struct {
 	parts    []io.ReaderAt // by partition reference number; byte offsets within the partition
 	root     longAD
 	revision uint16 // from the domain identifier, e.g. 0x0102
-	hasMeta  bool
 }
 
 // kind describes the volume for messages: "UDF 1.02".
@@ -434,7 +433,6 @@ func (v *udfVolume) setupPartitions(pds map[uint16]partitionDesc, lvd logicalVol
 	// file, recorded in the physical partition they name. The mirror
 	// file holds a copy.
 	for _, mm := range metas {
-		v.hasMeta = true
 		under, ok := physRefs[mm.number]
 		if !ok {
 			return udfErr("metadata partition map %d names partition %d, which has no type 1 partition map", mm.ref, mm.number)

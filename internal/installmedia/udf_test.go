@@ -405,3 +405,69 @@ func reseal(sector []byte) {
 	}
 	sector[4] = tagChecksum(sector)
 }
+
+// TestUDFMetadataPartition checks the metadata mirror standing in for a
+// damaged metadata file, and the refusal of partition types this reader
+// does not support.
+func TestUDFMetadataPartition(t *testing.T) {
+	wim := readFile(t, buildWIM(t, server2025Images))
+	good := readFile(t, buildUDF(t, windowsTree("install.wim", udfFileNode("", wim)), udfBuildOptions{revision: 0x0250}))
+	open := func(img []byte) (*Media, error) { return readMedia(bytes.NewReader(img), int64(len(img))) }
+
+	img := append([]byte(nil), good...)
+	img[partitionStartSector*bs+20] ^= 0xFF // metadata file entry
+	if m, err := open(img); err != nil || len(m.Images) != 2 {
+		t.Fatalf("with a damaged metadata file: %v", err)
+	}
+	img[(partitionStartSector+1)*bs+20] ^= 0xFF // and its mirror
+	_, err := open(img)
+	wantErrContains(t, err, "metadata file of partition map 1")
+
+	for _, kind := range []string{"*UDF Sparable Partition", "*UDF Virtual Partition"} {
+		img := append([]byte(nil), good...)
+		for _, lvd := range []int{35, 51} {
+			sector := img[lvd*bs : (lvd+1)*bs]
+			copy(sector[440+6+5:], []byte(kind+"\x00\x00\x00\x00\x00\x00\x00")[:23])
+			reseal(sector)
+		}
+		_, err := open(img)
+		wantErrContains(t, err, "cannot read its UDF file system", kind, "does not support")
+	}
+}
+
+// TestUDFEntryKinds checks errors for ICBs this reader refuses.
+func TestUDFEntryKinds(t *testing.T) {
+	wim := readFile(t, buildWIM(t, server2022Images[:1]))
+	good := readFile(t, buildUDF(t, windowsTree("install.wim", udfFileNode("", wim)), udfBuildOptions{}))
+	v, err := openUDF(bytes.NewReader(good), int64(len(good)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok, err := v.walk("sources/install.wim")
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	at := (partitionStartSector + int(e.icb.address.block)) * bs
+	for _, tt := range []struct {
+		name  string
+		patch func(b []byte)
+		want  string
+	}{
+		{"indirect entry", func(b []byte) { binary.LittleEndian.PutUint16(b, tagIndirectEntry) }, "indirect entry"},
+		{"extended allocation descriptors", func(b []byte) { b[34] = 2 }, "allocation descriptor type 2"},
+		{"oversized descriptors", func(b []byte) { binary.LittleEndian.PutUint32(b[172:], 4000) }, "more than a block"},
+		{"not a file entry", func(b []byte) { binary.LittleEndian.PutUint16(b, tagTerminating) }, "not a file entry"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			img := append([]byte(nil), good...)
+			tt.patch(img[at : at+bs])
+			reseal(img[at : at+bs])
+			v, err := openUDF(bytes.NewReader(img), int64(len(img)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = v.open("sources/install.wim")
+			wantErrContains(t, err, tt.want)
+		})
+	}
+}
