@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools   # the VM, its firmware and TPM
   xorriso mtools dosfstools                           # install media (CD, floppy)
+  genisoimage 7zip udftools                           # independent ISO/UDF writers and readers for tests
   wimtools                                            # real WIM images for install.wim checks
   busybox-static                                      # the stand-in guest's userland
   xz-utils                                            # dd.xz output

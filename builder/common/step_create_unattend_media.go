@@ -1,0 +1,92 @@
+package common
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+)
+
+// StepCreateUnattendMedia renders autounattend.xml for the image found by
+// StepCheckInstallImage and writes it, with the user's cd_/floppy_ files,
+// onto the answer-file medium through the SDK's CD or floppy step.
+//
+// Uses state: "ui", StateInstallImage.
+// Produces state: "cd_path" (unattend_media = "cd") or "floppy_path"
+// (unattend_media = "floppy"), set by the SDK step.
+type StepCreateUnattendMedia struct {
+	Unattend *UnattendConfig
+	Media    *MediaConfig
+	// Firmware is "bios" or "uefi".
+	Firmware string
+
+	media multistep.Step
+}
+
+func (s *StepCreateUnattendMedia) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	image, ok := state.Get(StateInstallImage).(installmedia.Image)
+	if !ok {
+		return halt(state, ui, fmt.Errorf("the install image was not checked before creating the answer file"))
+	}
+
+	answerFile, err := s.render(image)
+	if err != nil {
+		return halt(state, ui, err)
+	}
+
+	if s.Media.UnattendMedia == UnattendMediaFloppy {
+		ui.Say(fmt.Sprintf("Writing %s to a floppy for Windows Setup", UnattendFileName))
+		s.media = &commonsteps.StepCreateFloppy{
+			Files:       s.Media.FloppyFiles,
+			Directories: s.Media.FloppyDirectories,
+			Content:     withAnswerFile(s.Media.FloppyContent, answerFile),
+			Label:       s.Media.FloppyLabel,
+		}
+	} else {
+		ui.Say(fmt.Sprintf("Writing %s to a CD labelled %s for Windows Setup", UnattendFileName, s.Media.CDLabel))
+		s.media = &commonsteps.StepCreateCD{
+			Files:   s.Media.CDFiles,
+			Content: withAnswerFile(s.Media.CDContent, answerFile),
+			Label:   s.Media.CDLabel,
+		}
+	}
+	return s.media.Run(ctx, state)
+}
+
+// render produces the answer file for image, naming it as the WIM spells
+// it, with the virtio driver paths when a virtio-win ISO is attached.
+func (s *StepCreateUnattendMedia) render(image installmedia.Image) ([]byte, error) {
+	var virtioFolder, archFolder string
+	if s.Media.VirtioWinISOURL != "" {
+		folder, err := image.VirtioDriverFolder()
+		if err != nil {
+			return nil, fmt.Errorf("virtio_win_iso_url: no virtio-win driver folder for image %q: %w", image.Name, err)
+		}
+		virtioFolder, archFolder = folder, image.VirtioArchFolder()
+	}
+	config := *s.Unattend
+	config.ImageName = image.Name
+	return config.Render(s.Firmware, virtioFolder, archFolder, image.Arch)
+}
+
+func withAnswerFile(content map[string]string, answerFile []byte) map[string]string {
+	merged := maps.Clone(content)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	merged[UnattendFileName] = string(answerFile)
+	return merged
+}
+
+// Cleanup removes the medium the SDK step created.
+func (s *StepCreateUnattendMedia) Cleanup(state multistep.StateBag) {
+	if s.media != nil {
+		s.media.Cleanup(state)
+	}
+}
