@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -180,7 +181,7 @@ func (u *testUI) Say(msg string) {
 	}
 }
 
-func (u *testUI) Sayf(format string, args ...any) { u.Say(format) }
+func (u *testUI) Sayf(format string, args ...any) { u.Say(fmt.Sprintf(format, args...)) }
 
 func (u *testUI) messages() string {
 	u.mu.Lock()
