@@ -89,23 +89,9 @@ func ReadISO(isoPath string) (*Media, error) {
 
 // readMedia is ReadISO on an open image of the given size.
 func readMedia(r io.ReaderAt, size int64) (*Media, error) {
-	var vols []volume
-	var problems []string
-	switch udf, err := openUDF(r, size); {
-	case err == nil:
-		vols = append(vols, udf)
-	case errors.Is(err, errNoUDF):
-	default:
-		problems = append(problems, fmt.Sprintf("cannot read its UDF file system: %v", err))
-	}
-	iso, err := openISO9660(r)
-	if err == nil {
-		vols = append(vols, iso)
-	} else if len(vols) == 0 {
-		problems = append(problems, fmt.Sprintf("cannot read its ISO 9660 file system: %v", err))
-	}
-	if len(vols) == 0 {
-		return nil, fmt.Errorf("not a readable ISO image: %s", strings.Join(problems, "; "))
+	vols, problems, err := openVolumes(r, size)
+	if err != nil {
+		return nil, err
 	}
 
 	var holds []string
@@ -135,6 +121,59 @@ func readMedia(r io.ReaderAt, size int64) (*Media, error) {
 		msg += "; " + strings.Join(problems, "; ")
 	}
 	return nil, errors.New(msg)
+}
+
+// openVolumes opens the ISO's UDF file system, then its ISO 9660 one. It
+// fails only when neither can be read; problems says what went wrong with a
+// file system that was skipped.
+func openVolumes(r io.ReaderAt, size int64) (vols []volume, problems []string, err error) {
+	switch udf, err := openUDF(r, size); {
+	case err == nil:
+		vols = append(vols, udf)
+	case errors.Is(err, errNoUDF):
+	default:
+		problems = append(problems, fmt.Sprintf("cannot read its UDF file system: %v", err))
+	}
+	iso, err := openISO9660(r)
+	if err == nil {
+		vols = append(vols, iso)
+	} else if len(vols) == 0 {
+		problems = append(problems, fmt.Sprintf("cannot read its ISO 9660 file system: %v", err))
+	}
+	if len(vols) == 0 {
+		return nil, nil, fmt.Errorf("not a readable ISO image: %s", strings.Join(problems, "; "))
+	}
+	return vols, problems, nil
+}
+
+// ListDir returns the names in the directory dir (slash-separated, matched
+// case-insensitively; "" is the root) of an ISO, directories ending in "/",
+// from the first file system that has the directory. It returns nil, and no
+// error, when no file system has it.
+func ListDir(isoPath, dir string) ([]string, error) {
+	f, err := os.Open(isoPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	vols, _, err := openVolumes(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", isoPath, err)
+	}
+	for _, vol := range vols {
+		names, err := vol.list(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: listing %s on its %s file system: %w", isoPath, dir, vol.kind(), err)
+		}
+		if names != nil {
+			return names, nil
+		}
+	}
+	return nil, nil
 }
 
 func kinds(vols []volume) string {
