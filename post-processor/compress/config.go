@@ -63,12 +63,12 @@ type Config struct {
 	// replaced when Packer runs with `-force`.
 	Output string `mapstructure:"output" required:"false"`
 
-	// Keep the input artifact after this post-processor has run. Packer
-	// itself reads `keep_input_artifact` on the post-processor block and that
-	// value wins; by default the input artifact is discarded. Builders may
-	// discard an artifact by deleting their whole output directory, and the
-	// default `output` lies in the input's directory: set
-	// `keep_input_artifact = true` or an `output` elsewhere in that case.
+	// Keep the input artifact after this post-processor has run (Packer
+	// reads `keep_input_artifact` on the post-processor block itself). By
+	// default the input artifact is discarded, except when the output lies
+	// in (or below) the input's directory, as the default `output` does:
+	// builders may discard an artifact by deleting their whole output
+	// directory, so the input is then always kept.
 	KeepInputArtifact bool `mapstructure:"keep_input_artifact" required:"false"`
 
 	ctx interpolate.Context

@@ -223,10 +223,7 @@ func inputArtifact(files ...string) packersdk.Artifact {
 
 // postProcess runs p on an artifact holding files.
 func postProcess(ctx context.Context, p *PostProcessor, ui packersdk.Ui, files ...string) (*Artifact, bool, error) {
-	a, keep, force, err := p.PostProcess(ctx, ui, inputArtifact(files...))
-	if force {
-		panic("PostProcess must not force keep_input_artifact")
-	}
+	a, keep, _, err := p.PostProcess(ctx, ui, inputArtifact(files...))
 	if err != nil {
 		if a != nil {
 			panic("PostProcess returned an artifact with an error")

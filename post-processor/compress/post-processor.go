@@ -48,7 +48,32 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if err != nil {
 		return nil, keep, false, err
 	}
+	if dir, inside := insideInputDir(a.Path, input.Files()); inside {
+		// Builders may discard an artifact by deleting its whole directory
+		// (packer-plugin-qemu does), which would take the new image with it.
+		ui.Say(fmt.Sprintf("Keeping the input artifact: the output lies in its directory %s, which discarding it could delete", dir))
+		return a, true, true, nil
+	}
 	return a, keep, false, nil
+}
+
+// insideInputDir reports whether out lies in (or below) the directory of one
+// of the input artifact's files, and which directory.
+func insideInputDir(out string, inputs []string) (string, bool) {
+	outDir, err := filepath.Abs(filepath.Dir(out))
+	if err != nil {
+		return "", false
+	}
+	for _, f := range inputs {
+		dir, err := filepath.Abs(filepath.Dir(f))
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(dir, outDir); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return dir, true
+		}
+	}
+	return "", false
 }
 
 func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (*Artifact, error) {

@@ -134,8 +134,8 @@ func TestPostProcessFormats(t *testing.T) {
 				if err != nil {
 					t.Fatalf("PostProcess: %v\nui:\n%s", err, ui.messages())
 				}
-				if keep {
-					t.Error("keep_input_artifact defaults to false, PostProcess said keep")
+				if !keep {
+					t.Error("the default output lies in the input's directory, yet PostProcess let the input be discarded")
 				}
 
 				base := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in))
@@ -414,6 +414,34 @@ func TestPostProcessOutput(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkRoundTrip(t, "vmdk", a.Path)
+	})
+
+	t.Run("output in the input's directory keeps the input, forced", func(t *testing.T) {
+		in := newInput(t, "raw")
+		p := configure(t, map[string]interface{}{"format": "qcow2", "output": filepath.Join(filepath.Dir(in), "sub", "out.qcow2")})
+		ui := newTestUI()
+		_, keep, force, err := p.PostProcess(context.Background(), ui, inputArtifact(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !keep || !force {
+			t.Errorf("PostProcess returned keep %v, force %v; want both true so discarding the input cannot delete the output", keep, force)
+		}
+		if !strings.Contains(ui.messages(), "Keeping the input artifact") {
+			t.Errorf("the UI does not say why the input is kept:\n%s", ui.messages())
+		}
+	})
+
+	t.Run("output elsewhere follows keep_input_artifact", func(t *testing.T) {
+		in := newInput(t, "raw")
+		p := configure(t, map[string]interface{}{"format": "qcow2", "output": filepath.Join(t.TempDir(), "out.qcow2")})
+		_, keep, force, err := p.PostProcess(context.Background(), newTestUI(), inputArtifact(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keep || force {
+			t.Errorf("PostProcess returned keep %v, force %v; want the default keep_input_artifact = false, not forced", keep, force)
+		}
 	})
 
 	t.Run("keep_input_artifact", func(t *testing.T) {
