@@ -76,3 +76,26 @@ func TestTemplateNeedsThePlugin(t *testing.T) {
 		t.Fatalf("packer's error does not name the missing winbake-compress post-processor:\n%s", log)
 	}
 }
+
+// A configuration mistake surfaces through Packer as one error that names
+// the field and what it accepts.
+func TestValidateReportsBadField(t *testing.T) {
+	log, err := installed.run(t.TempDir(), "validate", mustAbs(t, filepath.Join("testdata", "compress-bad-format.pkr.hcl")))
+	if err == nil {
+		t.Fatalf("packer validate accepted format = \"zip\":\n%s", log)
+	}
+	// Packer wraps long lines; compare with white space folded.
+	folded := strings.Join(strings.Fields(log), " ")
+	if !strings.Contains(folded, `format: "zip" is not supported; use one of qcow2, raw, vhdx, vmdk, dd.gz, dd.tgz, dd.xz`) {
+		t.Fatalf("packer's output does not carry winbake's error naming format and the accepted values:\n%s", log)
+	}
+}
+
+func mustAbs(t *testing.T, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
