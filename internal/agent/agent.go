@@ -81,7 +81,7 @@ type UsageResult struct {
 	// AcceptedVerbs lists the verbs when the verb was missing or unknown.
 	AcceptedVerbs []string `json:"accepted_verbs,omitempty"`
 	// AcceptedFlags lists the flags of the verb (with their "--") when a
-	// flag was unknown or malformed.
+	// flag was unknown or malformed; absent for a verb without flags.
 	AcceptedFlags []string `json:"accepted_flags,omitempty"`
 }
 
@@ -233,9 +233,6 @@ func usageDocument(spec *verbSpec, uerr *usageError) *UsageResult {
 		if uerr.flags {
 			for _, f := range spec.flags {
 				d.AcceptedFlags = append(d.AcceptedFlags, "--"+f)
-			}
-			if d.AcceptedFlags == nil {
-				d.AcceptedFlags = []string{}
 			}
 		}
 	}

@@ -33,7 +33,7 @@ const (
 	codeRebootInitiated      uint32 = 1641       // ERROR_SUCCESS_REBOOT_INITIATED
 	codeWUAlreadyInstalled   uint32 = 0x00240006 // WU_S_ALREADY_INSTALLED, 2359302
 	codeWURebootRequired     uint32 = 0x00240005 // WU_S_REBOOT_REQUIRED, 2359301
-	codeCBSStackShutdown     uint32 = 0x000F0803 // CBS_S_STACK_SHUTDOWN_REQUIRED, 984067
+	codeCBSStackShutdown     uint32 = 0x000F0803 // CBS_S_STACK_SHUTDOWN_REQUIRED, 985091
 	codeCBSNotApplicable     uint32 = 0x800F081E // CBS_E_NOT_APPLICABLE, 2148468766
 	codeWUNotApplicable      uint32 = 0x80240017 // WU_E_NOT_APPLICABLE, 2149842967
 	codeCBSNewServicingStack uint32 = 0x800F0823 // CBS_E_NEW_SERVICING_STACK_REQUIRED, 2148468771
@@ -43,7 +43,7 @@ const (
 // Outcome:
 //
 //	0                                          installed
-//	3010, 2359301 (0x240005), 984067 (0xF0803) installed_reboot_required
+//	3010, 2359301 (0x240005), 985091 (0xF0803) installed_reboot_required
 //	1641                                       reboot_initiated
 //	2359302 (0x240006)                         already_installed
 //	2148468766 (0x800F081E), 2149842967 (0x80240017) not_applicable
