@@ -1,0 +1,241 @@
+package wsman
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"golang.org/x/crypto/md4" //nolint:staticcheck // NTLM's NT hash is MD4 by definition.
+)
+
+// lookupUser finds the password of name: exact, then case-insensitive, then
+// without a "DOMAIN\" prefix. It returns the configured spelling.
+func (s *Server) lookupUser(name string) (string, string, bool) {
+	if p, ok := s.opts.Users[name]; ok {
+		return name, p, true
+	}
+	for _, n := range []string{name, name[strings.LastIndex(name, `\`)+1:]} {
+		for u, p := range s.opts.Users {
+			if strings.EqualFold(u, n) {
+				return u, p, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// unauthorized answers 401 as WinRM does: no body, no Content-Type, the
+// enabled schemes in WWW-Authenticate.
+func (s *Server) unauthorized(w http.ResponseWriter, negotiateToken string) {
+	h := w.Header()
+	h.Set("Server", "Microsoft-HTTPAPI/2.0")
+	if negotiateToken != "" {
+		h.Add("WWW-Authenticate", negotiateToken)
+	} else {
+		if s.opts.Auth&AuthNTLM != 0 {
+			h.Add("WWW-Authenticate", "Negotiate")
+		}
+		if s.opts.Auth&AuthBasic != 0 {
+			h.Add("WWW-Authenticate", `Basic realm="WSMAN"`)
+		}
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusUnauthorized)
+}
+
+// authenticate checks the request's credentials. On false it has written
+// the 401.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, tc *trackedConn) (string, bool) {
+	auth := r.Header.Get("Authorization")
+	scheme, token, _ := strings.Cut(auth, " ")
+	token = strings.TrimSpace(token)
+	switch {
+	case auth == "":
+		if tc != nil {
+			tc.mu.Lock()
+			user := tc.user
+			tc.mu.Unlock()
+			if user != "" {
+				return user, true
+			}
+		}
+	case strings.EqualFold(scheme, "Basic") && s.opts.Auth&AuthBasic != 0:
+		raw, err := base64.StdEncoding.DecodeString(token)
+		if err == nil {
+			name, pass, _ := strings.Cut(string(raw), ":")
+			if u, p, ok := s.lookupUser(name); ok && subtle.ConstantTimeCompare([]byte(p), []byte(pass)) == 1 {
+				return u, true
+			}
+		}
+	case (strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM")) && s.opts.Auth&AuthNTLM != 0 && tc != nil:
+		msg, err := base64.StdEncoding.DecodeString(token)
+		if err != nil || len(msg) < 12 || !bytes.Equal(msg[:8], ntlmSignature) {
+			break
+		}
+		switch binary.LittleEndian.Uint32(msg[8:12]) {
+		case 1:
+			challenge := make([]byte, 8)
+			_, _ = rand.Read(challenge)
+			tc.mu.Lock()
+			tc.challenge = challenge
+			tc.user = ""
+			tc.mu.Unlock()
+			s.unauthorized(w, scheme+" "+base64.StdEncoding.EncodeToString(ntlmChallengeMessage(challenge, s.opts.Now())))
+			return "", false
+		case 3:
+			tc.mu.Lock()
+			challenge := tc.challenge
+			tc.challenge = nil
+			tc.mu.Unlock()
+			if challenge == nil {
+				break
+			}
+			user, err := s.ntlmVerify(msg, challenge)
+			if err != nil {
+				break
+			}
+			tc.mu.Lock()
+			tc.user = user
+			tc.mu.Unlock()
+			return user, true
+		}
+	}
+	s.unauthorized(w, "")
+	return "", false
+}
+
+var ntlmSignature = []byte("NTLMSSP\x00")
+
+const (
+	ntlmUnicode          = 1 << 0
+	ntlmRequestTarget    = 1 << 2
+	ntlmNTLM             = 1 << 9
+	ntlmAlwaysSign       = 1 << 15
+	ntlmTargetTypeDomain = 1 << 16
+	ntlmExtendedSecurity = 1 << 19
+	ntlmTargetInfo       = 1 << 23
+	ntlmVersion          = 1 << 25
+	ntlm128              = 1 << 29
+	ntlm56               = 1 << 31
+)
+
+const ntlmDomain = "WINBAKE"
+
+func utf16le(s string) []byte {
+	u := utf16.Encode([]rune(s))
+	b := make([]byte, 2*len(u))
+	for i, c := range u {
+		binary.LittleEndian.PutUint16(b[2*i:], c)
+	}
+	return b
+}
+
+func fromUTF16LE(b []byte) string {
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = binary.LittleEndian.Uint16(b[2*i:])
+	}
+	return string(utf16.Decode(u))
+}
+
+// ntlmChallengeMessage builds the CHALLENGE (type 2) message of
+// [MS-NLMP] 2.2.1.2: NTLMv2 with target information, no key exchange.
+func ntlmChallengeMessage(challenge []byte, now time.Time) []byte {
+	target := utf16le(ntlmDomain)
+	var info bytes.Buffer
+	av := func(id uint16, v []byte) {
+		_ = binary.Write(&info, binary.LittleEndian, id)
+		_ = binary.Write(&info, binary.LittleEndian, uint16(len(v)))
+		info.Write(v)
+	}
+	av(2, utf16le(ntlmDomain))                  // MsvAvNbDomainName
+	av(1, utf16le(ntlmDomain))                  // MsvAvNbComputerName
+	av(4, utf16le(strings.ToLower(ntlmDomain))) // MsvAvDnsDomainName
+	av(3, utf16le(strings.ToLower(ntlmDomain))) // MsvAvDnsComputerName
+	ft := make([]byte, 8)
+	binary.LittleEndian.PutUint64(ft, uint64(now.UnixNano()/100)+116444736000000000)
+	av(7, ft) // MsvAvTimestamp
+	av(0, nil)
+
+	const fixed = 56 // header, fields and version
+	var b bytes.Buffer
+	b.Write(ntlmSignature)
+	_ = binary.Write(&b, binary.LittleEndian, uint32(2))
+	_ = binary.Write(&b, binary.LittleEndian, uint16(len(target)))
+	_ = binary.Write(&b, binary.LittleEndian, uint16(len(target)))
+	_ = binary.Write(&b, binary.LittleEndian, uint32(fixed))
+	flags := uint32(ntlmUnicode | ntlmRequestTarget | ntlmNTLM | ntlmAlwaysSign | ntlmTargetTypeDomain |
+		ntlmExtendedSecurity | ntlmTargetInfo | ntlmVersion | ntlm128 | ntlm56)
+	_ = binary.Write(&b, binary.LittleEndian, flags)
+	b.Write(challenge)
+	b.Write(make([]byte, 8))
+	_ = binary.Write(&b, binary.LittleEndian, uint16(info.Len()))
+	_ = binary.Write(&b, binary.LittleEndian, uint16(info.Len()))
+	_ = binary.Write(&b, binary.LittleEndian, uint32(fixed+len(target)))
+	b.Write([]byte{10, 0, 0x63, 0x45, 0, 0, 0, 15}) // Windows 10.0 build 17763, NTLMSSP_REVISION_W2K3
+	b.Write(target)
+	b.Write(info.Bytes())
+	return b.Bytes()
+}
+
+// ntlmVerify checks an AUTHENTICATE (type 3) message against challenge
+// with NTLMv2 ([MS-NLMP] 3.3.2) and returns the configured user name.
+func (s *Server) ntlmVerify(msg, challenge []byte) (string, error) {
+	field := func(off int) ([]byte, error) {
+		if len(msg) < off+8 {
+			return nil, errors.New("short AUTHENTICATE message")
+		}
+		l := int(binary.LittleEndian.Uint16(msg[off:]))
+		o := int(binary.LittleEndian.Uint32(msg[off+4:]))
+		if o < 0 || o+l > len(msg) {
+			return nil, errors.New("AUTHENTICATE field out of range")
+		}
+		return msg[o : o+l], nil
+	}
+	nt, err := field(20)
+	if err != nil {
+		return "", err
+	}
+	domainB, err := field(28)
+	if err != nil {
+		return "", err
+	}
+	userB, err := field(36)
+	if err != nil {
+		return "", err
+	}
+	if len(nt) < 16+28 {
+		return "", errors.New("not an NTLMv2 response")
+	}
+	user, domain := fromUTF16LE(userB), fromUTF16LE(domainB)
+	name, pass, ok := s.lookupUser(user)
+	if !ok {
+		return "", errors.New("unknown user")
+	}
+	h := md4.New()
+	h.Write(utf16le(pass))
+	ntHash := h.Sum(nil)
+	v2 := hmacMD5(ntHash, utf16le(strings.ToUpper(user)+domain))
+	proof := hmacMD5(v2, challenge, nt[16:])
+	if !hmac.Equal(proof, nt[:16]) {
+		return "", errors.New("wrong password")
+	}
+	return name, nil
+}
+
+func hmacMD5(key []byte, data ...[]byte) []byte {
+	m := hmac.New(md5.New, key)
+	for _, d := range data {
+		m.Write(d)
+	}
+	return m.Sum(nil)
+}
