@@ -160,10 +160,23 @@ func usagef(format string, args ...any) *usageError {
 }
 
 // Main runs winbake-agent: args[0] is the verb, the rest its arguments and
-// flags. It writes exactly one JSON document (a struct embedding Header) and
-// a trailing newline to stdout, human-readable progress to stderr, and
-// returns one of the Exit* codes. stdin is reserved for verbs that read
-// input; none does yet. ctx bounds the programs the verb runs.
+// flags. It writes exactly one JSON document and a newline to stdout,
+// human-readable progress, warnings and errors to stderr, and returns one of
+// the Exit* codes. stdin is reserved for verbs that read input; none does
+// yet. ctx bounds the programs the verb runs.
+//
+// The verbs and their documents (each embeds Header):
+//
+//	version                              VersionResult
+//	boot-time                            BootTimeResult
+//	pending-reboot                       PendingRebootResult
+//	install <.cab|.msu> [--log] [--temp] InstallResult
+//	restart [--delay] [--reason]         RestartResult
+//	tail <file> [--from] [--max]         TailResult
+//	(usage errors)                       UsageResult
+//
+// Flags are "--name value" or "--name=value" and may come before or after
+// the positional argument; "--" ends the flags.
 //
 // Main never panics: a panic inside a verb becomes a document with "ok":
 // false and ExitInternal, so the simulated guest can call Main in-process.
@@ -187,6 +200,15 @@ func Main(ctx context.Context, sys System, args []string, stdin io.Reader, stdou
 	h := doc.header()
 	h.Verb = verb
 	h.Protocol = Protocol
+	for _, w := range h.Warnings {
+		fmt.Fprintf(stderr, "winbake-agent: warning: %s\n", w)
+	}
+	if !h.OK {
+		fmt.Fprintf(stderr, "winbake-agent: error: %s\n", h.Error)
+	}
+	if u, ok := doc.(*UsageResult); ok {
+		fmt.Fprintf(stderr, "usage:\n  %s\n", strings.ReplaceAll(u.Usage, "\n", "\n  "))
+	}
 	if !writeDocument(stdout, stderr, doc) {
 		return ExitInternal
 	}

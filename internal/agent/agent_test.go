@@ -399,9 +399,12 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sys := newFakeSystem(t) // any program run fails the test
 			var doc UsageResult
-			code, _ := run(t, sys, &doc, tc.args...)
+			code, stderr := run(t, sys, &doc, tc.args...)
 			if code != ExitUsage || doc.OK || !doc.UsageError || doc.Verb != tc.verb || doc.Usage == "" || doc.Protocol != Protocol {
 				t.Errorf("code %d, doc %+v", code, doc)
+			}
+			if !strings.Contains(stderr, "winbake-agent: error: "+doc.Error) || !strings.Contains(stderr, "usage:\n  winbake-agent ") {
+				t.Errorf("stderr %q", stderr)
 			}
 			for _, s := range tc.errSubstr {
 				if !strings.Contains(doc.Error, s) {

@@ -138,6 +138,9 @@ func (i *installer) program(name string) string { return winJoin(i.root, "System
 func (i *installer) run(ctx context.Context, step InstallStep) InstallStep {
 	out := &lockedWriter{w: i.e.stderr, tail: &tailBuffer{limit: outputLimit}}
 	code, err := i.e.sys.Processes().Run(ctx, step.Program, step.Args, out, out)
+	if b := out.tail.bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
+		io.WriteString(i.e.stderr, "\n") // keep the next progress line on a line of its own
+	}
 	step.ExitCode = code
 	step.ExitCodeHex = HexCode(code)
 	step.Output = strings.TrimSpace(strings.ToValidUTF8(string(out.tail.bytes()), "\uFFFD"))
