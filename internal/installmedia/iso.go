@@ -67,24 +67,35 @@ func ReadISOImages(isoPath string) ([]Image, error) {
 // its ISO 9660 one, and reads the image list from the file's header and
 // XML data. It reads a few kilobytes, whatever the ISO's size.
 func ReadISO(isoPath string) (*Media, error) {
-	f, err := os.Open(isoPath)
+	f, size, err := openImage(isoPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not an ISO image", isoPath)
-	}
-	m, err := readMedia(f, st.Size())
+	m, err := readMedia(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", isoPath, err)
 	}
 	m.Path = isoPath
 	return m, nil
+}
+
+// openImage opens an ISO image file and returns its size.
+func openImage(isoPath string) (*os.File, int64, error) {
+	f, err := os.Open(isoPath)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s is a directory, not an ISO image", isoPath)
+	}
+	return f, st.Size(), nil
 }
 
 // readMedia is ReadISO on an open image of the given size.
@@ -151,16 +162,12 @@ func openVolumes(r io.ReaderAt, size int64) (vols []volume, problems []string, e
 // from the first file system that has the directory. It returns nil, and no
 // error, when no file system has it.
 func ListDir(isoPath, dir string) ([]string, error) {
-	f, err := os.Open(isoPath)
+	f, size, err := openImage(isoPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	vols, _, err := openVolumes(f, st.Size())
+	vols, _, err := openVolumes(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", isoPath, err)
 	}
