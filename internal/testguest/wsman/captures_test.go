@@ -342,11 +342,18 @@ type comparer struct {
 	t   *testing.T
 	msg int
 	st  *replayState
+	// errs, when set, collects differences instead of failing the test.
+	errs *[]string
 }
 
 func (c *comparer) errorf(path, format string, args ...any) {
 	c.t.Helper()
-	c.t.Errorf("message %d, %s: %s", c.msg, path, fmt.Sprintf(format, args...))
+	m := fmt.Sprintf("message %d, %s: %s", c.msg, path, fmt.Sprintf(format, args...))
+	if c.errs != nil {
+		*c.errs = append(*c.errs, m)
+		return
+	}
+	c.t.Error(m)
 }
 
 func qname(n xml.Name) string {

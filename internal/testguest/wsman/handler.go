@@ -97,14 +97,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.User = user
-	if tc != nil && s.opts.KeepAliveRequests > 0 {
+	if tc != nil {
+		limit := s.keepAlive.Load()
 		tc.mu.Lock()
 		tc.requests++
-		last := tc.requests >= s.opts.KeepAliveRequests
+		last := limit > 0 && int64(tc.requests) >= limit
 		tc.mu.Unlock()
 		if last {
 			w.Header().Set("Connection", "close")
 		}
+	}
+	if !s.sleep(r.Context(), s.requestLatency()) {
+		s.abort(w, tc, true)
+		return
 	}
 	machine := s.opts.Machine
 	if machine == "" {

@@ -103,6 +103,7 @@ func newRawClient(t *testing.T, s *Server) *rawClient {
 
 type rawResponse struct {
 	status int
+	close  bool // Connection: close
 	header http.Header
 	body   string
 	root   *node
@@ -125,7 +126,7 @@ func (c *rawClient) post(body string) rawResponse {
 	if err != nil {
 		c.t.Fatalf("reading response: %v", err)
 	}
-	r := rawResponse{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	r := rawResponse{status: resp.StatusCode, close: resp.Close, header: resp.Header, body: string(b)}
 	if strings.Contains(resp.Header.Get("Content-Type"), "soap+xml") {
 		r.root, err = parseXML(b)
 		if err != nil {

@@ -1,6 +1,9 @@
 package wsman
 
-import "time"
+import (
+	"math/rand/v2"
+	"time"
+)
 
 // Effect is what an injected failure does to a request.
 type Effect int
@@ -94,4 +97,26 @@ func (s *Server) takeInjection(op Op) *Injection {
 		return &cp
 	}
 	return nil
+}
+
+// SetLatency delays every authenticated request by base plus a random
+// duration up to jitter (zero both to stop).
+func (s *Server) SetLatency(base, jitter time.Duration) {
+	s.latency.Store(int64(base))
+	s.jitter.Store(int64(jitter))
+}
+
+func (s *Server) requestLatency() time.Duration {
+	d := time.Duration(s.latency.Load())
+	if j := s.jitter.Load(); j > 0 {
+		d += time.Duration(rand.Int64N(j + 1))
+	}
+	return d
+}
+
+// SetKeepAliveRequests closes each connection after n requests from now on
+// (Connection: close), forcing reconnects and NTLM re-handshakes; 0 keeps
+// connections open. Options.KeepAliveRequests is the initial value.
+func (s *Server) SetKeepAliveRequests(n int) {
+	s.keepAlive.Store(int64(n))
 }

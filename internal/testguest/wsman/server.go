@@ -185,6 +185,10 @@ type Server struct {
 	wg     sync.WaitGroup // request handlers and Serve loops
 	procWG sync.WaitGroup // output pumps, exit waiters, stdin writers
 	failed atomic.Int64
+
+	keepAlive atomic.Int64 // requests per connection, 0: unlimited
+	latency   atomic.Int64 // added to every request
+	jitter    atomic.Int64 // random extra latency, up to this
 }
 
 type listenerSlot struct {
@@ -206,6 +210,7 @@ func New(host Host, opts Options) *Server {
 		closedCh:     make(chan struct{}),
 	}
 	s.procCtx, s.procCancel = context.WithCancel(context.Background())
+	s.keepAlive.Store(int64(s.opts.KeepAliveRequests))
 	s.srv = &http.Server{
 		Handler:      http.HandlerFunc(s.serveHTTP),
 		ErrorLog:     log.New(io.Discard, "", 0),
