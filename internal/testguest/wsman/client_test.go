@@ -553,3 +553,43 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// masterzen treats every Receive fault like the timeout fault: after a
+// reboot nobody announced (DiscardShells while a command runs) it polls
+// until its context ends. winbake's client must bound commands itself.
+func TestClientRetriesReceiveFaults(t *testing.T) {
+	t.Parallel()
+	var tr traceLog
+	s, _ := newTestServer(t, Options{Trace: tr.add})
+	c := newClient(t, s, nil, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, _, err := c.RunCmdWithContext(ctx, "testcmd.exe hang")
+		done <- err
+	}()
+	waitFor(t, 5*time.Second, "a pending Receive", func() bool { return s.RequestCount(OpReceive) >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	s.DiscardShells()
+	waitFor(t, 5*time.Second, "Receives after the shell vanished", func() bool { return s.RequestCount(OpReceive) >= 10 })
+	select {
+	case err := <-done:
+		t.Fatalf("client gave up on its own: %v", err)
+	default:
+	}
+	for _, e := range tr.all() {
+		if e.Op == OpReceive && e.Status == 500 && !strings.Contains(string(e.Response), `Code="2150858843"`) {
+			t.Errorf("Receive after DiscardShells answered:\n%s", e.Response)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err=%v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("client ignores its context")
+	}
+}

@@ -122,7 +122,7 @@ func TestFaults(t *testing.T) {
 
 	type want struct {
 		code, subcode, wsCode, message string
-		provider, reported              bool
+		provider, reported             bool
 	}
 	shellGone := want{"s:Sender", "w:InvalidSelectors", "2150858843", ShellNotFoundText(unknownShell), false, false}
 	cmdGone := want{"s:Sender", "w:InvalidSelectors", "2150858843", CommandNotFoundText, false, false}
