@@ -496,17 +496,18 @@ func (m *Machine) cmdSimple(p *proc, text string, errorlevel uint32) cmdResult {
 		return fail(9009)
 	}
 	// An external program.
-	var prog, tail string
-	if strings.HasPrefix(text, `"`) {
-		prog, tail = splitProgram(text)
-	} else {
-		end := strings.IndexAny(text, " \t")
-		if end < 0 {
-			end = len(text)
+	// The program name ends at a blank outside quotes; quotes inside it
+	// toggle quoting and are dropped from the name.
+	end, inQ := 0, false
+	for ; end < len(text); end++ {
+		if text[end] == '"' {
+			inQ = !inQ
+		} else if !inQ && (text[end] == ' ' || text[end] == '\t') {
+			break
 		}
-		prog, tail = text[:end], strings.TrimLeft(text[end:], " \t")
 	}
-	abs := p.findProgram(prog, true)
+	prog, tail := text[:end], strings.TrimLeft(text[end:], " \t")
+	abs := p.findProgram(strings.ReplaceAll(prog, `"`, ""), true)
 	if abs == "" {
 		m.unsupportedf("cmd.exe: %q is not a command or program of the simulated Windows (line %q)", prog, text)
 		errOut(fmt.Sprintf(notRecognized, prog))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode/utf16"
 
 	"golang.org/x/text/encoding/charmap"
@@ -559,6 +560,7 @@ type psFileItem struct {
 	name   string
 	dir    bool
 	length int64
+	mtime  time.Time
 }
 
 func formatForHost(v any) string {
@@ -570,7 +572,8 @@ func formatForHost(v any) string {
 		if v.dir {
 			mode, length = "d-----", ""
 		}
-		return fmt.Sprintf("\r\n\r\n    Directory: %s\r\n\r\n\r\nMode                 LastWriteTime         Length Name\r\n----                 -------------         ------ ----\r\n%s        1/1/2024  12:00 AM %14s %s\r\n\r\n\r\n", v.parent, mode, length, v.name)
+		return fmt.Sprintf("\r\n\r\n    Directory: %s\r\n\r\n\r\nMode                 LastWriteTime         Length Name\r\n----                 -------------         ------ ----\r\n%s       %10s %8s %14s %s\r\n\r\n\r\n",
+			v.parent, mode, v.mtime.Format("1/2/2006"), v.mtime.Format("3:04 PM"), length, v.name)
 	case []byte:
 		var b strings.Builder
 		for _, c := range v {

@@ -382,7 +382,7 @@ func init() {
 					return nil, c.nonTerminating(&psErrorRecord{message: winErrText(err), category: "WriteError", target: p, exception: "IOException", fqid: "NewItemIOError,Microsoft.PowerShell.Commands.NewItemCommand"})
 				}
 				exists, isDir := f.exists(fp)
-				item := &psFileItem{parent: abs[:strings.LastIndexByte(abs, '\\')], name: abs[strings.LastIndexByte(abs, '\\')+1:], dir: typ == "directory"}
+				item := &psFileItem{parent: abs[:strings.LastIndexByte(abs, '\\')], name: abs[strings.LastIndexByte(abs, '\\')+1:], dir: typ == "directory", mtime: c.rt.m.clock.Now()}
 				if strings.HasSuffix(item.parent, ":") {
 					item.parent += `\`
 				}

@@ -436,7 +436,7 @@ func (p *psParser) element(first bool) *psElem {
 		e.args = p.args()
 	case c == '.' && (p.peekAt(1) == ' ' || p.peekAt(1) == '\t'):
 		p.fail("dot-sourcing is not modelled")
-	case isExprStart(c, p.peekAt(1)):
+	case isExprStart(c, p.peekAt(1)) || p.atNot():
 		if !first {
 			p.fail("an expression after | is not modelled")
 		}
@@ -636,13 +636,18 @@ func (p *psParser) format() psExpr {
 	}
 }
 
+// atNot reports whether the -not operator starts here.
+func (p *psParser) atNot() bool {
+	return strings.EqualFold(string(p.src[p.pos:min(p.pos+4, len(p.src))]), "-not") && !isNameRune(p.peekAt(4))
+}
+
 func (p *psParser) unary() psExpr {
 	if p.peek() == '!' {
 		p.pos++
 		p.space(false)
 		return &psUnary{op: "-not", x: p.unary()}
 	}
-	if strings.EqualFold(string(p.src[p.pos:min(p.pos+4, len(p.src))]), "-not") && !isNameRune(p.peekAt(4)) {
+	if p.atNot() {
 		p.pos += 4
 		p.space(false)
 		return &psUnary{op: "-not", x: p.unary()}
