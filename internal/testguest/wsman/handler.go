@@ -65,13 +65,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 
 	tc := connFrom(r.Context())
-	body, _ := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.MaxEnvelopeSize)+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.MaxEnvelopeSize)+1))
 	ex := Exchange{Op: OpUnknown, Request: body}
 	defer func() {
 		if s.opts.Trace != nil {
 			s.opts.Trace(ex)
 		}
 	}()
+	if err != nil {
+		// The connection went away mid-request (dropped, reset after a
+		// blackhole): nothing to answer, nothing to perform.
+		s.abort(w, tc, true)
+		return
+	}
 
 	if !s.gate(w, r, tc, &ex) {
 		return

@@ -30,6 +30,10 @@ func (s *Server) dispatch(r *http.Request, tc *trackedConn, req *request, user, 
 	}
 	s.mu.Lock()
 	sh := s.shells[id]
+	if sh != nil && sh.owner != user {
+		// Shells belong to the user who created them.
+		sh = nil
+	}
 	if sh != nil {
 		sh.inflight++
 		sh.lastActivity = s.opts.Now()

@@ -531,3 +531,18 @@ func TestUnauthorizedShape(t *testing.T) {
 		t.Errorf("Basic on an NTLM-only listener: %d", resp.StatusCode)
 	}
 }
+
+func TestShellsBelongToTheirUser(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestServer(t, Options{Users: map[string]string{testUser: testPassword, "other": "secret"}})
+	c := newRawClient(t, s)
+	shellID := c.createShell()
+	o := newRawClient(t, s)
+	o.user, o.pass = "other", "secret"
+	if _, code, msg := faultOf(t, o.post(envelope(actionCommand, shellID, "", commandBody("echo hi")))); code != "2150858843" || msg != ShellNotFoundText(shellID) {
+		t.Errorf("another user's shell: %s %q", code, msg)
+	}
+	if id := c.command(shellID, "echo", "hi"); id == "" {
+		t.Error("owner lost the shell")
+	}
+}
