@@ -55,6 +55,17 @@ func (s *Server) unauthorized(w http.ResponseWriter, negotiateToken string) {
 // authenticate checks the request's credentials. On false it has written
 // the 401.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, tc *trackedConn) (string, bool) {
+	user, ok := s.credentials(w, r, tc)
+	if ok && s.opts.RejectUnencrypted && r.TLS == nil {
+		s.unauthorized(w, "")
+		return "", false
+	}
+	return user, ok
+}
+
+// credentials checks the request's credentials. On false it has written
+// the 401.
+func (s *Server) credentials(w http.ResponseWriter, r *http.Request, tc *trackedConn) (string, bool) {
 	auth := r.Header.Get("Authorization")
 	scheme, token, _ := strings.Cut(auth, " ")
 	token = strings.TrimSpace(token)
@@ -89,7 +100,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, tc *tracke
 			tc.challenge = challenge
 			tc.user = ""
 			tc.mu.Unlock()
-			s.unauthorized(w, scheme+" "+base64.StdEncoding.EncodeToString(ntlmChallengeMessage(challenge, s.opts.Now())))
+			s.unauthorized(w, scheme+" "+base64.StdEncoding.EncodeToString(ntlmChallengeMessage(challenge, s.opts.ComputerName, s.opts.Now())))
 			return "", false
 		case 3:
 			tc.mu.Lock()
@@ -128,8 +139,6 @@ const (
 	ntlm56               = 1 << 31
 )
 
-const ntlmDomain = "WINBAKE"
-
 func utf16le(s string) []byte {
 	u := utf16.Encode([]rune(s))
 	b := make([]byte, 2*len(u))
@@ -149,18 +158,20 @@ func fromUTF16LE(b []byte) string {
 
 // ntlmChallengeMessage builds the CHALLENGE (type 2) message of
 // [MS-NLMP] 2.2.1.2: NTLMv2 with target information, no key exchange.
-func ntlmChallengeMessage(challenge []byte, now time.Time) []byte {
-	target := utf16le(ntlmDomain)
+func ntlmChallengeMessage(challenge []byte, computer string, now time.Time) []byte {
+	computer = strings.ToUpper(computer)
+	target := utf16le(computer)
 	var info bytes.Buffer
 	av := func(id uint16, v []byte) {
 		_ = binary.Write(&info, binary.LittleEndian, id)
 		_ = binary.Write(&info, binary.LittleEndian, uint16(len(v)))
 		info.Write(v)
 	}
-	av(2, utf16le(ntlmDomain))                  // MsvAvNbDomainName
-	av(1, utf16le(ntlmDomain))                  // MsvAvNbComputerName
-	av(4, utf16le(strings.ToLower(ntlmDomain))) // MsvAvDnsDomainName
-	av(3, utf16le(strings.ToLower(ntlmDomain))) // MsvAvDnsComputerName
+	// A workgroup machine: its own name is the domain.
+	av(2, utf16le(computer))                  // MsvAvNbDomainName
+	av(1, utf16le(computer))                  // MsvAvNbComputerName
+	av(4, utf16le(strings.ToLower(computer))) // MsvAvDnsDomainName
+	av(3, utf16le(strings.ToLower(computer))) // MsvAvDnsComputerName
 	ft := make([]byte, 8)
 	binary.LittleEndian.PutUint64(ft, uint64(now.UnixNano()/100)+116444736000000000)
 	av(7, ft) // MsvAvTimestamp

@@ -13,7 +13,9 @@
 // user), streams the Process's stdout and stderr back through Receive,
 // feeds Send data to its stdin and maps Signal to Terminate. The simulated
 // machine drives the listener through PowerControl (SetListenerState,
-// DiscardShells) across shutdowns and boots. Host.Start gets a context
+// DiscardShells) across shutdowns and boots. A Host that also implements
+// CreateFaulter (an additive, optional part of the contract) can fail
+// Create requests, as Windows does early in boot. Host.Start gets a context
 // that ends when the Server is closed; Close terminates every running
 // process and waits for its output to reach EOF.
 //
@@ -115,9 +117,10 @@
 // authenticate → served) runs per connection, later requests on it carry no
 // Authorization, and only the authenticated leg has side effects. 401s
 // have no body and no Content-Type, and WWW-Authenticate Negotiate and/or
-// Basic realm="WSMAN". NTLM message encryption is not supported (the
-// listener acts as AllowUnencrypted=true). ListenTLS adds an HTTPS listener
-// with a self-signed certificate (CertificatePEM).
+// Basic realm="WSMAN". NTLM message encryption is not supported: the HTTP
+// listener acts as AllowUnencrypted=true, or, with Options.RejectUnencrypted
+// (Windows' default), answers 401 to everything. ListenTLS adds an HTTPS
+// listener with a self-signed certificate (CertificatePEM).
 //
 // # Power states and fault injection
 //

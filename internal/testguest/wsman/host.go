@@ -95,3 +95,13 @@ type PowerControl interface {
 	// later requests naming them get the InvalidSelectors fault.
 	DiscardShells()
 }
+
+// CreateFaulter is an optional interface of a Host (an additive part of
+// this contract): before it creates a shell the server asks whether Windows
+// would fail the Create request now, e.g. Code 2147943418 (0x800703FA)
+// "Illegal operation attempted on a registry key that has been marked for
+// deletion." early in boot. A non-nil fault is answered as the shell
+// plugin's w:InternalError fault and no shell is created.
+type CreateFaulter interface {
+	CreateFault() *CommandFault
+}

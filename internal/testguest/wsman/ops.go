@@ -193,6 +193,15 @@ func (s *Server) create(r *http.Request, tc *trackedConn, req *request, user, ma
 		s.failf("wsman: shell streams %q / %q, only stdin / stdout stderr are served", sh.inStreams, sh.outStreams)
 		return s.faultReply(faultInvalidXML(), req, machine)
 	}
+	// The service checks the quota, then the shell plugin creates the shell.
+	if cf, ok := s.host.(CreateFaulter); ok {
+		s.mu.Lock()
+		n, _ := s.userShellsLocked(user)
+		s.mu.Unlock()
+		if f := cf.CreateFault(); f != nil && n < s.opts.MaxShellsPerUser {
+			return s.faultReply(faultInternal(f.Code, f.Message), req, machine)
+		}
+	}
 	s.mu.Lock()
 	if n, _ := s.userShellsLocked(user); n >= s.opts.MaxShellsPerUser {
 		s.mu.Unlock()

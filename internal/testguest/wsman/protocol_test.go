@@ -1,6 +1,7 @@
 package wsman
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"regexp"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/masterzen/winrm"
 )
 
 func TestResponseHeadersAsWindows(t *testing.T) {
@@ -544,5 +547,68 @@ func TestShellsBelongToTheirUser(t *testing.T) {
 	}
 	if id := c.command(shellID, "echo", "hi"); id == "" {
 		t.Error("owner lost the shell")
+	}
+}
+
+// createFaultHost is the test host with the optional CreateFaulter.
+type createFaultHost struct {
+	*testHost
+	mu    sync.Mutex
+	fault *CommandFault
+}
+
+func (h *createFaultHost) CreateFault() *CommandFault {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fault
+}
+
+func TestHostCreateFault(t *testing.T) {
+	t.Parallel()
+	h := &createFaultHost{testHost: newTestHost(t), fault: &CommandFault{Code: CodeRegistryKeyDeleted, Message: "Illegal operation attempted on a registry key that has been marked for deletion."}}
+	s := New(h, Options{Users: map[string]string{testUser: testPassword}, Failf: t.Errorf})
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := newRawClient(t, s)
+	r := c.post(envelope(actionCreate, "", "", createBody))
+	if sub, code, msg := faultOf(t, r); sub != "w:InternalError" || code != "2147943418" || msg != "Illegal operation attempted on a registry key that has been marked for deletion. " {
+		t.Errorf("Create while the host faults it: %s %s %q", sub, code, msg)
+	}
+	if s.ShellCount() != 0 {
+		t.Error("faulted Create made a shell")
+	}
+	h.mu.Lock()
+	h.fault = nil
+	h.mu.Unlock()
+	c.createShell()
+}
+
+func TestRejectUnencrypted(t *testing.T) {
+	t.Parallel()
+	s, h := newTestServer(t, Options{RejectUnencrypted: true})
+	if err := s.ListenTLS("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	c := newRawClient(t, s)
+	req, _ := http.NewRequest(http.MethodPost, c.url, strings.NewReader(envelope(actionCreate, "", "", createBody)))
+	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	req.SetBasicAuth(testUser, testPassword)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || s.ShellCount() != 0 {
+		t.Errorf("Basic over HTTP with AllowUnencrypted=false: %d", resp.StatusCode)
+	}
+	hst, port := hostPort(t, s.TLSAddr())
+	wc, _ := winrm.NewClient(&winrm.Endpoint{Host: hst, Port: port, HTTPS: true, CACert: s.CertificatePEM()}, testUser, testPassword)
+	if out, _, _, err := wc.RunCmdWithContext(context.Background(), "echo hi"); err != nil || out != "hi\r\n" {
+		t.Fatalf("HTTPS: out=%q err=%v", out, err)
+	}
+	if len(h.requests()) != 1 {
+		t.Errorf("%d processes", len(h.requests()))
 	}
 }

@@ -46,6 +46,13 @@ type Options struct {
 	// Auth selects the schemes; zero means AuthBasic|AuthNTLM (Negotiate is
 	// on by default on Windows and Packer setups enable Basic).
 	Auth AuthMethods
+	// RejectUnencrypted is Service/AllowUnencrypted=false, Windows'
+	// default: on the HTTP listener every request, authenticated or not,
+	// gets 401 (this server has no message encryption); HTTPS is unaffected.
+	RejectUnencrypted bool
+	// ComputerName is the NetBIOS name in NTLM challenges (default
+	// "WINBAKE").
+	ComputerName string
 
 	// MaxTimeout caps the Receive long-poll (MaxTimeoutms, 60 s): the
 	// effective timeout is min(OperationTimeout, MaxTimeout).
@@ -146,6 +153,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxQueuedOutput <= 0 {
 		o.MaxQueuedOutput = 1 << 20
+	}
+	if o.ComputerName == "" {
+		o.ComputerName = "WINBAKE"
 	}
 	if o.Now == nil {
 		o.Now = time.Now
