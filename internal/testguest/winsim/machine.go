@@ -126,6 +126,7 @@ type Machine struct {
 	unsupported []string
 	procs       map[int]context.CancelFunc
 	nextProc    int
+	running     sync.WaitGroup // processes started by Start
 
 	power powerMachine
 }
@@ -209,12 +210,19 @@ func (m *Machine) saveLocked() error {
 	return os.Rename(tmp, m.statePath())
 }
 
-// Close stops the machine's timers and running processes. The state stays
-// on disk.
+// Close stops the machine's timers, kills its running processes and waits
+// (up to 10 s) for them to end. The state stays on disk.
 func (m *Machine) Close() error {
 	m.power.close()
 	m.killProcesses()
-	return nil
+	done := make(chan struct{})
+	go func() { m.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("winsim: processes still running 10s after Close")
+	}
 }
 
 // install lays down a freshly installed Windows.

@@ -252,11 +252,13 @@ func (m *Machine) spawn(base *proc, body func(p *proc) uint32) *process {
 	p := *base
 	p.ctx = ctx
 	p.stdin, p.stdout, p.stderr = pr.stdin, pr.stdout, pr.stderr
+	m.running.Add(1)
 	go func() {
+		defer m.running.Done()
 		defer untrack()
 		code := body(&p)
 		pr.mu.Lock()
-		if pr.terminated || ctx.Err() != nil {
+		if pr.terminated {
 			code = ExitTerminated
 		}
 		pr.code = code
