@@ -163,3 +163,26 @@ func TestNoAgentConfigured(t *testing.T) {
 	}
 	f.expectReported(t, "Options.Agent is nil")
 }
+
+// TestProgramSearch: cmd.exe looks in the working directory first,
+// PowerShell only in PATH (a program next to you needs .\).
+func TestProgramSearch(t *testing.T) {
+	fa := &fakeAgent{}
+	f := &failures{}
+	m := newMachine(t, Options{Agent: fa.Main, Failf: f.Failf})
+	if err := m.FS().WriteFile(`C:\ProgramData\winbake\winbake-agent.exe`, []byte("MZ")); err != nil {
+		t.Fatal(err)
+	}
+	req := func(cmd string) wsman.CommandRequest {
+		return wsman.CommandRequest{Command: cmd, WorkingDirectory: `C:\ProgramData\winbake`}
+	}
+	r, _ := start(t, m, req(`winbake-agent frob`))
+	expect(t, r, 3, "", "")
+	r, _ = start(t, m, req(winrm.Powershell(`.\winbake-agent.exe frob; exit $LASTEXITCODE`)))
+	expect(t, r, 3, "", "")
+	r, _ = start(t, m, req(winrm.Powershell(`winbake-agent.exe frob`)))
+	if r.code != 1 || !strings.Contains(r.stderr, "winbake-agent.exe") {
+		t.Errorf("got %v", r)
+	}
+	f.expectReported(t, "winbake-agent.exe")
+}

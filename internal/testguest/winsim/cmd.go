@@ -61,7 +61,7 @@ func (p *proc) cmdQuotes(s string, sFlag bool) string {
 	last := strings.LastIndexByte(s, '"')
 	if !sFlag && strings.Count(s, `"`) == 2 {
 		inner := s[1:last]
-		if !strings.ContainsAny(inner, "&<>()@^|") && strings.ContainsAny(inner, " \t") && p.findProgram(inner, true) != "" {
+		if !strings.ContainsAny(inner, "&<>()@^|") && strings.ContainsAny(inner, " \t") && p.findProgram(inner, searchCmd) != "" {
 			return s
 		}
 	}
@@ -258,7 +258,7 @@ var cmdUnmodelled = map[string]bool{
 	"setlocal": true, "endlocal": true, "copy": true, "move": true, "ren": true, "rename": true,
 	"dir": true, "pause": true, "title": true, "color": true, "assoc": true, "ftype": true,
 	"path": true, "prompt": true, "verify": true, "vol": true, "date": true, "time": true,
-	"mklink": true, "shift": true, "break": true, "cls": false,
+	"mklink": true, "shift": true, "break": true,
 }
 
 // cmdSimple runs one command (no &, &&, ||).
@@ -507,7 +507,7 @@ func (m *Machine) cmdSimple(p *proc, text string, errorlevel uint32) cmdResult {
 		}
 	}
 	prog, tail := text[:end], strings.TrimLeft(text[end:], " \t")
-	abs := p.findProgram(strings.ReplaceAll(prog, `"`, ""), true)
+	abs := p.findProgram(strings.ReplaceAll(prog, `"`, ""), searchCmd)
 	if abs == "" {
 		m.unsupportedf("cmd.exe: %q is not a command or program of the simulated Windows (line %q)", prog, text)
 		errOut(fmt.Sprintf(notRecognized, prog))

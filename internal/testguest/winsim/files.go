@@ -330,9 +330,8 @@ func (f *Files) openWrite(wp winPath, flag int) (io.WriteCloser, error) {
 	return fh, hostErr("open", r.win.String(), err)
 }
 
-// dirEntries sorts like NTFS directory enumeration: case-insensitively.
-type dirEntries []fs.DirEntry
-
+// ReadDir lists a directory in NTFS enumeration order: case-insensitively
+// sorted.
 func (f *Files) ReadDir(p string) ([]fs.DirEntry, error) {
 	r, err := f.resolve(p)
 	if err != nil {

@@ -281,7 +281,7 @@ func (m *Machine) install() error {
 	}
 	for _, p := range m.catalog {
 		if p.Preinstalled {
-			m.markInstalledLocked(p, time.Time{})
+			m.markInstalledLocked(p, m.clock.Now())
 		}
 	}
 	return m.saveLocked()

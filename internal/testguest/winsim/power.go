@@ -570,7 +570,9 @@ func (m *Machine) Reset() {
 	defer p.transMu.Unlock()
 	p.cancelTimers()
 	p.kind = kindRestart
-	p.setListener(m.opts.Power.Drop)
+	if p.listener == wsman.ListenerUp || p.listener == wsman.ListenerUnavailable {
+		p.setListener(m.opts.Power.Drop)
+	}
 	if p.pc != nil {
 		p.pc.DiscardShells()
 	}

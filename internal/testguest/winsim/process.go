@@ -133,11 +133,23 @@ func (m *Machine) programAt(abs string) func(p *proc) uint32 {
 	return nil
 }
 
-// findProgram looks name up as cmd.exe does: a name with a path is taken
-// as is, a bare name is searched in the working directory, then in PATH;
-// without an extension, the PATHEXT extensions are tried. It returns the
-// absolute path of the file found, or "".
-func (p *proc) findProgram(name string, search bool) string {
+// programSearch is where a program name without a path is looked for.
+type programSearch int
+
+const (
+	// searchNone: the name is a path (CreateProcess's lpApplicationName).
+	searchNone programSearch = iota
+	// searchCmd: the working directory, then PATH (cmd.exe).
+	searchCmd
+	// searchPath: PATH only (PowerShell, Go's exec.LookPath).
+	searchPath
+)
+
+// findProgram looks name up: a name with a path is taken as is, a bare
+// name is searched as search says; without an extension, the PATHEXT
+// extensions are tried. It returns the absolute path of the file found,
+// or "".
+func (p *proc) findProgram(name string, search programSearch) string {
 	name = strings.Trim(name, `"`)
 	if name == "" {
 		return ""
@@ -151,27 +163,29 @@ func (p *proc) findProgram(name string, search bool) string {
 			}
 		}
 	}
-	try := func(f *Files, n string) string {
+	try := func(n string) string {
 		for _, e := range exts {
-			if ok, dir := f.exists(n + e); ok && !dir {
-				abs, _ := f.Abs(n + e)
+			if ok, dir := p.files.exists(n + e); ok && !dir {
+				abs, _ := p.files.Abs(n + e)
 				return abs
 			}
 		}
 		return ""
 	}
-	if strings.ContainsAny(name, `\/:`) || !search {
-		return try(p.files, name)
+	if strings.ContainsAny(name, `\/:`) || search == searchNone {
+		return try(name)
 	}
-	if abs := try(p.files, name); abs != "" {
-		return abs
+	if search == searchCmd {
+		if abs := try(name); abs != "" {
+			return abs
+		}
 	}
 	pathVar, _ := p.env.get("Path")
 	for _, dir := range strings.Split(pathVar, ";") {
 		if dir == "" {
 			continue
 		}
-		if abs := try(p.files, strings.TrimSuffix(dir, `\`)+`\`+name); abs != "" {
+		if abs := try(strings.TrimSuffix(dir, `\`) + `\` + name); abs != "" {
 			return abs
 		}
 	}
@@ -326,7 +340,7 @@ func (m *Machine) Start(ctx context.Context, req wsman.CommandRequest) (wsman.Pr
 	var image, tail string
 	if req.SkipCmdShell {
 		prog, rest := splitProgram(line)
-		image = base.findProgram(prog, false)
+		image = base.findProgram(prog, searchNone)
 		if image == "" || m.programAt(image) == nil {
 			if image != "" {
 				m.unsupportedf("WinRM command runs %s, a program the stand-in cannot run", image)
@@ -368,7 +382,7 @@ func (s *system) Files() agent.Files         { return s.m.files }
 type processes struct{ s *system }
 
 // Run runs a simulated program. path is a full path, or a bare name
-// looked up in PATH as exec.LookPath does; the arguments are passed as
+// looked up in PATH as exec.LookPath does (not in the working directory); the arguments are passed as
 // Go's os/exec passes them on Windows. A program that does not exist is an
 // error; an existing file the stand-in cannot run is reported (Failf) and
 // an error.
@@ -386,7 +400,7 @@ func (r processes) Run(ctx context.Context, path string, args []string, stdout, 
 	if stderr == nil {
 		p.stderr = io.Discard
 	}
-	abs := p.findProgram(path, !strings.ContainsAny(path, `\/:`))
+	abs := p.findProgram(path, searchPath)
 	if abs == "" {
 		return 1, fmt.Errorf("exec: %q: %w", path, ErrorFileNotFound)
 	}

@@ -141,22 +141,25 @@ func decodeEncodedCommand(s string) (string, error) {
 	if len(b)%2 != 0 {
 		return "", errors.New("odd number of bytes for UTF-16LE")
 	}
+	return decodeUTF16LE(b), nil
+}
+
+func decodeUTF16LE(b []byte) string {
 	u := make([]uint16, len(b)/2)
 	for i := range u {
 		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
 	}
-	return string(utf16.Decode(u)), nil
+	return string(utf16.Decode(u))
 }
 
-// decodeScriptFile reads a .ps1 as Windows PowerShell does: a BOM selects
-// UTF-8 or UTF-16, otherwise the ANSI code page (1252).
+// decodeScriptFile reads a .ps1 or text file as Windows PowerShell 5.1
+// does: a BOM selects UTF-8 or UTF-16LE, otherwise the ANSI code page (1252).
 func decodeScriptFile(b []byte) string {
 	switch {
 	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
 		return string(b[3:])
 	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}):
-		s, _ := decodeEncodedCommand(base64.StdEncoding.EncodeToString(b[2:]))
-		return s
+		return decodeUTF16LE(b[2:])
 	}
 	s, _ := charmap.Windows1252.NewDecoder().Bytes(b)
 	return string(s)

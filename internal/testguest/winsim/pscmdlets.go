@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-
-	"golang.org/x/text/encoding/charmap"
 )
 
 type psParam struct {
@@ -434,7 +432,7 @@ func init() {
 			if err != nil {
 				return nil, c.pathNotFound(p, "GetContentCommand")
 			}
-			text := decodeTextFile(data)
+			text := decodeScriptFile(data)
 			if c.flag("raw") {
 				return []any{text}, nil
 			}
@@ -462,18 +460,6 @@ func init() {
 		"new-item": newItem(false), "ni": newItem(false), "mkdir": newItem(true), "md": newItem(true),
 		"get-content": getContent, "gc": getContent, "cat": getContent, "type": getContent,
 	}
-}
-
-// decodeTextFile reads text as Windows PowerShell 5.1 does by default.
-func decodeTextFile(b []byte) string {
-	switch {
-	case len(b) >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF:
-		return string(b[3:])
-	case len(b) >= 2 && b[0] == 0xFF && b[1] == 0xFE:
-		return decodeScriptFile(b)
-	}
-	s, _ := charmap.Windows1252.NewDecoder().Bytes(b)
-	return string(s)
 }
 
 // psDrive splits a PowerShell drive-qualified path: ("hklm", rest) for

@@ -91,15 +91,9 @@ func (rt *psRuntime) invoke(e *psElem, o invokeOpts) ([]any, error) {
 // with blanks are quoted, empty ones dropped; output consumed by the
 // script is read back as lines.
 func (rt *psRuntime) native(e *psElem, name string, o invokeOpts) ([]any, error) {
-	abs := ""
-	if strings.ContainsAny(name, `\/:`) {
-		abs = rt.p.findProgram(name, false)
-	} else {
-		// PowerShell searches PATH, not the current directory.
-		pp := *rt.p
-		pp.files = rt.p.files.withCwd(`C:\Windows\System32\WindowsPowerShell\v1.0\Modules`)
-		abs = pp.findProgram(name, true)
-	}
+	pp := *rt.p
+	pp.files = rt.files()
+	abs := pp.findProgram(name, searchPath)
 	if abs == "" || rt.m.programAt(abs) == nil {
 		msg := fmt.Sprintf("PowerShell command %q is not a modelled cmdlet or program", name)
 		if abs != "" {

@@ -12,19 +12,27 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/masterzen/winrm"
 )
 
+var moduleDirs sync.Map
+
 // moduleFile is the path of a file of a module in the build list.
 func moduleFile(t *testing.T, module, file string) string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
-	if err != nil {
-		t.Fatalf("go list -m %s: %v", module, err)
+	dir, ok := moduleDirs.Load(module)
+	if !ok {
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+		if err != nil {
+			t.Fatalf("go list -m %s: %v", module, err)
+		}
+		dir = strings.TrimSpace(string(out))
+		moduleDirs.Store(module, dir)
 	}
-	return filepath.Join(strings.TrimSpace(string(out)), file)
+	return filepath.Join(dir.(string), file)
 }
 
 // stringLiteral returns the one string literal of a Go file that
