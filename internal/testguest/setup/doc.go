@@ -1,0 +1,113 @@
+// Package setup is Windows Setup as winbake's stand-in Windows guest plays it:
+// a small Linux that boots from the stand-in install ISO
+// (scripts/standin-iso.sh), looks for autounattend.xml on every attached CD
+// and floppy, and behaves like Setup where winbake's builders depend on it.
+//
+// windowsPE (booted from the ISO): the answer file is read and checked; the
+// drivers of PnpCustomizationsWinPE's paths are loaded (a virtio disk is
+// invisible without viostor/vioscsi); the image is selected by /IMAGE/NAME
+// from sources/install.wim; the disk is partitioned as DiskConfiguration says
+// (MBR or GPT, with Windows' partition types); the stand-in installs itself on
+// the Windows partition with a boot loader for the firmware it runs under
+// (GRUB in the MBR and its gap for BIOS, \EFI\BOOT\BOOTX64.EFI on the ESP for
+// UEFI) and restarts.
+//
+// First boot from disk: specialize (computer name, time zone) and oobeSystem
+// (accounts, automatic logon, FirstLogonCommands). The WinRM service starts
+// only when the FirstLogonCommands enabled it; later boots start it again
+// when its start mode says so. Everything is recorded in State on the
+// installed Windows partition, so it survives restarts and a boot of the
+// disk alone.
+//
+// Errors Setup would show stop the guest with the message on the serial
+// console (see ErrorLine); the VM stays up, as Setup's error dialog does.
+// Every line the package writes starts with LogPrefix.
+package setup
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+// Console lines tests and host helpers wait for.
+const (
+	// LogPrefix starts every line the stand-in writes.
+	LogPrefix = "winbake-standin: "
+	// ErrorMarker follows "setup: <pass>: " on the line carrying the
+	// message Windows Setup shows.
+	ErrorMarker = "Windows Setup error: "
+	// StoppedLine is logged after a Setup error; the guest then idles.
+	StoppedLine = LogPrefix + "setup: stopped: the computer stays on showing the error, as Windows Setup does"
+	// WindowsPEDoneLine: windowsPE finished, the guest restarts.
+	WindowsPEDoneLine = LogPrefix + "setup: windowsPE: complete, restarting"
+	// SetupCompleteLine: specialize and oobeSystem ran, FirstLogonCommands
+	// included.
+	SetupCompleteLine = LogPrefix + "setup: complete"
+	// ReadyLine: an installed boot has started its services.
+	ReadyLine = LogPrefix + "windows: ready"
+	// WinRMListeningPrefix starts the line logged once WinRM listens.
+	WinRMListeningPrefix = LogPrefix + "winrm: listening on "
+	// WinRMNotStartedPrefix starts the line logged when WinRM does not run.
+	WinRMNotStartedPrefix = LogPrefix + "winrm: not started: "
+	// PowerOffLine and RestartLine are logged right before the guest
+	// powers off or restarts.
+	PowerOffLine = LogPrefix + "power: shutting down"
+	RestartLine  = LogPrefix + "power: restarting"
+)
+
+// ErrorLine is the console line that carries Setup's message for pass.
+func ErrorLine(pass, message string) string {
+	return LogPrefix + "setup: " + pass + ": " + ErrorMarker + message
+}
+
+// Error is an error Windows Setup shows. Message is Setup's text; Details
+// say what the stand-in found.
+type Error struct {
+	Pass    string
+	Message string
+	Details []string
+}
+
+func (e *Error) Error() string {
+	if len(e.Details) == 0 {
+		return e.Message
+	}
+	return e.Message + " (" + strings.Join(e.Details, "; ") + ")"
+}
+
+// Log writes prefixed lines to the console.
+type Log struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewLog returns a Log writing to w.
+func NewLog(w io.Writer) *Log { return &Log{w: w} }
+
+// Printf writes one line "winbake-standin: <component>: <message>".
+func (l *Log) Printf(component, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.Split(msg, "\n") {
+		fmt.Fprintf(l.w, "%s%s: %s\r\n", LogPrefix, component, line)
+	}
+}
+
+// Line writes a line as it is (it should start with LogPrefix).
+func (l *Log) Line(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s\r\n", line)
+}
+
+// SetupError writes the error as Setup shows it.
+func (l *Log) SetupError(e *Error) {
+	l.Line(ErrorLine(e.Pass, e.Message))
+	for _, d := range e.Details {
+		l.Printf("setup: "+e.Pass, "detail: %s", d)
+	}
+	l.Line(StoppedLine)
+}

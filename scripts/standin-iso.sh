@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Builds the stand-in "Windows install ISO" winbake's builders are tested
+# against: a Debian kernel, a busybox + Go (cmd/winbake-standin) initramfs that
+# behaves like Windows Setup, sources/install.wim with real Windows Server 2022
+# image names, and the GRUB images Setup writes to the installed disk. The ISO
+# boots under BIOS (El Torito) and UEFI (EFI system image), console on COM1.
+#
+#   scripts/standin-iso.sh [OUTPUT]   (default build/standin/winbake-standin.iso)
+#
+# The kernel and its modules are extracted from the Debian .deb (never
+# installed) and cached in ${XDG_CACHE_HOME:-$HOME/.cache}/winbake/standin-kernel-<version>/.
+# Needs: apt (apt-cache, apt-get download), dpkg-deb, kmod (depmod, modprobe),
+# busybox-static, cpio, gzip, wimtools, xorriso, mtools, grub-common,
+# grub-pc-bin, grub-efi-amd64-bin, go.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${1:-$root/build/standin/winbake-standin.iso}
+case $out in /*) ;; *) out=$PWD/$out ;; esac
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/winbake
+
+log() { echo "standin-iso: $*" >&2; }
+need() {
+  command -v "$1" >/dev/null 2>&1 || { log "$1 is missing: apt-get install -y --no-install-recommends $2"; exit 1; }
+}
+need apt-cache apt
+need dpkg-deb dpkg
+need depmod kmod
+need busybox busybox-static
+need cpio cpio
+need wimcapture wimtools
+need xorriso xorriso
+need mformat mtools
+need grub-mkrescue grub-common
+need grub-mkimage grub-common
+[[ -d /usr/lib/grub/i386-pc ]] || { log "GRUB BIOS images missing: apt-get install -y --no-install-recommends grub-pc-bin"; exit 1; }
+[[ -d /usr/lib/grub/x86_64-efi ]] || { log "GRUB EFI images missing: apt-get install -y --no-install-recommends grub-efi-amd64-bin"; exit 1; }
+busybox_bin=$(command -v busybox)
+if [[ $(ldd "$busybox_bin" 2>&1 || true) != *"not a dynamic"* ]]; then
+  log "$busybox_bin is not static: apt-get install -y --no-install-recommends busybox-static"; exit 1
+fi
+
+# Modules for the devices the VMs use: CD (IDE on pc, AHCI on q35), floppy,
+# virtio (block, SCSI, net), SATA/IDE disks, e1000/e1000e NICs, FAT (ESP,
+# floppy, installed "Windows" volume) and its code pages, efivarfs.
+modules=(sr_mod cdrom isofs floppy vfat fat nls_ascii nls_cp437 nls_utf8
+  virtio_pci virtio_blk virtio_scsi virtio_net ahci ata_piix sd_mod e1000 e1000e efivarfs)
+
+# --- kernel, cached ---------------------------------------------------------
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[[ -n $kpkg ]] || { log "apt-cache depends linux-image-amd64 names no versioned kernel package (run apt-get update)"; exit 1; }
+kver=${kpkg#linux-image-}
+kcache=$cache_root/standin-kernel-$kver
+want_list=$(printf '%s\n' "${modules[@]}")
+if [[ ! -f $kcache/complete || "$(cat "$kcache/modules.list" 2>/dev/null)" != "$want_list" ]]; then
+  log "extracting $kpkg into $kcache"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get download -q "$kpkg" >/dev/null 2>&1) || { log "apt-get download $kpkg failed"; exit 1; }
+  dpkg-deb -x "$tmp"/"$kpkg"_*.deb "$tmp/x"
+  depmod -b "$tmp/x" "$kver"
+  rm -rf "$kcache.new" && mkdir -p "$kcache.new/modules"
+  cp "$tmp/x/boot/vmlinuz-$kver" "$kcache.new/vmlinuz"
+  cp "$tmp/x/boot/config-$kver" "$kcache.new/config"
+  for m in "${modules[@]}"; do
+    modprobe -d "$tmp/x" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+  done | sort -u | while read -r ko; do
+    rel=${ko#"$tmp/x/"}
+    mkdir -p "$kcache.new/modules/$(dirname "$rel")"
+    cp "$ko" "$kcache.new/modules/$rel"
+  done
+  for f in modules.order modules.builtin modules.builtin.modinfo; do
+    cp "$tmp/x/lib/modules/$kver/$f" "$kcache.new/modules/lib/modules/$kver/$f"
+  done
+  printf '%s\n' "$want_list" >"$kcache.new/modules.list"
+  touch "$kcache.new/complete"
+  rm -rf "$kcache" && mv "$kcache.new" "$kcache"
+  rm -rf "$tmp"; trap - EXIT
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# --- initramfs --------------------------------------------------------------
+log "building cmd/winbake-standin"
+(cd "$root" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags='-s -w' \
+  -o "$work/winbake-standin" ./cmd/winbake-standin)
+
+ir=$work/initramfs
+mkdir -p "$ir"/{bin,sbin,dev,proc,sys,run,tmp,mnt,etc,root,usr/bin,usr/sbin}
+cp "$busybox_bin" "$ir/bin/busybox"
+for app in $("$busybox_bin" --list); do
+  [[ $app == busybox ]] || ln -s busybox "$ir/bin/$app"
+done
+cp "$work/winbake-standin" "$ir/init"
+cp -a "$kcache/modules/lib" "$ir/"
+depmod -b "$ir" "$kver"
+cat >"$ir/etc/udhcpc.script" <<'EOF'
+#!/bin/sh
+# udhcpc event script of the winbake stand-in: configure the lease.
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    for r in $router; do ip route add default via "$r" dev "$interface"; break; done ;;
+esac
+exit 0
+EOF
+chmod 755 "$ir/etc/udhcpc.script" "$ir/init"
+echo "root:x:0:0:root:/root:/bin/sh" >"$ir/etc/passwd"
+(cd "$ir" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) | gzip -6 >"$work/initrd.img"
+
+# --- GRUB images for the installed disk ---------------------------------------
+# Setup writes these to the disk it installs to: boot.img (first 440 bytes of
+# the MBR) and core.img (sectors 1.. of the MBR gap) for BIOS, BOOTX64.EFI on
+# the ESP for UEFI. Both find the installed volume by its kernel and boot it.
+iso=$work/iso
+mkdir -p "$iso/boot/grub" "$iso/sources" "$iso/winbake/grub"
+cat >"$work/disk.cfg" <<'EOF'
+serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+echo "Windows Boot Manager (winbake stand-in): starting Windows"
+search --no-floppy --file --set=root /winbake/boot/vmlinuz
+linux /winbake/boot/vmlinuz console=ttyS0,115200 quiet loglevel=3 winbake.boot=disk
+initrd /winbake/boot/initrd.img
+boot
+EOF
+grub_mods="fat part_msdos part_gpt linux serial terminal search search_fs_file echo test boot"
+grub-mkimage -O i386-pc -o "$iso/winbake/grub/core.img" -c "$work/disk.cfg" -p /boot/grub biosdisk $grub_mods
+cp /usr/lib/grub/i386-pc/boot.img "$iso/winbake/grub/boot.img"
+grub-mkimage -O x86_64-efi -o "$iso/winbake/grub/bootx64.efi" -c "$work/disk.cfg" -p /EFI/BOOT $grub_mods
+core_sectors=$(( ($(stat -c %s "$iso/winbake/grub/core.img") + 511) / 512 ))
+((core_sectors < 2000)) || { log "core.img is $core_sectors sectors: too large for the MBR gap"; exit 1; }
+
+# --- install.wim ------------------------------------------------------------
+wimtree=$work/wimtree
+mkdir -p "$wimtree/Windows/System32"
+echo "winbake stand-in: not really a kernel" >"$wimtree/Windows/System32/ntoskrnl.exe"
+first=1
+while IFS='|' read -r name edition itype; do
+  tool=wimappend; ((first)) && tool=wimcapture; first=0
+  "$tool" "$wimtree" "$iso/sources/install.wim" "$name" "$name" --compress=none \
+    --image-property "DISPLAYNAME=$name" --image-property "FLAGS=$edition" \
+    --image-property "WINDOWS/ARCH=9" \
+    --image-property "WINDOWS/PRODUCTNAME=Microsoft® Windows® Operating System" \
+    --image-property "WINDOWS/EDITIONID=$edition" --image-property "WINDOWS/INSTALLATIONTYPE=$itype" \
+    --image-property "WINDOWS/PRODUCTTYPE=ServerNT" \
+    --image-property "WINDOWS/VERSION/MAJOR=10" --image-property "WINDOWS/VERSION/MINOR=0" \
+    --image-property "WINDOWS/VERSION/BUILD=20348" --image-property "WINDOWS/VERSION/SPBUILD=587" \
+    --image-property "WINDOWS/LANGUAGES/LANGUAGE=en-US" --image-property "WINDOWS/LANGUAGES/DEFAULT=en-US" >/dev/null
+done <<'EOF'
+Windows Server 2022 SERVERSTANDARDCORE|ServerStandardCore|Server Core
+Windows Server 2022 SERVERSTANDARD|ServerStandard|Server
+Windows Server 2022 SERVERDATACENTERCORE|ServerDatacenterCore|Server Core
+Windows Server 2022 SERVERDATACENTER|ServerDatacenter|Server
+EOF
+
+# --- the ISO ----------------------------------------------------------------
+cp "$kcache/vmlinuz" "$iso/boot/vmlinuz"
+cp "$work/initrd.img" "$iso/boot/initrd.img"
+cat >"$iso/winbake/standin.txt" <<EOF
+winbake stand-in Windows install media
+kernel $kver
+EOF
+# The boot menu behaves like a Windows ISO's "Press any key to boot from CD or
+# DVD": once a disk holds the installed system, it boots that disk, so Setup
+# does not start again when the ISO stays attached after the first reboot.
+cat >"$iso/boot/grub/grub.cfg" <<'EOF'
+serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+set timeout=1
+set timeout_style=menu
+set default=setup
+if search --no-floppy --file --set=installed /winbake/boot/vmlinuz; then
+  set default=disk
+  echo "Press any key to boot from CD or DVD..."
+fi
+menuentry "Windows Setup (winbake stand-in)" --id setup {
+  echo "winbake stand-in: loading Windows Setup"
+  linux /boot/vmlinuz console=ttyS0,115200 quiet loglevel=3 winbake.boot=setup
+  initrd /boot/initrd.img
+}
+menuentry "Boot from the installed disk" --id disk {
+  set root=$installed
+  linux /winbake/boot/vmlinuz console=ttyS0,115200 quiet loglevel=3 winbake.boot=disk
+  initrd /winbake/boot/initrd.img
+}
+EOF
+mkdir -p "$(dirname "$out")"
+log "writing $out"
+grub-mkrescue -o "$out.tmp" --locales= --fonts= --themes= --compress=xz "$iso" -- -volid WINBAKE_STANDIN_X64FRE >/dev/null 2>"$work/mkrescue.log" || { cat "$work/mkrescue.log" >&2; exit 1; }
+mv "$out.tmp" "$out"
+log "done: $out ($(du -h "$out" | cut -f1), kernel $kver)"
