@@ -159,3 +159,26 @@ func readAll(t *testing.T, r interface{ Read([]byte) (int, error) }) string {
 		}
 	}
 }
+
+// TestEncodedCommandLength: -EncodedCommand triples a script; past about
+// 3 KB of script cmd.exe refuses the line, while the same script as a
+// -File runs.
+func TestEncodedCommandLength(t *testing.T) {
+	m := newMachine(t, Options{})
+	script := "'" + strings.Repeat("x", 3100) + "'"
+	cmd := winrm.Powershell(script)
+	if len(cmd) <= cmdMaxLine {
+		t.Fatalf("command of %d characters", len(cmd))
+	}
+	expect(t, run(t, m, cmd), 1, "", "The command line is too long.\r\n")
+	if err := m.FS().WriteFile(`C:\Windows\Temp\long.ps1`, []byte(script)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, run(t, m, `powershell -NoProfile -File C:\Windows\Temp\long.ps1`), 0, strings.Repeat("x", 3100)+"\r\n", "")
+	// Without cmd.exe, only CreateProcess's limit applies.
+	r, err := start(t, m, wsman.CommandRequest{Command: `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe` + cmd[len("powershell.exe"):], SkipCmdShell: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, r, 0, strings.Repeat("x", 3100)+"\r\n", "")
+}
