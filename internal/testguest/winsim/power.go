@@ -135,7 +135,6 @@ type powerMachine struct {
 	state       PowerState
 	kind        shutdownKind
 	scheduled   bool // ShutdownPending with a running countdown
-	reason      string
 	gen         int
 	timers      []Timer // steps of the shutdown/boot sequence (generation gen)
 	bootTimers  []Timer // follow-ups of a boot, valid while no other boot happens
@@ -365,7 +364,6 @@ func (p *powerMachine) beginShutdown(reason string) {
 	p.cancelTimers()
 	p.m.mu.Lock()
 	p.scheduled = false
-	p.reason = reason
 	p.m.mu.Unlock()
 	p.enter(StateShutdownPending, reason)
 	p.after(p.m.opts.Power.ShutdownDelay, p.goDown)
@@ -420,7 +418,6 @@ func (p *powerMachine) request(kind shutdownKind, delay time.Duration, reason st
 	p.cancelTimers()
 	p.m.mu.Lock()
 	p.scheduled = true
-	p.reason = reason
 	p.m.mu.Unlock()
 	p.enter(StateShutdownPending, fmt.Sprintf("scheduled in %s: %s", delay, reason))
 	p.after(delay, func() { p.beginShutdown(reason) })
