@@ -3,6 +3,7 @@ package winsim
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -25,11 +26,16 @@ func moduleFile(t *testing.T, module, file string) string {
 	t.Helper()
 	dir, ok := moduleDirs.Load(module)
 	if !ok {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+		// The version in the build list; downloaded if the cache lacks it.
+		out, err := exec.Command("go", "mod", "download", "-json", module).Output()
 		if err != nil {
-			t.Fatalf("go list -m %s: %v", module, err)
+			t.Fatalf("go mod download %s: %v", module, err)
 		}
-		dir = strings.TrimSpace(string(out))
+		var info struct{ Dir string }
+		if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+			t.Fatalf("go mod download %s: %s", module, out)
+		}
+		dir = info.Dir
 		moduleDirs.Store(module, dir)
 	}
 	return filepath.Join(dir.(string), file)
