@@ -41,6 +41,14 @@ func (c *psCall) str(name string) string { return toString(c.named[name]) }
 
 func (c *psCall) flag(name string) bool { v, ok := c.named[name]; return ok && truthy(v) }
 
+// path is the -Path or -LiteralPath argument.
+func (c *psCall) path() (p string, literal bool) {
+	if c.has("literalpath") {
+		return c.str("literalpath"), true
+	}
+	return c.str("path"), false
+}
+
 var commonParams = []psParam{
 	{name: "erroraction", aliases: []string{"ea"}, position: -1},
 	{name: "warningaction", aliases: []string{"wa"}, position: -1},
@@ -256,10 +264,7 @@ func init() {
 		},
 		module: true,
 		run: func(c *psCall) ([]any, error) {
-			p, literal := c.str("path"), false
-			if c.has("literalpath") {
-				p, literal = c.str("literalpath"), true
-			}
+			p, literal := c.path()
 			if p == "" {
 				return nil, &psStatementError{rec: &psErrorRecord{message: "Cannot bind argument to parameter 'Path' because it is an empty string.", activity: c.name,
 					category: "InvalidData", target: ":", exception: "ParameterBindingValidationException", fqid: "ParameterArgumentValidationErrorEmptyStringNotAllowed,Microsoft.PowerShell.Commands.TestPathCommand", at: c.e.at, source: c.e.source}}
@@ -289,10 +294,7 @@ func init() {
 		params: []psParam{{name: "path", position: 0}, {name: "literalpath", aliases: []string{"pspath", "lp"}, position: -1}},
 		module: true,
 		run: func(c *psCall) ([]any, error) {
-			p := c.str("path")
-			if c.has("literalpath") {
-				p = c.str("literalpath")
-			}
+			p, _ := c.path()
 			fp, err := c.rt.fsPath(p, c.e)
 			if err != nil {
 				return nil, err
@@ -314,10 +316,8 @@ func init() {
 		},
 		module: true,
 		run: func(c *psCall) ([]any, error) {
-			p := c.str("path")
-			if c.has("literalpath") {
-				p = c.str("literalpath")
-			} else if strings.ContainsAny(p, "*?[") {
+			p, literal := c.path()
+			if !literal && strings.ContainsAny(p, "*?[") {
 				return nil, &psUnsupported{msg: fmt.Sprintf("Remove-Item with wildcards %q", p), at: c.e.at}
 			}
 			fp, err := c.rt.fsPath(p, c.e)
@@ -420,10 +420,7 @@ func init() {
 		},
 		module: true,
 		run: func(c *psCall) ([]any, error) {
-			p := c.str("path")
-			if c.has("literalpath") {
-				p = c.str("literalpath")
-			}
+			p, _ := c.path()
 			fp, err := c.rt.fsPath(p, c.e)
 			if err != nil {
 				return nil, err

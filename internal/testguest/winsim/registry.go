@@ -135,25 +135,26 @@ func (r *Registry) KeyExists(key string) (bool, error) {
 
 // SubKeys lists the names of the key's direct subkeys, sorted.
 func (r *Registry) SubKeys(key string) ([]string, error) {
-	r.m.mu.Lock()
-	defer r.m.mu.Unlock()
-	k, err := r.lookup(key)
-	if err != nil {
-		return nil, err
-	}
-	if k == nil {
-		return nil, fmt.Errorf("registry key %s: %w", key, ErrorFileNotFound)
-	}
-	var names []string
-	for _, s := range k.Keys {
-		names = append(names, s.Name)
-	}
-	sortFold(names)
-	return names, nil
+	return r.names(key, func(k *regKey) (names []string) {
+		for _, s := range k.Keys {
+			names = append(names, s.Name)
+		}
+		return names
+	})
 }
 
 // ValueNames lists the names of the key's values, sorted.
 func (r *Registry) ValueNames(key string) ([]string, error) {
+	return r.names(key, func(k *regKey) (names []string) {
+		for _, v := range k.Values {
+			names = append(names, v.Name)
+		}
+		return names
+	})
+}
+
+// names lists names of an existing key, sorted as regedit shows them.
+func (r *Registry) names(key string, list func(*regKey) []string) ([]string, error) {
 	r.m.mu.Lock()
 	defer r.m.mu.Unlock()
 	k, err := r.lookup(key)
@@ -163,10 +164,7 @@ func (r *Registry) ValueNames(key string) ([]string, error) {
 	if k == nil {
 		return nil, fmt.Errorf("registry key %s: %w", key, ErrorFileNotFound)
 	}
-	var names []string
-	for _, v := range k.Values {
-		names = append(names, v.Name)
-	}
+	names := list(k)
 	sortFold(names)
 	return names, nil
 }
