@@ -25,7 +25,9 @@
 //
 //   - Recorded exchanges with real Windows (shared/reference/winrm-captures,
 //     Windows 2008 R2 and 2016, from the pypsrp test suite). TestCaptureReplay
-//     sends every recorded request, in order, with the IDs this server chose
+//     (the harness is package wsman/replay, which package testguest uses to
+//     replay them against the complete stand-in guest) sends every recorded
+//     request, in order, with the IDs this server chose
 //     substituted and time scaled (1 s = 100 ms for OperationTimeout and
 //     Start-Sleep), and compares each response with the recorded one: HTTP
 //     status, Action, element tree by namespace URI and order, attributes,
