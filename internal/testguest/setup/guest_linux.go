@@ -358,3 +358,14 @@ func Halt(restart bool) {
 func SetHostname(name string) error {
 	return syscall.Sethostname([]byte(name))
 }
+
+// Uptime is the time since the kernel started.
+func Uptime() time.Duration {
+	b, _ := os.ReadFile("/proc/uptime")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	d, _ := time.ParseDuration(f[0] + "s")
+	return d.Round(10 * time.Millisecond)
+}

@@ -42,7 +42,7 @@ const (
 func Main(log *Log) {
 	g := &Guest{Log: log}
 	mode := Cmdline()["winbake.boot"]
-	log.Printf("boot", "firmware %s, boot %q", Firmware(), mode)
+	log.Printf("boot", "firmware %s, boot %q, %s since the kernel started", Firmware(), mode, Uptime())
 	var err error
 	if mode == "setup" {
 		err = g.WindowsPE()
@@ -260,7 +260,7 @@ func (g *Guest) WindowsPE() error {
 	for _, m := range media {
 		_ = Unmount(m.Dir)
 	}
-	g.pe("windowsPE took %s", time.Since(start).Round(time.Millisecond))
+	g.pe("windowsPE took %s (%s since the kernel started)", time.Since(start).Round(time.Millisecond), Uptime())
 	g.Log.Line(WindowsPEDoneLine)
 	g.Log.Line(RestartLine)
 	Halt(true)

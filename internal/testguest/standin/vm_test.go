@@ -1,0 +1,404 @@
+package standin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
+	"github.com/winbake/packer-plugin-winbake/internal/unattend"
+)
+
+// The VM tests boot the stand-in ISO under QEMU/TCG, one VM at a time. They
+// need the ISO: make standin-iso (or WINBAKE_STANDIN_ISO=<path>).
+
+// Timeouts per boot stage under TCG on a shared 2-core machine (targets:
+// BIOS boot 20 s, UEFI+TPM boot 40 s).
+const (
+	biosStage = 120 * time.Second
+	uefiStage = 180 * time.Second
+)
+
+var (
+	timingsMu sync.Mutex
+	timings   []string
+)
+
+func record(t *testing.T, what string, d time.Duration) {
+	t.Helper()
+	line := fmt.Sprintf("%-60s %6.1f s", t.Name()+": "+what, d.Seconds())
+	t.Logf("timing: %s", line)
+	timingsMu.Lock()
+	timings = append(timings, line)
+	timingsMu.Unlock()
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if len(timings) > 0 {
+		fmt.Println("stand-in boot timings (QEMU start to the event):")
+		for _, l := range timings {
+			fmt.Println("  " + l)
+		}
+	}
+	os.Exit(code)
+}
+
+func isoPath(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots QEMU: not with -short")
+	}
+	p := os.Getenv("WINBAKE_STANDIN_ISO")
+	if p == "" {
+		_, file, _, _ := runtime.Caller(0)
+		p = filepath.Join(filepath.Dir(file), "..", "..", "..", "build", "standin", "winbake-standin.iso")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the stand-in ISO is missing (%v): run make standin-iso first, or set WINBAKE_STANDIN_ISO", err)
+	}
+	return p
+}
+
+func settings(fw unattend.Firmware) unattend.Settings {
+	return unattend.Settings{
+		Firmware:     fw,
+		ImageName:    "Windows Server 2022 SERVERSTANDARDCORE",
+		Password:     "Winbake-Standin-1",
+		ComputerName: "STANDIN",
+		TimeZone:     "W. Europe Standard Time",
+	}
+}
+
+func render(t *testing.T, s unattend.Settings) []byte {
+	t.Helper()
+	b, err := unattend.Render(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// virtioCD builds a small virtio-win ISO with the Server 2022 amd64
+// folders of viostor, vioscsi and NetKVM.
+func virtioCD(t *testing.T) string {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, d := range []string{"viostor", "vioscsi", "NetKVM"} {
+		files[d+"/2k22/amd64/"+strings.ToLower(d)+".inf"] = []byte("; winbake stand-in test driver\r\n")
+	}
+	p := filepath.Join(t.TempDir(), "virtio-win.iso")
+	if err := AnswerCD(p, "virtio-win-0.1.266", files); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func start(t *testing.T, cfg Config) *VM {
+	t.Helper()
+	cfg.Logf = t.Logf
+	vm, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Close)
+	return vm
+}
+
+// wait waits for a line containing want and fails on a Setup error line
+// (unless want is one).
+func wait(t *testing.T, vm *VM, timeout time.Duration, from int, want ...string) (string, int, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	line, i, d, err := vm.WaitLine(ctx, from, append(want, setup.ErrorMarker)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(line, setup.ErrorMarker) && !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(line, w) }) {
+		t.Fatalf("Setup failed: %s\nserial log tail:\n%s", line, vm.Tail(20))
+	}
+	return line, i, d
+}
+
+// checkWinRMPort expects the guest's WinRM service (today the placeholder
+// listener) to answer through the host port forward.
+func checkWinRMPort(t *testing.T, vm *VM) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(fmt.Sprintf("http://127.0.0.1:%d/wsman", vm.WinRMPort), "application/soap+xml;charset=UTF-8", strings.NewReader("<x/>"))
+	if err != nil {
+		t.Fatalf("WinRM port: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || string(body) != setup.PlaceholderBody {
+		t.Fatalf("WinRM port answered %d %q, want the placeholder's 503", resp.StatusCode, body)
+	}
+}
+
+// checkWinRMClosed expects nothing to listen behind the port forward: QEMU's
+// user networking accepts the connection and closes it at once.
+func checkWinRMClosed(t *testing.T, vm *VM) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/wsman", vm.WinRMPort))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("WinRM port answered HTTP %d; want no service", resp.StatusCode)
+	}
+}
+
+func rawImage(t *testing.T, disk string) *Image {
+	t.Helper()
+	img, err := RawImage(disk, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func stateOf(t *testing.T, img *Image, partition int) *setup.State {
+	t.Helper()
+	st, err := img.State(partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestBIOSVirtioCD: BIOS, answer file on a CD, virtio disk with the drivers
+// from a virtio-win CD. Setup finishes, WinRM comes up, a FirstLogonCommand
+// `shutdown /s` ends the QEMU process, and the disk then boots on its own.
+func TestBIOSVirtioCD(t *testing.T) {
+	iso := isoPath(t)
+	s := settings(unattend.FirmwareBIOS)
+	s.VirtioFolder = "2k22"
+	s.AllowICMP = true
+	s.ExtraCommands = []string{`shutdown /s /t 15 /c "winbake stand-in test"`}
+	disk := filepath.Join(t.TempDir(), "disk.qcow2")
+	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), CDs: []string{virtioCD(t)}, Disk: disk, Firmware: BIOS})
+
+	_, i, d := wait(t, vm, biosStage, 0, setup.WindowsPEDoneLine)
+	record(t, "windowsPE done (ISO boot, Setup, partitioning)", d)
+	_, i, d = wait(t, vm, biosStage, i, setup.SetupCompleteLine)
+	record(t, "Setup complete (restart, specialize, oobeSystem)", d)
+	_, _, d = wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
+	record(t, "WinRM listening", d)
+	checkWinRMPort(t, vm)
+	wait(t, vm, 60*time.Second, i, setup.PowerOffLine)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := vm.Wait(ctx); err != nil {
+		t.Fatalf("QEMU after shutdown /s: %v", err)
+	}
+	record(t, "QEMU exited after shutdown /s", time.Since(vm.Started))
+	vm.Close()
+
+	img := rawImage(t, disk)
+	if img.Style != setup.StyleMBR || len(img.Partitions) != 1 || img.Partitions[0].Type != "0x07" || !img.Partitions[0].Active {
+		t.Fatalf("partitions = %s %+v, want MBR with one active 0x07 partition", img.Style, img.Partitions)
+	}
+	if strings.Trim(string(img.BootCode), "\x00") == "" {
+		t.Error("no boot code in the MBR")
+	}
+	st := stateOf(t, img, 1)
+	if st.Phase != setup.PhaseComplete || st.ComputerName != "STANDIN" || st.TimeZone != s.TimeZone ||
+		st.Image.Name != s.ImageName || st.Image.Version != "10.0.20348.587" || st.Boots != 1 || st.Firmware != setup.FirmwareBIOS {
+		t.Errorf("state = phase %q, name %q, tz %q, image %+v, boots %d, firmware %q", st.Phase, st.ComputerName, st.TimeZone, st.Image, st.Boots, st.Firmware)
+	}
+	for _, drv := range []string{"viostor", "vioscsi", "netkvm"} {
+		if !slices.Contains(st.Drivers, drv) {
+			t.Errorf("drivers %q lack %s", st.Drivers, drv)
+		}
+	}
+	w := st.WinRM
+	if !w.Listener || !w.Basic || !w.AllowUnencrypted || w.StartMode != "delayed-auto" || !w.LocalAccountTokenFilterPolicy {
+		t.Errorf("WinRM state = %+v", w)
+	}
+	if n := len(st.Commands); n != len(s.SpecializeCommands())+len(s.FirstLogonCommands()) {
+		t.Errorf("%d commands recorded, want %d", n, len(s.SpecializeCommands())+len(s.FirstLogonCommands()))
+	}
+
+	// The disk alone: no ISO, no answer file, no driver CD.
+	vm2 := start(t, Config{Disk: disk, Firmware: BIOS})
+	_, i, d = wait(t, vm2, biosStage, 0, setup.ReadyLine)
+	record(t, "disk alone: Windows ready", d)
+	wait(t, vm2, 10*time.Second, 0, setup.WinRMListeningPrefix)
+	checkWinRMPort(t, vm2)
+	if strings.Contains(vm2.Serial(), "setup: windowsPE") || strings.Contains(vm2.Serial(), "setup: oobeSystem") {
+		t.Error("Setup ran again when the installed disk booted")
+	}
+	vm2.Close()
+	if st := stateOf(t, rawImage(t, disk), 1); st.Boots != 2 || st.Phase != setup.PhaseComplete {
+		t.Errorf("after the second boot: boots %d, phase %q", st.Boots, st.Phase)
+	}
+}
+
+// TestUEFIVirtioCDTPM: UEFI with a TPM, answer file on a CD, virtio disk,
+// a recovery partition before Windows; the GPT carries Windows' types, the
+// ESP \EFI\BOOT\BOOTX64.EFI, and the disk boots on its own.
+func TestUEFIVirtioCDTPM(t *testing.T) {
+	iso := isoPath(t)
+	s := settings(unattend.FirmwareUEFI)
+	s.ImageName = "Windows Server 2022 SERVERDATACENTER"
+	s.VirtioFolder = "2k22"
+	s.RecoveryPartitionMB = 300
+	s.Username = "winbake"
+	disk := filepath.Join(t.TempDir(), "disk.qcow2")
+	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), CDs: []string{virtioCD(t)}, Disk: disk, Firmware: UEFI})
+
+	_, i, d := wait(t, vm, uefiStage, 0, setup.WindowsPEDoneLine)
+	record(t, "windowsPE done (ISO boot, Setup, partitioning)", d)
+	_, i, d = wait(t, vm, uefiStage, i, setup.SetupCompleteLine)
+	record(t, "Setup complete (restart, specialize, oobeSystem)", d)
+	_, _, d = wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
+	record(t, "WinRM listening", d)
+	checkWinRMPort(t, vm)
+	vm.Close()
+
+	img := rawImage(t, disk)
+	want := []struct {
+		typ    string
+		sizeMB uint64
+	}{{setup.GPTTypeEFI, 100}, {setup.GPTTypeMSR, 16}, {setup.GPTTypeRecovery, 300}, {setup.GPTTypeBasicData, 0}}
+	if img.Style != setup.StyleGPT || len(img.Partitions) != len(want) {
+		t.Fatalf("partitions = %s %+v", img.Style, img.Partitions)
+	}
+	for i, w := range want {
+		p := img.Partitions[i]
+		if p.Type != w.typ || (w.sizeMB != 0 && p.Size != w.sizeMB<<20) {
+			t.Errorf("partition %d = type %s, %d bytes; want %s, %d MB", i+1, p.Type, p.Size, w.typ, w.sizeMB)
+		}
+	}
+	if img.Partitions[2].Attrs != 0x8000000000000001 {
+		t.Errorf("recovery partition attributes %#x", img.Partitions[2].Attrs)
+	}
+	if ls, err := img.List(1, "EFI/BOOT"); err != nil || !strings.Contains(strings.ToUpper(ls), "BOOTX64.EFI") {
+		t.Errorf("ESP \\EFI\\BOOT: %q %v", ls, err)
+	}
+	st := stateOf(t, img, 4)
+	if st.Phase != setup.PhaseComplete || st.Firmware != setup.FirmwareUEFI || st.Image.Name != s.ImageName {
+		t.Errorf("state: phase %q firmware %q image %q", st.Phase, st.Firmware, st.Image.Name)
+	}
+	if len(st.Accounts) != 1 || st.Accounts[0].Name != "winbake" || st.Accounts[0].Password != s.Password {
+		t.Errorf("accounts = %+v", st.Accounts)
+	}
+
+	vm2 := start(t, Config{Disk: disk, Firmware: UEFI})
+	_, _, d = wait(t, vm2, uefiStage, 0, setup.ReadyLine)
+	record(t, "disk alone: Windows ready", d)
+	wait(t, vm2, 10*time.Second, 0, setup.WinRMListeningPrefix)
+	checkWinRMPort(t, vm2)
+}
+
+// TestBIOSFloppySATA: BIOS, answer file on a floppy, SATA disk and e1000
+// NIC, no virtio drivers at all.
+func TestBIOSFloppySATA(t *testing.T) {
+	iso := isoPath(t)
+	s := settings(unattend.FirmwareBIOS)
+	disk := filepath.Join(t.TempDir(), "disk.qcow2")
+	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), AnswerMedia: MediaFloppy, Disk: disk, DiskBus: BusSATA, NIC: "e1000", Firmware: BIOS})
+	line, i, d := wait(t, vm, biosStage, 0, `answer file A:\autounattend.xml`)
+	t.Log(line)
+	_, i, d = wait(t, vm, biosStage, i, setup.WindowsPEDoneLine)
+	record(t, "windowsPE done", d)
+	_, i, d = wait(t, vm, biosStage, i, setup.SetupCompleteLine)
+	record(t, "Setup complete", d)
+	wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
+	checkWinRMPort(t, vm)
+}
+
+var firstLogonCommands = regexp.MustCompile(`(?s)\s*<FirstLogonCommands>.*</FirstLogonCommands>`)
+
+// TestBadAnswerFiles: answer files Setup refuses or that leave Windows
+// without WinRM.
+func TestBadAnswerFiles(t *testing.T) {
+	iso := isoPath(t)
+
+	t.Run("no WinRM enablement", func(t *testing.T) {
+		s := settings(unattend.FirmwareBIOS)
+		xml := firstLogonCommands.ReplaceAll(render(t, s), nil)
+		if strings.Contains(string(xml), "winrm") {
+			t.Fatal("the answer file still enables WinRM")
+		}
+		vm := start(t, Config{ISO: iso, AnswerFile: xml, Disk: filepath.Join(t.TempDir(), "disk.qcow2"), DiskBus: BusSATA, NIC: "e1000"})
+		_, i, d := wait(t, vm, 2*biosStage, 0, setup.SetupCompleteLine)
+		record(t, "Setup complete", d)
+		line, _, _ := wait(t, vm, 30*time.Second, i, setup.WinRMNotStartedPrefix, setup.WinRMListeningPrefix)
+		if !strings.HasPrefix(line, setup.WinRMNotStartedPrefix) {
+			t.Fatalf("WinRM started without enablement: %s", line)
+		}
+		wait(t, vm, 10*time.Second, i, setup.ReadyLine)
+		checkWinRMClosed(t, vm)
+	})
+
+	refused := []struct {
+		name    string
+		answer  func(t *testing.T) []byte
+		cfg     Config
+		message string
+		detail  string
+	}{
+		{
+			name: "wrong image name",
+			answer: func(t *testing.T) []byte {
+				s := settings(unattend.FirmwareBIOS)
+				s.ImageName = "Windows Server 2022 SERVERSTANDARDCOREX"
+				return render(t, s)
+			},
+			cfg:     Config{DiskBus: BusSATA},
+			message: "Windows cannot find the Microsoft Software License Terms. Make sure the installation sources are valid and restart the installation.",
+			detail:  `/IMAGE/NAME "Windows Server 2022 SERVERSTANDARDCOREX" is not in install.wim`,
+		},
+		{
+			name:    "virtio disk without a storage driver path",
+			answer:  func(t *testing.T) []byte { return render(t, settings(unattend.FirmwareBIOS)) },
+			cfg:     Config{DiskBus: BusVirtio},
+			message: "Windows could not apply the unattend answer file's <DiskConfiguration> setting.",
+			detail:  "virtio-blk controller at PCI",
+		},
+		{
+			name: "malformed XML",
+			answer: func(t *testing.T) []byte {
+				b := render(t, settings(unattend.FirmwareBIOS))
+				return b[:len(b)-200]
+			},
+			cfg:     Config{DiskBus: BusSATA},
+			message: `Windows could not parse or process the unattend answer file [E:\autounattend.xml] for pass [windowsPE]. The answer file is invalid.`,
+		},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.ISO, cfg.AnswerFile = iso, tc.answer(t)
+			cfg.Disk = filepath.Join(t.TempDir(), "disk.qcow2")
+			vm := start(t, cfg)
+			line, i, d := wait(t, vm, biosStage, 0, setup.ErrorMarker)
+			record(t, "Setup error shown", d)
+			if want := setup.ErrorLine("windowsPE", tc.message); line != want {
+				t.Fatalf("error line\n got %s\nwant %s", line, want)
+			}
+			wait(t, vm, 10*time.Second, i, setup.StoppedLine)
+			if tc.detail != "" && !strings.Contains(vm.Serial(), tc.detail) {
+				t.Errorf("no detail %q in:\n%s", tc.detail, vm.Tail(10))
+			}
+			// Setup's error stays on screen: the VM keeps running.
+			select {
+			case <-vm.Exited():
+				t.Fatal("QEMU exited after the Setup error")
+			case <-time.After(2 * time.Second):
+			}
+		})
+	}
+}
