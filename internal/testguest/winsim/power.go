@@ -183,12 +183,14 @@ func (p *powerMachine) setListener(ls wsman.ListenerState) {
 	}
 }
 
-// enter records s and sets the listener for it. Call with transMu held.
+// enter sets the listener for s, then records s: whoever waits for a
+// state (WaitState, WaitBoots) finds the listener already in it (Up
+// answers, Off refuses). Call with transMu held.
 func (p *powerMachine) enter(s PowerState, reason string) {
+	p.setListener(listenerFor(s, &p.m.opts.Power))
 	p.m.mu.Lock()
 	p.enterLocked(s, reason)
 	p.m.mu.Unlock()
-	p.setListener(listenerFor(s, &p.m.opts.Power))
 }
 
 // after runs f after d within the current generation: at once when d is
