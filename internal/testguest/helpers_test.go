@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +59,10 @@ type result struct {
 	err            error
 }
 
+func (r result) String() string {
+	return fmt.Sprintf("exit %d, err %v, stdout %q, stderr %q", r.code, r.err, r.stdout, r.stderr)
+}
+
 // runCmd runs a command line with masterzen's RunWithContext (the whole
 // line as rsp:Command, through cmd.exe), with a watchdog.
 func runCmd(t *testing.T, c *winrm.Client, line string, limit time.Duration) result {
@@ -106,4 +113,17 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func splitHostPort(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, n
 }
