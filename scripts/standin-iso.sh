@@ -18,6 +18,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$root/build/standin/winbake-standin.iso}
 case $out in /*) ;; *) out=$PWD/$out ;; esac
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/winbake
+# Kernel arguments besides the console and the boot mode (STANDIN_KERNEL_ARGS
+# overrides them, e.g. "" to see the kernel's messages).
+kargs=${STANDIN_KERNEL_ARGS-quiet loglevel=3}
 
 log() { echo "standin-iso: $*" >&2; }
 need() {
@@ -117,14 +120,15 @@ echo "root:x:0:0:root:/root:/bin/sh" >"$ir/etc/passwd"
 # the ESP for UEFI. Both find the installed volume by its kernel and boot it.
 iso=$work/iso
 mkdir -p "$iso/boot/grub" "$iso/sources" "$iso/winbake/grub"
-cat >"$work/disk.cfg" <<'EOF'
+cat >"$work/disk.cfg" <<EOF
 serial --unit=0 --speed=115200
 terminal_input serial
 terminal_output serial
 echo "Windows Boot Manager (winbake stand-in): starting Windows"
 search --no-floppy --file --set=root /winbake/boot/vmlinuz
-linux /winbake/boot/vmlinuz console=ttyS0,115200 quiet loglevel=3 winbake.boot=disk
+linux /winbake/boot/vmlinuz console=ttyS0,115200 $kargs winbake.boot=disk
 initrd /winbake/boot/initrd.img
+echo "winbake stand-in: starting the kernel"
 boot
 EOF
 grub_mods="fat part_msdos part_gpt linux serial terminal search search_fs_file echo test boot"
@@ -167,7 +171,7 @@ EOF
 # The boot menu behaves like a Windows ISO's "Press any key to boot from CD or
 # DVD": once a disk holds the installed system, it boots that disk, so Setup
 # does not start again when the ISO stays attached after the first reboot.
-cat >"$iso/boot/grub/grub.cfg" <<'EOF'
+cat >"$iso/boot/grub/grub.cfg" <<EOF
 serial --unit=0 --speed=115200
 terminal_input serial
 terminal_output serial
@@ -180,13 +184,15 @@ if search --no-floppy --file --set=installed /winbake/boot/vmlinuz; then
 fi
 menuentry "Windows Setup (winbake stand-in)" --id setup {
   echo "winbake stand-in: loading Windows Setup"
-  linux /boot/vmlinuz console=ttyS0,115200 quiet loglevel=3 winbake.boot=setup
+  linux /boot/vmlinuz console=ttyS0,115200 $kargs winbake.boot=setup
   initrd /boot/initrd.img
+  echo "winbake stand-in: starting the kernel"
 }
 menuentry "Boot from the installed disk" --id disk {
-  set root=$installed
-  linux /winbake/boot/vmlinuz console=ttyS0,115200 quiet loglevel=3 winbake.boot=disk
+  set root=\$installed
+  linux /winbake/boot/vmlinuz console=ttyS0,115200 $kargs winbake.boot=disk
   initrd /winbake/boot/initrd.img
+  echo "winbake stand-in: starting the kernel"
 }
 EOF
 mkdir -p "$(dirname "$out")"

@@ -55,5 +55,5 @@ func main() {
 		}()
 		setup.Main(log)
 	}()
-	select {}
+	setup.Idle()
 }

@@ -43,10 +43,19 @@ var InboxModules = []string{
 // Modprobe loads modules, logging (not failing on) those that do not load:
 // a floppy driver without a floppy controller is normal.
 func (g *Guest) Modprobe(mods ...string) {
+	var rest []string
 	for _, m := range mods {
-		if _, err := g.busybox("modprobe", m); err != nil && m != "floppy" {
-			g.Log.Printf("drivers", "%s did not load: %v", m, err)
+		if m == "floppy" {
+			_, _ = g.busybox("modprobe", m)
+			continue
 		}
+		rest = append(rest, m)
+	}
+	if len(rest) == 0 {
+		return
+	}
+	if _, err := g.busybox(append([]string{"modprobe", "-a"}, rest...)...); err != nil {
+		g.Log.Printf("drivers", "%v", err)
 	}
 }
 
@@ -158,7 +167,9 @@ type PCIDevice struct {
 	Driver         string
 }
 
-// PCIDevices lists the PCI functions.
+// PCIDevices lists the PCI functions. For a virtio function, Driver is
+// the driver of its virtio device (virtio_blk, ...), not the virtio-pci
+// transport's.
 func PCIDevices() []PCIDevice {
 	entries, _ := os.ReadDir("/sys/bus/pci/devices")
 	var out []PCIDevice
@@ -166,9 +177,14 @@ func PCIDevices() []PCIDevice {
 		base := filepath.Join("/sys/bus/pci/devices", e.Name())
 		v, _ := os.ReadFile(filepath.Join(base, "vendor"))
 		d, _ := os.ReadFile(filepath.Join(base, "device"))
-		drv, _ := os.Readlink(filepath.Join(base, "driver"))
 		dev := PCIDevice{Address: e.Name(), Vendor: strings.TrimSpace(string(v)), Device: strings.TrimSpace(string(d))}
-		if drv != "" {
+		driverOf := base
+		if dev.Vendor == "0x1af4" {
+			if kids, _ := filepath.Glob(filepath.Join(base, "virtio*")); len(kids) > 0 {
+				driverOf = kids[0]
+			}
+		}
+		if drv, err := os.Readlink(filepath.Join(driverOf, "driver")); err == nil {
 			dev.Driver = filepath.Base(drv)
 		}
 		out = append(out, dev)
@@ -351,7 +367,7 @@ func Halt(restart bool) {
 		cmd = syscall.LINUX_REBOOT_CMD_RESTART
 	}
 	_ = syscall.Reboot(cmd)
-	select {}
+	Idle()
 }
 
 // SetHostname sets the kernel host name.
@@ -368,4 +384,13 @@ func Uptime() time.Duration {
 	}
 	d, _ := time.ParseDuration(f[0] + "s")
 	return d.Round(10 * time.Millisecond)
+}
+
+// Idle blocks forever. (An empty select would make the Go runtime abort
+// with "all goroutines are asleep" when nothing else runs, and PID 1 must
+// not exit.)
+func Idle() {
+	for {
+		time.Sleep(time.Hour)
+	}
 }

@@ -560,7 +560,8 @@ func (g *Guest) Installed() error {
 	if power != nil {
 		w.after(*power)
 	}
-	select {}
+	Idle()
+	return nil
 }
 
 func (w *installed) specialize(ans *Answer) {
@@ -713,7 +714,7 @@ func (w *installed) halt(restart bool, reason string) {
 	w.mu.Lock()
 	if w.down {
 		w.mu.Unlock()
-		select {}
+		Idle()
 	}
 	w.down = true
 	w.mu.Unlock()

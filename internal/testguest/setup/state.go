@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -174,5 +175,9 @@ func (s *State) Save(root string) error {
 		_ = d.Sync()
 		d.Close()
 	}
+	// FAT keeps the directory entries and the allocation table apart from
+	// the file: flush everything, so a VM killed right after still has the
+	// state on its disk.
+	syscall.Sync()
 	return nil
 }

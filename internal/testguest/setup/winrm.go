@@ -1,12 +1,5 @@
 package setup
 
-import (
-	"errors"
-	"net"
-	"net/http"
-	"time"
-)
-
 // WinRMPort is the WinRM HTTP port.
 const WinRMPort = 5985
 
@@ -51,52 +44,7 @@ type WinRMService interface {
 	Stop() error
 }
 
-// NewWinRMService returns the WinRM service the stand-in runs. It is the
-// one place to switch to the real server (internal/testguest/wsman driven by
-// the simulated Windows of internal/testguest/winsim) once both exist.
-var NewWinRMService = func() WinRMService { return &placeholderWinRM{} }
-
-// PlaceholderBody is what the placeholder listener answers every HTTP
-// request with (status 503).
-const PlaceholderBody = "winbake-standin: placeholder listener on the WinRM port; the stand-in's WinRM server is not wired in yet\n"
-
-// placeholderWinRM listens on the WinRM port so tests can see that WinRM
-// would be up, and answers every request with 503 and PlaceholderBody. It
-// speaks no WS-Management.
-type placeholderWinRM struct {
-	srv *http.Server
-}
-
-func (p *placeholderWinRM) Name() string {
-	return "placeholder listener (not a WinRM server)"
-}
-
-func (p *placeholderWinRM) Start(cfg WinRMConfig) error {
-	if p.srv != nil {
-		return errors.New("already started")
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	p.srv = &http.Server{
-		ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Header().Set("X-Winbake-Standin", "placeholder")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(PlaceholderBody))
-		}),
-	}
-	go func() { _ = p.srv.Serve(ln) }()
-	return nil
-}
-
-func (p *placeholderWinRM) Stop() error {
-	if p.srv == nil {
-		return nil
-	}
-	err := p.srv.Close()
-	p.srv = nil
-	return err
-}
+// NewWinRMService returns the WinRM service the stand-in runs: the
+// WS-Management server of internal/testguest/wsman on the simulated Windows
+// of internal/testguest/winsim (testguest.Guest).
+var NewWinRMService = NewSimulatedWinRM

@@ -345,7 +345,8 @@ func Start(cfg Config) (vm *VM, err error) {
 	}
 	args = append(args,
 		"-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:5985", vm.WinRMPort),
-		"-device", cfg.NIC+",netdev=n0")
+		// No option ROM: iPXE would add seconds to every boot under TCG.
+		"-device", cfg.NIC+",netdev=n0,romfile=")
 	vm.qemuArgs = args
 
 	vm.qemu = exec.Command("qemu-system-x86_64", args...)

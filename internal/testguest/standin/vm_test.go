@@ -3,7 +3,6 @@ package standin
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/masterzen/winrm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
@@ -131,19 +132,48 @@ func wait(t *testing.T, vm *VM, timeout time.Duration, from int, want ...string)
 	return line, i, d
 }
 
-// checkWinRMPort expects the guest's WinRM service (today the placeholder
-// listener) to answer through the host port forward.
-func checkWinRMPort(t *testing.T, vm *VM) {
+// winrmClient is Packer's WinRM client (masterzen, Basic auth) through
+// the VM's port forward.
+func winrmClient(t *testing.T, vm *VM, user, password string) *winrm.Client {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Post(fmt.Sprintf("http://127.0.0.1:%d/wsman", vm.WinRMPort), "application/soap+xml;charset=UTF-8", strings.NewReader("<x/>"))
+	params := *winrm.DefaultParameters
+	params.Timeout = "PT60S"
+	c, err := winrm.NewClientWithParameters(&winrm.Endpoint{Host: "127.0.0.1", Port: vm.WinRMPort, Timeout: 90 * time.Second}, user, password, &params)
 	if err != nil {
-		t.Fatalf("WinRM port: %v", err)
+		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || string(body) != setup.PlaceholderBody {
-		t.Fatalf("WinRM port answered %d %q, want the placeholder's 503", resp.StatusCode, body)
+	return c
+}
+
+// winrmRun runs a command over WinRM and returns its standard output.
+func winrmRun(t *testing.T, c *winrm.Client, command string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, errOut, code, err := c.RunCmdWithContext(ctx, command)
+	if err != nil || code != 0 {
+		t.Fatalf("WinRM %q: exit %d, %v; stderr %q", command, code, err, errOut)
+	}
+	return out
+}
+
+// checkWinRM logs on over WinRM and expects the computer name.
+func checkWinRM(t *testing.T, vm *VM, user, password, computerName string) {
+	t.Helper()
+	if out := winrmRun(t, winrmClient(t, vm, user, password), "hostname"); !strings.EqualFold(strings.TrimSpace(out), computerName) {
+		t.Fatalf("hostname over WinRM = %q, want %s", out, computerName)
+	}
+}
+
+// powerCommand starts shutdown.exe over WinRM; the connection may drop
+// while Windows goes down.
+func powerCommand(t *testing.T, vm *VM, user, password, command string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, errOut, code, err := winrmClient(t, vm, user, password).RunCmdWithContext(ctx, command)
+	if err == nil && code != 0 {
+		t.Fatalf("%s: exit %d: %s", command, code, errOut)
 	}
 }
 
@@ -178,14 +208,15 @@ func stateOf(t *testing.T, img *Image, partition int) *setup.State {
 }
 
 // TestBIOSVirtioCD: BIOS, answer file on a CD, virtio disk with the drivers
-// from a virtio-win CD. Setup finishes, WinRM comes up, a FirstLogonCommand
-// `shutdown /s` ends the QEMU process, and the disk then boots on its own.
+// from a virtio-win CD. Setup finishes, WinRM comes up; `shutdown /r` over
+// WinRM restarts the guest in the same QEMU process, `shutdown /s` ends the
+// process, and the disk then boots on its own.
 func TestBIOSVirtioCD(t *testing.T) {
 	iso := isoPath(t)
 	s := settings(unattend.FirmwareBIOS)
 	s.VirtioFolder = "2k22"
 	s.AllowICMP = true
-	s.ExtraCommands = []string{`shutdown /s /t 15 /c "winbake stand-in test"`}
+	s.ExtraCommands = []string{`cmd.exe /c mkdir C:\build`}
 	disk := filepath.Join(t.TempDir(), "disk.qcow2")
 	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), CDs: []string{virtioCD(t)}, Disk: disk, Firmware: BIOS})
 
@@ -193,9 +224,19 @@ func TestBIOSVirtioCD(t *testing.T) {
 	record(t, "windowsPE done (ISO boot, Setup, partitioning)", d)
 	_, i, d = wait(t, vm, biosStage, i, setup.SetupCompleteLine)
 	record(t, "Setup complete (restart, specialize, oobeSystem)", d)
-	_, _, d = wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
+	_, i, d = wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
 	record(t, "WinRM listening", d)
-	checkWinRMPort(t, vm)
+	checkWinRM(t, vm, "Administrator", s.Password, "STANDIN")
+
+	powerCommand(t, vm, "Administrator", s.Password, "shutdown /r /t 0")
+	_, i, _ = wait(t, vm, 60*time.Second, i, setup.RestartLine)
+	restart := time.Since(vm.Started)
+	_, i, d = wait(t, vm, biosStage, i, setup.ReadyLine)
+	record(t, "restart over WinRM: Windows ready again (since the restart)", d-restart)
+	_, i, _ = wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
+	checkWinRM(t, vm, "Administrator", s.Password, "STANDIN")
+
+	powerCommand(t, vm, "Administrator", s.Password, "shutdown /s /t 0")
 	wait(t, vm, 60*time.Second, i, setup.PowerOffLine)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -214,7 +255,7 @@ func TestBIOSVirtioCD(t *testing.T) {
 	}
 	st := stateOf(t, img, 1)
 	if st.Phase != setup.PhaseComplete || st.ComputerName != "STANDIN" || st.TimeZone != s.TimeZone ||
-		st.Image.Name != s.ImageName || st.Image.Version != "10.0.20348.587" || st.Boots != 1 || st.Firmware != setup.FirmwareBIOS {
+		st.Image.Name != s.ImageName || st.Image.Version != "10.0.20348.587" || st.Boots != 2 || st.Firmware != setup.FirmwareBIOS {
 		t.Errorf("state = phase %q, name %q, tz %q, image %+v, boots %d, firmware %q", st.Phase, st.ComputerName, st.TimeZone, st.Image, st.Boots, st.Firmware)
 	}
 	for _, drv := range []string{"viostor", "vioscsi", "netkvm"} {
@@ -232,15 +273,15 @@ func TestBIOSVirtioCD(t *testing.T) {
 
 	// The disk alone: no ISO, no answer file, no driver CD.
 	vm2 := start(t, Config{Disk: disk, Firmware: BIOS})
-	_, i, d = wait(t, vm2, biosStage, 0, setup.ReadyLine)
+	_, _, d = wait(t, vm2, biosStage, 0, setup.ReadyLine)
 	record(t, "disk alone: Windows ready", d)
 	wait(t, vm2, 10*time.Second, 0, setup.WinRMListeningPrefix)
-	checkWinRMPort(t, vm2)
+	checkWinRM(t, vm2, "Administrator", s.Password, "STANDIN")
 	if strings.Contains(vm2.Serial(), "setup: windowsPE") || strings.Contains(vm2.Serial(), "setup: oobeSystem") {
 		t.Error("Setup ran again when the installed disk booted")
 	}
 	vm2.Close()
-	if st := stateOf(t, rawImage(t, disk), 1); st.Boots != 2 || st.Phase != setup.PhaseComplete {
+	if st := stateOf(t, rawImage(t, disk), 1); st.Boots != 3 || st.Phase != setup.PhaseComplete {
 		t.Errorf("after the second boot: boots %d, phase %q", st.Boots, st.Phase)
 	}
 }
@@ -264,7 +305,7 @@ func TestUEFIVirtioCDTPM(t *testing.T) {
 	record(t, "Setup complete (restart, specialize, oobeSystem)", d)
 	_, _, d = wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
 	record(t, "WinRM listening", d)
-	checkWinRMPort(t, vm)
+	checkWinRM(t, vm, "winbake", s.Password, "STANDIN")
 	vm.Close()
 
 	img := rawImage(t, disk)
@@ -299,7 +340,7 @@ func TestUEFIVirtioCDTPM(t *testing.T) {
 	_, _, d = wait(t, vm2, uefiStage, 0, setup.ReadyLine)
 	record(t, "disk alone: Windows ready", d)
 	wait(t, vm2, 10*time.Second, 0, setup.WinRMListeningPrefix)
-	checkWinRMPort(t, vm2)
+	checkWinRM(t, vm2, "winbake", s.Password, "STANDIN")
 }
 
 // TestBIOSFloppySATA: BIOS, answer file on a floppy, SATA disk and e1000
@@ -316,7 +357,7 @@ func TestBIOSFloppySATA(t *testing.T) {
 	_, i, d = wait(t, vm, biosStage, i, setup.SetupCompleteLine)
 	record(t, "Setup complete", d)
 	wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
-	checkWinRMPort(t, vm)
+	checkWinRM(t, vm, "Administrator", s.Password, "STANDIN")
 }
 
 var firstLogonCommands = regexp.MustCompile(`(?s)\s*<FirstLogonCommands>.*</FirstLogonCommands>`)
@@ -389,7 +430,7 @@ func TestBadAnswerFiles(t *testing.T) {
 			if want := setup.ErrorLine("windowsPE", tc.message); line != want {
 				t.Fatalf("error line\n got %s\nwant %s", line, want)
 			}
-			wait(t, vm, 10*time.Second, i, setup.StoppedLine)
+			wait(t, vm, 10*time.Second, i+1, setup.StoppedLine)
 			if tc.detail != "" && !strings.Contains(vm.Serial(), tc.detail) {
 				t.Errorf("no detail %q in:\n%s", tc.detail, vm.Tail(10))
 			}

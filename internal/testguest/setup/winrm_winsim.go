@@ -1,0 +1,141 @@
+package setup
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
+)
+
+// WinsimStateDir is where the simulated Windows keeps its disk (files,
+// registry, servicing) on the installed Windows volume.
+const WinsimStateDir = "winbake/winsim"
+
+// simulatedWinRM is the stand-in's real WinRM service: testguest.Guest, the
+// WS-Management server of package wsman running commands on the simulated
+// Windows of package winsim, whose disk lives on the installed Windows
+// volume. When the simulated Windows shuts down or restarts, the guest does.
+type simulatedWinRM struct {
+	g      *testguest.Guest
+	cancel context.CancelFunc
+}
+
+// NewSimulatedWinRM returns the testguest (wsman + winsim) WinRM service.
+func NewSimulatedWinRM() WinRMService { return &simulatedWinRM{} }
+
+func (s *simulatedWinRM) Name() string {
+	return "WS-Management server on the simulated Windows"
+}
+
+// windowsFor describes the installed image as winsim records it.
+func windowsFor(st *State) winsim.Windows {
+	w := winsim.DefaultWindows
+	if st == nil || st.Image.EditionID == "" {
+		return w
+	}
+	w.EditionID = st.Image.EditionID
+	edition := strings.TrimSuffix(strings.TrimPrefix(w.EditionID, "Server"), "Core")
+	w.ProductName = "Windows Server 2022 " + edition
+	w.InstallationType = "Server"
+	if strings.HasSuffix(st.Image.EditionID, "Core") {
+		w.InstallationType = "Server Core"
+	}
+	return w
+}
+
+func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
+	if s.g != nil {
+		return errors.New("already started")
+	}
+	// WinRM's account is the build account Setup logged on with.
+	user := ""
+	if cfg.State != nil {
+		user = cfg.State.AutoLogon.Username
+	}
+	if user == "" {
+		for name := range cfg.Users {
+			user = name
+			break
+		}
+	}
+	password, ok := cfg.Users[user]
+	if !ok {
+		for name, pw := range cfg.Users {
+			if strings.EqualFold(name, user) {
+				password, ok = pw, true
+			}
+		}
+	}
+	if !ok {
+		return errors.New("no account to log on to WinRM with")
+	}
+	auth := wsman.AuthNTLM
+	if cfg.Basic && cfg.AllowUnencrypted {
+		auth |= wsman.AuthBasic
+	}
+	logf := func(format string, args ...any) { cfg.Log.Printf("winrm", format, args...) }
+	g, err := testguest.New(testguest.Options{
+		StateDir:     filepath.Join(cfg.StateRoot, WinsimStateDir),
+		Addr:         cfg.Addr,
+		User:         user,
+		Password:     password,
+		ComputerName: cfg.ComputerName,
+		Windows:      windowsFor(cfg.State),
+		// A restart passes through Off for this long before winsim boots
+		// again, which tells a restart from a power-off.
+		Power:  winsim.PowerOptions{OffTime: 500 * time.Millisecond},
+		Server: wsman.Options{Auth: auth},
+		Failf:  func(format string, args ...any) { logf("not understood: "+format, args...) },
+		Logf:   logf,
+	})
+	if err != nil {
+		return err
+	}
+	if err := g.Start(); err != nil {
+		_ = g.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.g, s.cancel = g, cancel
+	go s.watchPower(ctx, g.Machine, cfg)
+	return nil
+}
+
+// watchPower turns the simulated Windows' shutdowns into the guest's.
+func (s *simulatedWinRM) watchPower(ctx context.Context, m *winsim.Machine, cfg WinRMConfig) {
+	if err := m.WaitState(ctx, winsim.StateOff); err != nil {
+		return
+	}
+	restart := false
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	if err := m.WaitState(wctx, winsim.StateBooting); err == nil {
+		restart = true
+	}
+	cancel()
+	if ctx.Err() != nil || cfg.Power == nil {
+		return
+	}
+	if m.Generalized() && cfg.State != nil {
+		cfg.State.Sysprep = "generalized"
+	}
+	if restart {
+		cfg.Power.Restart("restart requested over WinRM")
+		return
+	}
+	cfg.Power.PowerOff("shutdown requested over WinRM")
+}
+
+func (s *simulatedWinRM) Stop() error {
+	if s.g == nil {
+		return nil
+	}
+	s.cancel()
+	err := s.g.Close()
+	s.g = nil
+	return err
+}
