@@ -23,6 +23,7 @@ const WinsimStateDir = "winbake/winsim"
 type simulatedWinRM struct {
 	g      *testguest.Guest
 	cancel context.CancelFunc
+	state  *State
 }
 
 // NewSimulatedWinRM returns the testguest (wsman + winsim) WinRM service.
@@ -101,7 +102,7 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.g, s.cancel = g, cancel
+	s.g, s.cancel, s.state = g, cancel, cfg.State
 	go s.watchPower(ctx, g.Machine, cfg)
 	return nil
 }
@@ -135,6 +136,14 @@ func (s *simulatedWinRM) Stop() error {
 		return nil
 	}
 	s.cancel()
+	// Record the simulated Windows' servicing in the stand-in's state.
+	if st := s.state; st != nil {
+		st.InstalledPackages = nil
+		for _, p := range s.g.Machine.Packages() {
+			st.InstalledPackages = append(st.InstalledPackages, p.Identity+" ("+p.State+")")
+		}
+		st.PendingReboot = s.g.Machine.RebootPending()
+	}
 	err := s.g.Close()
 	s.g = nil
 	return err

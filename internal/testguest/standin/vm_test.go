@@ -231,9 +231,9 @@ func TestBIOSVirtioCD(t *testing.T) {
 	powerCommand(t, vm, "Administrator", s.Password, "shutdown /r /t 0")
 	_, i, _ = wait(t, vm, 60*time.Second, i, setup.RestartLine)
 	restart := time.Since(vm.Started)
-	_, i, d = wait(t, vm, biosStage, i, setup.ReadyLine)
-	record(t, "restart over WinRM: Windows ready again (since the restart)", d-restart)
-	_, i, _ = wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
+	_, j, d := wait(t, vm, biosStage, i, setup.WinRMListeningPrefix)
+	record(t, "restart over WinRM: WinRM listening again (since the restart)", d-restart)
+	_, i, _ = wait(t, vm, 30*time.Second, j, setup.ReadyLine)
 	checkWinRM(t, vm, "Administrator", s.Password, "STANDIN")
 
 	powerCommand(t, vm, "Administrator", s.Password, "shutdown /s /t 0")
@@ -373,7 +373,8 @@ func TestBadAnswerFiles(t *testing.T) {
 		if strings.Contains(string(xml), "winrm") {
 			t.Fatal("the answer file still enables WinRM")
 		}
-		vm := start(t, Config{ISO: iso, AnswerFile: xml, Disk: filepath.Join(t.TempDir(), "disk.qcow2"), DiskBus: BusSATA, NIC: "e1000"})
+		// SeaBIOS on q35: CDs and the disk on AHCI, e1000e.
+		vm := start(t, Config{ISO: iso, AnswerFile: xml, Disk: filepath.Join(t.TempDir(), "disk.qcow2"), DiskBus: BusSATA, NIC: "e1000e", Machine: "q35"})
 		_, i, d := wait(t, vm, 2*biosStage, 0, setup.SetupCompleteLine)
 		record(t, "Setup complete", d)
 		line, _, _ := wait(t, vm, 30*time.Second, i, setup.WinRMNotStartedPrefix, setup.WinRMListeningPrefix)

@@ -1,0 +1,46 @@
+package standin
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+)
+
+// The stand-in ISO passes winbake's install-image check with the image
+// names of real Windows Server 2022 media, and boots under BIOS and UEFI.
+func TestISO(t *testing.T) {
+	iso := isoPath(t)
+	m, err := installmedia.ReadISO(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"Windows Server 2022 SERVERSTANDARDCORE", "Windows Server 2022 SERVERSTANDARD",
+		"Windows Server 2022 SERVERDATACENTERCORE", "Windows Server 2022 SERVERDATACENTER",
+	}
+	if len(m.Images) != len(want) {
+		t.Fatalf("images = %+v", m.Images)
+	}
+	for i, name := range want {
+		img, err := m.FindImage(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.Index != i+1 || img.Arch != "amd64" || img.Version.Build != 20348 || !img.IsServer() {
+			t.Errorf("%s: %+v", name, img)
+		}
+		if folder, err := img.VirtioDriverFolder(); err != nil || folder != "2k22" {
+			t.Errorf("%s: virtio folder %q %v", name, folder, err)
+		}
+	}
+	out, err := exec.Command("xorriso", "-indev", iso, "-report_el_torito", "plain").CombinedOutput()
+	if err != nil {
+		t.Fatalf("xorriso: %v: %s", err, out)
+	}
+	report := string(out)
+	if !strings.Contains(report, "El Torito boot img :   1  BIOS") || !strings.Contains(report, "El Torito boot img :   2  UEFI") {
+		t.Errorf("El Torito boot images (want BIOS and UEFI):\n%s", report)
+	}
+}
