@@ -83,7 +83,8 @@
 // (otherwise the fault 0x80070002, as in the pypsrp capture). A line past
 // CreateProcess's 32767 characters faults with 0x800700CE. Processes
 // stream stdout and stderr (writes never block; readers see output as it
-// is written), take stdin from Send, and end by exiting, by Terminate
+// is written; wsman.OrderedOutput gives both streams in the order they
+// were written), take stdin from Send, and end by exiting, by Terminate
 // (exit 0xC000013A), or when the machine shuts down. Output is UTF-8 with
 // WINRS_CODEPAGE 65001, else code page 437. The request's context is used
 // for its values only: a process outlives the Command request.

@@ -231,19 +231,25 @@ func (m *Machine) runHostname(p *proc) uint32 {
 
 // process is a running command: the wsman.Process the Host returns.
 type process struct {
-	stdin          *stream
-	stdout, stderr *stream
-	done           chan struct{}
-	code           uint32
-	cancel         context.CancelFunc
-	once           sync.Once
-	terminated     bool
-	mu             sync.Mutex
+	stdin      *stream
+	out        *output // stdout and stderr in the order written
+	done       chan struct{}
+	code       uint32
+	cancel     context.CancelFunc
+	once       sync.Once
+	terminated bool
+	mu         sync.Mutex
 }
 
 func (pr *process) Stdin() io.WriteCloser { return pr.stdin }
-func (pr *process) Stdout() io.Reader     { return pr.stdout }
-func (pr *process) Stderr() io.Reader     { return pr.stderr }
+func (pr *process) Stdout() io.Reader     { return pr.out.reader(wsman.StreamStdout) }
+func (pr *process) Stderr() io.Reader     { return pr.out.reader(wsman.StreamStderr) }
+
+// ReadOutput is wsman.OrderedOutput: stdout and stderr in the order the
+// program wrote them (cmd's `echo out && echo err>&2` arrives as written).
+func (pr *process) ReadOutput(p []byte) (int, int, error) { return pr.out.ReadOutput(p) }
+
+var _ wsman.OrderedOutput = (*process)(nil)
 
 func (pr *process) Wait() uint32 {
 	<-pr.done
@@ -262,10 +268,10 @@ func (pr *process) Terminate() {
 func (m *Machine) spawn(base *proc, body func(p *proc) uint32) *process {
 	ctx, cancel := context.WithCancel(base.ctx)
 	untrack := m.track(cancel)
-	pr := &process{stdin: newStream(), stdout: newStream(), stderr: newStream(), done: make(chan struct{}), cancel: cancel}
+	pr := &process{stdin: newStream(), out: newOutput(), done: make(chan struct{}), cancel: cancel}
 	p := *base
 	p.ctx = ctx
-	p.stdin, p.stdout, p.stderr = pr.stdin, pr.stdout, pr.stderr
+	p.stdin, p.stdout, p.stderr = pr.stdin, pr.out.writer(wsman.StreamStdout), pr.out.writer(wsman.StreamStderr)
 	m.running.Add(1)
 	go func() {
 		defer m.running.Done()
@@ -278,8 +284,7 @@ func (m *Machine) spawn(base *proc, body func(p *proc) uint32) *process {
 		pr.code = code
 		pr.mu.Unlock()
 		cancel()
-		pr.stdout.Close()
-		pr.stderr.Close()
+		pr.out.Close()
 		pr.stdin.discard()
 		close(pr.done)
 	}()

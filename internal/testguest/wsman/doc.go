@@ -15,7 +15,11 @@
 // machine drives the listener through PowerControl (SetListenerState,
 // DiscardShells) across shutdowns and boots. A Host that also implements
 // CreateFaulter (an additive, optional part of the contract) can fail
-// Create requests, as Windows does early in boot. Host.Start gets a context
+// Create requests, as Windows does early in boot. A Process that also
+// implements OrderedOutput (additive and optional too) has its output read
+// through it, so stdout and stderr are received in the order the process
+// wrote them; two separate readers may swap writes that follow each other
+// closely. Host.Start gets a context
 // that ends when the Server is closed; Close terminates every running
 // process and waits for its output to reach EOF.
 //

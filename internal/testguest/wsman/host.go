@@ -45,6 +45,28 @@ type Process interface {
 	Terminate()
 }
 
+// Output streams of a Process, as OrderedOutput names them.
+const (
+	StreamStdout = 0
+	StreamStderr = 1
+)
+
+// OrderedOutput is an optional interface of a Process (an additive part
+// of this contract). Output read from Stdout and Stderr by two goroutines
+// loses its order across the two streams: a process that writes a line to
+// stdout and then one to stderr may have them received the other way
+// round, which a Windows pipe reader does not do for writes that far
+// apart. A Process that knows the order of its writes (an in-memory one)
+// implements ReadOutput, and the server then reads its output only
+// through it, never through Stdout and Stderr.
+type OrderedOutput interface {
+	// ReadOutput reads the next output, in the order it was written, into
+	// p: stream is StreamStdout or StreamStderr, and one read never
+	// returns bytes of both. It blocks until output exists, and returns
+	// io.EOF once the process has exited and everything was read.
+	ReadOutput(p []byte) (stream int, n int, err error)
+}
+
 // Host runs commands: the simulated Windows behind the server.
 type Host interface {
 	// Start starts the command. A *CommandFault error becomes the SOAP fault

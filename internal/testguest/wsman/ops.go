@@ -300,9 +300,13 @@ func (s *Server) command(req *request, sh *shell, user, machine string) reply {
 	sh.commands[c.id] = c
 	sh.order = append(sh.order, c)
 	s.mu.Unlock()
-	stdout, stderr := proc.Stdout(), proc.Stderr()
-	s.goProc(func() { c.pump(streamStdout, stdout) })
-	s.goProc(func() { c.pump(streamStderr, stderr) })
+	if oo, ok := proc.(OrderedOutput); ok {
+		s.goProc(func() { c.pumpOrdered(oo, s.failf) })
+	} else {
+		stdout, stderr := proc.Stdout(), proc.Stderr()
+		s.goProc(func() { c.pump(streamStdout, stdout) })
+		s.goProc(func() { c.pump(streamStderr, stderr) })
+	}
 	s.goProc(c.wait)
 	return soapReply(commandResponse(req.messageID, c.id, s.opts.ActivityID))
 }
@@ -310,6 +314,15 @@ func (s *Server) command(req *request, sh *shell, user, machine string) reply {
 // drainProcess consumes a process nobody will receive from.
 func drainProcess(p Process) {
 	buf := make([]byte, 32<<10)
+	if oo, ok := p.(OrderedOutput); ok {
+		for {
+			if _, _, err := oo.ReadOutput(buf); err != nil {
+				break
+			}
+		}
+		p.Wait()
+		return
+	}
 	for _, r := range []interface{ Read([]byte) (int, error) }{p.Stdout(), p.Stderr()} {
 		if r == nil {
 			continue

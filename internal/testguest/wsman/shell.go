@@ -41,8 +41,8 @@ func (sh *shell) environment() map[string]string {
 }
 
 const (
-	streamStdout = 0
-	streamStderr = 1
+	streamStdout = StreamStdout
+	streamStderr = StreamStderr
 )
 
 var streamNames = [2]string{"stdout", "stderr"}
@@ -125,6 +125,39 @@ func (c *command) pump(stream int, r io.Reader) {
 		}
 		if err != nil {
 			c.eof[stream] = true
+			c.notify()
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+	}
+}
+
+// pumpOrdered is pump for a Process with OrderedOutput: one reader for
+// both streams, chunks queued in the order the process wrote them. A
+// stream number other than StreamStdout and StreamStderr breaks the
+// contract: it is reported and its bytes dropped.
+func (c *command) pumpOrdered(r OrderedOutput, failf func(string, ...any)) {
+	buf := make([]byte, 64<<10)
+	for {
+		c.mu.Lock()
+		for c.queued >= c.maxQueued && !c.discarded {
+			c.room.Wait()
+		}
+		c.mu.Unlock()
+		stream, n, err := r.ReadOutput(buf)
+		if n > 0 && stream != streamStdout && stream != streamStderr {
+			failf("wsman: Process.ReadOutput returned stream %d", stream)
+			n = 0
+		}
+		c.mu.Lock()
+		if n > 0 && !c.discarded {
+			c.queue = append(c.queue, chunk{stream: stream, data: append([]byte(nil), buf[:n]...)})
+			c.queued += n
+			c.notify()
+		}
+		if err != nil {
+			c.eof = [2]bool{true, true}
 			c.notify()
 			c.mu.Unlock()
 			return
