@@ -50,34 +50,52 @@ modules=(sr_mod cdrom isofs floppy vfat fat nls_ascii nls_cp437 nls_utf8
   virtio_pci virtio_blk virtio_scsi virtio_net ahci ata_piix sd_mod e1000 e1000e efivarfs)
 
 # --- kernel, cached ---------------------------------------------------------
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
+kpkg=$(kernel_package)
+if [[ -z $kpkg && $(id -u) -eq 0 ]]; then
+  log "no package lists: apt-get update"
+  apt-get update -qq >/dev/null
+  kpkg=$(kernel_package)
+fi
 [[ -n $kpkg ]] || { log "apt-cache depends linux-image-amd64 names no versioned kernel package (run apt-get update)"; exit 1; }
 kver=${kpkg#linux-image-}
 kcache=$cache_root/standin-kernel-$kver
 want_list=$(printf '%s\n' "${modules[@]}")
-if [[ ! -f $kcache/complete || "$(cat "$kcache/modules.list" 2>/dev/null)" != "$want_list" ]]; then
+cached() { [[ -f $1/complete && "$(cat "$1/modules.list" 2>/dev/null)" == "$want_list" ]]; }
+if ! cached "$kcache"; then
   log "extracting $kpkg into $kcache"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && apt-get download -q "$kpkg" >/dev/null 2>&1) || { log "apt-get download $kpkg failed"; exit 1; }
-  dpkg-deb -x "$tmp"/"$kpkg"_*.deb "$tmp/x"
-  depmod -b "$tmp/x" "$kver"
-  rm -rf "$kcache.new" && mkdir -p "$kcache.new/modules"
-  cp "$tmp/x/boot/vmlinuz-$kver" "$kcache.new/vmlinuz"
-  cp "$tmp/x/boot/config-$kver" "$kcache.new/config"
-  for m in "${modules[@]}"; do
-    modprobe -d "$tmp/x" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
-  done | sort -u | while read -r ko; do
-    rel=${ko#"$tmp/x/"}
-    mkdir -p "$kcache.new/modules/$(dirname "$rel")"
-    cp "$ko" "$kcache.new/modules/$rel"
-  done
-  for f in modules.order modules.builtin modules.builtin.modinfo; do
-    cp "$tmp/x/lib/modules/$kver/$f" "$kcache.new/modules/lib/modules/$kver/$f"
-  done
-  printf '%s\n' "$want_list" >"$kcache.new/modules.list"
-  touch "$kcache.new/complete"
-  rm -rf "$kcache" && mv "$kcache.new" "$kcache"
+  if (cd "$tmp" && apt-get download -q "$kpkg" >/dev/null 2>&1); then
+    dpkg-deb -x "$tmp"/"$kpkg"_*.deb "$tmp/x"
+    depmod -b "$tmp/x" "$kver"
+    rm -rf "$kcache.new" && mkdir -p "$kcache.new/modules"
+    cp "$tmp/x/boot/vmlinuz-$kver" "$kcache.new/vmlinuz"
+    cp "$tmp/x/boot/config-$kver" "$kcache.new/config"
+    for m in "${modules[@]}"; do
+      modprobe -d "$tmp/x" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+    done | sort -u | while read -r ko; do
+      rel=${ko#"$tmp/x/"}
+      mkdir -p "$kcache.new/modules/$(dirname "$rel")"
+      cp "$ko" "$kcache.new/modules/$rel"
+    done
+    for f in modules.order modules.builtin modules.builtin.modinfo; do
+      cp "$tmp/x/lib/modules/$kver/$f" "$kcache.new/modules/lib/modules/$kver/$f"
+    done
+    printf '%s\n' "$want_list" >"$kcache.new/modules.list"
+    touch "$kcache.new/complete"
+    rm -rf "$kcache" && mv "$kcache.new" "$kcache"
+  else
+    # Offline: fall back to the newest kernel already cached with the same modules.
+    fallback=
+    for d in $(ls -d "$cache_root"/standin-kernel-*/ 2>/dev/null | sort -V); do
+      cached "${d%/}" && fallback=${d%/}
+    done
+    [[ -n $fallback ]] || { log "apt-get download $kpkg failed and no kernel is cached"; exit 1; }
+    log "apt-get download $kpkg failed; using the cached ${fallback##*/}"
+    kcache=$fallback
+    kver=${fallback##*/standin-kernel-}
+  fi
   rm -rf "$tmp"; trap - EXIT
 fi
 

@@ -286,9 +286,10 @@ func TestBIOSVirtioCD(t *testing.T) {
 	}
 }
 
-// TestUEFIVirtioCDTPM: UEFI with a TPM, answer file on a CD, virtio disk,
-// a recovery partition before Windows; the GPT carries Windows' types, the
-// ESP \EFI\BOOT\BOOTX64.EFI, and the disk boots on its own.
+// TestUEFIVirtioCDTPM: UEFI with a TPM, answer file on a CD, virtio-scsi
+// disk (vioscsi), a recovery partition before Windows; the GPT carries
+// Windows' types, the ESP \EFI\BOOT\BOOTX64.EFI, and the disk boots on its
+// own.
 func TestUEFIVirtioCDTPM(t *testing.T) {
 	iso := isoPath(t)
 	s := settings(unattend.FirmwareUEFI)
@@ -297,7 +298,7 @@ func TestUEFIVirtioCDTPM(t *testing.T) {
 	s.RecoveryPartitionMB = 300
 	s.Username = "winbake"
 	disk := filepath.Join(t.TempDir(), "disk.qcow2")
-	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), CDs: []string{virtioCD(t)}, Disk: disk, Firmware: UEFI})
+	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), CDs: []string{virtioCD(t)}, Disk: disk, DiskBus: BusVirtioSCSI, Firmware: UEFI})
 
 	_, i, d := wait(t, vm, uefiStage, 0, setup.WindowsPEDoneLine)
 	record(t, "windowsPE done (ISO boot, Setup, partitioning)", d)
@@ -336,7 +337,7 @@ func TestUEFIVirtioCDTPM(t *testing.T) {
 		t.Errorf("accounts = %+v", st.Accounts)
 	}
 
-	vm2 := start(t, Config{Disk: disk, Firmware: UEFI})
+	vm2 := start(t, Config{Disk: disk, DiskBus: BusVirtioSCSI, Firmware: UEFI})
 	_, _, d = wait(t, vm2, uefiStage, 0, setup.ReadyLine)
 	record(t, "disk alone: Windows ready", d)
 	wait(t, vm2, 10*time.Second, 0, setup.WinRMListeningPrefix)
