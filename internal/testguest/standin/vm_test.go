@@ -280,9 +280,28 @@ func TestBIOSVirtioCD(t *testing.T) {
 	if strings.Contains(vm2.Serial(), "setup: windowsPE") || strings.Contains(vm2.Serial(), "setup: oobeSystem") {
 		t.Error("Setup ran again when the installed disk booted")
 	}
+
+	// sysprep /generalize /oobe /shutdown powers off; the next boot runs
+	// specialize and oobeSystem again.
+	powerCommand(t, vm2, "Administrator", s.Password, `C:\Windows\System32\Sysprep\sysprep.exe /generalize /oobe /shutdown /quiet`)
+	wait(t, vm2, 60*time.Second, 0, setup.PowerOffLine)
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := vm2.Wait(ctx); err != nil {
+		t.Fatalf("QEMU after sysprep /shutdown: %v", err)
+	}
 	vm2.Close()
-	if st := stateOf(t, rawImage(t, disk), 1); st.Boots != 3 || st.Phase != setup.PhaseComplete {
-		t.Errorf("after the second boot: boots %d, phase %q", st.Boots, st.Phase)
+	if st := stateOf(t, rawImage(t, disk), 1); st.Boots != 3 || st.Phase != setup.PhaseComplete || st.Sysprep != "generalized" {
+		t.Errorf("after sysprep: boots %d, phase %q, sysprep %q", st.Boots, st.Phase, st.Sysprep)
+	}
+	vm3 := start(t, Config{Disk: disk, Firmware: BIOS})
+	_, i, d = wait(t, vm3, biosStage, 0, setup.SetupCompleteLine)
+	record(t, "generalized disk: specialize and oobeSystem done", d)
+	wait(t, vm3, 30*time.Second, i, setup.WinRMListeningPrefix)
+	checkWinRM(t, vm3, "Administrator", s.Password, "STANDIN")
+	vm3.Close()
+	if st := stateOf(t, rawImage(t, disk), 1); st.Boots != 4 || st.Phase != setup.PhaseComplete || st.Sysprep != "" {
+		t.Errorf("after the generalized boot: boots %d, phase %q, sysprep %q", st.Boots, st.Phase, st.Sysprep)
 	}
 }
 
