@@ -10,7 +10,7 @@
 # The kernel and its modules are extracted from the Debian .deb (never
 # installed) and cached in ${XDG_CACHE_HOME:-$HOME/.cache}/winbake/standin-kernel-<version>/.
 # Needs: apt (apt-cache, apt-get download), dpkg-deb, kmod (depmod, modprobe),
-# busybox-static, cpio, gzip, wimtools, xorriso, mtools, grub-common,
+# busybox-static, cpio, zstd, wimtools, xorriso, mtools, grub-common,
 # grub-pc-bin, grub-efi-amd64-bin, go.
 set -euo pipefail
 
@@ -31,6 +31,7 @@ need dpkg-deb dpkg
 need depmod kmod
 need busybox busybox-static
 need cpio cpio
+need zstd zstd
 need wimcapture wimtools
 need xorriso xorriso
 need mformat mtools
@@ -130,7 +131,7 @@ exit 0
 EOF
 chmod 755 "$ir/etc/udhcpc.script" "$ir/init"
 echo "root:x:0:0:root:/root:/bin/sh" >"$ir/etc/passwd"
-(cd "$ir" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) | gzip -6 >"$work/initrd.img"
+(cd "$ir" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) | zstd -q -19 >"$work/initrd.img"
 
 # --- GRUB images for the installed disk ---------------------------------------
 # Setup writes these to the disk it installs to: boot.img (first 440 bytes of
