@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/masterzen/winrm"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 // The masterzen client as winbake and Packer use it: Create → Command →
@@ -76,7 +78,7 @@ func TestClientLargeChunkedOutput(t *testing.T) {
 		if len(e.Response) > 153600 {
 			t.Errorf("Receive response of %d bytes exceeds MaxEnvelopeSize 153600", len(e.Response))
 		}
-		root, err := parseXML(e.Response)
+		root, err := soapxml.Parse(e.Response)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +105,7 @@ func TestClientSplitsInsideUTF8(t *testing.T) {
 	split := false
 	for _, e := range tr.all() {
 		if e.Op == OpReceive && e.Status == 200 {
-			root, _ := parseXML(e.Response)
+			root, _ := soapxml.Parse(e.Response)
 			for _, it := range parseReceive(t, root).items {
 				if len(it.data) > 0 && !utf8.Valid(it.data) {
 					split = true
@@ -403,8 +405,8 @@ func TestClientSelectorOnlyCreate(t *testing.T) {
 	if err != nil || id != "" {
 		t.Fatalf("masterzen reads shell ID %q (err %v) from a WMF 2.0 CreateResponse, want \"\"", id, err)
 	}
-	root, _ := parseXML(created)
-	if sel := find(root, nsWSMan, "Selector"); sel == nil || !upperGUID.MatchString(sel.text) {
+	root, _ := soapxml.Parse(created)
+	if sel := root.Find(soapxml.NSWSMan, "Selector"); sel == nil || !upperGUID.MatchString(sel.Text) {
 		t.Fatalf("no ShellId selector in\n%s", created)
 	}
 	// Going on with the empty ID: requests without a ShellId selector fail.

@@ -51,7 +51,8 @@
 //
 // # Protocol
 //
-// Requests are parsed by namespace URI, never by prefix; CDATA is text.
+// Requests are parsed with package soapxml, by namespace URI, never by
+// prefix; CDATA is text.
 // Responses are laid out as Windows lays them out: Action + "Response", a
 // fresh uppercase uuid MessageID, optional p:ActivityId (Options.ActivityID,
 // Server 2012 R2 and later), To anonymous, RelatesTo verbatim,

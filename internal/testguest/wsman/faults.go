@@ -3,6 +3,8 @@ package wsman
 import (
 	"fmt"
 	"strings"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 // fault is a SOAP fault as WinRM sends it: always HTTP 500 with the
@@ -152,8 +154,8 @@ func faultEnvelopeLimit() *fault {
 // render writes the fault envelope as Windows lays it out.
 func (f *fault) render(relatesTo, machine string, activity bool) string {
 	var b strings.Builder
-	b.WriteString(`<s:Envelope xml:lang="en-US" xmlns:s="` + nsSOAP + `" xmlns:a="` + nsAddr + `" xmlns:x="` + nsTransfer +
-		`" xmlns:e="` + nsEventing + `" xmlns:n="` + nsEnum + `" xmlns:w="` + nsWSMan + `" xmlns:p="` + nsMSWSMan + `">`)
+	b.WriteString(`<s:Envelope xml:lang="en-US" xmlns:s="` + soapxml.NSSOAP + `" xmlns:a="` + soapxml.NSAddressing + `" xmlns:x="` + soapxml.NSTransfer +
+		`" xmlns:e="` + soapxml.NSEventing + `" xmlns:n="` + soapxml.NSEnumeration + `" xmlns:w="` + soapxml.NSWSMan + `" xmlns:p="` + soapxml.NSMSWSMan + `">`)
 	writeHeader(&b, actionFault, relatesTo, activity)
 	b.WriteString(`<s:Body><s:Fault><s:Code><s:Value>` + f.code + `</s:Value>`)
 	if f.subcode != "" {
@@ -163,7 +165,7 @@ func (f *fault) render(relatesTo, machine string, activity bool) string {
 	if f.detail != "" {
 		b.WriteString(`<w:FaultDetail>` + f.detail + `</w:FaultDetail>`)
 	}
-	fmt.Fprintf(&b, `<f:WSManFault xmlns:f="%s" Code="%d" Machine="%s"><f:Message>`, nsWSManFlt, f.wsCode, xmlAttr(machine))
+	fmt.Fprintf(&b, `<f:WSManFault xmlns:f="%s" Code="%d" Machine="%s"><f:Message>`, soapxml.NSWSManFault, f.wsCode, xmlAttr(machine))
 	if f.provider {
 		b.WriteString(`<f:ProviderFault provider="Shell cmd plugin" path="%systemroot%\system32\winrscmd.dll">` + xmlText(f.message) + `</f:ProviderFault>`)
 	} else {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 const (
@@ -106,7 +108,7 @@ type rawResponse struct {
 	close  bool // Connection: close
 	header http.Header
 	body   string
-	root   *node
+	root   *soapxml.Node
 }
 
 func (c *rawClient) post(body string) rawResponse {
@@ -128,7 +130,7 @@ func (c *rawClient) post(body string) rawResponse {
 	}
 	r := rawResponse{status: resp.StatusCode, close: resp.Close, header: resp.Header, body: string(b)}
 	if strings.Contains(resp.Header.Get("Content-Type"), "soap+xml") {
-		r.root, err = parseXML(b)
+		r.root, err = soapxml.Parse(b)
 		if err != nil {
 			c.t.Fatalf("response is not XML: %v\n%s", err, b)
 		}
@@ -143,7 +145,7 @@ func envelope(action, shellID, extraHeader, body string) string {
 
 func envelopeTimeout(action, shellID, timeout, extraHeader, body string) string {
 	var b strings.Builder
-	b.WriteString(`<env:Envelope xmlns:env="` + nsSOAP + `" xmlns:a="` + nsAddr + `" xmlns:rsp="` + nsShell + `" xmlns:w="` + nsWSMan + `" xmlns:p="` + nsMSWSMan + `"><env:Header>`)
+	b.WriteString(`<env:Envelope xmlns:env="` + soapxml.NSSOAP + `" xmlns:a="` + soapxml.NSAddressing + `" xmlns:rsp="` + soapxml.NSShell + `" xmlns:w="` + soapxml.NSWSMan + `" xmlns:p="` + soapxml.NSMSWSMan + `"><env:Header>`)
 	b.WriteString(`<a:To>http://127.0.0.1/wsman</a:To><a:ReplyTo><a:Address mustUnderstand="true">` + anonymous + `</a:Address></a:ReplyTo>`)
 	b.WriteString(`<w:MaxEnvelopeSize mustUnderstand="true">153600</w:MaxEnvelopeSize><w:OperationTimeout>` + timeout + `</w:OperationTimeout>`)
 	b.WriteString(`<a:MessageID>uuid:` + strings.ToLower(newGUID()) + `</a:MessageID><w:Locale mustUnderstand="false" xml:lang="en-US"/><p:DataLocale mustUnderstand="false" xml:lang="en-US"/>`)
@@ -178,7 +180,7 @@ func (c *rawClient) createShell() string {
 	if r.status != 200 {
 		c.t.Fatalf("Create: HTTP %d\n%s", r.status, r.body)
 	}
-	return findText(r.root, nsShell, "ShellId")
+	return r.root.FindText(soapxml.NSShell, "ShellId")
 }
 
 // command starts a command and returns its ID.
@@ -188,7 +190,7 @@ func (c *rawClient) command(shellID, command string, args ...string) string {
 	if r.status != 200 {
 		c.t.Fatalf("Command: HTTP %d\n%s", r.status, r.body)
 	}
-	return findText(r.root, nsShell, "CommandId")
+	return r.root.FindText(soapxml.NSShell, "CommandId")
 }
 
 func (c *rawClient) receive(shellID, commandID string) rawResponse {
@@ -210,30 +212,30 @@ type receiveResult struct {
 	hasExit  bool
 }
 
-func parseReceive(t *testing.T, root *node) receiveResult {
+func parseReceive(t *testing.T, root *soapxml.Node) receiveResult {
 	t.Helper()
 	var res receiveResult
-	rr := root.child(nsSOAP, "Body").child(nsShell, "ReceiveResponse")
+	rr := root.Child(soapxml.NSSOAP, "Body").Child(soapxml.NSShell, "ReceiveResponse")
 	if rr == nil {
 		t.Fatalf("no ReceiveResponse")
 	}
-	for _, c := range rr.children {
+	for _, c := range rr.Children {
 		switch {
-		case c.is(nsShell, "Stream"):
-			name, _ := c.attr("", "Name")
-			end, _ := c.attr("", "End")
-			data, err := base64.StdEncoding.DecodeString(c.text)
+		case c.Is(soapxml.NSShell, "Stream"):
+			name, _ := c.Attr("", "Name")
+			end, _ := c.Attr("", "End")
+			data, err := base64.StdEncoding.DecodeString(c.Text)
 			if err != nil {
 				t.Fatalf("stream data is not base64: %v", err)
 			}
 			res.items = append(res.items, streamItem{name: name, end: end == "true", data: data})
-		case c.is(nsShell, "CommandState"):
-			res.state, _ = c.attr("", "State")
-			if e := c.child(nsShell, "ExitCode"); e != nil {
-				res.exitCode, res.hasExit = e.text, true
+		case c.Is(soapxml.NSShell, "CommandState"):
+			res.state, _ = c.Attr("", "State")
+			if e := c.Child(soapxml.NSShell, "ExitCode"); e != nil {
+				res.exitCode, res.hasExit = e.Text, true
 			}
 		default:
-			t.Fatalf("unexpected element %s in ReceiveResponse", c.name.Local)
+			t.Fatalf("unexpected element %s in ReceiveResponse", c.Name.Local)
 		}
 	}
 	return res
@@ -270,59 +272,29 @@ func (c *rawClient) receiveAll(shellID, commandID string) (string, string, strin
 	return "", "", "", nil
 }
 
-func findText(n *node, space, local string) string {
-	if n == nil {
-		return ""
-	}
-	if n.is(space, local) {
-		return n.text
-	}
-	for _, c := range n.children {
-		if t := findText(c, space, local); t != "" {
-			return t
-		}
-	}
-	return ""
-}
-
-func find(n *node, space, local string) *node {
-	if n == nil {
-		return nil
-	}
-	if n.is(space, local) {
-		return n
-	}
-	for _, c := range n.children {
-		if f := find(c, space, local); f != nil {
-			return f
-		}
-	}
-	return nil
-}
-
 // faultOf extracts subcode, WSManFault code and message of a fault.
 func faultOf(t *testing.T, r rawResponse) (subcode, code, message string) {
 	t.Helper()
 	if r.status != 500 {
 		t.Fatalf("want HTTP 500 fault, got %d\n%s", r.status, r.body)
 	}
-	if a := findText(r.root, nsAddr, "Action"); a != actionFault {
+	if a := r.root.FindText(soapxml.NSAddressing, "Action"); a != actionFault {
 		t.Fatalf("fault Action %q", a)
 	}
-	sc := find(r.root, nsSOAP, "Subcode")
+	sc := r.root.Find(soapxml.NSSOAP, "Subcode")
 	if sc != nil {
-		subcode = sc.child(nsSOAP, "Value").text
+		subcode = sc.Child(soapxml.NSSOAP, "Value").Text
 	}
-	wf := find(r.root, nsWSManFlt, "WSManFault")
+	wf := r.root.Find(soapxml.NSWSManFault, "WSManFault")
 	if wf == nil {
 		t.Fatalf("no WSManFault\n%s", r.body)
 	}
-	code, _ = wf.attr("", "Code")
-	msg := wf.child(nsWSManFlt, "Message")
-	if pf := msg.child(nsWSManFlt, "ProviderFault"); pf != nil {
-		return subcode, code, pf.text
+	code, _ = wf.Attr("", "Code")
+	msg := wf.Child(soapxml.NSWSManFault, "Message")
+	if pf := msg.Child(soapxml.NSWSManFault, "ProviderFault"); pf != nil {
+		return subcode, code, pf.Text
 	}
-	return subcode, code, msg.text
+	return subcode, code, msg.Text
 }
 
 var upperGUID = regexp.MustCompile(`^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$`)

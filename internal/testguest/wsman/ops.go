@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 // maxCommandLine is CreateProcess's limit on lpCommandLine, in UTF-16 units.
@@ -122,8 +124,8 @@ func (s *Server) create(r *http.Request, tc *trackedConn, req *request, user, ma
 	}); f != nil {
 		return s.faultReply(f, req, machine)
 	}
-	body := req.body.child(nsShell, "Shell")
-	if body == nil || len(req.body.children) != 1 {
+	body := req.body.Child(soapxml.NSShell, "Shell")
+	if body == nil || len(req.body.Children) != 1 {
 		s.failf("wsman: Create body is not one rsp:Shell")
 		return s.faultReply(faultInvalidXML(), req, machine)
 	}
@@ -147,13 +149,13 @@ func (s *Server) create(r *http.Request, tc *trackedConn, req *request, user, ma
 	if v, ok := req.option("WINRS_CODEPAGE"); ok {
 		sh.codepage, _ = strconv.Atoi(strings.TrimSpace(v))
 	}
-	for _, c := range body.children {
-		if c.name.Space != nsShell {
-			s.failf("wsman: unexpected element {%s}%s in rsp:Shell", c.name.Space, c.name.Local)
+	for _, c := range body.Children {
+		if c.Name.Space != soapxml.NSShell {
+			s.failf("wsman: unexpected element {%s}%s in rsp:Shell", c.Name.Space, c.Name.Local)
 			return s.faultReply(faultInvalidXML(), req, machine)
 		}
-		text := strings.TrimSpace(c.text)
-		switch c.name.Local {
+		text := strings.TrimSpace(c.Text)
+		switch c.Name.Local {
 		case "InputStreams":
 			sh.inStreams = text
 		case "OutputStreams":
@@ -176,16 +178,16 @@ func (s *Server) create(r *http.Request, tc *trackedConn, req *request, user, ma
 			}
 			sh.idle = d
 		case "Environment":
-			for _, v := range c.children {
-				name, ok := v.attr("", "Name")
-				if !v.is(nsShell, "Variable") || !ok {
-					s.failf("wsman: unexpected element {%s}%s in rsp:Environment", v.name.Space, v.name.Local)
+			for _, v := range c.Children {
+				name, ok := v.Attr("", "Name")
+				if !v.Is(soapxml.NSShell, "Variable") || !ok {
+					s.failf("wsman: unexpected element {%s}%s in rsp:Environment", v.Name.Space, v.Name.Local)
 					return s.faultReply(faultInvalidXML(), req, machine)
 				}
-				sh.env = append(sh.env, envVar{name: name, value: v.text})
+				sh.env = append(sh.env, envVar{name: name, value: v.Text})
 			}
 		default:
-			s.failf("wsman: unexpected element rsp:%s in rsp:Shell", c.name.Local)
+			s.failf("wsman: unexpected element rsp:%s in rsp:Shell", c.Name.Local)
 			return s.faultReply(faultInvalidXML(), req, machine)
 		}
 	}
@@ -228,8 +230,8 @@ func (s *Server) command(req *request, sh *shell, user, machine string) reply {
 	}); f != nil {
 		return s.faultReply(f, req, machine)
 	}
-	cl := req.body.child(nsShell, "CommandLine")
-	if cl == nil || len(req.body.children) != 1 {
+	cl := req.body.Child(soapxml.NSShell, "CommandLine")
+	if cl == nil || len(req.body.Children) != 1 {
 		s.failf("wsman: Command body is not one rsp:CommandLine")
 		return s.faultReply(faultInvalidXML(), req, machine)
 	}
@@ -245,14 +247,14 @@ func (s *Server) command(req *request, sh *shell, user, machine string) reply {
 		cr.SkipCmdShell, _ = parseBool(v)
 	}
 	hasCommand := false
-	for _, c := range cl.children {
+	for _, c := range cl.Children {
 		switch {
-		case c.is(nsShell, "Command") && !hasCommand:
-			cr.Command, hasCommand = c.text, true
-		case c.is(nsShell, "Arguments"):
-			cr.Arguments = append(cr.Arguments, c.text)
+		case c.Is(soapxml.NSShell, "Command") && !hasCommand:
+			cr.Command, hasCommand = c.Text, true
+		case c.Is(soapxml.NSShell, "Arguments"):
+			cr.Arguments = append(cr.Arguments, c.Text)
 		default:
-			s.failf("wsman: unexpected element {%s}%s in rsp:CommandLine", c.name.Space, c.name.Local)
+			s.failf("wsman: unexpected element {%s}%s in rsp:CommandLine", c.Name.Space, c.Name.Local)
 			return s.faultReply(faultInvalidXML(), req, machine)
 		}
 	}
@@ -338,8 +340,8 @@ func drainProcess(p Process) {
 
 // commandOf finds the command a Receive, Send or Signal names in attribute
 // CommandId of el.
-func (s *Server) commandOf(sh *shell, el *node) (*command, *fault) {
-	id, ok := el.attr("", "CommandId")
+func (s *Server) commandOf(sh *shell, el *soapxml.Node) (*command, *fault) {
+	id, ok := el.Attr("", "CommandId")
 	if !ok || strings.TrimSpace(id) == "" {
 		return nil, faultInvalidParameter()
 	}
@@ -358,18 +360,18 @@ func (s *Server) receive(r *http.Request, req *request, sh *shell, machine strin
 	}); f != nil {
 		return s.faultReply(f, req, machine)
 	}
-	rcv := req.body.child(nsShell, "Receive")
-	if rcv == nil || len(req.body.children) != 1 {
+	rcv := req.body.Child(soapxml.NSShell, "Receive")
+	if rcv == nil || len(req.body.Children) != 1 {
 		s.failf("wsman: Receive body is not one rsp:Receive")
 		return s.faultReply(faultInvalidXML(), req, machine)
 	}
-	ds := rcv.child(nsShell, "DesiredStream")
+	ds := rcv.Child(soapxml.NSShell, "DesiredStream")
 	if ds == nil {
 		return s.faultReply(faultInvalidParameter(), req, machine)
 	}
 	var want [2]bool
 	var streams []string
-	for _, name := range strings.Fields(ds.text) {
+	for _, name := range strings.Fields(ds.Text) {
 		switch name {
 		case "stdout":
 			want[streamStdout] = true
@@ -551,17 +553,17 @@ func (s *Server) send(req *request, sh *shell, machine string) reply {
 	if f := s.checkOptions(req, nil); f != nil {
 		return s.faultReply(f, req, machine)
 	}
-	snd := req.body.child(nsShell, "Send")
-	if snd == nil || len(req.body.children) != 1 {
+	snd := req.body.Child(soapxml.NSShell, "Send")
+	if snd == nil || len(req.body.Children) != 1 {
 		s.failf("wsman: Send body is not one rsp:Send")
 		return s.faultReply(faultInvalidXML(), req, machine)
 	}
-	for _, st := range snd.children {
-		if !st.is(nsShell, "Stream") {
-			s.failf("wsman: unexpected element {%s}%s in rsp:Send", st.name.Space, st.name.Local)
+	for _, st := range snd.Children {
+		if !st.Is(soapxml.NSShell, "Stream") {
+			s.failf("wsman: unexpected element {%s}%s in rsp:Send", st.Name.Space, st.Name.Local)
 			return s.faultReply(faultInvalidXML(), req, machine)
 		}
-		if name, _ := st.attr("", "Name"); name != "stdin" {
+		if name, _ := st.Attr("", "Name"); name != "stdin" {
 			s.failf("wsman: Send to stream %q", name)
 			return s.faultReply(faultInvalidParameter(), req, machine)
 		}
@@ -569,12 +571,12 @@ func (s *Server) send(req *request, sh *shell, machine string) reply {
 		if f != nil {
 			return s.faultReply(f, req, machine)
 		}
-		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(st.text))
+		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(st.Text))
 		if err != nil {
 			s.failf("wsman: Send data is not base64: %v", err)
 			return s.faultReply(faultInvalidParameter(), req, machine)
 		}
-		endAttr, _ := st.attr("", "End")
+		endAttr, _ := st.Attr("", "End")
 		end, _ := parseBool(endAttr)
 		c.send(data, end, s.goProc)
 	}
@@ -585,8 +587,8 @@ func (s *Server) signal(req *request, sh *shell, machine string) reply {
 	if f := s.checkOptions(req, nil); f != nil {
 		return s.faultReply(f, req, machine)
 	}
-	sig := req.body.child(nsShell, "Signal")
-	if sig == nil || len(req.body.children) != 1 {
+	sig := req.body.Child(soapxml.NSShell, "Signal")
+	if sig == nil || len(req.body.Children) != 1 {
 		s.failf("wsman: Signal body is not one rsp:Signal")
 		return s.faultReply(faultInvalidXML(), req, machine)
 	}
@@ -594,7 +596,10 @@ func (s *Server) signal(req *request, sh *shell, machine string) reply {
 	if f != nil {
 		return s.faultReply(f, req, machine)
 	}
-	code := strings.TrimSpace(sig.child(nsShell, "Code").textOr(""))
+	var code string
+	if el := sig.Child(soapxml.NSShell, "Code"); el != nil {
+		code = strings.TrimSpace(el.Text)
+	}
 	switch code {
 	case signalTerminate, signalCtrlC, signalCtrlBreak:
 	default:
@@ -614,7 +619,7 @@ func (s *Server) delete(req *request, sh *shell, machine string) reply {
 	if f := s.checkOptions(req, nil); f != nil {
 		return s.faultReply(f, req, machine)
 	}
-	if len(req.body.children) != 0 {
+	if len(req.body.Children) != 0 {
 		s.failf("wsman: Delete with a non-empty body")
 	}
 	s.mu.Lock()
@@ -626,11 +631,4 @@ func (s *Server) delete(req *request, sh *shell, machine string) reply {
 	s.mu.Unlock()
 	s.dropShell(sh)
 	return soapReply(deleteResponse(req.messageID, s.opts.ActivityID))
-}
-
-func (n *node) textOr(def string) string {
-	if n == nil {
-		return def
-	}
-	return n.text
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 // pendingReceive starts a Receive that waits (the command is silent) and
@@ -198,7 +200,7 @@ func TestDiscardShellsEndsPendingReceive(t *testing.T) {
 	s.DiscardShells()
 	select {
 	case r := <-respc:
-		root, err := parseXML([]byte(r.body))
+		root, err := soapxml.Parse([]byte(r.body))
 		if err != nil {
 			t.Fatal(err)
 		}

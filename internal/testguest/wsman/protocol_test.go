@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 func TestResponseHeadersAsWindows(t *testing.T) {
@@ -29,47 +31,47 @@ func TestResponseHeadersAsWindows(t *testing.T) {
 	if sv := r.header.Get("Server"); sv != "Microsoft-HTTPAPI/2.0" {
 		t.Errorf("Server %q", sv)
 	}
-	if lang, _ := r.root.attr(nsXML, "lang"); lang != "en-US" {
+	if lang, _ := r.root.Attr(soapxml.NSXML, "lang"); lang != "en-US" {
 		t.Errorf("Envelope xml:lang %q", lang)
 	}
-	hdr := r.root.child(nsSOAP, "Header")
+	hdr := r.root.Child(soapxml.NSSOAP, "Header")
 	var names []string
-	for _, h := range hdr.children {
-		names = append(names, h.name.Local)
+	for _, h := range hdr.Children {
+		names = append(names, h.Name.Local)
 	}
 	if strings.Join(names, " ") != "Action MessageID To RelatesTo" {
 		t.Errorf("header elements %v", names)
 	}
-	if a := hdr.child(nsAddr, "Action").text; a != actionCreate+"Response" {
+	if a := hdr.Child(soapxml.NSAddressing, "Action").Text; a != actionCreate+"Response" {
 		t.Errorf("Action %q", a)
 	}
-	if id := hdr.child(nsAddr, "MessageID").text; !regexp.MustCompile(`^uuid:[0-9A-F-]{36}$`).MatchString(id) || id == msgID {
+	if id := hdr.Child(soapxml.NSAddressing, "MessageID").Text; !regexp.MustCompile(`^uuid:[0-9A-F-]{36}$`).MatchString(id) || id == msgID {
 		t.Errorf("MessageID %q", id)
 	}
-	if rel := hdr.child(nsAddr, "RelatesTo").text; rel != msgID {
+	if rel := hdr.Child(soapxml.NSAddressing, "RelatesTo").Text; rel != msgID {
 		t.Errorf("RelatesTo %q, want the request's %q verbatim", rel, msgID)
 	}
-	if to := hdr.child(nsAddr, "To").text; to != anonymous {
+	if to := hdr.Child(soapxml.NSAddressing, "To").Text; to != anonymous {
 		t.Errorf("To %q", to)
 	}
-	sel := find(r.root, nsWSMan, "Selector")
-	shellID := findText(r.root, nsShell, "ShellId")
-	if sel == nil || sel.text != shellID || !upperGUID.MatchString(shellID) {
+	sel := r.root.Find(soapxml.NSWSMan, "Selector")
+	shellID := r.root.FindText(soapxml.NSShell, "ShellId")
+	if sel == nil || sel.Text != shellID || !upperGUID.MatchString(shellID) {
 		t.Errorf("ShellId forms: selector %v, rsp:ShellId %q", sel, shellID)
 	}
-	if owner := findText(r.root, nsShell, "Owner"); owner != testUser {
+	if owner := r.root.FindText(soapxml.NSShell, "Owner"); owner != testUser {
 		t.Errorf("Owner %q", owner)
 	}
-	if ip := findText(r.root, nsShell, "ClientIP"); ip != "127.0.0.1" {
+	if ip := r.root.FindText(soapxml.NSShell, "ClientIP"); ip != "127.0.0.1" {
 		t.Errorf("ClientIP %q", ip)
 	}
-	if a := findText(r.root, nsAddr, "Address"); a != "http://127.0.0.1/wsman" {
+	if a := r.root.FindText(soapxml.NSAddressing, "Address"); a != "http://127.0.0.1/wsman" {
 		t.Errorf("Address %q, want the request's To", a)
 	}
 	// ActivityId on request, as 2012 R2 and later add it.
 	s2, _ := newTestServer(t, Options{ActivityID: true})
 	r = newRawClient(t, s2).post(envelope(actionCreate, "", "", createBody))
-	if act := findText(r.root, nsMSWSMan, "ActivityId"); !upperGUID.MatchString(act) {
+	if act := r.root.FindText(soapxml.NSMSWSMan, "ActivityId"); !upperGUID.MatchString(act) {
 		t.Errorf("ActivityId %q", act)
 	}
 }
@@ -82,28 +84,28 @@ func TestParsesByNamespaceNotPrefix(t *testing.T) {
 	wrap := func(action, shellID, options, body string) string {
 		sel := ""
 		if shellID != "" {
-			sel = `<q:SelectorSet xmlns:q="` + nsWSMan + `"><q:Selector Name="ShellId">` + shellID + `</q:Selector></q:SelectorSet>`
+			sel = `<q:SelectorSet xmlns:q="` + soapxml.NSWSMan + `"><q:Selector Name="ShellId">` + shellID + `</q:Selector></q:SelectorSet>`
 		}
 		return `<?xml version="1.0" encoding="utf-8"?>` +
-			`<Envelope xmlns="` + nsSOAP + `" xmlns:addr="` + nsAddr + `" xmlns:man="` + nsWSMan + `">` +
+			`<Envelope xmlns="` + soapxml.NSSOAP + `" xmlns:addr="` + soapxml.NSAddressing + `" xmlns:man="` + soapxml.NSWSMan + `">` +
 			`<Header><addr:Action>` + action + `</addr:Action><addr:MessageID>uuid:` + newGUID() + `</addr:MessageID>` +
 			`<man:ResourceURI><![CDATA[` + cmdResource + `]]></man:ResourceURI>` + sel + options +
-			`<OperationTimeout xmlns="` + nsWSMan + `">PT5S</OperationTimeout></Header>` +
+			`<OperationTimeout xmlns="` + soapxml.NSWSMan + `">PT5S</OperationTimeout></Header>` +
 			`<Body>` + body + `</Body></Envelope>`
 	}
 	r := c.post(wrap(actionCreate, "", `<man:OptionSet><man:Option Name="WINRS_CODEPAGE">437</man:Option><man:Option Name="WINRS_NOPROFILE">TRUE</man:Option></man:OptionSet>`,
-		`<Shell xmlns="`+nsShell+`"><InputStreams>stdin</InputStreams><OutputStreams>stdout stderr</OutputStreams>`+
+		`<Shell xmlns="`+soapxml.NSShell+`"><InputStreams>stdin</InputStreams><OutputStreams>stdout stderr</OutputStreams>`+
 			`<WorkingDirectory><![CDATA[C:\Work]]></WorkingDirectory><Environment><Variable Name="A">1 &amp; 2</Variable></Environment></Shell>`))
 	if r.status != 200 {
 		t.Fatalf("Create: %d\n%s", r.status, r.body)
 	}
-	shellID := findText(r.root, nsShell, "ShellId")
+	shellID := r.root.FindText(soapxml.NSShell, "ShellId")
 	r = c.post(wrap(actionCommand, shellID, `<man:OptionSet><man:Option Name="WINRS_SKIP_CMD_SHELL">FALSE</man:Option></man:OptionSet>`,
-		`<x:CommandLine xmlns:x="`+nsShell+`"><x:Command><![CDATA[echo]]></x:Command><x:Arguments><![CDATA[<&>]]></x:Arguments></x:CommandLine>`))
+		`<x:CommandLine xmlns:x="`+soapxml.NSShell+`"><x:Command><![CDATA[echo]]></x:Command><x:Arguments><![CDATA[<&>]]></x:Arguments></x:CommandLine>`))
 	if r.status != 200 {
 		t.Fatalf("Command: %d\n%s", r.status, r.body)
 	}
-	cmdID := findText(r.root, nsShell, "CommandId")
+	cmdID := r.root.FindText(soapxml.NSShell, "CommandId")
 	out, _, code, _ := c.receiveAll(shellID, cmdID)
 	if out != "<&>\r\n" || code != "0" {
 		t.Errorf("out=%q code=%s", out, code)
@@ -156,7 +158,7 @@ func TestFaults(t *testing.T) {
 			want{"s:Sender", "w:EncodingLimit", "2150858805", faultEnvelopeLimit().message, false, false}},
 		{"unknown Action", envelope("http://schemas.xmlsoap.org/ws/2004/09/transfer/Get", shellID, "", ""),
 			want{"s:Sender", "a:ActionNotSupported", "2150858771", faultActionNotSupported().message, false, true}},
-		{"unparseable envelope", `<env:Envelope xmlns:env="` + nsSOAP + `"><env:Header>`,
+		{"unparseable envelope", `<env:Envelope xmlns:env="` + soapxml.NSSOAP + `"><env:Header>`,
 			want{"s:Sender", "w:SchemaValidationError", "2150858817", faultInvalidXML().message, false, true}},
 		{"not a SOAP envelope", `<Envelope/>`,
 			want{"s:Sender", "w:SchemaValidationError", "2150858817", faultInvalidXML().message, false, true}},
@@ -176,16 +178,16 @@ func TestFaults(t *testing.T) {
 	for _, tc := range cases {
 		r := c.post(tc.req)
 		sub, code, msg := faultOf(t, r)
-		fcode := find(r.root, nsSOAP, "Code").child(nsSOAP, "Value").text
-		reason := find(r.root, nsSOAP, "Text").text
+		fcode := r.root.Find(soapxml.NSSOAP, "Code").Child(soapxml.NSSOAP, "Value").Text
+		reason := r.root.Find(soapxml.NSSOAP, "Text").Text
 		if fcode != tc.want.code || sub != tc.want.subcode || code != tc.want.wsCode || msg != tc.want.message || reason == "" {
 			t.Errorf("%s: %s/%s %s %q (reason %q), want %s/%s %s %q", tc.name, fcode, sub, code, msg, reason, tc.want.code, tc.want.subcode, tc.want.wsCode, tc.want.message)
 		}
-		if pf := find(r.root, nsWSManFlt, "ProviderFault") != nil; pf != tc.want.provider {
+		if pf := r.root.Find(soapxml.NSWSManFault, "ProviderFault") != nil; pf != tc.want.provider {
 			t.Errorf("%s: ProviderFault %v", tc.name, pf)
 		}
 		if m := regexp.MustCompile(`<a:MessageID>([^<]*)</a:MessageID>`).FindStringSubmatch(tc.req); m != nil {
-			if rel := findText(r.root, nsAddr, "RelatesTo"); rel != m[1] {
+			if rel := r.root.FindText(soapxml.NSAddressing, "RelatesTo"); rel != m[1] {
 				t.Errorf("%s: RelatesTo %q, want %q", tc.name, rel, m[1])
 			}
 		}
@@ -250,7 +252,7 @@ func TestInjectedCreateFaultEarlyBoot(t *testing.T) {
 		r := c.post(envelope(actionCreate, "", "", createBody))
 		sub, code, msg := faultOf(t, r)
 		if sub != "w:InternalError" || code != "2147943418" || msg != "Illegal operation attempted on a registry key that has been marked for deletion. " ||
-			find(r.root, nsWSManFlt, "ProviderFault") == nil {
+			r.root.Find(soapxml.NSWSManFault, "ProviderFault") == nil {
 			t.Errorf("Create %d: %s %s %q", i, sub, code, msg)
 		}
 	}
@@ -294,7 +296,7 @@ func TestReceiveLongPoll(t *testing.T) {
 	}
 	// Signal terminate ends the process; Done carries its exit code.
 	r = c.post(envelope(actionSignal, shellID, "", `<rsp:Signal CommandId="`+cmdID+`"><rsp:Code>`+signalTerminate+`</rsp:Code></rsp:Signal>`))
-	if r.status != 200 || find(r.root, nsShell, "SignalResponse") == nil {
+	if r.status != 200 || r.root.Find(soapxml.NSShell, "SignalResponse") == nil {
 		t.Fatalf("Signal: %d\n%s", r.status, r.body)
 	}
 	out, _, exit, all := c.receiveAll(shellID, cmdID)
@@ -400,12 +402,12 @@ func TestShellIdleTimeout(t *testing.T) {
 	s, _ := newTestServer(t, Options{Now: clock, IdleTimeout: time.Hour})
 	c := newRawClient(t, s)
 	r := c.post(envelope(actionCreate, "", "", `<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams><rsp:IdleTimeOut>PT60S</rsp:IdleTimeOut></rsp:Shell>`))
-	if it := findText(r.root, nsShell, "IdleTimeOut"); it != "PT60.000S" {
+	if it := r.root.FindText(soapxml.NSShell, "IdleTimeOut"); it != "PT60.000S" {
 		t.Errorf("IdleTimeOut %q", it)
 	}
-	short := findText(r.root, nsShell, "ShellId")
+	short := r.root.FindText(soapxml.NSShell, "ShellId")
 	long := c.createShell()
-	if it := findText(c.post(envelope(actionCreate, "", "", createBody)).root, nsShell, "IdleTimeOut"); it != "PT3600.000S" {
+	if it := c.post(envelope(actionCreate, "", "", createBody)).root.FindText(soapxml.NSShell, "IdleTimeOut"); it != "PT3600.000S" {
 		t.Errorf("default IdleTimeOut %q", it)
 	}
 	advance(59 * time.Second)

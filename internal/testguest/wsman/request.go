@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 // Op is the WinRM operation a request performs.
@@ -100,7 +102,7 @@ type request struct {
 	maxEnvelope int
 	selectors   map[string]string
 	options     []wsOption
-	body        *node
+	body        *soapxml.Node
 }
 
 // requestError is a request the server cannot process: the fault to answer
@@ -112,50 +114,50 @@ type requestError struct {
 
 // knownHeaders are the header elements the server understands.
 var knownHeaders = map[[2]string]bool{
-	{nsAddr, "To"}:                true,
-	{nsAddr, "ReplyTo"}:           true,
-	{nsAddr, "MessageID"}:         true,
-	{nsAddr, "Action"}:            true,
-	{nsWSMan, "ResourceURI"}:      true,
-	{nsWSMan, "MaxEnvelopeSize"}:  true,
-	{nsWSMan, "OperationTimeout"}: true,
-	{nsWSMan, "Locale"}:           true,
-	{nsWSMan, "SelectorSet"}:      true,
-	{nsWSMan, "OptionSet"}:        true,
-	{nsMSWSMan, "DataLocale"}:     true,
-	{nsMSWSMan, "SessionId"}:      true,
-	{nsMSWSMan, "OperationID"}:    true,
-	{nsMSWSMan, "SequenceId"}:     true,
+	{soapxml.NSAddressing, "To"}:          true,
+	{soapxml.NSAddressing, "ReplyTo"}:     true,
+	{soapxml.NSAddressing, "MessageID"}:   true,
+	{soapxml.NSAddressing, "Action"}:      true,
+	{soapxml.NSWSMan, "ResourceURI"}:      true,
+	{soapxml.NSWSMan, "MaxEnvelopeSize"}:  true,
+	{soapxml.NSWSMan, "OperationTimeout"}: true,
+	{soapxml.NSWSMan, "Locale"}:           true,
+	{soapxml.NSWSMan, "SelectorSet"}:      true,
+	{soapxml.NSWSMan, "OptionSet"}:        true,
+	{soapxml.NSMSWSMan, "DataLocale"}:     true,
+	{soapxml.NSMSWSMan, "SessionId"}:      true,
+	{soapxml.NSMSWSMan, "OperationID"}:    true,
+	{soapxml.NSMSWSMan, "SequenceId"}:     true,
 }
 
 // parseRequest parses an envelope. A nil *requestError means success; a
 // request may still be returned with an error so the fault can relate to
 // its MessageID. warnings are things to report that do not fail the request.
 func parseRequest(body []byte) (*request, *requestError, []string) {
-	root, err := parseXML(body)
+	root, err := soapxml.Parse(body)
 	if err != nil {
 		return nil, &requestError{fault: faultInvalidXML(), report: fmt.Sprintf("unparseable request envelope: %v", err)}, nil
 	}
-	if !root.is(nsSOAP, "Envelope") {
-		return nil, &requestError{fault: faultInvalidXML(), report: fmt.Sprintf("request root element is {%s}%s, not a SOAP 1.2 Envelope", root.name.Space, root.name.Local)}, nil
+	if !root.Is(soapxml.NSSOAP, "Envelope") {
+		return nil, &requestError{fault: faultInvalidXML(), report: fmt.Sprintf("request root element is {%s}%s, not a SOAP 1.2 Envelope", root.Name.Space, root.Name.Local)}, nil
 	}
-	header := root.child(nsSOAP, "Header")
-	bodyEl := root.child(nsSOAP, "Body")
+	header := root.Child(soapxml.NSSOAP, "Header")
+	bodyEl := root.Child(soapxml.NSSOAP, "Body")
 	req := &request{op: OpUnknown, selectors: map[string]string{}, body: bodyEl}
 	var warnings []string
 	if header == nil || bodyEl == nil {
 		return req, &requestError{fault: faultInvalidXML(), report: "request envelope lacks s:Header or s:Body"}, nil
 	}
-	for _, h := range header.children {
-		if !knownHeaders[[2]string{h.name.Space, h.name.Local}] {
-			if h.mustUnderstand() {
-				return req, &requestError{fault: faultMustUnderstand(), report: fmt.Sprintf("unknown mustUnderstand header {%s}%s", h.name.Space, h.name.Local)}, nil
+	for _, h := range header.Children {
+		if !knownHeaders[[2]string{h.Name.Space, h.Name.Local}] {
+			if h.MustUnderstand() {
+				return req, &requestError{fault: faultMustUnderstand(), report: fmt.Sprintf("unknown mustUnderstand header {%s}%s", h.Name.Space, h.Name.Local)}, nil
 			}
-			warnings = append(warnings, fmt.Sprintf("unknown header {%s}%s ignored", h.name.Space, h.name.Local))
+			warnings = append(warnings, fmt.Sprintf("unknown header {%s}%s ignored", h.Name.Space, h.Name.Local))
 			continue
 		}
-		val := strings.TrimSpace(h.text)
-		switch h.name.Local {
+		val := strings.TrimSpace(h.Text)
+		switch h.Name.Local {
 		case "Action":
 			req.action = val
 		case "MessageID":
@@ -178,22 +180,22 @@ func parseRequest(body []byte) (*request, *requestError, []string) {
 			}
 			req.maxEnvelope = n
 		case "SelectorSet":
-			for _, s := range h.all(nsWSMan, "Selector") {
-				name, _ := s.attr("", "Name")
-				req.selectors[name] = strings.TrimSpace(s.text)
+			for _, s := range h.All(soapxml.NSWSMan, "Selector") {
+				name, _ := s.Attr("", "Name")
+				req.selectors[name] = strings.TrimSpace(s.Text)
 			}
-			if len(h.children) != len(h.all(nsWSMan, "Selector")) {
+			if len(h.Children) != len(h.All(soapxml.NSWSMan, "Selector")) {
 				warnings = append(warnings, "unexpected element in w:SelectorSet")
 			}
 		case "OptionSet":
-			for _, o := range h.children {
-				if !o.is(nsWSMan, "Option") {
-					warnings = append(warnings, fmt.Sprintf("unexpected element {%s}%s in w:OptionSet", o.name.Space, o.name.Local))
+			for _, o := range h.Children {
+				if !o.Is(soapxml.NSWSMan, "Option") {
+					warnings = append(warnings, fmt.Sprintf("unexpected element {%s}%s in w:OptionSet", o.Name.Space, o.Name.Local))
 					continue
 				}
-				name, _ := o.attr("", "Name")
-				mc, _ := o.attr("", "MustComply")
-				req.options = append(req.options, wsOption{name: name, value: strings.TrimSpace(o.text), mustComply: strings.EqualFold(mc, "true")})
+				name, _ := o.Attr("", "Name")
+				mc, _ := o.Attr("", "MustComply")
+				req.options = append(req.options, wsOption{name: name, value: strings.TrimSpace(o.Text), mustComply: strings.EqualFold(mc, "true")})
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 // newGUID returns a random version 4 GUID in Windows' uppercase form.
@@ -21,12 +23,12 @@ func newGUID() string {
 
 // Envelope openings as Windows declares namespaces for each response kind.
 const (
-	openFull = `<s:Envelope xml:lang="en-US" xmlns:s="` + nsSOAP + `" xmlns:a="` + nsAddr + `" xmlns:x="` + nsTransfer +
-		`" xmlns:w="` + nsWSMan + `" xmlns:rsp="` + nsShell + `" xmlns:p="` + nsMSWSMan + `">`
-	openReceive = `<s:Envelope xml:lang="en-US" xmlns:s="` + nsSOAP + `" xmlns:a="` + nsAddr +
-		`" xmlns:w="` + nsWSMan + `" xmlns:rsp="` + nsShell + `" xmlns:p="` + nsMSWSMan + `">`
-	openDelete = `<s:Envelope xml:lang="en-US" xmlns:s="` + nsSOAP + `" xmlns:a="` + nsAddr +
-		`" xmlns:w="` + nsWSMan + `" xmlns:p="` + nsMSWSMan + `">`
+	openFull = `<s:Envelope xml:lang="en-US" xmlns:s="` + soapxml.NSSOAP + `" xmlns:a="` + soapxml.NSAddressing + `" xmlns:x="` + soapxml.NSTransfer +
+		`" xmlns:w="` + soapxml.NSWSMan + `" xmlns:rsp="` + soapxml.NSShell + `" xmlns:p="` + soapxml.NSMSWSMan + `">`
+	openReceive = `<s:Envelope xml:lang="en-US" xmlns:s="` + soapxml.NSSOAP + `" xmlns:a="` + soapxml.NSAddressing +
+		`" xmlns:w="` + soapxml.NSWSMan + `" xmlns:rsp="` + soapxml.NSShell + `" xmlns:p="` + soapxml.NSMSWSMan + `">`
+	openDelete = `<s:Envelope xml:lang="en-US" xmlns:s="` + soapxml.NSSOAP + `" xmlns:a="` + soapxml.NSAddressing +
+		`" xmlns:w="` + soapxml.NSWSMan + `" xmlns:p="` + soapxml.NSMSWSMan + `">`
 	closeEnvelope = `</s:Envelope>`
 )
 
@@ -60,7 +62,7 @@ func createResponse(relatesTo, address string, sh *shell, selectorOnly, activity
 	b.WriteString(`<x:ResourceCreated><a:Address>` + xmlText(address) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` + cmdResource +
 		`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + sh.id + `</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>`)
 	if !selectorOnly {
-		b.WriteString(`<rsp:Shell xmlns:rsp="` + nsShell + `"><rsp:ShellId>` + sh.id + `</rsp:ShellId><rsp:ResourceUri>` + cmdResource +
+		b.WriteString(`<rsp:Shell xmlns:rsp="` + soapxml.NSShell + `"><rsp:ShellId>` + sh.id + `</rsp:ShellId><rsp:ResourceUri>` + cmdResource +
 			`</rsp:ResourceUri><rsp:Owner>` + xmlText(sh.owner) + `</rsp:Owner><rsp:ClientIP>` + xmlText(sh.clientIP) + `</rsp:ClientIP>`)
 		if len(sh.env) > 0 {
 			b.WriteString(`<rsp:Environment>`)

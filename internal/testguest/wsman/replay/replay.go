@@ -64,6 +64,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
 
 const (
@@ -280,14 +282,14 @@ func Run(t testing.TB, c *Capture, tgt Target) {
 			d := time.Duration(n) * TimeUnit
 			return sm[1] + fmt.Sprintf("PT%d.%03dS", d/time.Second, d%time.Second/time.Millisecond) + sm[3]
 		})
-		reqRoot, err := parseXML([]byte(req))
+		reqRoot, err := soapxml.Parse([]byte(req))
 		if err != nil {
 			t.Fatalf("%s message %d: recorded request is not XML: %v", c.Name, i, err)
 		}
-		if cl := find(reqRoot, nsShell, "CommandLine"); cl != nil {
+		if cl := reqRoot.Find(soapxml.NSShell, "CommandLine"); cl != nil {
 			var parts []string
-			for _, ch := range cl.children {
-				parts = append(parts, ch.text)
+			for _, ch := range cl.Children {
+				parts = append(parts, ch.Text)
 			}
 			st.lastLine = strings.Join(parts, " ")
 		}
@@ -301,7 +303,7 @@ func Run(t testing.TB, c *Capture, tgt Target) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != m.Status {
-			t.Fatalf("%s message %d (%s): HTTP %d, recorded %d\n%s", c.Name, i, findText(reqRoot, nsAddr, "Action"), resp.StatusCode, m.Status, body)
+			t.Fatalf("%s message %d (%s): HTTP %d, recorded %d\n%s", c.Name, i, reqRoot.FindText(soapxml.NSAddressing, "Action"), resp.StatusCode, m.Status, body)
 		}
 		if ct := resp.Header.Get("Content-Type"); ct != "application/soap+xml;charset=UTF-8" {
 			t.Errorf("%s message %d: Content-Type %q", c.Name, i, ct)
@@ -324,7 +326,7 @@ func Run(t testing.TB, c *Capture, tgt Target) {
 // uppercase GUID or the recorded ID itself). It returns the differences;
 // the error reports unparseable XML.
 func Compare(recorded, got, request []byte) ([]string, error) {
-	req, err := parseXML(request)
+	req, err := soapxml.Parse(request)
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
@@ -332,33 +334,33 @@ func Compare(recorded, got, request []byte) ([]string, error) {
 }
 
 // compareMessage compares one response and learns the IDs the server chose.
-func compareMessage(st *state, msg int, recorded, body []byte, req *node) ([]string, error) {
-	got, err := parseXML(body)
+func compareMessage(st *state, msg int, recorded, body []byte, req *soapxml.Node) ([]string, error) {
+	got, err := soapxml.Parse(body)
 	if err != nil {
 		return nil, fmt.Errorf("response is not XML: %w", err)
 	}
-	want, err := parseXML(recorded)
+	want, err := soapxml.Parse(recorded)
 	if err != nil {
 		return nil, fmt.Errorf("recorded response is not XML: %w", err)
 	}
 	c := &comparer{msg: msg, st: st}
-	if rel := findText(got, nsAddr, "RelatesTo"); rel != findText(req, nsAddr, "MessageID") {
-		c.errorf("RelatesTo", "%q, request MessageID %q", rel, findText(req, nsAddr, "MessageID"))
+	if rel := got.FindText(soapxml.NSAddressing, "RelatesTo"); rel != req.FindText(soapxml.NSAddressing, "MessageID") {
+		c.errorf("RelatesTo", "%q, request MessageID %q", rel, req.FindText(soapxml.NSAddressing, "MessageID"))
 	}
 	// Learn the IDs the server chose.
 	for _, name := range []string{"ShellId", "CommandId"} {
-		if w, g := findText(want, nsShell, name), findText(got, nsShell, name); w != "" && g != "" {
+		if w, g := want.FindText(soapxml.NSShell, name), got.FindText(soapxml.NSShell, name); w != "" && g != "" {
 			st.ids[w] = g
 			if name == "CommandId" {
 				st.commands[g] = st.lastLine
 			}
 		}
 	}
-	if w, g := find(want, nsWSMan, "Selector"), find(got, nsWSMan, "Selector"); w != nil && g != nil {
-		st.ids[w.text] = g.text
+	if w, g := want.Find(soapxml.NSWSMan, "Selector"), got.Find(soapxml.NSWSMan, "Selector"); w != nil && g != nil {
+		st.ids[w.Text] = g.Text
 	}
-	if rr := find(want, nsShell, "ReceiveResponse"); rr != nil {
-		c.compareReceive(rr, find(got, nsShell, "ReceiveResponse"), req)
+	if rr := want.Find(soapxml.NSShell, "ReceiveResponse"); rr != nil {
+		c.compareReceive(rr, got.Find(soapxml.NSShell, "ReceiveResponse"), req)
 		c.compare(stripReceive(want), stripReceive(got), "")
 	} else {
 		c.compare(want, got, "")
@@ -368,17 +370,17 @@ func compareMessage(st *state, msg int, recorded, body []byte, req *node) ([]str
 
 // stripReceive returns a copy without the ReceiveResponse content (compared
 // separately, chunk boundaries being arbitrary).
-func stripReceive(n *node) *node {
+func stripReceive(n *soapxml.Node) *soapxml.Node {
 	cp := *n
-	cp.children = nil
-	for _, c := range n.children {
-		if c.is(nsShell, "ReceiveResponse") {
+	cp.Children = nil
+	for _, c := range n.Children {
+		if c.Is(soapxml.NSShell, "ReceiveResponse") {
 			e := *c
-			e.children = nil
-			cp.children = append(cp.children, &e)
+			e.Children = nil
+			cp.Children = append(cp.Children, &e)
 			continue
 		}
-		cp.children = append(cp.children, stripReceive(c))
+		cp.Children = append(cp.Children, stripReceive(c))
 	}
 	return &cp
 }
@@ -417,14 +419,14 @@ func (c *comparer) expectID(path, want, got string) {
 
 // compare checks element names (by namespace), attributes, order and
 // text, allowing only IDs, addresses, owner and durations to differ.
-func (c *comparer) compare(want, got *node, path string) {
+func (c *comparer) compare(want, got *soapxml.Node, path string) {
 	if got == nil {
-		c.errorf(path, "missing element %s", qname(want.name))
+		c.errorf(path, "missing element %s", qname(want.Name))
 		return
 	}
-	path += "/" + qname(want.name)
-	if want.name != got.name {
-		c.errorf(path, "element %s, recorded %s", qname(got.name), qname(want.name))
+	path += "/" + qname(want.Name)
+	if want.Name != got.Name {
+		c.errorf(path, "element %s, recorded %s", qname(got.Name), qname(want.Name))
 		return
 	}
 	wa, ga := attrMap(want), attrMap(got)
@@ -448,11 +450,11 @@ func (c *comparer) compare(want, got *node, path string) {
 			c.errorf(path, "extra attribute %s=%q", k, ga[k])
 		}
 	}
-	wt, gt := want.text, got.text
-	if len(want.children) > 0 || len(got.children) > 0 {
+	wt, gt := want.Text, got.Text
+	if len(want.Children) > 0 || len(got.Children) > 0 {
 		wt, gt = strings.TrimSpace(wt), strings.TrimSpace(gt)
 	}
-	switch qname(want.name) {
+	switch qname(want.Name) {
 	case "a:MessageID":
 		if !uuidRE.MatchString(gt) {
 			c.errorf(path, "MessageID %q is not uuid: + uppercase GUID", gt)
@@ -479,18 +481,18 @@ func (c *comparer) compare(want, got *node, path string) {
 		}
 	}
 	var wk, gk []string
-	for _, ch := range want.children {
-		wk = append(wk, qname(ch.name))
+	for _, ch := range want.Children {
+		wk = append(wk, qname(ch.Name))
 	}
-	for _, ch := range got.children {
-		gk = append(gk, qname(ch.name))
+	for _, ch := range got.Children {
+		gk = append(gk, qname(ch.Name))
 	}
 	if strings.Join(wk, " ") != strings.Join(gk, " ") {
 		c.errorf(path, "children [%s], recorded [%s]", strings.Join(gk, " "), strings.Join(wk, " "))
 		return
 	}
-	for i := range want.children {
-		c.compare(want.children[i], got.children[i], path)
+	for i := range want.Children {
+		c.compare(want.Children[i], got.Children[i], path)
 	}
 }
 
@@ -501,19 +503,19 @@ type run struct {
 	data []byte
 }
 
-func (c *comparer) runsOf(rr *node) ([]run, []*node) {
+func (c *comparer) runsOf(rr *soapxml.Node) ([]run, []*soapxml.Node) {
 	var runs []run
-	var rest []*node
-	for _, ch := range rr.children {
-		if !ch.is(nsShell, "Stream") {
+	var rest []*soapxml.Node
+	for _, ch := range rr.Children {
+		if !ch.Is(soapxml.NSShell, "Stream") {
 			rest = append(rest, ch)
 			continue
 		}
-		name, _ := ch.attr("", "Name")
-		end, _ := ch.attr("", "End")
-		data, err := base64.StdEncoding.DecodeString(ch.text)
+		name, _ := ch.Attr("", "Name")
+		end, _ := ch.Attr("", "End")
+		data, err := base64.StdEncoding.DecodeString(ch.Text)
 		if err != nil {
-			c.errorf("ReceiveResponse", "stream data %q is not base64", ch.text)
+			c.errorf("ReceiveResponse", "stream data %q is not base64", ch.Text)
 		}
 		if end == "true" {
 			if len(data) != 0 {
@@ -533,7 +535,7 @@ func (c *comparer) runsOf(rr *node) ([]run, []*node) {
 
 // compareReceive checks the stream layout (runs of each stream in order,
 // End markers, CommandState, ExitCode) and the decoded text.
-func (c *comparer) compareReceive(want, got, req *node) {
+func (c *comparer) compareReceive(want, got, req *soapxml.Node) {
 	if got == nil {
 		c.errorf("ReceiveResponse", "missing")
 		return
@@ -555,7 +557,7 @@ func (c *comparer) compareReceive(want, got, req *node) {
 		c.errorf("ReceiveResponse", "stream layout [%s], recorded [%s]", layout(gr), layout(wr))
 		return
 	}
-	id, _ := find(req, nsShell, "DesiredStream").attr("", "CommandId")
+	id, _ := req.Find(soapxml.NSShell, "DesiredStream").Attr("", "CommandId")
 	line := c.st.commands[id]
 	for i := range wr {
 		if wr[i].end {
