@@ -8,7 +8,8 @@ packages=(
   xorriso mtools dosfstools                           # install media (CD, floppy)
   genisoimage 7zip udftools                           # independent ISO/UDF writers and readers for tests
   wimtools                                            # real WIM images for install.wim checks
-  busybox-static                                      # the stand-in guest's userland
+  busybox-static cpio zstd kmod                       # the stand-in guest's initramfs
+  grub-common grub-pc-bin grub-efi-amd64-bin          # the stand-in ISO's BIOS and UEFI boot
   xz-utils                                            # dd.xz output
   ca-certificates git make gcc                        # toolchain basics
 )
