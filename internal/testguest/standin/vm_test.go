@@ -2,6 +2,7 @@ package standin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/masterzen/winrm"
 
+	"github.com/winbake/packer-plugin-winbake/internal/agent"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
@@ -167,6 +170,22 @@ func checkWinRM(t *testing.T, vm *VM, user, password, computerName string) {
 
 // powerCommand starts shutdown.exe over WinRM; the connection may drop
 // while Windows goes down.
+// bootTime asks winbake-agent in the guest for LastBootUpTime over WinRM.
+func bootTime(t *testing.T, vm *VM, user, password string) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, errOut, code, err := winrmClient(t, vm, user, password).RunCmdWithContext(ctx, testguest.AgentPath+" boot-time")
+	if err != nil || code != 0 {
+		t.Fatalf("winbake-agent boot-time: exit %d, %v: %s", code, err, errOut)
+	}
+	var res agent.BootTimeResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.OK || res.BootTime.IsZero() {
+		t.Fatalf("winbake-agent boot-time answered %q (%v)", out, err)
+	}
+	return res.BootTime
+}
+
 func powerCommand(t *testing.T, vm *VM, user, password, command string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -227,6 +246,7 @@ func TestBIOSVirtioCD(t *testing.T) {
 	_, i, d = wait(t, vm, 30*time.Second, i, setup.WinRMListeningPrefix)
 	record(t, "WinRM listening", d)
 	checkWinRM(t, vm, "Administrator", s.Password, "STANDIN")
+	bootBefore := bootTime(t, vm, "Administrator", s.Password)
 
 	powerCommand(t, vm, "Administrator", s.Password, "shutdown /r /t 0")
 	_, i, _ = wait(t, vm, 60*time.Second, i, setup.RestartLine)
@@ -235,6 +255,9 @@ func TestBIOSVirtioCD(t *testing.T) {
 	record(t, "restart over WinRM: WinRM listening again (since the restart)", d-restart)
 	_, i, _ = wait(t, vm, 30*time.Second, j, setup.ReadyLine)
 	checkWinRM(t, vm, "Administrator", s.Password, "STANDIN")
+	if bootAfter := bootTime(t, vm, "Administrator", s.Password); !bootAfter.After(bootBefore) {
+		t.Errorf("boot time after the restart %s is not later than before it %s", bootAfter, bootBefore)
+	}
 
 	powerCommand(t, vm, "Administrator", s.Password, "shutdown /s /t 0")
 	wait(t, vm, 60*time.Second, i, setup.PowerOffLine)
