@@ -1,0 +1,183 @@
+package common
+
+import (
+	"fmt"
+	"strings"
+)
+
+// QemuArg is one QEMU option: Flag (e.g. "-drive") and its Value, empty for
+// flags without one (e.g. "-nodefaults").
+type QemuArg struct {
+	Flag  string
+	Value string
+}
+
+// VMSpec is the typed description of the QEMU VM a builder runs. Args turns
+// it into an ordered command line; the same spec always gives the same
+// arguments.
+type VMSpec struct {
+	Name        string
+	Machine     string // e.g. "q35"
+	Accelerator string // "kvm" or "tcg"
+	CPUs        int
+	MemoryMB    int
+
+	Firmware  string // FirmwareBIOS or FirmwareUEFI
+	OVMF      OVMF   // Code is used as is; Vars is the VM's own copy
+	TPMSocket string // swtpm control socket; empty for no TPM
+
+	InstallISO   string
+	AnswerCD     string
+	AnswerFloppy string
+	ExtraCDs     []string // e.g. the virtio-win ISO
+
+	Disk          string // qcow2
+	DiskInterface string // DiskVirtioBlk, DiskVirtioSCSI or DiskSATA
+
+	NetDevice string // NetVirtio or NetE1000
+	HostPort  int    // forwarded from 127.0.0.1 to GuestPort
+	GuestPort int
+
+	SerialLog string
+	QMPSocket string
+	PIDFile   string
+
+	// UserArgs are appended unchanged after winbake's own arguments
+	// (`qemu_args`): each entry is one option and its value, if any.
+	UserArgs [][]string
+}
+
+// Args builds the ordered QEMU argument list. It fails when the devices do
+// not fit the machine's IDE/AHCI slots.
+func (s VMSpec) Args() ([]QemuArg, error) {
+	a := []QemuArg{
+		{"-name", s.Name},
+		{"-machine", s.Machine},
+		{"-accel", s.Accelerator},
+	}
+	if s.Accelerator == AccelKVM {
+		a = append(a, QemuArg{"-cpu", "host"})
+	} else {
+		a = append(a, QemuArg{"-cpu", "max"})
+	}
+	a = append(a,
+		QemuArg{"-smp", fmt.Sprint(s.CPUs)},
+		QemuArg{"-m", fmt.Sprint(s.MemoryMB)},
+		QemuArg{"-nodefaults", ""},
+		QemuArg{"-display", "none"},
+		QemuArg{"-vga", "std"},
+		QemuArg{"-serial", "file:" + s.SerialLog},
+		QemuArg{"-qmp", "unix:" + s.QMPSocket + ",server=on,wait=off"},
+		QemuArg{"-pidfile", s.PIDFile},
+	)
+	if s.Firmware == FirmwareUEFI {
+		a = append(a,
+			QemuArg{"-drive", fmt.Sprintf("if=pflash,format=%s,unit=0,readonly=on,file=%s", orRaw(s.OVMF.CodeFormat), s.OVMF.Code)},
+			QemuArg{"-drive", fmt.Sprintf("if=pflash,format=%s,unit=1,file=%s", orRaw(s.OVMF.VarsFormat), s.OVMF.Vars)})
+	}
+	if s.TPMSocket != "" {
+		a = append(a,
+			QemuArg{"-chardev", "socket,id=chrtpm,path=" + s.TPMSocket},
+			QemuArg{"-tpmdev", "emulator,id=tpm0,chardev=chrtpm"},
+			QemuArg{"-device", "tpm-tis,tpmdev=tpm0"})
+	}
+
+	// IDE (pc: two buses, two units each) or AHCI (q35: six ports).
+	type slot struct{ bus, unit string }
+	var slots []slot
+	if s.Machine == "pc" || strings.HasPrefix(s.Machine, "pc-i440fx") {
+		slots = []slot{{"ide.0", "0"}, {"ide.0", "1"}, {"ide.1", "0"}, {"ide.1", "1"}}
+	} else {
+		for i := range 6 {
+			slots = append(slots, slot{fmt.Sprintf("ide.%d", i), ""})
+		}
+	}
+	next, boot := 0, 0
+	ide := func(kind, id, file, format string) error {
+		if next >= len(slots) {
+			return fmt.Errorf("no IDE/AHCI slot left on machine %q for %s", s.Machine, file)
+		}
+		sl := slots[next]
+		next++
+		drive := fmt.Sprintf("if=none,id=%s,format=%s,file=%s", id, format, file)
+		if kind == "ide-cd" {
+			drive += ",media=cdrom,readonly=on"
+		} else {
+			drive += ",discard=unmap,detect-zeroes=unmap"
+		}
+		dev := fmt.Sprintf("%s,drive=%s,bus=%s", kind, id, sl.bus)
+		if sl.unit != "" {
+			dev += ",unit=" + sl.unit
+		}
+		dev += fmt.Sprintf(",bootindex=%d", boot)
+		boot++
+		a = append(a, QemuArg{"-drive", drive}, QemuArg{"-device", dev})
+		return nil
+	}
+	if s.InstallISO != "" {
+		if err := ide("ide-cd", "installcd", s.InstallISO, "raw"); err != nil {
+			return nil, err
+		}
+	}
+	if s.AnswerCD != "" {
+		if err := ide("ide-cd", "answercd", s.AnswerCD, "raw"); err != nil {
+			return nil, err
+		}
+	}
+	for i, cd := range s.ExtraCDs {
+		if err := ide("ide-cd", fmt.Sprintf("cd%d", i), cd, "raw"); err != nil {
+			return nil, err
+		}
+	}
+	if s.AnswerFloppy != "" && (s.Machine == "pc" || strings.HasPrefix(s.Machine, "pc-i440fx")) {
+		a = append(a, QemuArg{"-drive", "if=floppy,index=0,format=raw,file=" + s.AnswerFloppy})
+	} else if s.AnswerFloppy != "" {
+		a = append(a,
+			QemuArg{"-drive", "if=none,id=fd0,format=raw,file=" + s.AnswerFloppy},
+			QemuArg{"-device", "isa-fdc,driveA=fd0"})
+	}
+	diskDrive := "if=none,id=disk0,format=qcow2,cache=writeback,discard=unmap,detect-zeroes=unmap,file=" + s.Disk
+	switch s.DiskInterface {
+	case DiskVirtioBlk:
+		a = append(a, QemuArg{"-drive", diskDrive}, QemuArg{"-device", fmt.Sprintf("virtio-blk-pci,drive=disk0,bootindex=%d", boot)})
+	case DiskVirtioSCSI:
+		a = append(a, QemuArg{"-device", "virtio-scsi-pci,id=scsi0"}, QemuArg{"-drive", diskDrive},
+			QemuArg{"-device", fmt.Sprintf("scsi-hd,drive=disk0,bus=scsi0.0,bootindex=%d", boot)})
+	case DiskSATA:
+		if err := ide("ide-hd", "disk0", s.Disk, "qcow2"); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("disk_interface: %q is not supported", s.DiskInterface)
+	}
+	nic := "virtio-net-pci"
+	if s.NetDevice == NetE1000 {
+		nic = "e1000"
+	}
+	a = append(a,
+		QemuArg{"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", s.HostPort, s.GuestPort)},
+		QemuArg{"-device", nic + ",netdev=n0"})
+	for _, u := range s.UserArgs {
+		switch len(u) {
+		case 1:
+			a = append(a, QemuArg{u[0], ""})
+		case 2:
+			a = append(a, QemuArg{u[0], u[1]})
+		default:
+			return nil, fmt.Errorf("qemu_args: %q must be one option and at most one value", u)
+		}
+	}
+	return a, nil
+}
+
+// Flatten turns the arguments into the argv QEMU receives.
+func Flatten(args []QemuArg) []string {
+	var out []string
+	for _, a := range args {
+		out = append(out, a.Flag)
+		if a.Value != "" {
+			out = append(out, a.Value)
+		}
+	}
+	return out
+}

@@ -1,0 +1,27 @@
+package common
+
+import "github.com/hashicorp/packer-plugin-sdk/multistep"
+
+// State keys shared by the VM steps.
+const (
+	// StateDriver holds the Driver.
+	StateDriver = "driver"
+	// StateDiskPath is the qcow2 system disk in the output directory.
+	StateDiskPath = "disk_path"
+	// StateOVMF is the OVMF firmware, its Vars being the VM's own copy.
+	StateOVMF = "ovmf"
+	// StateTPMSocket is swtpm's control socket.
+	StateTPMSocket = "tpm_socket"
+	// StateHostPort is the host port on 127.0.0.1 forwarded to WinRM.
+	StateHostPort = "winrm_host_port"
+	// StateAccelerator is the accelerator the VM runs with ("kvm"/"tcg").
+	StateAccelerator = "accelerator"
+)
+
+// buildFailed reports whether the build was cancelled or halted, so that
+// Cleanup removes what Run created only when no artifact will use it.
+func buildFailed(state multistep.StateBag) bool {
+	_, cancelled := state.GetOk(multistep.StateCancelled)
+	_, halted := state.GetOk(multistep.StateHalted)
+	return cancelled || halted
+}

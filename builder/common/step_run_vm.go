@@ -1,0 +1,109 @@
+package common
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// Files of the running VM in the output directory. The serial console log
+// stays with the artifact; the QMP socket and pidfile are removed.
+const (
+	SerialLogName = "serial.log"
+	qmpSocketName = "qmp.sock"
+	pidFileName   = "qemu.pid"
+)
+
+// StepRunVM builds the QEMU command line from the VM settings and the
+// state of the earlier steps and starts QEMU.
+//
+// Uses state: "ui", StateDriver, "iso_path", "cd_path" or "floppy_path",
+// StateVirtioWinISO (optional), StateDiskPath, StateOVMF (UEFI),
+// StateTPMSocket (optional), StateHostPort.
+// Produces state: StateAccelerator.
+type StepRunVM struct {
+	VM        *VMConfig
+	Name      string
+	OutputDir string
+	GuestPort int
+	UserArgs  [][]string
+	Host      HostPaths
+
+	started bool
+}
+
+// Spec assembles the VMSpec from the configuration and state.
+func (s *StepRunVM) Spec(state multistep.StateBag, accel string) VMSpec {
+	str := func(key string) string { v, _ := state.Get(key).(string); return v }
+	spec := VMSpec{
+		Name:          s.Name,
+		Machine:       s.VM.MachineType,
+		Accelerator:   accel,
+		CPUs:          s.VM.CPUs,
+		MemoryMB:      s.VM.MemoryMB,
+		Firmware:      s.VM.Firmware,
+		TPMSocket:     str(StateTPMSocket),
+		InstallISO:    str("iso_path"),
+		AnswerCD:      str("cd_path"),
+		AnswerFloppy:  str("floppy_path"),
+		Disk:          str(StateDiskPath),
+		DiskInterface: s.VM.DiskInterface,
+		NetDevice:     s.VM.NetDevice,
+		GuestPort:     s.GuestPort,
+		SerialLog:     filepath.Join(s.OutputDir, SerialLogName),
+		QMPSocket:     filepath.Join(s.OutputDir, qmpSocketName),
+		PIDFile:       filepath.Join(s.OutputDir, pidFileName),
+		UserArgs:      s.UserArgs,
+	}
+	if v := str(StateVirtioWinISO); v != "" {
+		spec.ExtraCDs = []string{v}
+	}
+	if ovmf, ok := state.Get(StateOVMF).(OVMF); ok {
+		spec.OVMF = ovmf
+	}
+	if port, ok := state.Get(StateHostPort).(int); ok {
+		spec.HostPort = port
+	}
+	return spec
+}
+
+func (s *StepRunVM) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	driver := state.Get(StateDriver).(Driver)
+	accel, reason := s.Host.ChooseAccelerator(s.VM.Accelerator)
+	ui.Say(fmt.Sprintf("Accelerator %s: %s", accel, reason))
+	state.Put(StateAccelerator, accel)
+	args, err := s.Spec(state, accel).Args()
+	if err != nil {
+		return halt(state, ui, err)
+	}
+	log.Printf("QEMU arguments: %s", strings.Join(Flatten(args), " "))
+	ui.Say(fmt.Sprintf("Starting QEMU (%s, %s, %d CPUs, %d MiB); serial console in %s",
+		s.VM.MachineType, s.VM.Firmware, s.VM.CPUs, s.VM.MemoryMB, filepath.Join(s.OutputDir, SerialLogName)))
+	if err := driver.StartVM(args); err != nil {
+		return halt(state, ui, err)
+	}
+	s.started = true
+	return multistep.ActionContinue
+}
+
+// Cleanup kills QEMU if it still runs (a finished build has shut it down)
+// and removes its socket and pidfile.
+func (s *StepRunVM) Cleanup(state multistep.StateBag) {
+	if !s.started {
+		return
+	}
+	driver := state.Get(StateDriver).(Driver)
+	_ = driver.StopVM()
+	_ = os.Remove(filepath.Join(s.OutputDir, qmpSocketName))
+	_ = os.Remove(filepath.Join(s.OutputDir, pidFileName))
+	if buildFailed(state) {
+		_ = os.Remove(filepath.Join(s.OutputDir, SerialLogName))
+	}
+}

@@ -1,0 +1,62 @@
+package common
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// ShutdownCommand powers Windows off at once.
+const ShutdownCommand = "shutdown /s /t 0"
+
+// StepShutdown runs `shutdown /s /t 0` over the communicator (without one,
+// it waits for the guest to power itself off) and waits up to Timeout for
+// QEMU to exit. Only after the timeout is QEMU killed, and the build fails:
+// a disk whose Windows did not shut down cleanly is no golden image.
+//
+// Uses state: "ui", StateDriver, "communicator" (optional).
+type StepShutdown struct {
+	Timeout time.Duration
+}
+
+func (s *StepShutdown) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	driver := state.Get(StateDriver).(Driver)
+	if comm, ok := state.Get("communicator").(packersdk.Communicator); ok && comm != nil {
+		ui.Say("Shutting Windows down: " + ShutdownCommand)
+		cmd := &packersdk.RemoteCmd{Command: ShutdownCommand}
+		if err := comm.Start(ctx, cmd); err != nil {
+			// The connection may drop while Windows goes down; QEMU exiting
+			// below is what counts.
+			log.Printf("starting %q: %v", ShutdownCommand, err)
+		}
+	} else {
+		ui.Say("No communicator: waiting for the VM to power itself off")
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	start := time.Now()
+	err := driver.WaitVM(waitCtx)
+	switch {
+	case err == nil:
+		ui.Say(fmt.Sprintf("The VM powered off after %s", time.Since(start).Round(time.Second)))
+		return multistep.ActionContinue
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		ui.Error(fmt.Sprintf("The VM did not power off within shutdown_timeout (%s); killing QEMU", s.Timeout))
+		_ = driver.StopVM()
+		return halt(state, ui, fmt.Errorf("shutdown_timeout: Windows did not power off within %s after %q; QEMU was killed", s.Timeout, ShutdownCommand))
+	case ctx.Err() != nil:
+		return halt(state, ui, ctx.Err())
+	default:
+		return halt(state, ui, fmt.Errorf("waiting for the VM to power off: %w", err))
+	}
+}
+
+// Cleanup has nothing to undo; StepRunVM's Cleanup kills a VM that still
+// runs.
+func (s *StepShutdown) Cleanup(multistep.StateBag) {}

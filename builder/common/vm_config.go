@@ -1,0 +1,165 @@
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type VMConfig
+//go:generate go tool packer-sdc struct-markdown
+
+package common
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+)
+
+// Disk interfaces accepted by `disk_interface`.
+const (
+	DiskVirtioBlk  = "virtio-blk"
+	DiskVirtioSCSI = "virtio-scsi"
+	DiskSATA       = "sata"
+)
+
+// Network devices accepted by `net_device`.
+const (
+	NetVirtio = "virtio-net"
+	NetE1000  = "e1000"
+)
+
+// Accelerators accepted by `accelerator`.
+const (
+	AccelAuto = "auto"
+	AccelKVM  = "kvm"
+	AccelTCG  = "tcg"
+)
+
+// VMConfig describes the virtual hardware Windows is installed on: firmware,
+// TPM, CPUs, memory, disk, network device and accelerator, the host port
+// forwarded to the guest's WinRM port, and how long a shutdown may take.
+type VMConfig struct {
+	// Firmware of the VM: `uefi` (default, OVMF) or `bios` (SeaBIOS).
+	Firmware string `mapstructure:"firmware" required:"false"`
+	// Attach a TPM 2.0 emulated by `swtpm` (UEFI only). Defaults to `true`
+	// with `firmware = "uefi"`. The TPM state is kept with the artifact, in
+	// `tpm/` of the output directory.
+	TPM *bool `mapstructure:"tpm" required:"false"`
+	// Path of the OVMF code file. Defaults to the first x86_64 q35 UEFI
+	// flash firmware listed by QEMU's descriptors in
+	// `/usr/share/qemu/firmware/*.json`, else Debian's
+	// `/usr/share/OVMF/OVMF_CODE_4M.fd`.
+	EFIFirmwareCode string `mapstructure:"efi_firmware_code" required:"false"`
+	// Path of the OVMF variable store template, copied into the output
+	// directory as `efivars.fd` and kept with the artifact. Defaults to the
+	// template that belongs to the chosen code file.
+	EFIFirmwareVars string `mapstructure:"efi_firmware_vars" required:"false"`
+	// QEMU machine type. Defaults to `q35`.
+	MachineType string `mapstructure:"machine_type" required:"false"`
+	// Number of virtual CPUs, 1 to 64. Defaults to `2`.
+	CPUs int `mapstructure:"cpus" required:"false"`
+	// Memory in MiB, 512 to 1048576. Defaults to `4096`.
+	MemoryMB int `mapstructure:"memory" required:"false"`
+	// Size of the system disk in MiB. Defaults to `65536`; the generated
+	// partition layout needs at least 32886 MiB on UEFI and 32770 MiB on
+	// BIOS.
+	DiskSizeMB uint64 `mapstructure:"disk_size" required:"false"`
+	// Bus of the system disk: `virtio-blk` (default; needs viostor from
+	// `virtio_win_iso_url`), `virtio-scsi` (vioscsi) or `sata` (inbox
+	// drivers).
+	DiskInterface string `mapstructure:"disk_interface" required:"false"`
+	// Network device: `virtio-net` (default; needs NetKVM) or `e1000`
+	// (inbox driver).
+	NetDevice string `mapstructure:"net_device" required:"false"`
+	// `auto` (default), `kvm` or `tcg`. `auto` picks KVM only when
+	// `/dev/kvm` opens, the CPU has the vmx or svm flag, and the host is not
+	// running the `kvm_pvm` module (software nested virtualisation that
+	// cannot run Windows); otherwise TCG. The build log says which.
+	Accelerator string `mapstructure:"accelerator" required:"false"`
+	// Lowest host port tried for the WinRM forward (on 127.0.0.1).
+	// Defaults to `2222`.
+	HostPortMin int `mapstructure:"host_port_min" required:"false"`
+	// Highest host port tried for the WinRM forward, exclusive. Defaults
+	// to `4444`.
+	HostPortMax int `mapstructure:"host_port_max" required:"false"`
+	// How long to wait for Windows to power off after `shutdown /s /t 0`
+	// before QEMU is killed (which the log reports). Defaults to `5m`.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" required:"false"`
+}
+
+// TPMEnabled reports whether the VM gets a TPM (after Prepare).
+func (c *VMConfig) TPMEnabled() bool { return c.TPM != nil && *c.TPM }
+
+// Prepare fills in defaults and validates the VM settings. Every error
+// names the HCL field and what is accepted.
+func (c *VMConfig) Prepare(_ *interpolate.Context) []error {
+	var errs []error
+	switch c.Firmware {
+	case "":
+		c.Firmware = FirmwareUEFI
+	case FirmwareUEFI, FirmwareBIOS:
+	default:
+		errs = append(errs, fmt.Errorf("firmware: %q is not supported; use %q or %q", c.Firmware, FirmwareUEFI, FirmwareBIOS))
+	}
+	if c.TPM == nil {
+		on := c.Firmware == FirmwareUEFI
+		c.TPM = &on
+	} else if *c.TPM && c.Firmware == FirmwareBIOS {
+		errs = append(errs, fmt.Errorf(`tpm: a TPM needs firmware = "uefi"; set tpm = false or firmware = "uefi"`))
+	}
+	if c.Firmware == FirmwareBIOS && (c.EFIFirmwareCode != "" || c.EFIFirmwareVars != "") {
+		errs = append(errs, fmt.Errorf(`efi_firmware_code: set with firmware = "bios"; remove efi_firmware_code/efi_firmware_vars or use firmware = "uefi"`))
+	}
+	if (c.EFIFirmwareCode == "") != (c.EFIFirmwareVars == "") {
+		errs = append(errs, fmt.Errorf("efi_firmware_vars: give both efi_firmware_code and efi_firmware_vars, or neither to find OVMF automatically"))
+	}
+	if c.MachineType == "" {
+		c.MachineType = "q35"
+	}
+	if c.CPUs == 0 {
+		c.CPUs = 2
+	} else if c.CPUs < 1 || c.CPUs > 64 {
+		errs = append(errs, fmt.Errorf("cpus: %d is out of range; use 1 to 64", c.CPUs))
+	}
+	if c.MemoryMB == 0 {
+		c.MemoryMB = 4096
+	} else if c.MemoryMB < 512 || c.MemoryMB > 1048576 {
+		errs = append(errs, fmt.Errorf("memory: %d MiB is out of range; use 512 to 1048576", c.MemoryMB))
+	}
+	if c.DiskSizeMB == 0 {
+		c.DiskSizeMB = 65536
+	}
+	switch c.DiskInterface {
+	case "":
+		c.DiskInterface = DiskVirtioBlk
+	case DiskVirtioBlk, DiskVirtioSCSI, DiskSATA:
+	default:
+		errs = append(errs, fmt.Errorf("disk_interface: %q is not supported; use %q, %q or %q", c.DiskInterface, DiskVirtioBlk, DiskVirtioSCSI, DiskSATA))
+	}
+	switch c.NetDevice {
+	case "":
+		c.NetDevice = NetVirtio
+	case NetVirtio, NetE1000:
+	default:
+		errs = append(errs, fmt.Errorf("net_device: %q is not supported; use %q or %q", c.NetDevice, NetVirtio, NetE1000))
+	}
+	switch c.Accelerator {
+	case "":
+		c.Accelerator = AccelAuto
+	case AccelAuto, AccelKVM, AccelTCG:
+	default:
+		errs = append(errs, fmt.Errorf("accelerator: %q is not supported; use %q, %q or %q", c.Accelerator, AccelAuto, AccelKVM, AccelTCG))
+	}
+	if c.HostPortMin == 0 {
+		c.HostPortMin = 2222
+	}
+	if c.HostPortMax == 0 {
+		c.HostPortMax = 4444
+	}
+	if c.HostPortMin < 1 || c.HostPortMin > 65535 {
+		errs = append(errs, fmt.Errorf("host_port_min: %d is not a port; use 1 to 65535", c.HostPortMin))
+	} else if c.HostPortMax <= c.HostPortMin || c.HostPortMax > 65536 {
+		errs = append(errs, fmt.Errorf("host_port_max: %d must be above host_port_min (%d) and at most 65536", c.HostPortMax, c.HostPortMin))
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 5 * time.Minute
+	} else if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: %s is negative; use a duration such as \"5m\"", c.ShutdownTimeout))
+	}
+	return errs
+}

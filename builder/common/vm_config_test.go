@@ -1,0 +1,66 @@
+package common
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+)
+
+func TestVMConfigDefaults(t *testing.T) {
+	var c VMConfig
+	if errs := c.Prepare(&interpolate.Context{}); len(errs) != 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	if c.Firmware != FirmwareUEFI || !c.TPMEnabled() || c.MachineType != "q35" || c.CPUs != 2 || c.MemoryMB != 4096 ||
+		c.DiskSizeMB != 65536 || c.DiskInterface != DiskVirtioBlk || c.NetDevice != NetVirtio || c.Accelerator != AccelAuto ||
+		c.HostPortMin != 2222 || c.HostPortMax != 4444 || c.ShutdownTimeout != 5*time.Minute {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestVMConfigBIOSHasNoTPMByDefault(t *testing.T) {
+	c := VMConfig{Firmware: FirmwareBIOS}
+	if errs := c.Prepare(&interpolate.Context{}); len(errs) != 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	if c.TPMEnabled() {
+		t.Error("BIOS VM got a TPM")
+	}
+}
+
+func TestVMConfigRejects(t *testing.T) {
+	yes := true
+	cases := []struct {
+		name   string
+		config VMConfig
+		field  string
+		says   string
+	}{
+		{"unknown firmware", VMConfig{Firmware: "efi"}, "firmware:", `"uefi" or "bios"`},
+		{"TPM on BIOS", VMConfig{Firmware: FirmwareBIOS, TPM: &yes}, "tpm:", `firmware = "uefi"`},
+		{"OVMF on BIOS", VMConfig{Firmware: FirmwareBIOS, EFIFirmwareCode: "a", EFIFirmwareVars: "b"}, "efi_firmware_code:", `firmware = "uefi"`},
+		{"code without vars", VMConfig{EFIFirmwareCode: "a"}, "efi_firmware_vars:", "both"},
+		{"no CPUs", VMConfig{CPUs: -1}, "cpus:", "1 to 64"},
+		{"too many CPUs", VMConfig{CPUs: 65}, "cpus:", "1 to 64"},
+		{"too little memory", VMConfig{MemoryMB: 256}, "memory:", "512 to"},
+		{"unknown disk bus", VMConfig{DiskInterface: "ide"}, "disk_interface:", `"sata"`},
+		{"unknown NIC", VMConfig{NetDevice: "rtl8139"}, "net_device:", `"e1000"`},
+		{"unknown accelerator", VMConfig{Accelerator: "hvf"}, "accelerator:", `"tcg"`},
+		{"port out of range", VMConfig{HostPortMin: 70000}, "host_port_min:", "1 to 65535"},
+		{"empty port range", VMConfig{HostPortMin: 3000, HostPortMax: 3000}, "host_port_max:", "above host_port_min"},
+		{"negative timeout", VMConfig{ShutdownTimeout: -time.Second}, "shutdown_timeout:", "negative"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := tc.config.Prepare(&interpolate.Context{})
+			if len(errs) != 1 {
+				t.Fatalf("want exactly one error, got %d: %v", len(errs), errs)
+			}
+			if msg := errs[0].Error(); !strings.HasPrefix(msg, tc.field) || !strings.Contains(msg, tc.says) {
+				t.Fatalf("error %q should start with %q and say %q", msg, tc.field, tc.says)
+			}
+		})
+	}
+}
