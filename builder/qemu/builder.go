@@ -1,0 +1,129 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// BuilderID identifies winbake-qemu artifacts.
+const BuilderID = "winbake.qemu"
+
+// Builder installs Windows from an ISO into a qcow2 disk under QEMU.
+type Builder struct {
+	config Config
+	// driver and host are replaced in tests.
+	driver wbcommon.Driver
+	host   *wbcommon.HostPaths
+}
+
+func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
+
+func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
+	warnings, err := b.config.Prepare(raws...)
+	return nil, warnings, err
+}
+
+// Steps returns the build's step list for the prepared configuration.
+func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep.Step {
+	c := &b.config
+	steps := []multistep.Step{
+		&commonsteps.StepDownload{
+			Checksum:    c.ISOChecksum,
+			Description: "Windows install ISO",
+			Extension:   c.TargetExtension,
+			ResultKey:   "iso_path",
+			TargetPath:  c.TargetPath,
+			Url:         c.ISOUrls,
+		},
+		&wbcommon.StepCheckInstallImage{ImageName: c.ImageName},
+	}
+	if download := c.MediaConfig.VirtioDownloadStep(); download != nil {
+		steps = append(steps, download, &wbcommon.StepCheckVirtioDrivers{})
+	}
+	guestPort := c.Comm.WinRMPort
+	if guestPort == 0 {
+		guestPort = 5985
+	}
+	steps = append(steps,
+		&wbcommon.StepCreateUnattendMedia{Unattend: &c.UnattendConfig, Media: &c.MediaConfig, Firmware: c.Firmware},
+		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
+		&wbcommon.StepCreateDisk{OutputDir: c.OutputDir, Name: c.VMName + ".qcow2", SizeMB: c.DiskSizeMB},
+		&wbcommon.StepCopyEFIVars{Firmware: c.Firmware, OVMF: ovmf, OutputDir: c.OutputDir},
+		&wbcommon.StepStartTPM{Enabled: c.TPMEnabled(), OutputDir: c.OutputDir},
+		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
+		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host},
+		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys},
+		&communicator.StepConnect{
+			Config: &c.Comm,
+			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+			WinRMPort: func(state multistep.StateBag) (int, error) {
+				port, ok := state.Get(wbcommon.StateHostPort).(int)
+				if !ok {
+					return 0, errors.New("no host port was forwarded to WinRM")
+				}
+				return port, nil
+			},
+		},
+		new(commonsteps.StepProvision),
+		&wbcommon.StepShutdown{Timeout: c.ShutdownTimeout},
+		&stepWriteManifest{config: c},
+	)
+	return steps
+}
+
+func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
+	c := &b.config
+	host := wbcommon.DefaultHostPaths
+	if b.host != nil {
+		host = *b.host
+	}
+	var ovmf wbcommon.OVMF
+	if c.Firmware == wbcommon.FirmwareUEFI {
+		if c.EFIFirmwareCode != "" {
+			ovmf = wbcommon.OVMF{Code: c.EFIFirmwareCode, Vars: c.EFIFirmwareVars, CodeFormat: imageFormat(c.EFIFirmwareCode), VarsFormat: imageFormat(c.EFIFirmwareVars)}
+		} else {
+			var err error
+			if ovmf, err = host.FindOVMF(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	driver := b.driver
+	if driver == nil {
+		driver = &wbcommon.QemuDriver{}
+	}
+
+	state := new(multistep.BasicStateBag)
+	state.Put("config", c)
+	state.Put("debug", c.PackerDebug)
+	state.Put("hook", hook)
+	state.Put("ui", ui)
+	state.Put(wbcommon.StateDriver, driver)
+
+	runner := commonsteps.NewRunnerWithPauseFn(b.Steps(ovmf, host), c.PackerConfig, ui, state)
+	runner.Run(ctx, state)
+
+	if err, ok := state.GetOk("error"); ok {
+		return nil, err.(error)
+	}
+	if _, ok := state.GetOk(multistep.StateCancelled); ok {
+		return nil, errors.New("build was cancelled")
+	}
+	if _, ok := state.GetOk(multistep.StateHalted); ok {
+		return nil, errors.New("build was halted")
+	}
+	art, ok := state.Get(stateArtifact).(*Artifact)
+	if !ok {
+		return nil, fmt.Errorf("the build produced no artifact")
+	}
+	return art, nil
+}

@@ -1,0 +1,101 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+)
+
+// diskWritingMock is a DriverMock whose CreateDisk leaves a file, so the
+// manifest step has a disk to checksum.
+type diskWritingMock struct{ wbcommon.DriverMock }
+
+func (d *diskWritingMock) CreateDisk(path string, sizeMB uint64) error {
+	_ = d.DriverMock.CreateDisk(path, sizeMB)
+	return os.WriteFile(path, []byte("qcow2"), 0o644)
+}
+
+// The whole step list with a mock driver: the ISO is checked, the answer
+// CD made, QEMU "started" with the expected media, the VM "powers off",
+// and the manifest describes the disk.
+func TestBuilderRunWithMockDriver(t *testing.T) {
+	t.Setenv("PACKER_CACHE_DIR", t.TempDir())
+	iso := mediatest.InstallISO(t, mediatest.Server2022)
+	out := filepath.Join(t.TempDir(), "out")
+	raw := map[string]interface{}{
+		"iso_url": iso, "iso_checksum": "none", "image_name": "Windows Server 2022 SERVERDATACENTER",
+		"packer_build_name": "win", "firmware": "bios", "communicator": "none", "disk_interface": "sata",
+		"output_directory": out, "accelerator": "tcg", "qemu_args": [][]string{{"-device", "usb-tablet"}},
+	}
+	var b Builder
+	if _, _, err := b.Prepare(raw); err != nil {
+		t.Fatal(err)
+	}
+	mock := &diskWritingMock{}
+	b.driver = mock
+	art, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Join(wbcommon.Flatten(mock.StartVMArgs), " ")
+	for _, w := range []string{"file=" + iso, "answercd", "ide-hd,drive=disk0", "-device usb-tablet"} {
+		if !strings.Contains(args, w) {
+			t.Errorf("QEMU args lack %q: %s", w, args)
+		}
+	}
+	var m Manifest
+	b2, err := os.ReadFile(filepath.Join(out, "packer-win.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b2, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Disk != "packer-win.qcow2" || len(m.SHA256) != 64 || m.Firmware != "bios" || m.TPM || m.DiskInterface != "sata" ||
+		m.Windows.ImageName != "Windows Server 2022 SERVERDATACENTER" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") || m.Accelerator != "tcg" {
+		t.Errorf("manifest %+v", m)
+	}
+	if art.BuilderId() != BuilderID || len(art.Files()) < 2 {
+		t.Errorf("artifact %s %v", art.BuilderId(), art.Files())
+	}
+	if _, err := os.Stat(filepath.Join(out, "qmp.sock")); !os.IsNotExist(err) {
+		t.Error("QMP socket path left behind")
+	}
+	if mock.StopVMCalls != 1 {
+		t.Errorf("StopVM called %d times by cleanup", mock.StopVMCalls)
+	}
+}
+
+// A wrong image_name fails before QEMU starts, and nothing is left.
+func TestBuilderBadImageNameStopsBeforeQEMU(t *testing.T) {
+	t.Setenv("PACKER_CACHE_DIR", t.TempDir())
+	iso := mediatest.InstallISO(t, mediatest.Server2022)
+	out := filepath.Join(t.TempDir(), "out")
+	var b Builder
+	if _, _, err := b.Prepare(map[string]interface{}{
+		"iso_url": iso, "iso_checksum": "none", "image_name": "Windows 11 Pro",
+		"packer_build_name": "win", "output_directory": out,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mock := &diskWritingMock{}
+	b.driver = mock
+	_, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{})
+	if err == nil || !strings.Contains(err.Error(), "image_name") {
+		t.Fatalf("error %v should name image_name", err)
+	}
+	if mock.StartVMCalled || mock.CreateDiskPath != "" {
+		t.Error("QEMU or the disk was started although the image is not on the ISO")
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("output directory created")
+	}
+}

@@ -1,0 +1,129 @@
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config
+//go:generate go tool packer-sdc struct-markdown
+
+package qemu
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// pluginType is the name Packer's decoder uses in its messages.
+const pluginType = "winbake-qemu"
+
+// Config holds the settings of the winbake-qemu builder: the install ISO,
+// the answer file (UnattendConfig, MediaConfig), the virtual hardware
+// (VMConfig), WinRM, and a few QEMU-specific settings.
+type Config struct {
+	common.PackerConfig     `mapstructure:",squash"`
+	commonsteps.ISOConfig   `mapstructure:",squash"`
+	wbcommon.UnattendConfig `mapstructure:",squash"`
+	wbcommon.MediaConfig    `mapstructure:",squash"`
+	wbcommon.VMConfig       `mapstructure:",squash"`
+	Comm                    communicator.Config `mapstructure:",squash"`
+
+	// Directory that receives the disk, the manifest, `efivars.fd`, the TPM
+	// state and the serial console log. Defaults to `output-<build name>`;
+	// it must not exist unless `-force` is given.
+	OutputDir string `mapstructure:"output_directory" required:"false"`
+	// Name of the VM and of the disk file (`<vm_name>.qcow2`) and manifest
+	// (`<vm_name>.json`). Defaults to `packer-<build name>`.
+	VMName string `mapstructure:"vm_name" required:"false"`
+	// Time to wait after QEMU starts before typing `boot_command`.
+	// Defaults to `3s` for UEFI and `0s` for BIOS.
+	BootWait time.Duration `mapstructure:"boot_wait" required:"false"`
+	// Keys typed through QMP `send-key` after `boot_wait`, for example
+	// `["<spacebar><wait1s><spacebar>"]`. Characters a-z, A-Z, 0-9, space
+	// and `. , / \ - = ; : _`; keys `<enter>`, `<spacebar>`, `<esc>`,
+	// `<tab>`, `<f1>`…`<f12>`; waits `<wait>`, `<wait5>`, `<wait500ms>`.
+	// Defaults, with `firmware = "uefi"`, to pressing space four times a
+	// second apart, which answers Windows media's "Press any key to boot
+	// from CD or DVD"; BIOS boots the CD without a key. Set `[]` to type
+	// nothing.
+	BootCommand []string `mapstructure:"boot_command" required:"false"`
+	// Extra QEMU arguments appended, in order, after winbake's own; each
+	// entry is an option and at most one value, for example
+	// `[["-device", "qemu-xhci"], ["-device", "usb-tablet"]]`. They never
+	// replace winbake's arguments.
+	QemuArgs [][]string `mapstructure:"qemu_args" required:"false"`
+
+	bootKeys []wbcommon.BootKey
+	ctx      interpolate.Context
+}
+
+// Prepare decodes raws into c, fills in defaults and validates the result.
+func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
+	err := config.Decode(c, &config.DecodeOpts{
+		PluginType:         pluginType,
+		Interpolate:        true,
+		InterpolateContext: &c.ctx,
+		InterpolateFilter:  &interpolate.RenderFilter{Exclude: []string{"boot_command"}},
+	}, raws...)
+	if err != nil {
+		return nil, err
+	}
+	bootCommandSet := c.BootCommand != nil
+
+	var errs *packersdk.MultiError
+	add := func(es ...error) { errs = packersdk.MultiErrorAppend(errs, es...) }
+
+	warnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
+	add(isoErrs...)
+	add(c.VMConfig.Prepare(&c.ctx)...)
+	add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
+	add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
+	if c.Comm.Type == "" {
+		c.Comm.Type = "winrm"
+	}
+	// The build account is set up in the answer file even without a
+	// communicator.
+	add(c.UnattendConfig.PrepareCredentials(&c.Comm)...)
+	switch c.Comm.Type {
+	case "winrm", "none":
+	default:
+		add(fmt.Errorf(`communicator: %q is not supported; use "winrm" (default) or "none"`, c.Comm.Type))
+	}
+	if c.Comm.WinRMHost != "" {
+		add(fmt.Errorf("winrm_host: set to %q; the builder connects through its own port forward on 127.0.0.1, leave winrm_host unset", c.Comm.WinRMHost))
+	}
+	add(c.Comm.Prepare(&c.ctx)...)
+
+	if c.OutputDir == "" {
+		c.OutputDir = "output-" + c.PackerBuildName
+	}
+	if c.VMName == "" {
+		c.VMName = "packer-" + c.PackerBuildName
+	}
+	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI {
+		c.BootCommand = wbcommon.DefaultUEFIBootCommand
+		if c.BootWait == 0 {
+			c.BootWait = 3 * time.Second
+		}
+	}
+	if c.BootWait < 0 {
+		add(fmt.Errorf("boot_wait: %s is negative; use a duration such as \"3s\"", c.BootWait))
+	}
+	keys, err := wbcommon.ParseBootCommand(c.BootCommand)
+	if err != nil {
+		add(err)
+	}
+	c.bootKeys = keys
+	for _, a := range c.QemuArgs {
+		if len(a) < 1 || len(a) > 2 || len(a[0]) < 2 || a[0][0] != '-' {
+			add(fmt.Errorf("qemu_args: %q must be an option starting with - and at most one value, e.g. [\"-device\", \"usb-tablet\"]", a))
+		}
+	}
+	if errs != nil && len(errs.Errors) > 0 {
+		return warnings, errs
+	}
+	return warnings, nil
+}

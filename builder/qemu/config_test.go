@@ -1,0 +1,94 @@
+package qemu
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+func testConfig() map[string]interface{} {
+	return map[string]interface{}{
+		"iso_url":           "win.iso",
+		"iso_checksum":      "none",
+		"image_name":        "Windows Server 2022 SERVERDATACENTER",
+		"packer_build_name": "win",
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	warns, err := c.Prepare(testConfig())
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+	_ = warns
+	if c.Comm.Type != "winrm" || c.Comm.WinRMUser != "Administrator" || c.Comm.WinRMPassword == "" {
+		t.Errorf("communicator %q user %q", c.Comm.Type, c.Comm.WinRMUser)
+	}
+	if c.OutputDir != "output-win" || c.VMName != "packer-win" || c.Firmware != wbcommon.FirmwareUEFI || !c.TPMEnabled() {
+		t.Errorf("output %q vm %q firmware %q", c.OutputDir, c.VMName, c.Firmware)
+	}
+	if c.BootWait != 3*time.Second || len(c.bootKeys) != 7 || c.UnattendMedia != "cd" {
+		t.Errorf("boot wait %s keys %d media %q", c.BootWait, len(c.bootKeys), c.UnattendMedia)
+	}
+	var bios Config
+	raw := testConfig()
+	raw["firmware"] = "bios"
+	if _, err := bios.Prepare(raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(bios.bootKeys) != 0 || bios.TPMEnabled() {
+		t.Errorf("BIOS: keys %v tpm %v", bios.bootKeys, bios.TPMEnabled())
+	}
+}
+
+func TestConfigRejects(t *testing.T) {
+	cases := []struct {
+		name  string
+		key   string
+		value interface{}
+		field string
+	}{
+		{"firmware", "firmware", "efi", "firmware:"},
+		{"disk bus", "disk_interface", "ide", "disk_interface:"},
+		{"nic", "net_device", "rtl8139", "net_device:"},
+		{"accelerator", "accelerator", "hvf", "accelerator:"},
+		{"cpus", "cpus", 100, "cpus:"},
+		{"memory", "memory", 128, "memory:"},
+		{"small disk", "disk_size", 10240, "disk_size"},
+		{"port", "host_port_min", 70000, "host_port_min:"},
+		{"shutdown timeout", "shutdown_timeout", "-1s", "shutdown_timeout:"},
+		{"boot wait", "boot_wait", "-1s", "boot_wait:"},
+		{"boot command", "boot_command", []string{"<hyper>"}, "boot_command:"},
+		{"qemu_args", "qemu_args", [][]string{{"device", "x"}}, "qemu_args:"},
+		{"communicator", "communicator", "ssh", "communicator:"},
+		{"winrm host", "winrm_host", "10.0.0.1", "winrm_host:"},
+		{"floppy on UEFI", "unattend_media", "floppy", "unattend_media:"},
+		{"unattend media", "unattend_media", "usb", "unattend_media:"},
+		{"tpm on bios needs firmware", "tpm", "maybe", "tpm"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := testConfig()
+			raw[tc.key] = tc.value
+			var c Config
+			_, err := c.Prepare(raw)
+			if err == nil {
+				t.Fatalf("%s = %v accepted", tc.key, tc.value)
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %q does not name %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestConfigRequiresImageAndISO(t *testing.T) {
+	var c Config
+	_, err := c.Prepare(map[string]interface{}{"packer_build_name": "x"})
+	if err == nil || !strings.Contains(err.Error(), "image_name") || !strings.Contains(err.Error(), "iso_url") {
+		t.Fatalf("error %v should name image_name and iso_url", err)
+	}
+}

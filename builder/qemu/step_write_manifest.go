@@ -1,0 +1,142 @@
+package qemu
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+)
+
+const stateArtifact = "artifact"
+
+// Manifest describes the artifact; it is written as <vm_name>.json next to
+// the disk.
+type Manifest struct {
+	Disk          string `json:"disk"`
+	Format        string `json:"format"`
+	SHA256        string `json:"sha256"`
+	Firmware      string `json:"firmware"`
+	EFIVars       string `json:"efivars,omitempty"`
+	TPM           bool   `json:"tpm"`
+	TPMState      string `json:"tpm_state,omitempty"`
+	Machine       string `json:"machine"`
+	DiskInterface string `json:"disk_interface"`
+	NetDevice     string `json:"net_device"`
+	Accelerator   string `json:"accelerator"`
+	Windows       struct {
+		ImageName        string `json:"image_name"`
+		EditionID        string `json:"edition_id"`
+		InstallationType string `json:"installation_type"`
+		Version          string `json:"version"`
+		Arch             string `json:"arch"`
+	} `json:"windows"`
+}
+
+// stepWriteManifest checksums the disk, writes the manifest and puts the
+// Artifact in state.
+//
+// Uses state: "ui", StateDiskPath, StateInstallImage, StateAccelerator.
+// Produces state: stateArtifact.
+type stepWriteManifest struct {
+	config *Config
+
+	written string
+}
+
+func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	c := s.config
+	disk := state.Get(wbcommon.StateDiskPath).(string)
+	image, _ := state.Get(wbcommon.StateInstallImage).(installmedia.Image)
+	accel, _ := state.Get(wbcommon.StateAccelerator).(string)
+
+	ui.Say("Checksumming the disk " + disk)
+	sum, err := sha256File(disk)
+	if err != nil {
+		return fail(state, ui, fmt.Errorf("checksumming the disk: %w", err))
+	}
+	m := Manifest{
+		Disk: filepath.Base(disk), Format: "qcow2", SHA256: sum, Firmware: c.Firmware, TPM: c.TPMEnabled(),
+		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
+	}
+	files := []string{disk}
+	if c.Firmware == wbcommon.FirmwareUEFI {
+		m.EFIVars = wbcommon.EFIVarsName
+		files = append(files, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
+	}
+	if c.TPMEnabled() {
+		m.TPMState = wbcommon.TPMStateDirName
+		_ = filepath.WalkDir(filepath.Join(c.OutputDir, wbcommon.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return nil
+		})
+	}
+	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); fileExists(serial) {
+		files = append(files, serial)
+	}
+	m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = image.Name, image.EditionID, image.InstallationType
+	m.Windows.Version, m.Windows.Arch = image.Version.String(), image.Arch
+
+	b, _ := json.MarshalIndent(m, "", "  ")
+	path := filepath.Join(c.OutputDir, c.VMName+".json")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fail(state, ui, fmt.Errorf("writing the manifest: %w", err))
+	}
+	s.written = path
+	files = append(files, path)
+	ui.Say(fmt.Sprintf("Manifest %s: %s", path, strings.TrimSpace(string(b))))
+	state.Put(stateArtifact, &Artifact{dir: c.OutputDir, files: files, manifest: m, state: map[string]interface{}{"manifest": path}})
+	return multistep.ActionContinue
+}
+
+// Cleanup removes the manifest if the build failed after writing it.
+func (s *stepWriteManifest) Cleanup(state multistep.StateBag) {
+	_, cancelled := state.GetOk(multistep.StateCancelled)
+	_, halted := state.GetOk(multistep.StateHalted)
+	if s.written != "" && (cancelled || halted) {
+		_ = os.Remove(s.written)
+	}
+}
+
+func fail(state multistep.StateBag, ui packersdk.Ui, err error) multistep.StepAction {
+	state.Put("error", err)
+	ui.Error(err.Error())
+	return multistep.ActionHalt
+}
+
+func sha256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// imageFormat guesses a firmware file's format from its name.
+func imageFormat(path string) string {
+	if strings.HasSuffix(path, ".qcow2") {
+		return "qcow2"
+	}
+	return "raw"
+}
