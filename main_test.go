@@ -28,6 +28,9 @@ func TestDescribe(t *testing.T) {
 	if d.APIVersion != "x5.0" || d.ProtocolVersion != "v2" || d.SDKVersion != "0.6.10" {
 		t.Errorf("describe: api_version %q protocol_version %q sdk_version %q; want x5.0, v2, 0.6.10", d.APIVersion, d.ProtocolVersion, d.SDKVersion)
 	}
+	if want := []string{"qemu"}; !reflect.DeepEqual(d.Builders, want) {
+		t.Errorf("builders = %v, want %v", d.Builders, want)
+	}
 	if want := []string{"compress"}; !reflect.DeepEqual(d.PostProcessors, want) {
 		t.Errorf("post_processors = %v, want %v", d.PostProcessors, want)
 	}

@@ -5,6 +5,11 @@ integration {
   description = "Bakes Windows cloud images for OpenStack and MAAS: unattended install, offline updates, sysprep, compression, upload."
   identifier  = "packer/winbake/winbake"
   component {
+    type = "builder"
+    name = "winbake-qemu"
+    slug = "qemu"
+  }
+  component {
     type = "post-processor"
     name = "winbake-compress"
     slug = "compress"
