@@ -1,0 +1,103 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// standinISO is the stand-in install ISO (make standin-iso).
+func standinISO(t *testing.T) string {
+	t.Helper()
+	iso, err := filepath.Abs(filepath.Join("..", "build", "standin", "winbake-standin.iso"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(iso); err != nil {
+		t.Fatalf("the stand-in ISO is missing: run make standin-iso (%v)", err)
+	}
+	return iso
+}
+
+func noQEMULeft(t *testing.T, out string) {
+	t.Helper()
+	if b, err := exec.Command("pgrep", "-f", "qemu-system-x86_64 -name standin .*"+out).Output(); err == nil && len(b) > 0 {
+		t.Errorf("QEMU still runs after the build: pids %s", b)
+	}
+}
+
+// The stand-in ISO installed by real Packer into a golden qcow2 disk under
+// TCG: Setup from the generated answer file, WinRM, shutdown /s /t 0,
+// manifest. BIOS first, then UEFI with a TPM.
+func TestQemuBuildsStandin(t *testing.T) {
+	iso := standinISO(t)
+	for _, tc := range []struct {
+		firmware string
+		tpm      string
+	}{{"bios", "false"}, {"uefi", "true"}} {
+		t.Run(tc.firmware, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			start := time.Now()
+			log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
+				"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, filepath.Join("..", "example", "standin.pkr.hcl"))
+			t.Logf("%s build took %s", tc.firmware, time.Since(start).Round(time.Second))
+			noQEMULeft(t, out)
+			if err != nil {
+				t.Fatalf("packer build: %v\n%s", err, log)
+			}
+			var m struct {
+				Disk, SHA256, Firmware string
+				TPM                    bool
+				Windows                struct {
+					ImageName string `json:"image_name"`
+					Version   string
+				}
+			}
+			b, err := os.ReadFile(filepath.Join(out, "standin.json"))
+			if err != nil {
+				t.Fatalf("manifest: %v\n%s", err, log)
+			}
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.Disk != "standin.qcow2" || len(m.SHA256) != 64 || m.Firmware != tc.firmware || m.TPM != (tc.tpm == "true") ||
+				m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") {
+				t.Errorf("manifest %s", b)
+			}
+			if info, err := exec.Command("qemu-img", "info", filepath.Join(out, "standin.qcow2")).CombinedOutput(); err != nil || !strings.Contains(string(info), "file format: qcow2") {
+				t.Errorf("qemu-img info: %v\n%s", err, info)
+			}
+			if !strings.Contains(log, "The VM powered off") {
+				t.Errorf("the VM did not power off by itself:\n%s", log)
+			}
+			for _, gone := range []string{"qmp.sock", "qemu.pid"} {
+				if _, err := os.Stat(filepath.Join(out, gone)); !os.IsNotExist(err) {
+					t.Errorf("%s left in the output directory", gone)
+				}
+			}
+		})
+	}
+}
+
+// A wrong image_name fails before QEMU starts and leaves no output.
+func TestQemuBadImageNameFailsBeforeQEMU(t *testing.T) {
+	iso := standinISO(t)
+	out := filepath.Join(t.TempDir(), "out")
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
+		"-var", "image_name=Windows 11 Pro", filepath.Join("..", "example", "standin.pkr.hcl"))
+	if err == nil {
+		t.Fatalf("build succeeded with a wrong image_name:\n%s", log)
+	}
+	if !strings.Contains(log, `image_name "Windows 11 Pro" is not in`) || strings.Contains(log, "Starting QEMU") {
+		t.Errorf("want the image_name error before QEMU starts:\n%s", log)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("output directory created")
+	}
+}

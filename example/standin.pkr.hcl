@@ -1,0 +1,58 @@
+# Installs winbake's stand-in Windows (make standin-iso) into a golden qcow2
+# disk under QEMU, the way a real Windows Server ISO would be installed:
+#   packer build -var firmware=bios example/standin.pkr.hcl
+packer {
+  required_plugins {
+    winbake = {
+      source  = "github.com/winbake/winbake"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "iso" {
+  type        = string
+  description = "The install ISO."
+  default     = "build/standin/winbake-standin.iso"
+}
+
+variable "firmware" {
+  type    = string
+  default = "bios"
+}
+
+variable "tpm" {
+  type    = bool
+  default = false
+}
+
+variable "image_name" {
+  type    = string
+  default = "Windows Server 2022 SERVERSTANDARDCORE"
+}
+
+variable "output_dir" {
+  type    = string
+  default = "output/standin"
+}
+
+source "winbake-qemu" "standin" {
+  iso_url          = var.iso
+  iso_checksum     = "none"
+  image_name       = var.image_name
+  firmware         = var.firmware
+  tpm              = var.tpm
+  accelerator      = "tcg"
+  cpus             = 1
+  memory           = 1024
+  disk_interface   = "sata"
+  net_device       = "e1000"
+  output_directory = var.output_dir
+  vm_name          = "standin"
+  winrm_timeout    = "5m"
+  shutdown_timeout = "2m"
+}
+
+build {
+  sources = ["source.winbake-qemu.standin"]
+}
