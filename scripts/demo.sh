@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The demo: winbake under a real Packer, from nothing.
+# The demo: winbake's main job under a real Packer, from nothing.
 # Installs the freshly built plugin into a demo plugin directory, validates
-# every example, then runs example/compress-for-clouds.pkr.hcl on a small
-# generated disk and shows what came out.
+# every example, installs the stand-in Windows ISO (make standin-iso) into a
+# golden disk with winbake-qemu, then converts that disk with
+# example/compress-for-clouds.pkr.hcl, and shows what came out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,12 +18,11 @@ for example in example/*.pkr.hcl; do
   "$packer" validate "$example"
 done
 
-# A 64 MiB qcow2 disk holding 8 MiB of data stands in for a golden image.
-truncate -s 64M "$demo/golden.raw"
-head -c 8M /dev/urandom | dd of="$demo/golden.raw" conv=notrunc status=none
-qemu-img convert -O qcow2 "$demo/golden.raw" "$demo/golden.qcow2"
-rm "$demo/golden.raw"
+"$packer" build -var output_dir="$demo/golden" example/standin.pkr.hcl
+"$packer" build -var disk_image="$demo/golden/standin.qcow2" -var output_dir="$demo/clouds" example/compress-for-clouds.pkr.hcl
 
-"$packer" build -var disk_image="$demo/golden.qcow2" -var output_dir="$demo/out" example/compress-for-clouds.pkr.hcl
 echo
-ls -l "$demo/out"
+echo "golden image and its manifest:"
+ls -l "$demo/golden"
+echo "cloud images:"
+ls -l "$demo/clouds"
