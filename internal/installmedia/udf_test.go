@@ -427,7 +427,7 @@ func TestUDFMetadataPartition(t *testing.T) {
 		img := append([]byte(nil), good...)
 		for _, lvd := range []int{35, 51} {
 			sector := img[lvd*bs : (lvd+1)*bs]
-			copy(sector[440+6+5:], []byte(kind+"\x00\x00\x00\x00\x00\x00\x00")[:23])
+			copy(sector[440+6+5:], []byte(kind + "\x00\x00\x00\x00\x00\x00\x00")[:23])
 			reseal(sector)
 		}
 		_, err := open(img)
