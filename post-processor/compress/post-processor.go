@@ -395,16 +395,11 @@ func (r *ctxReadCloser) Close() error {
 func (w *writer) writeGzip(raw string, tarred bool) error {
 	level := w.cfg.level(w.spec)
 	w.ui.Say(fmt.Sprintf("Compressing raw disk bytes to %s (gzip level %d)...", w.spec.Name, level))
-	in, size, err := w.openRaw(raw)
+	in, size, f, err := w.openStreams(raw)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-
-	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
 	defer f.Close()
 
 	gz, err := pgzip.NewWriterLevel(f, level)
@@ -454,16 +449,11 @@ func (w *writer) writeGzip(raw string, tarred bool) error {
 func (w *writer) writeXz(raw string) error {
 	level := w.cfg.level(w.spec)
 	w.ui.Say(fmt.Sprintf("Compressing raw disk bytes to dd.xz (xz -%d, all cores)...", level))
-	in, _, err := w.openRaw(raw)
+	in, _, f, err := w.openStreams(raw)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-
-	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
 	defer f.Close()
 
 	err = command{
@@ -476,6 +466,21 @@ func (w *writer) writeXz(raw string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// openStreams opens the raw disk bytes to read (and their size) and the
+// partial output file to write, for the dd.* writers.
+func (w *writer) openStreams(raw string) (io.ReadCloser, int64, *os.File, error) {
+	in, size, err := w.openRaw(raw)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		in.Close()
+		return nil, 0, nil, err
+	}
+	return in, size, f, nil
 }
 
 // finish checks the finished output, hashes it, and moves it into place.
