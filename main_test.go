@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"reflect"
+	"sort"
 	"testing"
 )
 
@@ -28,10 +29,27 @@ func TestDescribe(t *testing.T) {
 	if d.APIVersion != "x5.0" || d.ProtocolVersion != "v2" || d.SDKVersion != "0.6.10" {
 		t.Errorf("describe: api_version %q protocol_version %q sdk_version %q; want x5.0, v2, 0.6.10", d.APIVersion, d.ProtocolVersion, d.SDKVersion)
 	}
-	if want := []string{"qemu"}; !reflect.DeepEqual(d.Builders, want) {
-		t.Errorf("builders = %v, want %v", d.Builders, want)
+	// One component per line, sorted as describe prints them.
+	wantBuilders := []string{
+		"qemu",
 	}
-	if want := []string{"compress"}; !reflect.DeepEqual(d.PostProcessors, want) {
-		t.Errorf("post_processors = %v, want %v", d.PostProcessors, want)
+	wantProvisioners := []string{}
+	wantPostProcessors := []string{
+		"compress",
+	}
+	for _, c := range []struct {
+		kind      string
+		got, want []string
+	}{
+		{"builders", d.Builders, wantBuilders},
+		{"provisioners", d.Provisioners, wantProvisioners},
+		{"post_processors", d.PostProcessors, wantPostProcessors},
+	} {
+		got, want := append([]string(nil), c.got...), append([]string(nil), c.want...)
+		sort.Strings(got)
+		sort.Strings(want)
+		if len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Errorf("%s = %v, want %v", c.kind, c.got, c.want)
+		}
 	}
 }
