@@ -73,6 +73,10 @@ func TestQemuBuildsStandin(t *testing.T) {
 			if info, err := exec.Command("qemu-img", "info", filepath.Join(out, "standin.qcow2")).CombinedOutput(); err != nil || !strings.Contains(string(info), "file format: qcow2") {
 				t.Errorf("qemu-img info: %v\n%s", err, info)
 			}
+			// The shell-local provisioner prints the generated data.
+			if !strings.Contains(log, "WinbakeHostIP=10.0.2.2 WinbakeHostBindIP=127.0.0.1") {
+				t.Errorf("the provisioner did not see the generated data:\n%s", log)
+			}
 			if !strings.Contains(log, "The VM powered off") {
 				t.Errorf("the VM did not power off by itself:\n%s", log)
 			}

@@ -55,4 +55,10 @@ source "winbake-qemu" "standin" {
 
 build {
   sources = ["source.winbake-qemu.standin"]
+
+  # The host address the guest reaches (for servers a provisioner starts on
+  # the host: listen on WinbakeHostBindIP, tell the guest WinbakeHostIP).
+  provisioner "shell-local" {
+    inline = ["echo WinbakeHostIP=${build.WinbakeHostIP} WinbakeHostBindIP=${build.WinbakeHostBindIP}"]
+  }
 }

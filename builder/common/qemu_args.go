@@ -35,8 +35,13 @@ type VMSpec struct {
 	DiskInterface string // DiskVirtioBlk, DiskVirtioSCSI or DiskSATA
 
 	NetDevice string // NetVirtio or NetE1000
-	HostPort  int    // forwarded from 127.0.0.1 to GuestPort
+	HostPort  int    // forwarded from 127.0.0.1 to GuestPort (user network)
 	GuestPort int
+	// Network is NetworkUser (default) or NetworkBridge; Bridge names the
+	// host bridge and MAC the NIC's address (bridge network).
+	Network string
+	Bridge  string
+	MAC     string
 
 	SerialLog string
 	QMPSocket string
@@ -154,9 +159,19 @@ func (s VMSpec) Args() ([]QemuArg, error) {
 	if s.NetDevice == NetE1000 {
 		nic = "e1000"
 	}
-	a = append(a,
-		QemuArg{"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", s.HostPort, s.GuestPort)},
-		QemuArg{"-device", nic + ",netdev=n0"})
+	if s.MAC != "" {
+		nic += ",mac=" + s.MAC
+	}
+	if s.Network == NetworkBridge {
+		// qemu-bridge-helper creates the tap device and attaches it to the
+		// bridge, if /etc/qemu/bridge.conf allows it.
+		a = append(a, QemuArg{"-netdev", "bridge,id=n0,br=" + s.Bridge})
+	} else {
+		// Not restrict=on: the guest reaches the host's 127.0.0.1 as
+		// 10.0.2.2 (WinbakeHostIP).
+		a = append(a, QemuArg{"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", s.HostPort, s.GuestPort)})
+	}
+	a = append(a, QemuArg{"-device", nic + ",netdev=n0"})
 	for _, u := range s.UserArgs {
 		switch len(u) {
 		case 1:

@@ -14,6 +14,9 @@ const (
 	StateTPMSocket = "tpm_socket"
 	// StateHostPort is the host port on 127.0.0.1 forwarded to WinRM.
 	StateHostPort = "winrm_host_port"
+	// StateGuestMAC is the NIC's MAC address on a bridge network, by which
+	// the guest's address is found.
+	StateGuestMAC = "guest_mac"
 	// StateAccelerator is the accelerator the VM runs with ("kvm"/"tcg").
 	StateAccelerator = "accelerator"
 )

@@ -26,7 +26,7 @@ const (
 // Uses state: "ui", StateDriver, "iso_path", "cd_path" or "floppy_path",
 // StateVirtioWinISO (optional), StateDiskPath, StateOVMF (UEFI),
 // StateTPMSocket (optional), StateHostPort.
-// Produces state: StateAccelerator.
+// Produces state: StateAccelerator, StateGuestMAC (bridge network).
 type StepRunVM struct {
 	VM        *VMConfig
 	Name      string
@@ -55,6 +55,9 @@ func (s *StepRunVM) Spec(state multistep.StateBag, accel string) VMSpec {
 		Disk:          str(StateDiskPath),
 		DiskInterface: s.VM.DiskInterface,
 		NetDevice:     s.VM.NetDevice,
+		Network:       s.VM.Network,
+		Bridge:        s.VM.Bridge,
+		MAC:           str(StateGuestMAC),
 		GuestPort:     s.GuestPort,
 		SerialLog:     filepath.Join(s.OutputDir, SerialLogName),
 		QMPSocket:     filepath.Join(s.OutputDir, qmpSocketName),
@@ -79,6 +82,11 @@ func (s *StepRunVM) Run(_ context.Context, state multistep.StateBag) multistep.S
 	accel, reason := s.Host.ChooseAccelerator(s.VM.Accelerator)
 	ui.Say(fmt.Sprintf("Accelerator %s: %s", accel, reason))
 	state.Put(StateAccelerator, accel)
+	if s.VM.Network == NetworkBridge {
+		if _, ok := state.Get(StateGuestMAC).(string); !ok {
+			state.Put(StateGuestMAC, RandomMAC())
+		}
+	}
 	args, err := s.Spec(state, accel).Args()
 	if err != nil {
 		return halt(state, ui, err)

@@ -23,6 +23,12 @@ const (
 	NetE1000  = "e1000"
 )
 
+// Networks accepted by `network`.
+const (
+	NetworkUser   = "user"
+	NetworkBridge = "bridge"
+)
+
 // Accelerators accepted by `accelerator`.
 const (
 	AccelAuto = "auto"
@@ -71,6 +77,20 @@ type VMConfig struct {
 	// running the `kvm_pvm` module (software nested virtualisation that
 	// cannot run Windows); otherwise TCG. The build log says which.
 	Accelerator string `mapstructure:"accelerator" required:"false"`
+	// How the guest is networked: `user` (default; QEMU's user-mode
+	// network, WinRM reached through a port forward on 127.0.0.1, the host
+	// seen by the guest as 10.0.2.2) or `bridge` (the NIC joins the host
+	// bridge named by `bridge` through `qemu-bridge-helper`; WinRM is
+	// reached on the guest's own address). The user-mode network is never
+	// started with `restrict=on`, which would cut the guest off from the
+	// host's services the build exports in `WinbakeHostIP`.
+	Network string `mapstructure:"network" required:"false"`
+	// Host bridge the NIC joins with `network = "bridge"`, for example
+	// `br0`. QEMU's setuid `qemu-bridge-helper` attaches the tap device and
+	// refuses any bridge not allowed in `/etc/qemu/bridge.conf` (a line
+	// `allow br0`). The bridge needs an IPv4 address on the host: it is
+	// exported as `WinbakeHostIP` and `WinbakeHostBindIP`.
+	Bridge string `mapstructure:"bridge" required:"false"`
 	// Lowest host port tried for the WinRM forward (on 127.0.0.1).
 	// Defaults to `2222`.
 	HostPortMin int `mapstructure:"host_port_min" required:"false"`
@@ -144,6 +164,19 @@ func (c *VMConfig) Prepare(_ *interpolate.Context) []error {
 	case AccelAuto, AccelKVM, AccelTCG:
 	default:
 		errs = append(errs, fmt.Errorf("accelerator: %q is not supported; use %q, %q or %q", c.Accelerator, AccelAuto, AccelKVM, AccelTCG))
+	}
+	switch c.Network {
+	case "":
+		c.Network = NetworkUser
+	case NetworkUser, NetworkBridge:
+	default:
+		errs = append(errs, fmt.Errorf("network: %q is not supported; use %q or %q", c.Network, NetworkUser, NetworkBridge))
+	}
+	if c.Network == NetworkBridge && c.Bridge == "" {
+		errs = append(errs, fmt.Errorf(`bridge: required with network = "bridge"; name the host bridge, e.g. "br0"`))
+	}
+	if c.Network == NetworkUser && c.Bridge != "" {
+		errs = append(errs, fmt.Errorf(`bridge: %q is set but network is "user"; set network = "bridge" or remove bridge`, c.Bridge))
 	}
 	if c.HostPortMin == 0 {
 		c.HostPortMin = 2222

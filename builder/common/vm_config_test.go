@@ -15,7 +15,7 @@ func TestVMConfigDefaults(t *testing.T) {
 	}
 	if c.Firmware != FirmwareUEFI || !c.TPMEnabled() || c.MachineType != "q35" || c.CPUs != 2 || c.MemoryMB != 4096 ||
 		c.DiskSizeMB != 65536 || c.DiskInterface != DiskVirtioBlk || c.NetDevice != NetVirtio || c.Accelerator != AccelAuto ||
-		c.HostPortMin != 2222 || c.HostPortMax != 4444 || c.ShutdownTimeout != 5*time.Minute {
+		c.HostPortMin != 2222 || c.HostPortMax != 4444 || c.ShutdownTimeout != 5*time.Minute || c.Network != NetworkUser {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -50,6 +50,9 @@ func TestVMConfigRejects(t *testing.T) {
 		{"unknown accelerator", VMConfig{Accelerator: "hvf"}, "accelerator:", `"tcg"`},
 		{"port out of range", VMConfig{HostPortMin: 70000}, "host_port_min:", "1 to 65535"},
 		{"empty port range", VMConfig{HostPortMin: 3000, HostPortMax: 3000}, "host_port_max:", "above host_port_min"},
+		{"unknown network", VMConfig{Network: "nat"}, "network:", `"user" or "bridge"`},
+		{"bridge network without bridge", VMConfig{Network: NetworkBridge}, "bridge:", `"br0"`},
+		{"bridge on user network", VMConfig{Bridge: "br0"}, "bridge:", `network = "bridge"`},
 		{"negative timeout", VMConfig{ShutdownTimeout: -time.Second}, "shutdown_timeout:", "negative"},
 	}
 	for _, tc := range cases {

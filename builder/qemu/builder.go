@@ -29,7 +29,10 @@ func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstruct
 
 func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 	warnings, err := b.config.Prepare(raws...)
-	return nil, warnings, err
+	if err != nil {
+		return nil, warnings, err
+	}
+	return wbcommon.GeneratedDataNames, warnings, nil
 }
 
 // Steps returns the build's step list for the prepared configuration.
@@ -59,13 +62,21 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 		&wbcommon.StepCreateDisk{OutputDir: c.OutputDir, Name: c.VMName + ".qcow2", SizeMB: c.DiskSizeMB},
 		&wbcommon.StepCopyEFIVars{Firmware: c.Firmware, OVMF: ovmf, OutputDir: c.OutputDir},
 		&wbcommon.StepStartTPM{Enabled: c.TPMEnabled(), OutputDir: c.OutputDir},
-		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
+	)
+	if c.Network == wbcommon.NetworkUser {
+		steps = append(steps, &wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax})
+	}
+	steps = append(steps,
+		&wbcommon.StepExportHostAddress{Network: c.Network, Bridge: c.Bridge},
 		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host},
 		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys},
 		&communicator.StepConnect{
 			Config: &c.Comm,
-			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+			Host:   c.winrmHost,
 			WinRMPort: func(state multistep.StateBag) (int, error) {
+				if c.Network == wbcommon.NetworkBridge {
+					return guestPort, nil
+				}
 				port, ok := state.Get(wbcommon.StateHostPort).(int)
 				if !ok {
 					return 0, errors.New("no host port was forwarded to WinRM")
@@ -78,6 +89,24 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 		&stepWriteManifest{config: c},
 	)
 	return steps
+}
+
+// winrmHost is where WinRM is reached: the port forward on 127.0.0.1 on
+// the user network; on a bridge, winrm_host or the guest's address from
+// the host's neighbour table (StepConnect retries until it appears).
+func (c *Config) winrmHost(state multistep.StateBag) (string, error) {
+	if c.Network != wbcommon.NetworkBridge {
+		return "127.0.0.1", nil
+	}
+	if c.Comm.WinRMHost != "" {
+		return c.Comm.WinRMHost, nil
+	}
+	mac, _ := state.Get(wbcommon.StateGuestMAC).(string)
+	ip, err := wbcommon.LookupGuestAddress(wbcommon.ARPTable, mac, c.Bridge)
+	if err == nil && ip == "" {
+		err = fmt.Errorf("no address for the guest's MAC %s on %s yet", mac, c.Bridge)
+	}
+	return ip, err
 }
 
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
@@ -103,6 +132,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	}
 
 	state := new(multistep.BasicStateBag)
+	state.Put("generated_data", map[string]interface{}{})
 	state.Put("config", c)
 	state.Put("debug", c.PackerDebug)
 	state.Put("hook", hook)

@@ -36,14 +36,27 @@ func TestBuilderRunWithMockDriver(t *testing.T) {
 		"output_directory": out, "accelerator": "tcg", "qemu_args": [][]string{{"-device", "usb-tablet"}},
 	}
 	var b Builder
-	if _, _, err := b.Prepare(raw); err != nil {
+	generated, _, err := b.Prepare(raw)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Join(generated, ",") != "WinbakeHostIP,WinbakeHostBindIP" {
+		t.Errorf("Prepare declares generated data %v", generated)
 	}
 	mock := &diskWritingMock{}
 	b.driver = mock
-	art, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{})
+	hook := &packersdk.MockHook{}
+	art, err := b.Run(context.Background(), packersdk.TestUi(t), hook)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// What the provisioners receive.
+	if hookData, _ := hook.RunData.(map[string]interface{}); hookData["WinbakeHostIP"] != "10.0.2.2" || hookData["WinbakeHostBindIP"] != "127.0.0.1" {
+		t.Errorf("provisioner hook data %v", hook.RunData)
+	}
+	data, _ := art.State("generated_data").(map[string]interface{})
+	if data["WinbakeHostIP"] != "10.0.2.2" || data["WinbakeHostBindIP"] != "127.0.0.1" {
+		t.Errorf("generated data %v", data)
 	}
 	args := strings.Join(wbcommon.Flatten(mock.StartVMArgs), " ")
 	for _, w := range []string{"file=" + iso, "answercd", "ide-hd,drive=disk0", "-device usb-tablet"} {

@@ -92,8 +92,8 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	default:
 		add(fmt.Errorf(`communicator: %q is not supported; use "winrm" (default) or "none"`, c.Comm.Type))
 	}
-	if c.Comm.WinRMHost != "" {
-		add(fmt.Errorf("winrm_host: set to %q; the builder connects through its own port forward on 127.0.0.1, leave winrm_host unset", c.Comm.WinRMHost))
+	if c.Comm.WinRMHost != "" && c.Network != wbcommon.NetworkBridge {
+		add(fmt.Errorf("winrm_host: set to %q; with network = \"user\" the builder connects through its own port forward on 127.0.0.1, leave winrm_host unset (it is for network = \"bridge\")", c.Comm.WinRMHost))
 	}
 	add(c.Comm.Prepare(&c.ctx)...)
 

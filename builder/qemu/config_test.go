@@ -65,6 +65,7 @@ func TestConfigRejects(t *testing.T) {
 		{"qemu_args", "qemu_args", [][]string{{"device", "x"}}, "qemu_args:"},
 		{"communicator", "communicator", "ssh", "communicator:"},
 		{"winrm host", "winrm_host", "10.0.0.1", "winrm_host:"},
+		{"network", "network", "tap", "network:"},
 		{"floppy on UEFI", "unattend_media", "floppy", "unattend_media:"},
 		{"unattend media", "unattend_media", "usb", "unattend_media:"},
 		{"tpm on bios needs firmware", "tpm", "maybe", "tpm"},

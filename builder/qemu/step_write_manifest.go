@@ -99,7 +99,9 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	s.written = path
 	files = append(files, path)
 	ui.Say(fmt.Sprintf("Manifest %s: %s", path, strings.TrimSpace(string(b))))
-	state.Put(stateArtifact, &Artifact{dir: c.OutputDir, files: files, manifest: m, state: map[string]interface{}{"manifest": path}})
+	state.Put(stateArtifact, &Artifact{dir: c.OutputDir, files: files, manifest: m, state: map[string]interface{}{
+		"manifest": path, "generated_data": state.Get("generated_data"),
+	}})
 	return multistep.ActionContinue
 }
 
