@@ -119,6 +119,12 @@ type imageInfo struct {
 	VirtualSize     int64  `json:"virtual-size"`
 	ActualSize      int64  `json:"actual-size"`
 	BackingFilename string `json:"backing-filename"`
+	Encrypted       bool   `json:"encrypted"`
+	FormatSpecific  struct {
+		Data struct {
+			DataFile string `json:"data-file"`
+		} `json:"data"`
+	} `json:"format-specific"`
 }
 
 // qemuImgInfo runs `qemu-img info --output=json` on path (which must be

@@ -94,7 +94,8 @@ func writeRawFixture(t *testing.T, path string) {
 }
 
 // newInput makes a fresh directory holding the test disk as "disk.raw" or
-// (converted by qemu-img) "disk.qcow2", and returns the disk's path.
+// (converted by qemu-img) "disk.qcow2", for format "qcow2-zlib" with
+// zlib-compressed clusters, and returns the disk's path.
 func newInput(t *testing.T, format string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -103,9 +104,13 @@ func newInput(t *testing.T, format string) string {
 	switch format {
 	case "raw":
 		return raw
-	case "qcow2":
+	case "qcow2", "qcow2-zlib":
 		q := filepath.Join(dir, "disk.qcow2")
-		qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", raw, q)
+		args := []string{"convert", "-f", "raw", "-O", "qcow2"}
+		if format == "qcow2-zlib" {
+			args = append(args, "-c", "-o", "compression_type=zlib")
+		}
+		qemuImg(t, append(args, raw, q)...)
 		if err := os.Remove(raw); err != nil {
 			t.Fatal(err)
 		}

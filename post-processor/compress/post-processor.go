@@ -5,6 +5,8 @@ package compress
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,12 +16,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
-	"github.com/klauspost/pgzip"
 )
 
 // BuilderId identifies artifacts made by this post-processor.
@@ -247,6 +249,7 @@ type writer struct {
 	out  string
 
 	partial string   // output being written
+	sha256  string   // hex SHA-256 of partial, when computed while writing
 	temps   []string // other files to remove
 	done    bool
 }
@@ -282,19 +285,7 @@ func (w *writer) write() error {
 		return w.writeQemu()
 	}
 
-	raw, err := w.rawSource()
-	if err != nil {
-		return err
-	}
-	switch w.spec.Name {
-	case "dd.gz":
-		return w.writeGzip(raw, false)
-	case "dd.tgz":
-		return w.writeGzip(raw, true)
-	case "dd.xz":
-		return w.writeXz(raw)
-	}
-	return fmt.Errorf("format %s: no writer", w.spec.Name)
+	return w.writeStream()
 }
 
 func (w *writer) sayPercent(what string) func(int) {
@@ -334,41 +325,51 @@ func (w *writer) writeQemu() error {
 		w.qemuOptions(), w.sayPercent("qemu-img convert"))
 }
 
-// rawSource returns a file holding the raw disk bytes: the input itself when
-// it is raw, else a temporary raw conversion next to the output.
-func (w *writer) rawSource() (string, error) {
-	if w.info.Format == "raw" {
-		return w.src, nil
+// diskLayout returns the guest bytes of the input, read straight from the
+// input file when qemu-img map says they can be (raw and uncompressed
+// qcow2), else from a temporary sparse raw conversion next to the output.
+func (w *writer) diskLayout() (*diskLayout, error) {
+	layout, ok, err := readLayout(w.ctx, w.src, w.info)
+	if err != nil || ok {
+		return layout, err
 	}
 	tmp, err := w.tempPath(".raw.tmp")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	w.temps = append(w.temps, tmp)
 	w.ui.Say(fmt.Sprintf("Converting %s (%s) to a temporary raw image %s...", filepath.Base(w.src), w.info.Format, tmp))
 	err = qemuImgConvert(w.ctx, w.src, w.info.Format, tmp, "raw",
 		[]string{"-m", "16", "-W"}, w.sayPercent("qemu-img convert to raw"))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return tmp, nil
+	layout, ok, err = readLayout(w.ctx, tmp, imageInfo{Format: "raw", VirtualSize: w.info.VirtualSize})
+	if err == nil && !ok {
+		err = fmt.Errorf("qemu-img map cannot map the raw conversion %s", tmp)
+	}
+	return layout, err
 }
 
-// openRaw opens the raw disk at path for reading with progress and
-// cancellation. The caller closes the result.
-func (w *writer) openRaw(path string) (io.ReadCloser, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
+// progress starts a progress bar over total guest bytes; add moves it.
+func (w *writer) progress(name string, total int64) (add func(int64), done func()) {
+	bar := w.ui.TrackProgress(name, 0, total, io.NopCloser(countingReader{}))
+	scratch := make([]byte, 1<<20)
+	add = func(n int64) {
+		for n > 0 {
+			k := int(min(n, int64(len(scratch))))
+			_, _ = bar.Read(scratch[:k])
+			n -= int64(k)
+		}
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		_ = f.Close()
-		return nil, 0, err
-	}
-	tracked := w.ui.TrackProgress(filepath.Base(path), 0, fi.Size(), f)
-	return &ctxReadCloser{ctx: w.ctx, rc: tracked, file: f}, fi.Size(), nil
+	return add, func() { _ = bar.Close() }
 }
+
+// countingReader "reads" whatever is asked of it; the progress bar only
+// counts the bytes.
+type countingReader struct{}
+
+func (countingReader) Read(p []byte) (int, error) { return len(p), nil }
 
 // ctxReadCloser stops reading once its context is done.
 type ctxReadCloser struct {
@@ -390,51 +391,53 @@ func (r *ctxReadCloser) Close() error {
 	return err
 }
 
-// writeGzip writes the raw disk at raw, gzip-compressed on all cores, and
-// for dd.tgz wrapped in a tar archive with the single member TarMemberName.
-func (w *writer) writeGzip(raw string, tarred bool) error {
+// writeStream writes the dd.* formats: gzip (dd.gz, and dd.tgz as a tar
+// with the single member TarMemberName) on all cores, or xz with `xz -T0`.
+// The SHA-256 of the output is computed as it is written.
+func (w *writer) writeStream() error {
+	layout, err := w.diskLayout()
+	if err != nil {
+		return err
+	}
+	defer layout.Close()
 	level := w.cfg.level(w.spec)
-	w.ui.Say(fmt.Sprintf("Compressing raw disk bytes to %s (gzip level %d)...", w.spec.Name, level))
-	in, size, f, err := w.openStreams(raw)
+	tool := fmt.Sprintf("gzip level %d, %d cores", level, runtime.GOMAXPROCS(0))
+	if w.spec.Name == "dd.xz" {
+		tool = fmt.Sprintf("xz -%d -T0", level)
+	}
+	w.ui.Say(fmt.Sprintf("Compressing the disk bytes to %s (%s; %s of data, %s virtual)...",
+		w.spec.Name, tool, humanBytes(layout.dataBytes()), humanBytes(layout.size)))
+
+	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
 	defer f.Close()
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+	add, done := w.progress(filepath.Base(w.src), layout.size)
+	defer done()
 
-	gz, err := pgzip.NewWriterLevel(f, level)
-	if err != nil {
-		return err
-	}
-	var dst io.Writer = gz
-	var tw *tar.Writer
-	if tarred {
-		tw = tar.NewWriter(gz)
-		hdr := &tar.Header{
-			Typeflag: tar.TypeReg,
-			Name:     TarMemberName,
-			Size:     size,
-			Mode:     0o644,
-			// A fixed time keeps the archive a function of the disk bytes.
-			ModTime: time.Unix(0, 0),
-			Format:  tar.FormatPAX,
+	switch w.spec.Name {
+	case "dd.gz", "dd.tgz":
+		pieces := diskPieces(layout.size)
+		if w.spec.Name == "dd.tgz" {
+			head, tail, terr := tarFraming(layout.size)
+			if terr != nil {
+				return terr
+			}
+			pieces = append(append([]streamPiece{{literal: head}}, pieces...), streamPiece{literal: tail})
 		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			_ = gz.Close()
-			return err
-		}
-		dst = tw
+		g := &gzipStream{level: level, layout: layout, progress: add}
+		err = g.write(w.ctx, bw, pieces)
+	case "dd.xz":
+		x := &xzStream{level: level, layout: layout, progress: add}
+		err = x.write(w.ctx, bw)
+	default:
+		err = fmt.Errorf("format %s: no writer", w.spec.Name)
 	}
-
-	n, err := io.Copy(dst, in)
-	if err == nil && n != size {
-		err = fmt.Errorf("read %d bytes of %s, expected %d", n, raw, size)
-	}
-	if err == nil && tw != nil {
-		err = tw.Close()
-	}
-	if cerr := gz.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		err = bw.Flush()
 	}
 	if err != nil {
 		if ctxErr := w.ctx.Err(); ctxErr != nil {
@@ -442,45 +445,36 @@ func (w *writer) writeGzip(raw string, tarred bool) error {
 		}
 		return fmt.Errorf("writing %s: %w", w.spec.Name, err)
 	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	w.sha256 = hex.EncodeToString(h.Sum(nil))
 	return f.Close()
 }
 
-// writeXz compresses the raw disk at raw with `xz -T0`.
-func (w *writer) writeXz(raw string) error {
-	level := w.cfg.level(w.spec)
-	w.ui.Say(fmt.Sprintf("Compressing raw disk bytes to dd.xz (xz -%d, all cores)...", level))
-	in, _, f, err := w.openStreams(raw)
-	if err != nil {
-		return err
+// tarFraming returns what comes before and after the disk bytes in a tar
+// archive holding them as the single member TarMemberName.
+func tarFraming(size int64) (head, tail []byte, err error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	hdr := &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     TarMemberName,
+		Size:     size,
+		Mode:     0o644,
+		// A fixed time keeps the archive a function of the disk bytes.
+		ModTime: time.Unix(0, 0),
+		Format:  tar.FormatPAX,
 	}
-	defer in.Close()
-	defer f.Close()
-
-	err = command{
-		name:   xzCommand,
-		args:   []string{"--compress", "--stdout", "--threads=0", fmt.Sprintf("-%d", level)},
-		stdin:  in,
-		stdout: f,
-	}.run(w.ctx)
-	if err != nil {
-		return err
+	if err := tw.WriteHeader(hdr); err != nil {
+		return nil, nil, err
 	}
-	return f.Close()
-}
-
-// openStreams opens the raw disk bytes to read (and their size) and the
-// partial output file to write, for the dd.* writers.
-func (w *writer) openStreams(raw string) (io.ReadCloser, int64, *os.File, error) {
-	in, size, err := w.openRaw(raw)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		in.Close()
-		return nil, 0, nil, err
-	}
-	return in, size, f, nil
+	head = bytes.Clone(buf.Bytes())
+	// The member is padded to a 512-byte block; two zero blocks end the
+	// archive.
+	pad := (512 - size%512) % 512
+	tail = make([]byte, pad+1024)
+	return head, tail, nil
 }
 
 // finish checks the finished output, hashes it, and moves it into place.
@@ -488,10 +482,20 @@ func (w *writer) finish() (*Artifact, error) {
 	if err := w.ctx.Err(); err != nil {
 		return nil, err
 	}
-	w.ui.Say(fmt.Sprintf("Computing SHA-256 of %s...", filepath.Base(w.out)))
-	sum, size, err := hashFile(w.ctx, w.partial)
-	if err != nil {
-		return nil, err
+	sum := w.sha256
+	var size int64
+	if sum == "" {
+		w.ui.Say(fmt.Sprintf("Computing SHA-256 of %s...", filepath.Base(w.out)))
+		var err error
+		if sum, size, err = hashFile(w.ctx, w.partial); err != nil {
+			return nil, err
+		}
+	} else {
+		fi, err := os.Stat(w.partial)
+		if err != nil {
+			return nil, err
+		}
+		size = fi.Size()
 	}
 	if err := os.Chmod(w.partial, 0o644); err != nil {
 		return nil, err

@@ -120,7 +120,7 @@ func qemuImgInfoT(t *testing.T, path string) imageInfo {
 // untouched and nothing else was left behind.
 func TestPostProcessFormats(t *testing.T) {
 	requireTools(t, "qemu-img", "xz")
-	for _, inFmt := range []string{"raw", "qcow2"} {
+	for _, inFmt := range []string{"raw", "qcow2", "qcow2-zlib"} {
 		for _, spec := range formats {
 			t.Run(inFmt+"_to_"+spec.Name, func(t *testing.T) {
 				t.Parallel()
@@ -140,7 +140,7 @@ func TestPostProcessFormats(t *testing.T) {
 
 				base := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in))
 				wantOut := filepath.Join(filepath.Dir(in), base+"."+spec.Name)
-				if inFmt == spec.Name {
+				if strings.TrimSuffix(inFmt, "-zlib") == spec.Name {
 					wantOut = filepath.Join(filepath.Dir(in), base+"-compressed."+spec.Name)
 				}
 				if got := a.Files(); len(got) != 1 || got[0] != wantOut {
@@ -271,7 +271,7 @@ func TestPostProcessCancel(t *testing.T) {
 		{name: "gz_reading", inFmt: "raw", format: "dd.gz", cancelOn: "read"},
 		{name: "tgz_reading", inFmt: "qcow2", format: "dd.tgz", cancelOn: "read"},
 		{name: "xz_reading", inFmt: "raw", format: "dd.xz", cancelOn: "read"},
-		{name: "xz_converting_to_raw", inFmt: "qcow2", format: "dd.xz", cancelOn: "qemu-img convert to raw: "},
+		{name: "xz_converting_to_raw", inFmt: "qcow2-zlib", format: "dd.xz", cancelOn: "qemu-img convert to raw: "},
 		// qemu-img reports 10% while it still has most of the work to do.
 		{name: "vmdk_converting", inFmt: "raw", format: "vmdk", cancelOn: "qemu-img convert: 10%", big: true},
 		{name: "qcow2_converting", inFmt: "raw", format: "qcow2", cancelOn: "qemu-img convert: 10%", big: true},
