@@ -127,6 +127,9 @@ func (m *Machine) programAt(abs string) func(p *proc) uint32 {
 	case `c:\windows\system32\sysprep\sysprep.exe`:
 		return m.runSysprep
 	}
+	if run := m.sysprepProgram(abs); run != nil {
+		return run
+	}
 	if isAgentPath(abs) {
 		return m.runAgent
 	}

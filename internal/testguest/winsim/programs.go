@@ -129,6 +129,12 @@ func (m *Machine) runSysprep(p *proc) uint32 {
 		logLine("setuperr.log", "Sysprep_Clean_Validate_Opk: There are one or more Windows updates that require a reboot. To run Sysprep, reboot the computer and restart the application.[gle=0x000036b7]")
 		return 1
 	}
+	if blocker := m.appxSysprepBlocker(); blocker != "" {
+		logLine("setupact.log", blocker)
+		logLine("setuperr.log", blocker)
+		logLine("setuperr.log", "Failed to remove apps for the current user: 0x80073cf2.")
+		return 1
+	}
 	if err := sleep(p.ctx, m.clock, m.opts.Power.SysprepTime); err != nil {
 		return 1
 	}

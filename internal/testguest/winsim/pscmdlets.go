@@ -457,6 +457,9 @@ func init() {
 		"new-item": newItem(false), "ni": newItem(false), "mkdir": newItem(true), "md": newItem(true),
 		"get-content": getContent, "gc": getContent, "cat": getContent, "type": getContent,
 	}
+	for name, cmdlet := range sysprepCmdlets {
+		psCmdlets[name] = cmdlet
+	}
 }
 
 // psDrive splits a PowerShell drive-qualified path: ("hklm", rest) for

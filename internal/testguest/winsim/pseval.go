@@ -389,6 +389,9 @@ func (rt *psRuntime) member(x *psMember, e *psElem) (any, error) {
 	unsupported := func() (any, error) {
 		return nil, &psUnsupported{msg: fmt.Sprintf("member %s of %T", x.name, t), at: e.at}
 	}
+	if v, ok := psObjectMember(t, name, x.call); ok {
+		return v, nil
+	}
 	if x.call && name == "tostring" && len(args) == 0 {
 		return toString(t), nil
 	}
