@@ -1,0 +1,47 @@
+package libvirt
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+)
+
+// BuilderID identifies winbake-libvirt artifacts.
+const BuilderID = "winbake.libvirt"
+
+// Artifact is the installed disk and its manifest in the output
+// directory (or, with keep_in_pool, the disk volume in the pool). Its
+// manifest is winbake-qemu's.
+type Artifact struct {
+	dir      string
+	files    []string
+	manifest qemu.Manifest
+	// volume is "<pool>/<volume>" with keep_in_pool.
+	volume string
+	state  map[string]interface{}
+}
+
+func (a *Artifact) BuilderId() string { return BuilderID }
+func (a *Artifact) Files() []string   { return a.files }
+
+func (a *Artifact) Id() string {
+	if a.volume != "" {
+		return a.volume
+	}
+	return a.manifest.Disk
+}
+
+func (a *Artifact) String() string {
+	where := "qcow2 disk " + a.manifest.Disk
+	if a.volume != "" {
+		where = "qcow2 volume " + a.volume
+	}
+	return fmt.Sprintf("Windows %s (%s) on %s, %s", a.manifest.Windows.Version, a.manifest.Windows.ImageName, a.manifest.Firmware, where)
+}
+
+func (a *Artifact) State(name string) interface{} { return a.state[name] }
+
+// Destroy removes the output directory. A volume kept in the pool is
+// left to its owner.
+func (a *Artifact) Destroy() error { return os.RemoveAll(a.dir) }

@@ -1,0 +1,162 @@
+package libvirt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// Builder installs Windows from an ISO into a qcow2 volume of a libvirt
+// domain, on this machine or a remote hypervisor.
+type Builder struct {
+	config Config
+	// connect and host are replaced in tests.
+	connect func(*url.URL) (Driver, error)
+	host    *wbcommon.HostPaths
+}
+
+func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
+
+func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
+	warnings, err := b.config.Prepare(raws...)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return wbcommon.GeneratedDataNames, warnings, nil
+}
+
+// Steps returns the build's step list for the prepared configuration.
+func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
+	c := &b.config
+	connect := b.connect
+	if connect == nil {
+		connect = func(u *url.URL) (Driver, error) { return Connect(u) }
+	}
+	guestPort := c.Comm.WinRMPort
+	if guestPort == 0 {
+		guestPort = 5985
+	}
+	diskName := c.VMName + ".qcow2"
+	steps := []multistep.Step{
+		&commonsteps.StepDownload{
+			Checksum:    c.ISOChecksum,
+			Description: "Windows install ISO",
+			Extension:   c.TargetExtension,
+			ResultKey:   "iso_path",
+			TargetPath:  c.TargetPath,
+			Url:         c.ISOUrls,
+		},
+		&wbcommon.StepCheckInstallImage{ImageName: c.ImageName},
+	}
+	if download := c.MediaConfig.VirtioDownloadStep(); download != nil {
+		steps = append(steps, download, &wbcommon.StepCheckVirtioDrivers{})
+	}
+	steps = append(steps,
+		&wbcommon.StepCreateUnattendMedia{Unattend: &c.UnattendConfig, Media: &c.MediaConfig, Firmware: c.Firmware},
+		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
+		&stepConnectLibvirt{URI: c.uri, Pool: c.Pool, VMName: c.VMName, DiskName: diskName, connect: connect},
+		&stepUploadMedia{Pool: c.Pool, VMName: c.VMName},
+		&stepCreateDiskVolume{Pool: c.Pool, Name: diskName, SizeMB: c.DiskSizeMB, Keep: c.KeepInPool},
+	)
+	if c.usesForward() {
+		steps = append(steps, &wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax})
+	}
+	steps = append(steps,
+		&stepStartDomain{Config: c, Host: host, GuestPort: guestPort},
+		&stepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys},
+		&communicator.StepConnect{
+			Config:    &c.Comm,
+			Host:      b.winrmHost,
+			WinRMPort: b.winrmPort(guestPort),
+		},
+		new(commonsteps.StepProvision),
+		&stepShutdown{Timeout: c.ShutdownTimeout},
+		&stepDownloadDisk{Pool: c.Pool, OutputDir: c.OutputDir, Skip: c.KeepInPool},
+		&stepWriteManifest{config: c},
+	)
+	return steps
+}
+
+// winrmHost is where WinRM is reached: the forward on the hypervisor with
+// user networking, else the guest's address on the libvirt network,
+// which StepConnect asks for until the guest has one.
+func (b *Builder) winrmHost(state multistep.StateBag) (string, error) {
+	c := &b.config
+	if c.Comm.WinRMHost != "" {
+		return c.Comm.WinRMHost, nil
+	}
+	if c.usesForward() {
+		if ip := net.ParseIP(c.ForwardAddress); ip != nil && ip.IsUnspecified() {
+			if h := c.uri.Hostname(); h != "" {
+				return h, nil
+			}
+			return "127.0.0.1", nil
+		}
+		return c.ForwardAddress, nil
+	}
+	driver := state.Get(stateDriver).(Driver)
+	name, _ := state.Get(stateDomainName).(string)
+	mac, _ := state.Get(stateMAC).(string)
+	addrs, err := driver.InterfaceAddresses(name, mac, c.AddressSource)
+	if err != nil {
+		return "", fmt.Errorf("address_source %s: %w", c.AddressSource, err)
+	}
+	if len(addrs) == 0 {
+		return "", fmt.Errorf("address_source %s: the guest (MAC %s) has no IPv4 address yet", c.AddressSource, mac)
+	}
+	return addrs[0], nil
+}
+
+func (b *Builder) winrmPort(guestPort int) func(multistep.StateBag) (int, error) {
+	return func(state multistep.StateBag) (int, error) {
+		if !b.config.usesForward() {
+			return guestPort, nil
+		}
+		port, ok := state.Get(wbcommon.StateHostPort).(int)
+		if !ok {
+			return 0, errors.New("no host port was forwarded to WinRM")
+		}
+		return port, nil
+	}
+}
+
+func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
+	c := &b.config
+	host := wbcommon.DefaultHostPaths
+	if b.host != nil {
+		host = *b.host
+	}
+	state := new(multistep.BasicStateBag)
+	state.Put("config", c)
+	state.Put("debug", c.PackerDebug)
+	state.Put("hook", hook)
+	state.Put("ui", ui)
+
+	runner := commonsteps.NewRunnerWithPauseFn(b.Steps(host), c.PackerConfig, ui, state)
+	runner.Run(ctx, state)
+
+	if err, ok := state.GetOk("error"); ok {
+		return nil, err.(error)
+	}
+	if _, ok := state.GetOk(multistep.StateCancelled); ok {
+		return nil, errors.New("build was cancelled")
+	}
+	if _, ok := state.GetOk(multistep.StateHalted); ok {
+		return nil, errors.New("build was halted")
+	}
+	art, ok := state.Get(stateArtifact).(*Artifact)
+	if !ok {
+		return nil, fmt.Errorf("the build produced no artifact")
+	}
+	return art, nil
+}

@@ -1,0 +1,78 @@
+package libvirt
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// stepDownloadDisk copies the finished disk volume into the output
+// directory with StorageVolDownload; with keep_in_pool it does nothing.
+//
+// Uses state: "ui", stateDriver, stateDiskVolume.
+// Produces state: stateDiskPath.
+type stepDownloadDisk struct {
+	Pool      string
+	OutputDir string
+	Skip      bool
+
+	written string
+}
+
+func (s *stepDownloadDisk) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	if s.Skip {
+		return multistep.ActionContinue
+	}
+	ui := state.Get("ui").(packersdk.Ui)
+	driver := state.Get(stateDriver).(Driver)
+	name := state.Get(stateDiskVolume).(string)
+	dst := filepath.Join(s.OutputDir, name)
+	size, err := driver.VolumeSize(s.Pool, name)
+	if err != nil {
+		return halt(state, ui, fmt.Errorf("downloading the disk: %w", err))
+	}
+	ui.Say(fmt.Sprintf("Downloading volume %s (%d MiB) to %s", name, size>>20, dst))
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return halt(state, ui, fmt.Errorf("downloading the disk: %w", err))
+	}
+	s.written = dst
+
+	// The RPC client writes; the progress bar tracks a reader, so the
+	// bytes go through a pipe.
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := driver.DownloadVolume(s.Pool, name, ctxWriter{ctx: ctx, w: pw})
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	progress := ui.TrackProgress(name, 0, int64(size), pr)
+	_, copyErr := io.Copy(f, progress)
+	progress.Close()
+	pr.CloseWithError(io.ErrClosedPipe)
+	dlErr := <-done
+	closeErr := f.Close()
+	for _, err := range []error{dlErr, copyErr, closeErr} {
+		if err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return halt(state, ui, fmt.Errorf("downloading the disk volume %s: %w", name, err))
+		}
+	}
+	state.Put(stateDiskPath, dst)
+	return multistep.ActionContinue
+}
+
+// Cleanup removes a partial or finished download when the build failed.
+func (s *stepDownloadDisk) Cleanup(state multistep.StateBag) {
+	if s.written != "" && buildFailed(state) {
+		_ = os.Remove(s.written)
+	}
+}

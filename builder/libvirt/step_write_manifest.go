@@ -1,0 +1,105 @@
+package libvirt
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+)
+
+// stepWriteManifest checksums the downloaded disk, writes winbake-qemu's
+// manifest as <vm_name>.json and puts the Artifact in state. The UEFI
+// variables and TPM state stay with libvirt, which removes them with the
+// domain, so the manifest names neither.
+//
+// Uses state: "ui", stateDiskPath (unless keep_in_pool),
+// stateDiskVolume, StateInstallImage, StateAccelerator,
+// "generated_data".
+// Produces state: stateArtifact.
+type stepWriteManifest struct {
+	config *Config
+
+	written string
+}
+
+func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	c := s.config
+	image, _ := state.Get(wbcommon.StateInstallImage).(installmedia.Image)
+	accel, _ := state.Get(wbcommon.StateAccelerator).(string)
+	volume, _ := state.Get(stateDiskVolume).(string)
+	if accel == "qemu" {
+		accel = wbcommon.AccelTCG
+	}
+
+	m := qemu.Manifest{
+		Disk: volume, Format: "qcow2", Firmware: c.Firmware, TPM: c.TPMEnabled(),
+		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
+	}
+	var files []string
+	art := &Artifact{dir: c.OutputDir}
+	if c.KeepInPool {
+		art.volume = c.Pool + "/" + volume
+	} else {
+		disk := state.Get(stateDiskPath).(string)
+		ui.Say("Checksumming the disk " + disk)
+		sum, err := sha256File(disk)
+		if err != nil {
+			return halt(state, ui, fmt.Errorf("checksumming the disk: %w", err))
+		}
+		m.Disk, m.SHA256 = filepath.Base(disk), sum
+		files = append(files, disk)
+	}
+	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); fileExists(serial) {
+		files = append(files, serial)
+	}
+	m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = image.Name, image.EditionID, image.InstallationType
+	m.Windows.Version, m.Windows.Arch = image.Version.String(), image.Arch
+
+	b, _ := json.MarshalIndent(m, "", "  ")
+	path := filepath.Join(c.OutputDir, c.VMName+".json")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return halt(state, ui, fmt.Errorf("writing the manifest: %w", err))
+	}
+	s.written = path
+	files = append(files, path)
+	ui.Say(fmt.Sprintf("Manifest %s: %s", path, strings.TrimSpace(string(b))))
+	art.files, art.manifest = files, m
+	art.state = map[string]interface{}{"manifest": path, "generated_data": state.Get("generated_data")}
+	state.Put(stateArtifact, art)
+	return multistep.ActionContinue
+}
+
+// Cleanup removes the manifest if the build failed after writing it.
+func (s *stepWriteManifest) Cleanup(state multistep.StateBag) {
+	if s.written != "" && buildFailed(state) {
+		_ = os.Remove(s.written)
+	}
+}
+
+func sha256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
