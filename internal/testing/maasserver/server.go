@@ -56,6 +56,9 @@ type Options struct {
 	// ResetChunk makes the upload PUT number ResetChunk close the connection
 	// after reading half of the body.
 	ResetChunk int
+	// CorruptChunk flips a bit in the body of upload PUT number CorruptChunk
+	// as if it was damaged on the way; MAAS notices at the last byte.
+	CorruptChunk int
 	// TimestampSkew is the accepted distance of oauth_timestamp from the
 	// server clock. Default 300 s.
 	TimestampSkew time.Duration
@@ -149,6 +152,17 @@ func New(opts Options) *Server {
 		nonces: map[string]bool{}, chunks: map[int][]int{}, puts: map[int]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
+}
+
+// FailChunkFromNowOn sets Options.FailChunk (and FailStatus, 0 for 500)
+// for the uploads that follow.
+func (s *Server) FailChunkFromNowOn(chunk, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	s.opts.FailChunk, s.opts.FailStatus = chunk, status
 }
 
 // MAASURL is the URL a client is configured with, e.g. http://127.0.0.1:1234/MAAS.
@@ -586,6 +600,7 @@ func (s *Server) get(w http.ResponseWriter, id int) {
 		text(w, http.StatusNotFound, "No BootResource matches the given query.")
 		return
 	}
+	body := s.resourceJSON(res, true)
 	for _, set := range res.sets {
 		done := true
 		for _, f := range set.files {
@@ -595,7 +610,7 @@ func (s *Server) get(w http.ResponseWriter, id int) {
 			set.polls++
 		}
 	}
-	writeJSON(w, http.StatusOK, s.resourceJSON(res, true))
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) delete(w http.ResponseWriter, id int) {
@@ -614,6 +629,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, id, fileID int) 
 	s.mu.Lock()
 	s.puts[fileID]++
 	n := s.puts[fileID]
+	opts := s.opts
 	res, ok := s.resources[id]
 	var f *resourceFile
 	if ok {
@@ -631,7 +647,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, id, fileID int) 
 		return
 	}
 
-	if n == s.opts.ResetChunk {
+	if n == opts.ResetChunk {
 		_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength/2)
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
@@ -650,9 +666,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, id, fileID int) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.chunks[fileID] = append(s.chunks[fileID], len(body))
-	if n == s.opts.FailChunk {
-		text(w, s.opts.FailStatus, "Internal server error.")
+	if n == opts.FailChunk {
+		text(w, opts.FailStatus, "Internal server error.")
 		return
+	}
+	if n == opts.CorruptChunk && len(body) > 0 {
+		body[len(body)/2] ^= 0x40
 	}
 	if len(body) == 0 {
 		text(w, http.StatusBadRequest, "Missing data.")
