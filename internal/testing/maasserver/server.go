@@ -108,7 +108,8 @@ type resourceSet struct {
 type resourceFile struct {
 	id       int
 	filetype string // upload filetype, e.g. ddgz
-	filename string // stored filetype/filename, e.g. root-dd.gz
+	stored   string // BOOT_RESOURCE_FILE_TYPE, e.g. root-dd.gz
+	filename string // file name: the stored filetype, root.tgz for root-tgz
 	sha256   string
 	size     int64
 	received int64
@@ -494,7 +495,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	res.title = form.Get("title")
 	set := &resourceSet{version: nextVersion(res, time.Now())}
 	stored := storedFiletype[filetype]
-	f := &resourceFile{id: s.nextFile, filetype: filetype, filename: stored, sha256: sum, size: size, hash: sha256.New()}
+	f := &resourceFile{id: s.nextFile, filetype: filetype, stored: stored, filename: stored, sha256: sum, size: size, hash: sha256.New()}
 	if fn, ok := uploadFilename[stored]; ok {
 		f.filename = fn
 	}
@@ -555,7 +556,7 @@ func (s *Server) resourceJSON(res *resource, withSets bool) map[string]any {
 		for _, f := range set.files {
 			fileComplete := f.complete && set.polls >= s.opts.PollsUntilComplete
 			files[f.filename] = map[string]any{
-				"filename": f.filename, "filetype": f.filename, "sha256": f.sha256, "size": f.size,
+				"filename": f.filename, "filetype": f.stored, "sha256": f.sha256, "size": f.size,
 				"complete": fileComplete, "progress": progress(f.received, f.size),
 				"upload_uri": fmt.Sprintf("%sapi/2.0/boot-resources/%d/upload/%d/", s.opts.Prefix, res.id, f.id),
 			}
