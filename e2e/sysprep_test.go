@@ -1,0 +1,144 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/standin"
+)
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// The stand-in ISO installed into a golden disk by winbake-qemu, then
+// generalized by winbake-sysprep with real Packer under TCG (UEFI with a
+// TPM): the stand-in powers off generalized, the golden disk keeps its
+// checksum, and the output is a standalone qcow2 with its own manifest,
+// efivars and TPM state.
+func TestSysprepGeneralizesStandinCopy(t *testing.T) {
+	iso := standinISO(t)
+	dir := t.TempDir()
+	golden, generalized := filepath.Join(dir, "golden"), filepath.Join(dir, "generalized")
+	const password = "Sysprep-e2e-Pw1"
+	start := time.Now()
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "sysprep_dir="+generalized,
+		"-var", "winrm_password="+password, filepath.Join("..", "example", "sysprep-standin.pkr.hcl"))
+	t.Logf("build + sysprep took %s", time.Since(start).Round(time.Second))
+	noQEMULeft(t, golden)
+	noQEMULeft(t, generalized)
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, log)
+	}
+	if strings.Contains(log, password) {
+		t.Errorf("the WinRM password appears in the build log")
+	}
+	for _, want := range []string{"Nothing is pending", "Trimming the free space of C:", "sysprep generalized Windows and powered the VM off"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+
+	var gm struct{ Disk, SHA256 string }
+	readJSON(t, filepath.Join(golden, "standin.json"), &gm)
+	if got := fileSHA256(t, filepath.Join(golden, gm.Disk)); got != gm.SHA256 {
+		t.Errorf("golden disk checksum %s, manifest says %s: the golden disk changed", got, gm.SHA256)
+	}
+
+	var m struct {
+		Disk, SHA256, Firmware, EFIVars string
+		TPM                             bool
+		TPMState                        string `json:"tpm_state"`
+		Generalized                     bool
+		Source                          struct{ Disk, SHA256 string }
+	}
+	b := readJSON(t, filepath.Join(generalized, "standin.json"), &m)
+	if !m.Generalized || m.Disk != "standin.qcow2" || m.Firmware != "uefi" || !m.TPM || m.EFIVars != "efivars.fd" ||
+		m.TPMState != "tpm" || m.Source.SHA256 != gm.SHA256 || m.SHA256 == gm.SHA256 {
+		t.Errorf("generalized manifest %s", b)
+	}
+	if strings.Contains(string(b), password) {
+		t.Error("the password is in the manifest")
+	}
+	disk := filepath.Join(generalized, m.Disk)
+	if got := fileSHA256(t, disk); got != m.SHA256 {
+		t.Errorf("generalized disk checksum %s, manifest says %s", got, m.SHA256)
+	}
+	info, err := exec.Command("qemu-img", "info", "--output=json", disk).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(info), "backing-filename") {
+		t.Errorf("the generalized disk has a backing file: %s", info)
+	}
+	for _, f := range []string{"efivars.fd", "tpm"} {
+		if _, err := os.Stat(filepath.Join(generalized, f)); err != nil {
+			t.Errorf("%s not kept with the generalized image: %v", f, err)
+		}
+	}
+	for _, gone := range []string{"qmp.sock", "qemu.pid", "tpm/swtpm.sock"} {
+		if _, err := os.Stat(filepath.Join(generalized, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s left in the output directory", gone)
+		}
+	}
+
+	// The stand-in records what Setup saw on its Windows partition.
+	img, err := standin.RawImage(disk, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := img.State(windowsPartition(t, img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sysprep != "generalized" {
+		t.Errorf("stand-in state: sysprep %q, want generalized", st.Sysprep)
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return b
+}
+
+// windowsPartition is the largest partition of the image: Windows' own.
+func windowsPartition(t *testing.T, img *standin.Image) int {
+	t.Helper()
+	best := standin.Partition{}
+	for _, p := range img.Partitions {
+		if p.Size > best.Size {
+			best = p
+		}
+	}
+	if best.Number == 0 {
+		t.Fatalf("no partition on %s", img.Path)
+	}
+	return best.Number
+}

@@ -1,0 +1,145 @@
+// Package sysprep implements the winbake-sysprep post-processor: it
+// generalizes a copy of a winbake builder's golden image with sysprep and
+// hands back the generalized image, leaving the golden image untouched.
+package sysprep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// PostProcessor is the winbake-sysprep post-processor.
+type PostProcessor struct {
+	config Config
+	// driver and host are replaced in tests.
+	driver wbcommon.Driver
+	host   *wbcommon.HostPaths
+}
+
+var _ packersdk.PostProcessor = new(PostProcessor)
+
+func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+func (p *PostProcessor) Configure(raws ...interface{}) error { return p.config.Prepare(raws...) }
+
+// PostProcess generalizes a copy of the input artifact's disk.
+func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	keep := p.config.KeepInputArtifact
+	in, err := readInput(input)
+	if err != nil {
+		return nil, keep, false, err
+	}
+	out, name, err := p.outputPaths(in)
+	if err != nil {
+		return nil, keep, false, err
+	}
+	host := wbcommon.DefaultHostPaths
+	if p.host != nil {
+		host = *p.host
+	}
+	var ovmf wbcommon.OVMF
+	if in.Manifest.Firmware == wbcommon.FirmwareUEFI {
+		if p.config.EFIFirmwareCode != "" {
+			ovmf = wbcommon.OVMF{Code: p.config.EFIFirmwareCode, CodeFormat: imageFormat(p.config.EFIFirmwareCode)}
+		} else if ovmf, err = host.FindOVMF(); err != nil {
+			return nil, keep, false, err
+		}
+	}
+	driver := p.driver
+	if driver == nil {
+		driver = &wbcommon.QemuDriver{}
+	}
+	comm := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{
+		WinRMUser: p.config.WinRMUsername, WinRMPassword: p.config.WinRMPassword,
+		WinRMTimeout: p.config.WinRMTimeout, WinRMPort: 5985,
+	}}
+	if errs := comm.Prepare(nil); len(errs) > 0 {
+		return nil, keep, false, errors.Join(errs...)
+	}
+
+	state := new(multistep.BasicStateBag)
+	state.Put("ui", ui)
+	state.Put(wbcommon.StateDriver, driver)
+	state.Put(stateInput, in)
+	runner := &multistep.BasicRunner{Steps: p.steps(in, out, name, ovmf, host, comm)}
+	runner.Run(ctx, state)
+
+	if err, ok := state.GetOk("error"); ok {
+		return nil, keep, false, err.(error)
+	}
+	if _, ok := state.GetOk(multistep.StateCancelled); ok {
+		return nil, keep, false, errors.New("sysprep was cancelled")
+	}
+	if _, ok := state.GetOk(multistep.StateHalted); ok {
+		return nil, keep, false, errors.New("sysprep was halted")
+	}
+	art, ok := state.Get(stateArtifact).(*Artifact)
+	if !ok {
+		return nil, keep, false, errors.New("sysprep produced no artifact")
+	}
+	return art, keep, false, nil
+}
+
+// outputPaths resolves output_directory and vm_name for the input.
+func (p *PostProcessor) outputPaths(in *inputImage) (dir, name string, err error) {
+	dir = p.config.OutputDir
+	if dir == "" {
+		dir = in.Dir + "-sysprep"
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", "", fmt.Errorf("output_directory: %w", err)
+	}
+	if rel, err := filepath.Rel(in.Dir, dir); err == nil && (rel == "." || filepath.IsLocal(rel)) {
+		return "", "", fmt.Errorf("output_directory: %s is (inside) the input's directory %s; discarding the input would delete it, choose another directory", dir, in.Dir)
+	}
+	name = p.config.VMName
+	if name == "" {
+		name = in.Name
+	}
+	return dir, name, nil
+}
+
+// steps is the step list for one input.
+func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OVMF, host wbcommon.HostPaths, comm *communicator.Config) []multistep.Step {
+	c := &p.config
+	tpm := in.Manifest.TPM
+	vm := c.vm
+	vm.Firmware, vm.TPM, vm.MachineType = in.Manifest.Firmware, &tpm, in.Manifest.Machine
+	vm.DiskInterface, vm.NetDevice = in.Manifest.DiskInterface, in.Manifest.NetDevice
+	return []multistep.Step{
+		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: out},
+		&stepCopyDisk{Path: filepath.Join(out, name+".qcow2")},
+		&stepCopyFirmwareState{OutputDir: out, Code: ovmf},
+		&wbcommon.StepStartTPM{Enabled: tpm, OutputDir: out},
+		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
+		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: 5985, Host: host},
+		&communicator.StepConnect{
+			Config: comm,
+			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+			WinRMPort: func(state multistep.StateBag) (int, error) {
+				port, ok := state.Get(wbcommon.StateHostPort).(int)
+				if !ok {
+					return 0, errors.New("no host port was forwarded to WinRM")
+				}
+				return port, nil
+			},
+		},
+		&stepEnsureAgent{},
+		&stepCheckPending{},
+		&stepRemoveAppx{Names: c.RemoveAppxPackages},
+		&stepInstallCloudbaseInit{Config: c.CloudbaseInit},
+		&stepTrim{Skip: c.SkipTrim},
+		&stepSysprep{Timeout: c.Timeout},
+		&stepWriteManifest{OutputDir: out, VMName: name},
+	}
+}

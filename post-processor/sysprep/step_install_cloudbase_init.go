@@ -1,0 +1,93 @@
+package sysprep
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// Where the cloudbase-init MSI installs.
+const (
+	CloudbaseInitDir      = `C:\Program Files\Cloudbase Solutions\Cloudbase-Init`
+	CloudbaseInitUnattend = CloudbaseInitDir + `\conf\Unattend.xml`
+	guestTemp             = `C:\Windows\Temp`
+	cloudbaseInstallLog   = guestTemp + `\cloudbase-init-install.log`
+)
+
+// stepInstallCloudbaseInit uploads the cloudbase-init MSI, installs it
+// (logging to COM1, service as LocalSystem), writes cloudbase-init.conf and
+// cloudbase-init-unattend.conf, and removes the MSI again. It does nothing
+// without a cloudbase_init block.
+//
+// Uses state: "ui", "communicator".
+// Produces state: stateCloudbaseInit.
+type stepInstallCloudbaseInit struct {
+	Config *CloudbaseInitConfig
+}
+
+// cloudbaseConf is the data of guest/cloudbase-init.conf.
+type cloudbaseConf struct {
+	*CloudbaseInitConfig
+	Dir      string
+	LogFile  string
+	Unattend bool
+	Options  []struct{ Key, Value string }
+}
+
+func (s *stepInstallCloudbaseInit) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	state.Put(stateCloudbaseInit, false)
+	if s.Config == nil {
+		return multistep.ActionContinue
+	}
+	ui := state.Get("ui").(packersdk.Ui)
+	comm := communicatorOf(state)
+	msi := guestTemp + `\` + filepath.Base(s.Config.MSI)
+	f, err := os.Open(s.Config.MSI)
+	if err != nil {
+		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: %w", err))
+	}
+	defer f.Close()
+	ui.Say(fmt.Sprintf("Uploading %s to %s", s.Config.MSI, msi))
+	if err := comm.Upload(msi, f, nil); err != nil {
+		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: uploading: %w", err))
+	}
+	args := fmt.Sprintf(`/i "%s" /qn /l*v "%s" LOGGINGSERIALPORTNAME=COM1 RUN_SERVICE_AS_LOCAL_SYSTEM=1`, msi, cloudbaseInstallLog)
+	ui.Say("Installing cloudbase-init: msiexec " + args)
+	if _, err := runScript(ctx, comm, "cloudbase-init-install.ps1", map[string]string{"Arguments": args}); err != nil {
+		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: the installation failed (see %s in the guest): %w", cloudbaseInstallLog, err))
+	}
+	if _, err := runScript(ctx, comm, "remove-file.ps1", map[string]string{"Path": msi}); err != nil {
+		return halt(state, ui, fmt.Errorf("removing the uploaded MSI: %w", err))
+	}
+	for _, conf := range []struct {
+		name     string
+		unattend bool
+	}{{"cloudbase-init.conf", false}, {"cloudbase-init-unattend.conf", true}} {
+		data := cloudbaseConf{CloudbaseInitConfig: s.Config, Dir: CloudbaseInitDir, Unattend: conf.unattend,
+			LogFile: strings.TrimSuffix(conf.name, ".conf") + ".log"}
+		for k, v := range s.Config.Options {
+			data.Options = append(data.Options, struct{ Key, Value string }{k, v})
+		}
+		sort.Slice(data.Options, func(i, j int) bool { return data.Options[i].Key < data.Options[j].Key })
+		text, err := renderGuestFile("cloudbase-init.conf", data)
+		if err != nil {
+			return halt(state, ui, err)
+		}
+		text = strings.ReplaceAll(strings.TrimLeft(text, "\n"), "\n", "\r\n")
+		dst := CloudbaseInitDir + `\conf\` + conf.name
+		if err := comm.Upload(dst, strings.NewReader(text), nil); err != nil {
+			return halt(state, ui, fmt.Errorf("writing %s: %w", dst, err))
+		}
+		ui.Say("Wrote " + dst)
+	}
+	state.Put(stateCloudbaseInit, true)
+	return multistep.ActionContinue
+}
+
+func (s *stepInstallCloudbaseInit) Cleanup(multistep.StateBag) {}

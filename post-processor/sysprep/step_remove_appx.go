@@ -1,0 +1,45 @@
+package sysprep
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// stepRemoveAppx removes, for all users, the per-user Appx packages that
+// make sysprep fail ("installed for a user, but not provisioned for all
+// users"), and says which it removed.
+//
+// Uses state: "ui", "communicator".
+// Produces state: stateRemovedAppx.
+type stepRemoveAppx struct {
+	Names []string
+}
+
+func (s *stepRemoveAppx) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	comm := communicatorOf(state)
+	removed := []string{}
+	for _, name := range s.Names {
+		r, err := runScript(ctx, comm, "appx-list.ps1", map[string]string{"Name": name})
+		if err != nil {
+			return halt(state, ui, fmt.Errorf("remove_appx_packages: listing %s: %w", name, err))
+		}
+		for _, full := range lines(r.Stdout) {
+			if _, err := runScript(ctx, comm, "appx-remove.ps1", map[string]string{"FullName": full}); err != nil {
+				return halt(state, ui, fmt.Errorf("remove_appx_packages: removing %s: %w", full, err))
+			}
+			ui.Say("Removed the Appx package " + full + " (installed for a user, it would make sysprep fail)")
+			removed = append(removed, full)
+		}
+	}
+	if len(removed) == 0 && len(s.Names) > 0 {
+		ui.Say("No per-user Appx package that blocks sysprep is installed")
+	}
+	state.Put(stateRemovedAppx, removed)
+	return multistep.ActionContinue
+}
+
+func (s *stepRemoveAppx) Cleanup(multistep.StateBag) {}

@@ -1,0 +1,103 @@
+package sysprep
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// stepWriteManifest checksums the generalized disk, writes
+// <vm_name>.json with `generalized: true`, and puts the Artifact in state.
+//
+// Uses state: "ui", stateInput, StateDiskPath, StateAccelerator,
+// stateRemovedAppx, stateCloudbaseInit.
+// Produces state: stateArtifact.
+type stepWriteManifest struct {
+	OutputDir string
+	VMName    string
+
+	written string
+}
+
+func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	in := state.Get(stateInput).(*inputImage)
+	disk := state.Get(wbcommon.StateDiskPath).(string)
+	ui.Say("Checksumming the generalized disk " + disk)
+	sum, err := sha256File(disk)
+	if err != nil {
+		return halt(state, ui, fmt.Errorf("checksumming the disk: %w", err))
+	}
+	m := in.Manifest
+	m.Disk, m.SHA256, m.Generalized = filepath.Base(disk), sum, true
+	m.Source.Disk, m.Source.SHA256 = in.DiskPath, in.Manifest.SHA256
+	if accel, ok := state.Get(wbcommon.StateAccelerator).(string); ok {
+		m.Accelerator = accel
+	}
+	m.RemovedAppxPackages, _ = state.Get(stateRemovedAppx).([]string)
+	if m.RemovedAppxPackages == nil {
+		m.RemovedAppxPackages = []string{}
+	}
+	m.CloudbaseInit, _ = state.Get(stateCloudbaseInit).(bool)
+
+	files := []string{disk}
+	if m.EFIVars != "" {
+		m.EFIVars = wbcommon.EFIVarsName
+		files = append(files, filepath.Join(s.OutputDir, wbcommon.EFIVarsName))
+	}
+	if m.TPM {
+		m.TPMState = wbcommon.TPMStateDirName
+		_ = filepath.WalkDir(filepath.Join(s.OutputDir, wbcommon.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return nil
+		})
+	}
+	if serial := filepath.Join(s.OutputDir, wbcommon.SerialLogName); fileExists(serial) {
+		files = append(files, serial)
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	path := filepath.Join(s.OutputDir, s.VMName+".json")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return halt(state, ui, fmt.Errorf("writing the manifest: %w", err))
+	}
+	s.written = path
+	files = append(files, path)
+	ui.Say("Manifest " + path)
+	state.Put(stateArtifact, &Artifact{Dir: s.OutputDir, Manifest: m, ManifestPath: path, files: files})
+	return multistep.ActionContinue
+}
+
+// Cleanup removes the manifest if the run failed after writing it.
+func (s *stepWriteManifest) Cleanup(state multistep.StateBag) {
+	if s.written != "" && failed(state) {
+		_ = os.Remove(s.written)
+	}
+}
+
+func sha256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
