@@ -333,3 +333,22 @@ func (d *QemuDriver) ConvertDisk(src, dst string) error {
 	}
 	return nil
 }
+
+// OverlayDriver is implemented by Drivers that can create a qcow2 overlay
+// on a backing disk (QemuDriver, DriverMock). It is separate from Driver
+// so that Drivers written against the original interface keep compiling.
+type OverlayDriver interface {
+	// CreateOverlay creates a qcow2 disk at path whose backing file is
+	// the qcow2 disk backing (an absolute path), which is never written.
+	CreateOverlay(path, backing string) error
+}
+
+var _ OverlayDriver = (*QemuDriver)(nil)
+
+func (d *QemuDriver) CreateOverlay(path, backing string) error {
+	out, err := exec.Command(orDefault(d.QemuImgPath, "qemu-img"), "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing, path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("qemu-img create (overlay): %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}

@@ -40,6 +40,9 @@ type DriverMock struct {
 
 	ConvertSrc, ConvertDst string
 	ConvertErr             error
+
+	OverlayPath, OverlayBacking string
+	OverlayErr                  error
 }
 
 var _ Driver = (*DriverMock)(nil)
@@ -104,4 +107,11 @@ func (d *DriverMock) CreateDisk(path string, sizeMB uint64) error {
 func (d *DriverMock) ConvertDisk(src, dst string) error {
 	d.ConvertSrc, d.ConvertDst = src, dst
 	return d.ConvertErr
+}
+
+var _ OverlayDriver = (*DriverMock)(nil)
+
+func (d *DriverMock) CreateOverlay(path, backing string) error {
+	d.OverlayPath, d.OverlayBacking = path, backing
+	return d.OverlayErr
 }

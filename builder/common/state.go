@@ -8,6 +8,9 @@ const (
 	StateDriver = "driver"
 	// StateDiskPath is the qcow2 system disk in the output directory.
 	StateDiskPath = "disk_path"
+	// StateDiskBacking is the source image the disk is an overlay on,
+	// until StepFlattenDisk makes it standalone.
+	StateDiskBacking = "disk_backing"
 	// StateOVMF is the OVMF firmware, its Vars being the VM's own copy.
 	StateOVMF = "ovmf"
 	// StateTPMSocket is swtpm's control socket.
@@ -17,6 +20,9 @@ const (
 	// StateGuestMAC is the NIC's MAC address on a bridge network, by which
 	// the guest's address is found.
 	StateGuestMAC = "guest_mac"
+	// StateSerialConsole is the *SerialConsole following the VM's serial
+	// console.
+	StateSerialConsole = "serial_console"
 	// StateAccelerator is the accelerator the VM runs with ("kvm"/"tcg").
 	StateAccelerator = "accelerator"
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
@@ -38,28 +39,43 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 // Steps returns the build's step list for the prepared configuration.
 func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep.Step {
 	c := &b.config
-	steps := []multistep.Step{
-		&commonsteps.StepDownload{
-			Checksum:    c.ISOChecksum,
-			Description: "Windows install ISO",
-			Extension:   c.TargetExtension,
-			ResultKey:   "iso_path",
-			TargetPath:  c.TargetPath,
-			Url:         c.ISOUrls,
-		},
-		&wbcommon.StepCheckInstallImage{ImageName: c.ImageName},
-	}
-	if download := c.MediaConfig.VirtioDownloadStep(); download != nil {
-		steps = append(steps, download, &wbcommon.StepCheckVirtioDrivers{})
-	}
 	guestPort := c.Comm.WinRMPort
 	if guestPort == 0 {
 		guestPort = 5985
 	}
+	var steps []multistep.Step
+	if c.SourceImageConfig.Enabled() {
+		tpmFrom := ""
+		if c.TPMEnabled() {
+			tpmFrom = c.SourceImageConfig.Manifest().TPMStatePath()
+		}
+		steps = append(steps,
+			&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
+			&wbcommon.StepSourceDisk{Source: c.SourceImage, Checksum: c.SourceImageChecksum, Copy: c.SourceImageCopy, OutputDir: c.OutputDir, Name: c.VMName + ".qcow2"},
+			&wbcommon.StepCopyTPMState{From: tpmFrom, OutputDir: c.OutputDir},
+		)
+	} else {
+		steps = append(steps,
+			&commonsteps.StepDownload{
+				Checksum:    c.ISOChecksum,
+				Description: "Windows install ISO",
+				Extension:   c.TargetExtension,
+				ResultKey:   "iso_path",
+				TargetPath:  c.TargetPath,
+				Url:         c.ISOUrls,
+			},
+			&wbcommon.StepCheckInstallImage{ImageName: c.ImageName},
+		)
+		if download := c.MediaConfig.VirtioDownloadStep(); download != nil {
+			steps = append(steps, download, &wbcommon.StepCheckVirtioDrivers{})
+		}
+		steps = append(steps,
+			&wbcommon.StepCreateUnattendMedia{Unattend: &c.UnattendConfig, Media: &c.MediaConfig, Firmware: c.Firmware},
+			&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
+			&wbcommon.StepCreateDisk{OutputDir: c.OutputDir, Name: c.VMName + ".qcow2", SizeMB: c.DiskSizeMB},
+		)
+	}
 	steps = append(steps,
-		&wbcommon.StepCreateUnattendMedia{Unattend: &c.UnattendConfig, Media: &c.MediaConfig, Firmware: c.Firmware},
-		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
-		&wbcommon.StepCreateDisk{OutputDir: c.OutputDir, Name: c.VMName + ".qcow2", SizeMB: c.DiskSizeMB},
 		&wbcommon.StepCopyEFIVars{Firmware: c.Firmware, OVMF: ovmf, OutputDir: c.OutputDir},
 		&wbcommon.StepStartTPM{Enabled: c.TPMEnabled(), OutputDir: c.OutputDir},
 	)
@@ -69,6 +85,7 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 	steps = append(steps,
 		&wbcommon.StepExportHostAddress{Network: c.Network, Bridge: c.Bridge},
 		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host},
+		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
 		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys},
 		&communicator.StepConnect{
 			Config: &c.Comm,
@@ -86,6 +103,7 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 		},
 		new(commonsteps.StepProvision),
 		&wbcommon.StepShutdown{Timeout: c.ShutdownTimeout},
+		new(wbcommon.StepFlattenDisk),
 		&stepWriteManifest{config: c},
 	)
 	return steps
@@ -124,6 +142,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 			if ovmf, err = host.FindOVMF(); err != nil {
 				return nil, err
 			}
+		}
+		// A source image keeps its UEFI variables (boot entries, keys).
+		if vars := c.SourceImageConfig.Manifest().EFIVarsPath(); vars != "" {
+			ovmf.Vars, ovmf.VarsFormat = vars, imageFormat(vars)
 		}
 	}
 	driver := b.driver

@@ -24,12 +24,13 @@ const pluginType = "winbake-qemu"
 // the answer file (UnattendConfig, MediaConfig), the virtual hardware
 // (VMConfig), WinRM, and a few QEMU-specific settings.
 type Config struct {
-	common.PackerConfig     `mapstructure:",squash"`
-	commonsteps.ISOConfig   `mapstructure:",squash"`
-	wbcommon.UnattendConfig `mapstructure:",squash"`
-	wbcommon.MediaConfig    `mapstructure:",squash"`
-	wbcommon.VMConfig       `mapstructure:",squash"`
-	Comm                    communicator.Config `mapstructure:",squash"`
+	common.PackerConfig        `mapstructure:",squash"`
+	commonsteps.ISOConfig      `mapstructure:",squash"`
+	wbcommon.UnattendConfig    `mapstructure:",squash"`
+	wbcommon.MediaConfig       `mapstructure:",squash"`
+	wbcommon.VMConfig          `mapstructure:",squash"`
+	wbcommon.SourceImageConfig `mapstructure:",squash"`
+	Comm                       communicator.Config `mapstructure:",squash"`
 
 	// Directory that receives the disk, the manifest, `efivars.fd`, the TPM
 	// state and the serial console log. Defaults to `output-<build name>`;
@@ -76,11 +77,41 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	var errs *packersdk.MultiError
 	add := func(es ...error) { errs = packersdk.MultiErrorAppend(errs, es...) }
 
-	warnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
-	add(isoErrs...)
-	add(c.VMConfig.Prepare(&c.ctx)...)
-	add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
-	add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
+	var warnings []string
+	add(c.SourceImageConfig.Prepare()...)
+	if c.SourceImageConfig.Enabled() {
+		// An installed disk: no ISO, no answer file, no Setup.
+		if c.RawSingleISOUrl != "" || len(c.ISOUrls) > 0 {
+			add(fmt.Errorf("source_image: set together with iso_url; give exactly one: iso_url to install from an ISO, source_image to start from an installed disk"))
+		}
+		firmwareSet := c.Firmware != ""
+		if m := c.SourceImageConfig.Manifest(); m != nil {
+			if !firmwareSet {
+				c.Firmware = m.Firmware
+			}
+			if c.TPM == nil && c.Firmware == wbcommon.FirmwareUEFI {
+				tpm := m.TPM
+				c.TPM = &tpm
+			}
+		}
+		add(c.VMConfig.Prepare(&c.ctx)...)
+		if m := c.SourceImageConfig.Manifest(); m != nil && firmwareSet && m.Firmware != "" && m.Firmware != c.Firmware {
+			add(fmt.Errorf("firmware: %q, but %s says source_image was installed with firmware = %q, which it needs to boot; set firmware = %q or leave it unset", c.Firmware, m.Path, m.Firmware, m.Firmware))
+		}
+		if c.Comm.Type != "none" && c.Comm.WinRMPassword == "" {
+			add(fmt.Errorf("winrm_password: required with source_image: give the password of winrm_username (default Administrator) in the source image"))
+		}
+		if c.ImageName != "" {
+			warnings = append(warnings, "image_name: ignored with source_image (Windows is already installed)")
+		}
+	} else {
+		isoWarnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
+		warnings = append(warnings, isoWarnings...)
+		add(isoErrs...)
+		add(c.VMConfig.Prepare(&c.ctx)...)
+		add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
+		add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
+	}
 	if c.Comm.Type == "" {
 		c.Comm.Type = "winrm"
 	}
@@ -103,7 +134,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if c.VMName == "" {
 		c.VMName = "packer-" + c.PackerBuildName
 	}
-	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI {
+	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI && !c.SourceImageConfig.Enabled() {
 		c.BootCommand = wbcommon.DefaultUEFIBootCommand
 		if c.BootWait == 0 {
 			c.BootWait = 3 * time.Second

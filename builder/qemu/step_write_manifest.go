@@ -35,7 +35,10 @@ type Manifest struct {
 	DiskInterface string `json:"disk_interface"`
 	NetDevice     string `json:"net_device"`
 	Accelerator   string `json:"accelerator"`
-	Windows       struct {
+	// SourceImage is the disk the build started from (source_image); the
+	// artifact's disk does not depend on it.
+	SourceImage string `json:"source_image,omitempty"`
+	Windows     struct {
 		ImageName        string `json:"image_name"`
 		EditionID        string `json:"edition_id"`
 		InstallationType string `json:"installation_type"`
@@ -88,8 +91,15 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); fileExists(serial) {
 		files = append(files, serial)
 	}
-	m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = image.Name, image.EditionID, image.InstallationType
-	m.Windows.Version, m.Windows.Arch = image.Version.String(), image.Arch
+	if src := c.SourceImageConfig.Manifest(); c.SourceImageConfig.Enabled() {
+		m.SourceImage = c.SourceImage
+		if src != nil {
+			m.Windows = src.Windows
+		}
+	} else {
+		m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = image.Name, image.EditionID, image.InstallationType
+		m.Windows.Version, m.Windows.Arch = image.Version.String(), image.Arch
+	}
 
 	b, _ := json.MarshalIndent(m, "", "  ")
 	path := filepath.Join(c.OutputDir, c.VMName+".json")

@@ -482,7 +482,7 @@ type installed struct {
 // Installed boots the installed Windows: it finds its volume, runs the
 // remaining Setup passes, starts the services and idles (it returns only on
 // an error).
-func (g *Guest) Installed() error {
+func (g *Guest) Installed() (err error) {
 	start := time.Now()
 	g.Modprobe(InboxModules...)
 	// The boot disk's storage driver is in the driver store: Setup could
@@ -512,6 +512,15 @@ func (g *Guest) Installed() error {
 		return &Error{Pass: "boot", Message: "INACCESSIBLE_BOOT_DEVICE: your PC ran into a problem and needs to restart.",
 			Details: []string{"no disk partition holds the stand-in's installed Windows (" + StatePath + ")"}}
 	}
+	// Errors from here on are Setup's on the installed system: they go to
+	// C:\Windows\Panther\setuperr.log too.
+	defer func() {
+		if err != nil {
+			if werr := AppendSetupErr(windowsRoot, "[setup]", "%v", err); werr != nil {
+				g.Log.Printf("setup", "writing setuperr.log: %v", werr)
+			}
+		}
+	}()
 	st, err := LoadState(windowsRoot)
 	if err != nil {
 		return err
@@ -583,6 +592,9 @@ func (w *installed) specialize(ans *Answer) {
 	}
 	if !unattend.IsTimeZone(tz) {
 		log("time zone %q is not a Windows time zone ID; keeping Pacific Standard Time", tz)
+		if err := AppendSetupErr(windowsRoot, "[Shell Unattend]", "TimeZone %q is not a valid time zone ID; the default is kept. [0x80070057]", tz); err != nil {
+			log("writing setuperr.log: %v", err)
+		}
 		tz = "Pacific Standard Time"
 	}
 	w.st.TimeZone = tz
@@ -622,6 +634,9 @@ func (w *installed) oobe(ans *Answer) *PowerAction {
 		log("no automatic logon: Windows waits at the sign-in screen, FirstLogonCommands do not run")
 	case !w.canLogOn(al.Username, al.Password):
 		log("automatic logon as %s failed: the user name or password is incorrect; FirstLogonCommands do not run", al.Username)
+		if err := AppendSetupErr(windowsRoot, "[Shell Unattend]", "AutoLogon: logon of %s failed: the user name or password is incorrect. [0x8007052e]", al.Username); err != nil {
+			log("writing setuperr.log: %v", err)
+		}
 	default:
 		w.st.AutoLogon.Username = al.Username
 		w.st.AutoLogon.Remaining = al.LogonCount - 1

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
 
@@ -365,5 +366,39 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	if got.Phase != PhaseOOBE || got.ComputerName != "X" || got.Accounts[0].Password != "b" || got.Version != stateVersion || len(got.History) != 1 {
 		t.Errorf("state = %+v", got)
+	}
+}
+
+// setuperr.log lines land where the simulated Windows serves C:\, in
+// Setup's format, appended.
+func TestAppendSetupErr(t *testing.T) {
+	root := t.TempDir()
+	if err := AppendSetupErr(root, "[setup]", "first %d", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := AppendSetupErr(root, "[Shell Unattend]", "second"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "winbake", "winsim", "fs", "C", "Windows", "Panther", "setuperr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\r\n"), "\r\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], "Error                 [setup] first 1") || !strings.HasSuffix(lines[1], "[Shell Unattend] second") {
+		t.Errorf("setuperr.log:\n%q", b)
+	}
+	if _, err := time.Parse("2006-01-02 15:04:05", strings.SplitN(lines[0], ",", 2)[0]); err != nil {
+		t.Errorf("timestamp: %v", err)
+	}
+	// The simulated Windows on that volume serves it as C:\ (what `type`
+	// over WinRM reads).
+	m, err := winsim.New(winsim.Options{StateDir: filepath.Join(root, WinsimStateDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	served, err := m.FS().ReadFile(`C:\Windows\Panther\setuperr.log`)
+	if err != nil || !bytes.Equal(served, b) {
+		t.Errorf("winsim serves %q, %v", served, err)
 	}
 }

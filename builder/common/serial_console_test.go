@@ -1,0 +1,176 @@
+package common
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// captureLog routes the standard logger (the Packer log) into a buffer.
+func captureLog(t *testing.T) *lockedBuffer {
+	buf := &lockedBuffer{}
+	prevOut, prevFlags := log.Writer(), log.Flags()
+	log.SetOutput(buf)
+	log.SetFlags(0)
+	t.Cleanup(func() { log.SetOutput(prevOut); log.SetFlags(prevFlags) })
+	return buf
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Lines appended to the file while it is followed reach the log one by
+// one, and the last Setup pass and error are remembered.
+func TestSerialConsoleFollowsFile(t *testing.T) {
+	logged := captureLog(t)
+	path := filepath.Join(t.TempDir(), "serial.log")
+	c := NewSerialConsole(path)
+	c.Start()
+	// The file appears after the console starts following it, as QEMU
+	// creates it.
+	time.Sleep(300 * time.Millisecond)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{
+		"winbake-standin: boot: firmware bios\r\n",
+		"winbake-standin: setup: windowsPE: answer file D:\\autounattend.xml (1200 bytes)\r\n",
+		"winbake-standin: setup: windowsPE: Windows Setup error: Windows cannot locate the disk. (disk 0 does not exist)\r\n",
+		"winbake-standin: setup: stopped: the computer stays on\r\n",
+		"no newline at the end",
+	} {
+		if _, err := f.WriteString(l); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.Close()
+	c.Stop()
+	got := logged.String()
+	for _, w := range []string{"[serial] winbake-standin: boot: firmware bios\n", "[serial] winbake-standin: setup: stopped", "[serial] no newline at the end\n"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("log lacks %q:\n%s", w, got)
+		}
+	}
+	phase, line, setupErr := c.LastPhase()
+	if phase != "windowsPE" || !strings.Contains(line, "Windows cannot locate the disk") || setupErr != "Windows cannot locate the disk. (disk 0 does not exist)" {
+		t.Errorf("phase %q line %q error %q", phase, line, setupErr)
+	}
+	d := c.Diagnosis()
+	if !strings.Contains(d, "last Windows Setup phase on the serial console: windowsPE") || !strings.Contains(d, "Windows Setup error: Windows cannot locate the disk") {
+		t.Errorf("diagnosis %q", d)
+	}
+}
+
+func TestSerialConsolePhases(t *testing.T) {
+	captureLog(t)
+	for _, tc := range []struct {
+		lines []string
+		phase string
+		says  string
+	}{
+		{nil, "", "the serial console stayed empty"},
+		{[]string{"BdsDxe: loading Boot0001", "Press any key"}, "", "Windows Setup itself does not write to COM1"},
+		{[]string{"winbake-standin: setup: windowsPE: complete, restarting", "winbake-standin: setup: specialize: computer name WIN-1"}, "specialize", "specialize (winbake-standin: setup: specialize: computer name WIN-1)"},
+		{[]string{"winbake-standin: setup: oobeSystem: complete", "winbake-standin: setup: complete", "winbake-standin: windows: ready"}, "complete", "phase on the serial console: complete"},
+	} {
+		c := NewSerialConsole("serial.log")
+		for _, l := range tc.lines {
+			c.Observe(l + "\r\n")
+		}
+		if phase, _, _ := c.LastPhase(); phase != tc.phase {
+			t.Errorf("%v: phase %q, want %q", tc.lines, phase, tc.phase)
+		}
+		if d := c.Diagnosis(); !strings.Contains(d, tc.says) || !strings.Contains(d, "PACKER_LOG=1") {
+			t.Errorf("%v: diagnosis %q lacks %q", tc.lines, d, tc.says)
+		}
+	}
+}
+
+func failedSerialState(t *testing.T, console []string) (*multistep.BasicStateBag, *StepWatchSerial) {
+	captureLog(t)
+	state, _ := mockState(t)
+	path := filepath.Join(t.TempDir(), "serial.log")
+	write(t, path, strings.Join(console, "\r\n")+"\r\n")
+	step := &StepWatchSerial{Path: path}
+	if step.Run(context.Background(), state) != multistep.ActionContinue {
+		t.Fatal(state.Get("error"))
+	}
+	state.Put("error", errors.New("Timeout waiting for WinRM."))
+	state.Put(multistep.StateHalted, true)
+	return state, step
+}
+
+// WinRM never came up: the error names the phase and says setuperr.log
+// could not be read, nor its X:\ copy.
+func TestStepWatchSerialNamesPhaseWithoutWinRM(t *testing.T) {
+	state, step := failedSerialState(t, []string{
+		"winbake-standin: setup: windowsPE: image 1",
+		"winbake-standin: setup: windowsPE: Windows Setup error: Windows cannot install required files.",
+	})
+	step.Cleanup(state)
+	msg := state.Get("error").(error).Error()
+	for _, w := range []string{"Timeout waiting for WinRM.", "phase on the serial console: windowsPE", "Windows cannot install required files.",
+		`C:\Windows\Panther\setuperr.log could not be read`, `X:\Windows\Panther\setuperr.log, is never reachable`} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error lacks %q:\n%s", w, msg)
+		}
+	}
+}
+
+// WinRM is up: the tail of setuperr.log is read over the communicator.
+func TestStepWatchSerialFetchesSetupErrLog(t *testing.T) {
+	state, step := failedSerialState(t, []string{"winbake-standin: setup: oobeSystem: complete", "winbake-standin: setup: complete"})
+	var log strings.Builder
+	for i := 1; i <= 25; i++ {
+		log.WriteString("2026-11-22 04:00:00, Error [setup.exe] line " + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + "\r\n")
+	}
+	comm := &packersdk.MockCommunicator{StartStdout: log.String()}
+	state.Put("communicator", packersdk.Communicator(comm))
+	step.Cleanup(state)
+	if comm.StartCmd == nil || comm.StartCmd.Command != `type C:\Windows\Panther\setuperr.log` {
+		t.Fatalf("command %+v", comm.StartCmd)
+	}
+	msg := state.Get("error").(error).Error()
+	if !strings.Contains(msg, `last 20 line(s) of C:\Windows\Panther\setuperr.log:`) || !strings.Contains(msg, "phase on the serial console: complete") ||
+		strings.Count(msg, "[setup.exe]") != 20 {
+		t.Errorf("error:\n%s", msg)
+	}
+}
+
+// A cancelled build (Ctrl-C) is not diagnosed: no WinRM round trip.
+func TestStepWatchSerialCancelled(t *testing.T) {
+	state, step := failedSerialState(t, []string{"winbake-standin: setup: windowsPE: x"})
+	state.Put(multistep.StateCancelled, true)
+	comm := &packersdk.MockCommunicator{}
+	state.Put("communicator", packersdk.Communicator(comm))
+	step.Cleanup(state)
+	if comm.StartCalled || state.Get("error").(error).Error() != "Timeout waiting for WinRM." {
+		t.Errorf("cancelled build diagnosed: %v", state.Get("error"))
+	}
+}

@@ -1,0 +1,64 @@
+package common
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// StepCopyTPMState copies the swtpm state of a source image into the
+// output directory's tpm/, where StepStartTPM starts swtpm on it, so the
+// new VM keeps the TPM the source was installed with. It does nothing
+// when From is empty.
+//
+// Uses state: "ui".
+type StepCopyTPMState struct {
+	From      string
+	OutputDir string
+
+	created string
+}
+
+func (s *StepCopyTPMState) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	if s.From == "" {
+		return multistep.ActionContinue
+	}
+	ui := state.Get("ui").(packersdk.Ui)
+	dst := filepath.Join(s.OutputDir, TPMStateDirName)
+	ui.Say(fmt.Sprintf("TPM state from %s", s.From))
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return halt(state, ui, fmt.Errorf("source_image: TPM state: %w", err))
+	}
+	s.created = dst
+	err := filepath.WalkDir(s.From, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(s.From, p)
+		switch {
+		case rel == ".":
+			return nil
+		case d.IsDir():
+			return os.Mkdir(filepath.Join(dst, rel), 0o700)
+		case d.Type().IsRegular():
+			return copyFile(p, filepath.Join(dst, rel))
+		}
+		return nil // sockets and the like belong to a stopped swtpm
+	})
+	if err != nil {
+		return halt(state, ui, fmt.Errorf("source_image: copying the TPM state: %w", err))
+	}
+	return multistep.ActionContinue
+}
+
+// Cleanup removes the copy when the build failed.
+func (s *StepCopyTPMState) Cleanup(state multistep.StateBag) {
+	if s.created != "" && buildFailed(state) {
+		_ = os.RemoveAll(s.created)
+	}
+}

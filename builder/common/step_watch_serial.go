@@ -1,0 +1,96 @@
+package common
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// SetupErrLog is Windows Setup's error log on the installed system. The
+// Windows PE copy (X:\Windows\Panther\setuperr.log) lives on the RAM disk
+// of Setup's boot image and is gone once it restarts; no communicator can
+// reach it.
+const SetupErrLog = `C:\Windows\Panther\setuperr.log`
+
+// setupErrTailLines is how much of setuperr.log a failed build shows.
+const setupErrTailLines = 20
+
+// StepWatchSerial follows the serial console (SerialConsole) from QEMU's
+// start to the end of the build. When the build fails, Cleanup adds to
+// the build's error the last Windows Setup phase the console showed and,
+// when WinRM is connected, the tail of C:\Windows\Panther\setuperr.log.
+// It runs after StepRunVM so that its Cleanup comes before the VM is
+// stopped.
+//
+// Uses state: "ui", "communicator" (optional), "error".
+// Produces state: StateSerialConsole.
+type StepWatchSerial struct {
+	Path string
+
+	console *SerialConsole
+}
+
+func (s *StepWatchSerial) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	s.console = NewSerialConsole(s.Path)
+	s.console.Start()
+	state.Put(StateSerialConsole, s.console)
+	return multistep.ActionContinue
+}
+
+// Cleanup stops following the console and, on a failed build, explains it.
+func (s *StepWatchSerial) Cleanup(state multistep.StateBag) {
+	if s.console == nil {
+		return
+	}
+	s.console.Stop()
+	err, failed := state.Get("error").(error)
+	if _, cancelled := state.GetOk(multistep.StateCancelled); cancelled || !failed {
+		return
+	}
+	ui := state.Get("ui").(packersdk.Ui)
+	diag := s.console.Diagnosis()
+	if comm, ok := state.Get("communicator").(packersdk.Communicator); ok && comm != nil {
+		diag += "; " + FetchSetupErrLog(comm)
+	} else {
+		diag += "; WinRM was not connected, so " + SetupErrLog + " could not be read (the Windows PE copy, X:\\Windows\\Panther\\setuperr.log, is never reachable)"
+	}
+	ui.Error(diag)
+	state.Put("error", fmt.Errorf("%w\n%s", err, diag))
+}
+
+// FetchSetupErrLog reads the tail of C:\Windows\Panther\setuperr.log over
+// the communicator and describes it for an error message.
+func FetchSetupErrLog(comm packersdk.Communicator) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := &packersdk.RemoteCmd{Command: "type " + SetupErrLog, Stdout: &stdout, Stderr: &stderr}
+	if err := comm.Start(ctx, cmd); err != nil {
+		return fmt.Sprintf("reading %s over WinRM failed: %v", SetupErrLog, err)
+	}
+	done := make(chan int, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case code := <-done:
+		if code != 0 {
+			return fmt.Sprintf("%s could not be read over WinRM (exit %d: %s); the Windows PE copy, X:\\Windows\\Panther\\setuperr.log, is never reachable",
+				SetupErrLog, code, strings.TrimSpace(stderr.String()))
+		}
+	case <-ctx.Done():
+		return fmt.Sprintf("reading %s over WinRM timed out", SetupErrLog)
+	}
+	text := strings.TrimSpace(strings.ReplaceAll(stdout.String(), "\r\n", "\n"))
+	if text == "" {
+		return SetupErrLog + " is empty"
+	}
+	lines := strings.Split(text, "\n")
+	if len(lines) > setupErrTailLines {
+		lines = lines[len(lines)-setupErrTailLines:]
+	}
+	return fmt.Sprintf("last %d line(s) of %s:\n  %s", len(lines), SetupErrLog, strings.Join(lines, "\n  "))
+}
