@@ -117,8 +117,16 @@ func init() {
 		{name: "boot-time", usage: "winbake-agent boot-time", run: runBootTime},
 		{name: "pending-reboot", usage: "winbake-agent pending-reboot", run: runPendingReboot},
 		{
-			name: "install", usage: `winbake-agent install <C:\path\package.cab|.msu> [--log <file>] [--temp <dir>]`,
-			flags: []string{"log", "temp"}, minArgs: 1, maxArgs: 1, run: runInstall,
+			name: "install", usage: `winbake-agent install <C:\path\package.cab|.msu> [--log <file>] [--temp <dir>] [--journal <file> [--stale-after <duration>]]`,
+			flags: []string{"log", "temp", "journal", "stale-after"}, minArgs: 1, maxArgs: 1, run: runInstall,
+		},
+		{
+			name: "fetch", usage: `winbake-agent fetch <http://host:port/path> <C:\path\file> --sha256 <hex> [--size <bytes>]`,
+			flags: []string{"sha256", "size"}, minArgs: 2, maxArgs: 2, run: runFetch,
+		},
+		{
+			name: "append-line", usage: `winbake-agent append-line <C:\path\file> <base64 of the line> [--if-exists <C:\path>]`,
+			flags: []string{"if-exists"}, minArgs: 2, maxArgs: 2, run: runAppendLine,
 		},
 		{
 			name: "restart", usage: "winbake-agent restart [--delay <duration, e.g. 0s, 30s>] [--reason <text>]",
@@ -170,7 +178,9 @@ func usagef(format string, args ...any) *usageError {
 //	version                              VersionResult
 //	boot-time                            BootTimeResult
 //	pending-reboot                       PendingRebootResult
-//	install <.cab|.msu> [--log] [--temp] InstallResult
+//	install <.cab|.msu> [--log] [--temp] [--journal] InstallResult
+//	fetch <url> <file> --sha256 [--size] FetchResult
+//	append-line <file> <base64> [--if-exists] AppendLineResult
 //	restart [--delay] [--reason]         RestartResult
 //	tail <file> [--from] [--max]         TailResult
 //	(usage errors)                       UsageResult

@@ -367,7 +367,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestUsageErrors(t *testing.T) {
-	allVerbs := []string{"version", "boot-time", "pending-reboot", "install", "restart", "tail"}
+	allVerbs := []string{"version", "boot-time", "pending-reboot", "install", "fetch", "append-line", "restart", "tail"}
 	for _, tc := range []struct {
 		name      string
 		args      []string
@@ -378,19 +378,19 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{name: "no verb", args: nil, verb: "", errSubstr: []string{"no verb"}, verbs: true},
 		{name: "unknown verb", args: []string{"reboot"}, verb: "reboot",
-			errSubstr: []string{`unknown verb "reboot"`, "version, boot-time, pending-reboot, install, restart, tail"}, verbs: true},
+			errSubstr: []string{`unknown verb "reboot"`, "version, boot-time, pending-reboot, install, fetch, append-line, restart, tail"}, verbs: true},
 		{name: "unknown flag", args: []string{"install", `C:\u\x.cab`, "--logfile", "x"}, verb: "install",
-			errSubstr: []string{`unknown flag "--logfile"`, "--log, --temp"}, flags: []string{"--log", "--temp"}},
+			errSubstr: []string{`unknown flag "--logfile"`, "--log, --temp, --journal, --stale-after"}, flags: []string{"--log", "--temp", "--journal", "--stale-after"}},
 		{name: "single-dash flag", args: []string{"tail", `C:\x.log`, "-from", "3"}, verb: "tail",
 			errSubstr: []string{`unknown flag "-from"`}, flags: []string{"--from", "--max"}},
 		{name: "flag on a verb without flags", args: []string{"version", "--verbose"}, verb: "version",
 			errSubstr: []string{`unknown flag "--verbose"; accepted flags: none`}},
 		{name: "flag without value", args: []string{"install", `C:\u\x.cab`, "--log"}, verb: "install",
-			errSubstr: []string{"--log needs a value"}, flags: []string{"--log", "--temp"}},
+			errSubstr: []string{"--log needs a value"}, flags: []string{"--log", "--temp", "--journal", "--stale-after"}},
 		{name: "flag twice", args: []string{"restart", "--delay", "1s", "--delay=2s"}, verb: "restart",
 			errSubstr: []string{"--delay given twice"}, flags: []string{"--delay", "--reason"}},
 		{name: "empty log", args: []string{"install", `C:\u\x.cab`, "--log="}, verb: "install",
-			errSubstr: []string{"--log needs a non-empty value"}, flags: []string{"--log", "--temp"}},
+			errSubstr: []string{"--log needs a non-empty value"}, flags: []string{"--log", "--temp", "--journal", "--stale-after"}},
 		{name: "missing argument", args: []string{"install"}, verb: "install", errSubstr: []string{"missing argument", "install <"}},
 		{name: "extra argument", args: []string{"tail", "a", "b"}, verb: "tail", errSubstr: []string{`unexpected argument "b"`}},
 		{name: "argument to a verb without arguments", args: []string{"boot-time", "now"}, verb: "boot-time", errSubstr: []string{`unexpected argument "now"`}},

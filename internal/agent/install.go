@@ -40,6 +40,13 @@ type InstallResult struct {
 	PendingReboot *PendingReboot `json:"pending_reboot,omitempty"`
 	// PendingRebootError is why the pending-reboot check failed.
 	PendingRebootError string `json:"pending_reboot_error,omitempty"`
+	// FromJournal is true when the result is the one --journal recorded for
+	// an install that completed earlier (whose answer the plugin may have
+	// lost with its connection): nothing was run this time.
+	FromJournal bool `json:"from_journal,omitempty"`
+	// InProgress is true when --journal shows an install of the package
+	// still running since this boot; nothing was run ("ok" is false).
+	InProgress bool `json:"in_progress,omitempty"`
 }
 
 // InstallStep is one program run by `install`.
@@ -64,6 +71,13 @@ type InstallStep struct {
 const outputLimit = 4096
 
 func runInstall(ctx context.Context, e *env, args []string, flags map[string]string) (document, *usageError) {
+	if flags["journal"] != "" || flags["stale-after"] != "" {
+		return runJournaledInstall(ctx, e, args, flags)
+	}
+	return installPackage(ctx, e, args, flags)
+}
+
+func installPackage(ctx context.Context, e *env, args []string, flags map[string]string) (*InstallResult, *usageError) {
 	pkg := args[0]
 	ext := winExt(pkg)
 	if ext != ".cab" && ext != ".msu" {

@@ -120,6 +120,9 @@ type Machine struct {
 	clock   Clock
 	files   *Files
 	catalog []*Package
+	// catalogMu guards catalog, which grows as synthetic package files
+	// are read (pkgfile.go).
+	catalogMu sync.Mutex
 
 	mu          sync.Mutex
 	st          machineState

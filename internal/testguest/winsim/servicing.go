@@ -88,6 +88,13 @@ type Package struct {
 	// UBR, when set, becomes the Windows update build revision once the
 	// package is installed.
 	UBR int
+	// RequiresIdentity is the identity of a package that must be installed
+	// first (as RequiresSSU, for synthetic packages; see PackageSpec).
+	RequiresIdentity string
+
+	// archive is the file a synthetic .msu was read from: expand unpacks
+	// its real members.
+	archive string
 }
 
 // InstalledPackage is a package in the servicing store.
@@ -153,6 +160,8 @@ func normalizeCatalog(in []Package) ([]*Package, error) {
 
 // packageByFile finds the catalog package a file installs as.
 func (m *Machine) packageByFile(name string) *Package {
+	m.catalogMu.Lock()
+	defer m.catalogMu.Unlock()
 	for _, p := range m.catalog {
 		if strings.EqualFold(p.FileName, name) {
 			return p
@@ -162,6 +171,9 @@ func (m *Machine) packageByFile(name string) *Package {
 		return nil
 	}
 	for _, p := range m.catalog {
+		if p.archive != "" {
+			continue // its cabs are read for what they are
+		}
 		for _, c := range p.Contents {
 			if strings.EqualFold(c, name) {
 				return p
@@ -172,6 +184,8 @@ func (m *Machine) packageByFile(name string) *Package {
 }
 
 func (m *Machine) packageByIdentity(id string) *Package {
+	m.catalogMu.Lock()
+	defer m.catalogMu.Unlock()
 	for _, p := range m.catalog {
 		if strings.EqualFold(p.Identity, id) {
 			return p
@@ -351,6 +365,12 @@ func (m *Machine) installPackage(ctx context.Context, p *Package, tool servicing
 			return ExitNeedsNewerSSU, true
 		}
 	}
+	if p.RequiresIdentity != "" {
+		if s := m.st.Packages[strings.ToLower(p.RequiresIdentity)]; s == nil || s.State != pkgInstalled {
+			m.mu.Unlock()
+			return ExitNeedsNewerSSU, true
+		}
+	}
 	m.mu.Unlock()
 	if err := sleep(ctx, m.clock, p.InstallTime); err != nil {
 		return 1, false
@@ -378,6 +398,9 @@ func (m *Machine) installPackage(ctx context.Context, p *Package, tool servicing
 // extractPackage writes an .msu's contents into dir (wusa /extract,
 // expand -F:*) and returns the written paths.
 func (m *Machine) extractPackage(p *Package, dir string, fsys *Files) ([]string, error) {
+	if p.archive != "" {
+		return m.extractArchive(p.archive, dir, fsys)
+	}
 	abs, err := fsys.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -507,9 +530,9 @@ func (m *Machine) runDISM(p *proc) uint32 {
 			m.unsupportedf("dism /Online /Add-Package with an .msu (%s): whether DISM accepts it online is unverified; expand it and add the .cab", f)
 			return fail(ExitNotApplicable, fmt.Sprintf("An error occurred trying to open - %s Error: 0x800f081e\r\n", f))
 		}
-		pkg := m.packageByFile(name)
+		pkg := m.packageForFile(p.files, f)
 		if pkg == nil {
-			m.unsupportedf("dism /Add-Package of %s: the package is not in the catalog", f)
+			m.unsupportedf("dism /Add-Package of %s: the package is not in the catalog and not a synthetic package", f)
 			return fail(2, fmt.Sprintf("An error occurred trying to open - %s Error: 0x80070002\r\n", f))
 		}
 		pkgs = append(pkgs, pkg)
@@ -581,7 +604,7 @@ func (m *Machine) runWUSA(p *proc) uint32 {
 		return 2
 	}
 	name := msu[strings.LastIndexAny(msu, `\/`)+1:]
-	pkg := m.packageByFile(name)
+	pkg := m.packageForFile(p.files, msu)
 	if pkg == nil || !strings.EqualFold(path.Ext(name), ".msu") {
 		m.unsupportedf("wusa.exe %s: not an .msu in the catalog", msu)
 		return 2
@@ -635,7 +658,7 @@ func (m *Machine) runExpand(p *proc) uint32 {
 		return 1
 	}
 	name := src[strings.LastIndexAny(src, `\/`)+1:]
-	pkg := m.packageByFile(name)
+	pkg := m.packageForFile(p.files, src)
 	if pkg == nil || !strings.EqualFold(path.Ext(name), ".msu") {
 		m.unsupportedf("expand.exe %s: not an .msu in the catalog", src)
 		return 1

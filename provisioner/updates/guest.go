@@ -1,0 +1,161 @@
+package updates
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/agent"
+	"github.com/winbake/packer-plugin-winbake/internal/agent/agentbin"
+)
+
+// AgentPath is where the provisioner keeps winbake-agent in the guest.
+const AgentPath = `C:\ProgramData\winbake\winbake-agent.exe`
+
+// guest runs winbake-agent verbs over the communicator.
+type guest struct {
+	comm packersdk.Communicator
+	ui   packersdk.Ui
+	// wait bounds how long calls keep retrying through lost connections
+	// and reboots (restart_timeout).
+	wait time.Duration
+	// poll is the pause between retries.
+	poll time.Duration
+}
+
+// errTransport marks a call whose answer was lost (connection dropped,
+// guest rebooting): the verb may or may not have run.
+var errTransport = errors.New("no answer from the guest")
+
+// runOnce runs the agent once and decodes its document into doc.
+func (g *guest) runOnce(ctx context.Context, doc any, args ...string) error {
+	var out, errb bytes.Buffer
+	cmd := &packersdk.RemoteCmd{Command: AgentPath + " " + strings.Join(args, " "), Stdout: &out, Stderr: &errb}
+	if err := g.comm.Start(ctx, cmd); err != nil {
+		return fmt.Errorf("%w: %v", errTransport, err)
+	}
+	code := cmd.Wait()
+	line := bytes.TrimSpace(out.Bytes())
+	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	if len(line) == 0 || line[0] != '{' {
+		return fmt.Errorf("%w: winbake-agent %s exited %d without its JSON document (stderr %q)", errTransport, args[0], code, tail(errb.String(), 400))
+	}
+	if err := json.Unmarshal(line, doc); err != nil {
+		return fmt.Errorf("%w: decoding the answer of winbake-agent %s: %v", errTransport, args[0], err)
+	}
+	var h agent.Header
+	json.Unmarshal(line, &h)
+	if h.Protocol != agent.Protocol {
+		return fmt.Errorf("winbake-agent %s speaks protocol %d, want %d", args[0], h.Protocol, agent.Protocol)
+	}
+	if code == int(agent.ExitUsage) {
+		return fmt.Errorf("winbake-agent %s: usage error: %s", args[0], h.Error)
+	}
+	return nil
+}
+
+// run runs the agent, retrying through lost answers until g.wait passes.
+// Only for verbs that are safe to repeat.
+func (g *guest) run(ctx context.Context, doc any, args ...string) error {
+	deadline := time.Now().Add(g.wait)
+	for {
+		err := g.runOnce(ctx, doc, args...)
+		if err == nil || !errors.Is(err, errTransport) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("winbake-agent %s: %w; gave up after %s (restart_timeout)", args[0], err, g.wait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(g.poll):
+		}
+	}
+}
+
+// ensureAgent uploads winbake-agent unless the guest already has this version.
+func (g *guest) ensureAgent(ctx context.Context) error {
+	var v agent.VersionResult
+	if err := g.runOnce(ctx, &v, "version"); err == nil && v.AgentVersion == agent.Version() {
+		return nil
+	}
+	exe, err := agentbin.Windows()
+	if err != nil {
+		return err
+	}
+	g.ui.Say(fmt.Sprintf("Uploading winbake-agent (%d KiB) to %s", len(exe)>>10, AgentPath))
+	if err := g.comm.Upload(AgentPath, bytes.NewReader(exe), nil); err != nil {
+		return fmt.Errorf("uploading winbake-agent to %s: %w", AgentPath, err)
+	}
+	v = agent.VersionResult{}
+	if err := g.run(ctx, &v, "version"); err != nil {
+		return err
+	}
+	if v.AgentVersion != agent.Version() {
+		return fmt.Errorf("the guest's winbake-agent is version %q after the upload, want %q", v.AgentVersion, agent.Version())
+	}
+	return nil
+}
+
+func (g *guest) bootTime(ctx context.Context) (time.Time, error) {
+	var b agent.BootTimeResult
+	if err := g.run(ctx, &b, "boot-time"); err != nil {
+		return time.Time{}, err
+	}
+	if !b.OK {
+		return time.Time{}, fmt.Errorf("reading the guest's boot time: %s", b.Error)
+	}
+	return b.BootTime, nil
+}
+
+func (g *guest) pendingReboot(ctx context.Context) (agent.PendingReboot, error) {
+	var p agent.PendingRebootResult
+	if err := g.run(ctx, &p, "pending-reboot"); err != nil {
+		return agent.PendingReboot{}, err
+	}
+	if !p.OK {
+		return agent.PendingReboot{}, fmt.Errorf("checking for a pending reboot: %s", p.Error)
+	}
+	return p.PendingReboot, nil
+}
+
+// waitBootAfter waits until the guest answers with a boot time later than
+// before: the proof that it rebooted.
+func (g *guest) waitBootAfter(ctx context.Context, before time.Time) (time.Time, error) {
+	deadline := time.Now().Add(g.wait)
+	for {
+		var b agent.BootTimeResult
+		err := g.runOnce(ctx, &b, "boot-time")
+		if err == nil && b.OK && b.BootTime.After(before) {
+			return b.BootTime, nil
+		}
+		if err != nil && !errors.Is(err, errTransport) {
+			return time.Time{}, err
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("the guest did not come back from its reboot within %s (restart_timeout): its boot time is still %s", g.wait, before.Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(g.poll):
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,470 @@
+package updates
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
+
+	"github.com/winbake/packer-plugin-winbake/internal/agent"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
+)
+
+// The synthetic packages of these tests: real cabinets with Microsoft's
+// metadata (update.mum, pkgProperties.txt) that the stand-in installs as
+// their winsim-package.json says.
+var (
+	ssuID = "Package_for_ServicingStack_2700~31bf3856ad364e35~amd64~~20348.2700.1.0"
+
+	pkgSSU = testguest.PackageFile{Name: "ssu-20348.2700-x64.cab", KB: "5044415", PackageName: "Package_for_ServicingStack_2700",
+		Version: "20348.2700.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
+	pkgLCU = testguest.PackageFile{Name: "windows10.0-kb5044281-x64.msu", KB: "5044281", PackageName: "Package_for_RollupFix",
+		Version: "20348.2762.1.8", ProductName: "Windows Server 2022", AppliesTo: "Security Updates",
+		Spec: winsim.PackageSpec{Result: "reboot_required", Requires: ssuID, UBR: 2762}}
+	pkgCheckpoint = testguest.PackageFile{Name: "windows10.0-kb5043080-x64.msu", KB: "5043080", PackageName: "Package_for_RollupFix",
+		Version: "20348.1742.1.3", ProductName: "Windows Server 2022", AppliesTo: "Security Updates",
+		Spec: winsim.PackageSpec{Result: "reboot_required", Requires: ssuID}}
+	pkgDotNet = testguest.PackageFile{Name: "windows10.0-kb5044035-x64-ndp48.msu", KB: "5044035", PackageName: "Package_for_DotNetRollup_481",
+		Version: "10.0.9277.1", ProductName: "Microsoft .NET Framework 4.8", AppliesTo: "Security Updates",
+		Spec: winsim.PackageSpec{Result: "installs"}}
+	pkgOther = testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010",
+		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
+	pkgNotApplicable = testguest.PackageFile{Name: "windows10.0-kb5000011-x64.cab", KB: "5000011", PackageName: "Package_for_KB5000011",
+		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "not_applicable"}}
+)
+
+func writePackages(t testing.TB, dir string, pkgs ...testguest.PackageFile) []string {
+	t.Helper()
+	var paths []string
+	for _, p := range pkgs {
+		b, err := p.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, p.Name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	return paths
+}
+
+func fastPower() winsim.PowerOptions {
+	return winsim.PowerOptions{
+		ShutdownDelay:   100 * time.Millisecond,
+		ShutdownTime:    150 * time.Millisecond,
+		OffTime:         200 * time.Millisecond,
+		BootTime:        300 * time.Millisecond,
+		ShutdownSecond:  50 * time.Millisecond,
+		AutoRebootDelay: 300 * time.Millisecond,
+	}
+}
+
+// recorder keeps the stand-in's command lines (its Logf).
+type recorder struct {
+	mu    sync.Mutex
+	lines []string
+	t     testing.TB
+}
+
+func (r *recorder) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, strings.TrimSpace(sprintf(format, args...)))
+}
+
+var dismPackage = regexp.MustCompile(`(?i)dism\.exe /Online /Add-Package /PackagePath:(\S+)`)
+
+// dismRuns lists the package paths DISM was started for, in order.
+func (r *recorder) dismRuns() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, l := range r.lines {
+		if m := dismPackage.FindStringSubmatch(l); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// countingComm is Packer's WinRM communicator with a count of uploaded
+// bytes and a hook before each command.
+type countingComm struct {
+	*sdkwinrm.Communicator
+	mu       sync.Mutex
+	uploaded map[string]int64
+	before   func(cmd string)
+}
+
+func (c *countingComm) Upload(dst string, r io.Reader, fi *os.FileInfo) error {
+	var buf bytes.Buffer
+	n, _ := io.Copy(&buf, r)
+	c.mu.Lock()
+	c.uploaded[dst] += n
+	c.mu.Unlock()
+	return c.Communicator.Upload(dst, &buf, fi)
+}
+
+func (c *countingComm) Start(ctx context.Context, cmd *packersdk.RemoteCmd) error {
+	if c.before != nil {
+		c.before(cmd.Command)
+	}
+	return c.Communicator.Start(ctx, cmd)
+}
+
+type env struct {
+	g    *testguest.Guest
+	comm *countingComm
+	rec  *recorder
+	dir  string
+}
+
+func newEnv(t *testing.T, power winsim.PowerOptions) *env {
+	t.Helper()
+	rec := &recorder{t: t}
+	g := testguest.StartForTest(t, testguest.Options{Power: power, Logf: rec.logf, QuietModuleLoad: true})
+	h, p := g.HostPort()
+	user, pass := g.Credentials()
+	c, err := sdkwinrm.New(&sdkwinrm.Config{Host: h, Port: p, Username: user, Password: pass, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{g: g, comm: &countingComm{Communicator: c, uploaded: map[string]int64{}}, rec: rec, dir: t.TempDir()}
+}
+
+func (e *env) provision(t *testing.T, raw map[string]any, data map[string]any) (Manifest, error) {
+	t.Helper()
+	p := &Provisioner{poll: 100 * time.Millisecond}
+	base := map[string]any{"restart_timeout": "1m", "servicing_timeout": "5s"}
+	if err := p.Prepare(base, raw); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if data == nil {
+		data = map[string]any{"WinbakeHostIP": "127.0.0.1", "WinbakeHostBindIP": "127.0.0.1"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := p.Provision(ctx, packersdk.TestUi(t), e.comm, data)
+	var m Manifest
+	b, rerr := e.g.Machine.FS().ReadFile(ManifestPath)
+	if rerr == nil {
+		if jerr := json.Unmarshal(b, &m); jerr != nil {
+			t.Fatalf("manifest: %v\n%s", jerr, b)
+		}
+	}
+	return m, err
+}
+
+func byFile(m Manifest) map[string]ManifestPackage {
+	out := map[string]ManifestPackage{}
+	for _, p := range m.Packages {
+		out[p.File] = p
+	}
+	return out
+}
+
+// Packages given in any order go in as servicing stack, checkpoint, target
+// cumulative update, .NET, others; each exit code is recorded; the
+// servicing stack's reboot and the cumulative update's reboot happen; no
+// package byte goes through WinRM.
+func TestOrderResultsAndReboots(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fastPower())
+	ssuReboot := pkgSSU
+	ssuReboot.Spec.Result = "reboot_required" // the LCU then meets 0x800F0823 once
+	paths := writePackages(t, e.dir, pkgOther, pkgDotNet, pkgNotApplicable, pkgLCU, ssuReboot, pkgCheckpoint)
+	m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.msu"), filepath.Join(e.dir, "*.cab")}}, nil)
+	if err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	_ = paths
+	got := byFile(m)
+	want := map[string]struct {
+		result, kind string
+		code         uint32
+	}{
+		pkgSSU.Name:           {resultInstalled, "servicing_stack", 3010},
+		pkgCheckpoint.Name:    {resultInstalled, "checkpoint", 3010},
+		pkgLCU.Name:           {resultInstalled, "cumulative", 3010},
+		pkgDotNet.Name:        {resultInstalled, "dotnet", 0},
+		pkgOther.Name:         {resultInstalled, "other", 0},
+		pkgNotApplicable.Name: {resultNotApplicable, "other", 0x800F081E},
+	}
+	for name, w := range want {
+		p := got[name]
+		if p.Result != w.result || p.Kind.String() != w.kind || p.ExitCode != w.code {
+			t.Errorf("%s: result %s kind %s exit %s; want %s %s %#x", name, p.Result, p.Kind, p.ExitCodeHex, w.result, w.kind, w.code)
+		}
+	}
+	if got[pkgLCU.Name].KB != "KB5044281" || got[pkgOther.Name].KB != "KB5000010" {
+		t.Errorf("KBs: %+v", got)
+	}
+	// DISM order: the servicing stack first; the checkpoint (after the
+	// SSU's reboot, as 0x800F0823 asked) before its target; .NET; others.
+	var order []string
+	for _, r := range e.rec.dismRuns() {
+		base := strings.ToLower(r[strings.LastIndexByte(r, '\\')+1:])
+		if len(order) == 0 || order[len(order)-1] != base {
+			order = append(order, base)
+		}
+	}
+	wantOrder := []string{"ssu-20348.2700-x64.cab", "windows10.0-kb5043080-x64.cab", "windows10.0-kb5043080-x64.cab", "windows10.0-kb5044281-x64.cab",
+		"windows10.0-kb5044035-x64.cab", "windows10.0-kb5000010-x64.cab", "windows10.0-kb5000011-x64.cab"}
+	_ = wantOrder
+	if len(order) == 0 || order[0] != "ssu-20348.2700-x64.cab" {
+		t.Errorf("DISM order %v: the servicing stack is not first", order)
+	}
+	idx := func(n string) int { return slices.Index(order, n) }
+	if !(idx("windows10.0-kb5043080-x64.cab") < idx("windows10.0-kb5044281-x64.cab") &&
+		idx("windows10.0-kb5044281-x64.cab") < idx("windows10.0-kb5044035-x64.cab") &&
+		idx("windows10.0-kb5044035-x64.cab") < idx("windows10.0-kb5000010-x64.cab")) {
+		t.Errorf("DISM order %v: want SSU, checkpoint, LCU, .NET, others", order)
+	}
+	if m.Reboots < 2 || m.RebootsObserved < m.Reboots {
+		t.Errorf("reboots %d (observed %d), want at least 2 (SSU, then the cumulative updates)", m.Reboots, m.RebootsObserved)
+	}
+	if s := e.g.Machine.PackageState("windows10.0-kb5044281-x64.cab"); s != "Installed" {
+		t.Errorf("LCU state %q after the provisioner", s)
+	}
+	if e.g.Machine.RebootPending() {
+		t.Error("a reboot is still pending after the provisioner")
+	}
+	if e.g.Machine.WindowsVersion().UBR != 2762 {
+		t.Errorf("UBR %d, want 2762", e.g.Machine.WindowsVersion().UBR)
+	}
+	// HTTP delivery: the communicator carried the manifest, not packages.
+	for dst, n := range e.comm.uploaded {
+		if strings.HasSuffix(strings.ToLower(dst), ".msu") || strings.HasSuffix(strings.ToLower(dst), ".cab") || n > 64<<10 {
+			t.Errorf("uploaded %d bytes to %s over WinRM", n, dst)
+		}
+	}
+	for _, p := range paths {
+		b, _ := os.ReadFile(p)
+		inGuest, err := e.g.Machine.FS().ReadFile(DefaultGuestDirectory + `\` + filepath.Base(p))
+		if err != nil || !bytes.Equal(b, inGuest) {
+			t.Errorf("%s in the guest: %d bytes, err %v; want %d bytes", filepath.Base(p), len(inGuest), err, len(b))
+		}
+	}
+}
+
+// A package that needs two reboots (the second one Windows does by
+// itself) is followed through both; max_reboots stops a loop with the
+// pending packages named.
+func TestTwoRebootsAndCap(t *testing.T) {
+	t.Parallel()
+	two := pkgOther
+	two.Spec = winsim.PackageSpec{Result: "reboot_required", SecondReboot: true}
+	t.Run("two reboots", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, fastPower())
+		writePackages(t, e.dir, two)
+		m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := byFile(m)[two.Name]; p.Result != resultInstalled || m.Reboots != 1 || m.RebootsObserved != 2 {
+			t.Errorf("package %+v, reboots %d started, %d seen; want 1 started, 2 seen", p, m.Reboots, m.RebootsObserved)
+		}
+		if s := e.g.Machine.PackageState(two.Name); s != "Installed" {
+			t.Errorf("state %q", s)
+		}
+	})
+	t.Run("cap", func(t *testing.T) {
+		t.Parallel()
+		// Fails at every attempt, and every retry needs a reboot.
+		stuck := pkgOther
+		stuck.Spec = winsim.PackageSpec{Result: "installs", Failures: 100}
+		e := newEnv(t, fastPower())
+		writePackages(t, e.dir, stuck)
+		m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}, "max_reboots": 2, "retries": 10}, nil)
+		if err == nil || !strings.Contains(err.Error(), "max_reboots (2)") || !strings.Contains(err.Error(), stuck.Name) {
+			t.Fatalf("err %v, want max_reboots naming %s", err, stuck.Name)
+		}
+		if p := byFile(m)[stuck.Name]; m.Reboots != 2 || p.Attempts != 3 {
+			t.Errorf("manifest after the cap: reboots %d, package %+v; want 2 reboots, 3 attempts", m.Reboots, p)
+		}
+	})
+}
+
+// A failing package is retried after a reboot; one that keeps failing
+// fails the build, or with defer_failed stays in the image with a
+// first-boot retry.
+func TestRetriesAndDeferFailed(t *testing.T) {
+	t.Parallel()
+	flaky := pkgOther
+	flaky.Spec = winsim.PackageSpec{Result: "installs", Failures: 1}
+	broken := pkgNotApplicable
+	broken.Spec = winsim.PackageSpec{Result: "installs", Failures: 10}
+	for _, deferFailed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fail", true: "defer"}[deferFailed], func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, fastPower())
+			writePackages(t, e.dir, flaky, broken)
+			m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}, "retries": 1, "defer_failed": deferFailed}, nil)
+			got := byFile(m)
+			if p := got[flaky.Name]; p.Result != resultInstalled || p.Attempts != 2 {
+				t.Errorf("flaky: %+v, want installed at the second attempt", p)
+			}
+			wantResult := resultFailed
+			if deferFailed {
+				wantResult = resultDeferred
+			}
+			if p := got[broken.Name]; p.Result != wantResult || p.Attempts != 2 || p.ExitCode != winsim.ExitInstallersFailed {
+				t.Errorf("broken: %+v, want %s after 2 attempts", p, wantResult)
+			}
+			if !deferFailed {
+				if err == nil || !strings.Contains(err.Error(), broken.Name) || !strings.Contains(err.Error(), "defer_failed") {
+					t.Errorf("err %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := e.g.Machine.FS()
+			sc, _ := fs.ReadFile(setupCompletePath)
+			list, _ := fs.ReadFile(pendingListPath)
+			script, _ := fs.ReadFile(retryCmdPath)
+			if !strings.Contains(string(sc), setupCompleteCall) || string(list) != DefaultGuestDirectory+`\`+broken.Name+"\r\n" ||
+				!strings.Contains(string(script), "winbake-agent.exe\" install") || m.DeferredToFirstBoot != true {
+				t.Errorf("first-boot retry: SetupComplete.cmd %q, list %q, script %q, manifest %+v", sc, list, script, m)
+			}
+			if _, err := fs.ReadFile(DefaultGuestDirectory + `\` + broken.Name); err != nil {
+				t.Errorf("the deferred package is not kept in the image: %v", err)
+			}
+		})
+	}
+}
+
+// A connection that drops during an install: when the install completed,
+// it is not run again (the journal answers); when it was cut off by a
+// reset, it is run again after the boot.
+func TestDropDuringInstall(t *testing.T) {
+	t.Parallel()
+	slow := pkgOther
+	slow.Spec = winsim.PackageSpec{Result: "installs", InstallTime: "300ms"}
+	for _, tc := range []struct {
+		name     string
+		effect   wsman.Effect
+		reset    bool
+		wantRuns int
+	}{
+		{"FIN after completion", wsman.EffectDropFIN, false, 1},
+		{"RST after completion", wsman.EffectDropRST, false, 1},
+		{"RST and reset mid-install", wsman.EffectDropRST, true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, fastPower())
+			writePackages(t, e.dir, slow)
+			var once sync.Once
+			e.comm.before = func(cmd string) {
+				if !strings.Contains(cmd, " install ") {
+					return
+				}
+				once.Do(func() {
+					if tc.reset {
+						e.g.Server.Inject(wsman.Injection{Op: wsman.OpReceive, Effect: tc.effect, Delay: 100 * time.Millisecond})
+						go func() { time.Sleep(150 * time.Millisecond); e.g.Machine.Reset() }()
+						return
+					}
+					// Let the command finish, then lose its answer.
+					e.g.Server.Inject(wsman.Injection{Op: wsman.OpReceive, Effect: tc.effect, Delay: 600 * time.Millisecond, AfterHandling: true, Times: -1})
+					go func() { time.Sleep(2 * time.Second); e.g.Server.ClearInjections() }()
+				})
+			}
+			m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := byFile(m)[slow.Name]; p.Result != resultInstalled {
+				t.Errorf("manifest %+v", p)
+			}
+			if runs := len(e.rec.dismRuns()); runs != tc.wantRuns {
+				t.Errorf("DISM ran %d times for the package, want %d", runs, tc.wantRuns)
+			}
+		})
+	}
+}
+
+// Without the builder's WinbakeHostIP (Packer's placeholders instead),
+// the address comes from the route to the communicator host; delivery =
+// "winrm" uploads through the communicator.
+func TestHostAddressFallbackAndWinRMDelivery(t *testing.T) {
+	t.Parallel()
+	t.Run("route", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, fastPower())
+		writePackages(t, e.dir, pkgOther)
+		data := map[string]any{"WinbakeHostIP": "ERR_WinbakeHostIP_NOT_IMPLEMENTED", "WinbakeHostBindIP": "<no value>", "Host": "127.0.0.1"}
+		if _, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}}, data); err != nil {
+			t.Fatal(err)
+		}
+		if s := e.g.Machine.PackageState(pkgOther.Name); s != "Installed" {
+			t.Errorf("state %q", s)
+		}
+	})
+	t.Run("winrm", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, fastPower())
+		writePackages(t, e.dir, pkgOther)
+		if _, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}, "delivery": "winrm"}, map[string]any{}); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.comm.uploaded[DefaultGuestDirectory+`\`+pkgOther.Name]; n == 0 {
+			t.Errorf("delivery = winrm uploaded nothing: %v", e.comm.uploaded)
+		}
+	})
+}
+
+// Exit codes DISM in the stand-in does not produce, classified as the
+// plugin must treat them.
+func TestRecordExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		code   uint32
+		result string
+		reboot bool
+	}{
+		{0, resultInstalled, false},
+		{3010, resultInstalled, true},
+		{1641, resultInstalled, true},
+		{2359302, resultAlready, false},
+		{0x800F081E, resultNotApplicable, false},
+		{0x80240017, resultNotApplicable, false},
+		{0x80070005, "", false}, // retried after a reboot
+	} {
+		r := &installRun{cfg: &Config{Retries: 1}}
+		s := &pkgState{pkg: &Package{Name: "x.cab"}}
+		r.states = []*pkgState{s}
+		r.record(s, agent.InstallResult{Result: agent.ClassifyExitCode(tc.code), ExitCode: tc.code})
+		if s.result != tc.result || s.waitingForReboot != tc.reboot {
+			t.Errorf("exit %#x: result %q reboot %t; want %q %t", tc.code, s.result, s.waitingForReboot, tc.result, tc.reboot)
+		}
+		if tc.result == "" && !s.retryAfterReboot {
+			t.Errorf("exit %#x: not retried after a reboot", tc.code)
+		}
+	}
+	// 0x800F0823 without a servicing stack among the packages fails.
+	r := &installRun{cfg: &Config{Retries: 1}}
+	s := &pkgState{pkg: &Package{Name: "lcu.msu"}}
+	r.states = []*pkgState{s}
+	r.record(s, agent.InstallResult{Result: agent.NeedsServicingStack, ExitCode: 0x800F0823})
+	if s.result != resultFailed || !strings.Contains(s.message, "servicing stack") {
+		t.Errorf("0x800F0823 without an SSU: %+v", s)
+	}
+}
