@@ -1,0 +1,269 @@
+// Command bench measures winbake-compress against qemu-img, gzip and pigz on
+// one disk: a 16 GiB virtual disk holding ~4 GiB of mixed data
+// (incompressible, allocated zeros, text-like, repeated blocks), and the same
+// data in a 64 GiB virtual disk. Run it with `make bench-compress`.
+//
+// Environment: BENCH_DATA_GIB (default 4) and BENCH_DISK_GIB (default 16)
+// scale the disk for trial runs on small machines; BENCH_DIR is where the
+// files go (default: a new directory under the system temp dir, removed at
+// the end).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+)
+
+const (
+	gib     = int64(1) << 30
+	extent  = int64(64) << 20 // data is written in extents of this size
+	mibStep = int64(1) << 20
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-compress:", err)
+		os.Exit(1)
+	}
+}
+
+func envInt(name string, def int64) (int64, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive whole number of GiB", name, v)
+	}
+	return n, nil
+}
+
+func run() error {
+	log.SetOutput(io.Discard) // the post-processor's ui messages
+	dataGiB, err := envInt("BENCH_DATA_GIB", 4)
+	if err != nil {
+		return err
+	}
+	diskGiB, err := envInt("BENCH_DISK_GIB", 16)
+	if err != nil {
+		return err
+	}
+	for _, tool := range []string{"qemu-img", "gzip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is needed: %w", tool, err)
+		}
+	}
+	dir := os.Getenv("BENCH_DIR")
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "winbake-bench-compress-"); err != nil {
+			return err
+		}
+	} else if dir, err = os.MkdirTemp(dir, "winbake-bench-compress-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// Inputs, the outputs (removed after each run) and the 64 GiB variant.
+	need := uint64(dataGiB*gib) * 4
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err == nil && st.Bavail*uint64(st.Bsize) < need {
+		return fmt.Errorf("%s has %d GiB free, the benchmark needs ~%d GiB", dir, st.Bavail*uint64(st.Bsize)>>30, need>>30)
+	}
+
+	fmt.Printf("disk: %d GiB virtual holding %d GiB of data (1/4 each incompressible, allocated zeros, text-like, repeated blocks) in %s\n",
+		diskGiB, dataGiB, dir)
+	raw := filepath.Join(dir, "disk.raw")
+	if err := writeDisk(raw, diskGiB*gib, dataGiB*gib); err != nil {
+		return err
+	}
+	qcow := filepath.Join(dir, "disk.qcow2")
+	if err := sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow); err != nil {
+		return err
+	}
+	fmt.Println("input: disk.qcow2 (uncompressed qcow2, what winbake-qemu builds) for qemu-img and winbake; its raw twin disk.raw for gzip and pigz")
+
+	type result struct {
+		d    time.Duration
+		size int64
+	}
+	measure := func(name string, f func(out string) error) (result, error) {
+		out := filepath.Join(dir, "out-"+strings.NewReplacer(" ", "-", "/", "-").Replace(name))
+		dropCaches()
+		start := time.Now()
+		if err := f(out); err != nil {
+			return result{}, fmt.Errorf("%s: %w", name, err)
+		}
+		d := time.Since(start)
+		fi, err := os.Stat(out)
+		if err != nil {
+			return result{}, err
+		}
+		_ = os.Remove(out)
+		fmt.Printf("%-44s %8.2f s %10.1f MiB\n", name, d.Seconds(), float64(fi.Size())/(1<<20))
+		return result{d, fi.Size()}, nil
+	}
+	winbake := func(input, format string) func(string) error {
+		return func(out string) error { return winbakeCompress(input, format, out) }
+	}
+	shellOut := func(cmdline string) func(string) error {
+		return func(out string) error { return sh("sh", "-c", cmdline+` > "$0"`, out) }
+	}
+
+	qemuDefault, err := measure("qemu-img convert -c -O qcow2 (zlib)", func(out string) error {
+		return sh("qemu-img", "convert", "-c", "-O", "qcow2", qcow, out)
+	})
+	if err != nil {
+		return err
+	}
+	qemuBest, err := measure("qemu-img zstd -m 8 -W", func(out string) error {
+		return sh("qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", "-m", "8", "-W", qcow, out)
+	})
+	if err != nil {
+		return err
+	}
+	wbQcow2, err := measure("winbake qcow2 (defaults)", winbake(qcow, "qcow2"))
+	if err != nil {
+		return err
+	}
+	gz, err := measure("gzip -c", shellOut(fmt.Sprintf("gzip -c %q", raw)))
+	if err != nil {
+		return err
+	}
+	if _, err := exec.LookPath("pigz"); err == nil {
+		if _, err := measure("pigz -c", shellOut(fmt.Sprintf("pigz -c %q", raw))); err != nil {
+			return err
+		}
+	} else {
+		fmt.Println("pigz -c: not installed (Debian package pigz), skipped")
+	}
+	wbGz, err := measure("winbake dd.gz", winbake(qcow, "dd.gz"))
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(raw); err != nil {
+		return err
+	}
+
+	// The same data in a disk four times the size.
+	big := 4 * diskGiB
+	raw64 := filepath.Join(dir, "disk64.raw")
+	if err := writeDisk(raw64, big*gib, dataGiB*gib); err != nil {
+		return err
+	}
+	qcow64 := filepath.Join(dir, "disk64.qcow2")
+	if err := sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw64, qcow64); err != nil {
+		return err
+	}
+	_ = os.Remove(raw64)
+	wbGz64, err := measure(fmt.Sprintf("winbake dd.gz, same data in %d GiB", big), winbake(qcow64, "dd.gz"))
+	if err != nil {
+		return err
+	}
+
+	speedup := qemuDefault.d.Seconds() / wbQcow2.d.Seconds()
+	sizeRatio := float64(wbQcow2.size) / float64(qemuDefault.size)
+	vsBest := qemuBest.d.Seconds() / wbQcow2.d.Seconds()
+	fmt.Printf("qcow2 size vs best qemu-img: %.2f\n", float64(wbQcow2.size)/float64(qemuBest.size))
+	fmt.Printf("compress speedup vs qemu-img: %.1fx (size ratio %.2f), vs best qemu-img: %.2fx, dd.gz vs gzip: %.1fx, %dG/%dG time: %.2f\n",
+		speedup, sizeRatio, vsBest, gz.d.Seconds()/wbGz.d.Seconds(), big, diskGiB, wbGz64.d.Seconds()/wbGz.d.Seconds())
+	return nil
+}
+
+// winbakeCompress runs the winbake-compress post-processor as Packer would.
+func winbakeCompress(input, format, out string) error {
+	var pp compress.PostProcessor
+	if err := pp.Configure(map[string]interface{}{"format": format, "output": out}); err != nil {
+		return err
+	}
+	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: io.Discard, ErrorWriter: os.Stderr,
+		PB: &packersdk.NoopProgressTracker{}}
+	_, _, _, err := pp.PostProcess(context.Background(), ui,
+		&packersdk.MockArtifact{BuilderIdValue: "bench", FilesValue: []string{input}})
+	return err
+}
+
+func sh(name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = os.Stderr
+	return cmd.Run()
+}
+
+// dropCaches writes back dirty pages so one run's writes do not slow the
+// next; the input stays cached for every tool alike.
+func dropCaches() { syscall.Sync() }
+
+// writeDisk writes a sparse raw disk of size bytes holding data bytes in
+// 64 MiB extents spread evenly, cycling through four kinds of content.
+func writeDisk(path string, size, data int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	n := data / extent
+	stride := size / n / mibStep * mibStep
+	rng := rand.New(rand.NewPCG(11, 12))
+	chacha := rand.NewChaCha8([32]byte{42})
+	text := textLike(rng, 8<<20)
+	blocks := make([][]byte, 16)
+	for i := range blocks {
+		blocks[i] = make([]byte, 64<<10)
+		_, _ = chacha.Read(blocks[i])
+	}
+	buf := make([]byte, extent)
+	for i := int64(0); i < n; i++ {
+		switch i % 4 {
+		case 0: // incompressible
+			_, _ = chacha.Read(buf)
+		case 1: // allocated zeros
+			clear(buf)
+		case 2: // text-like
+			for off := 0; off < len(buf); off += len(text) {
+				copy(buf[off:], text[rng.IntN(len(text)/2):])
+			}
+		case 3: // repeated blocks
+			for off := 0; off < len(buf); off += 64 << 10 {
+				copy(buf[off:], blocks[rng.IntN(len(blocks))])
+			}
+		}
+		if _, err := f.WriteAt(buf, i*stride); err != nil {
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// textLike returns n bytes of log- and registry-like text.
+func textLike(rng *rand.Rand, n int) []byte {
+	words := strings.Fields("C:\\Windows\\System32 HKLM\\SOFTWARE\\Microsoft Windows Update KB5034439 " +
+		"installed successfully servicing stack component store DISM cbs.log Info CSI 00000001 " +
+		"Microsoft-Windows-Foundation-Package amd64 31bf3856ad364e35 10.0.20348.2227 staged resolved " +
+		"the operation completed error 0x800f0922 winbake sysprep generalize oobe specialize")
+	b := make([]byte, 0, n+64)
+	for len(b) < n {
+		b = append(b, words[rng.IntN(len(words))]...)
+		if rng.IntN(12) == 0 {
+			b = append(b, "\r\n"...)
+			b = strconv.AppendInt(b, int64(rng.Uint32()), 16)
+		}
+		b = append(b, ' ')
+	}
+	return b[:n]
+}
