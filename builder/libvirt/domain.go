@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"fmt"
+	"strings"
 
 	"libvirt.org/go/libvirtxml"
 
@@ -59,6 +60,9 @@ const (
 	NetBridge  = "bridge"
 	NetLibvirt = "network"
 )
+
+// userNICSlot is the PCI slot of the user-mode NIC.
+const userNICSlot = 0x10
 
 // qemuNetdevID is the id of the user-mode netdev passed on QEMU's command
 // line.
@@ -227,7 +231,13 @@ func (s DomainSpec) addNetwork(d *libvirtxml.Domain) {
 		return
 	}
 	netdev := fmt.Sprintf("user,id=%s,hostfwd=tcp:%s:%d-:%d", qemuNetdevID, s.ForwardAddress, s.HostPort, s.GuestPort)
-	device := fmt.Sprintf("%s,netdev=%s", qemuDevice, qemuNetdevID)
+	// libvirt does not know this device: it must sit on a slot libvirt's
+	// own address assignment (which starts at slot 1) leaves free.
+	bus := "pcie.0"
+	if !strings.Contains(s.Machine, "q35") {
+		bus = "pci.0"
+	}
+	device := fmt.Sprintf("%s,netdev=%s,bus=%s,addr=%#x", qemuDevice, qemuNetdevID, bus, userNICSlot)
 	if s.MAC != "" {
 		device += ",mac=" + s.MAC
 	}

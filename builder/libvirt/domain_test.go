@@ -74,7 +74,7 @@ func TestDomainBIOSUserNetworking(t *testing.T) {
 	for _, a := range d.QEMUCommandline.Args {
 		args = append(args, a.Value)
 	}
-	want := []string{"-netdev", "user,id=winbake0,hostfwd=tcp:127.0.0.1:3333-:5985", "-device", "virtio-net-pci,netdev=winbake0,mac=52:54:00:01:02:03"}
+	want := []string{"-netdev", "user,id=winbake0,hostfwd=tcp:127.0.0.1:3333-:5985", "-device", "virtio-net-pci,netdev=winbake0,bus=pcie.0,addr=0x10,mac=52:54:00:01:02:03"}
 	if strings.Join(args, " ") != strings.Join(want, " ") {
 		t.Errorf("qemu:commandline %q, want %q", args, want)
 	}
@@ -203,9 +203,9 @@ func TestDomainNetworks(t *testing.T) {
 	}
 
 	s = baseSpec()
-	s.NetDevice, s.ForwardAddress = wbcommon.NetE1000, "0.0.0.0"
+	s.NetDevice, s.ForwardAddress, s.Machine = wbcommon.NetE1000, "0.0.0.0", "pc"
 	d, _ = roundTrip(t, s)
-	if got := d.QEMUCommandline.Args[1].Value + " " + d.QEMUCommandline.Args[3].Value; got != "user,id=winbake0,hostfwd=tcp:0.0.0.0:3333-:5985 e1000,netdev=winbake0,mac=52:54:00:01:02:03" {
+	if got := d.QEMUCommandline.Args[1].Value + " " + d.QEMUCommandline.Args[3].Value; got != "user,id=winbake0,hostfwd=tcp:0.0.0.0:3333-:5985 e1000,netdev=winbake0,bus=pci.0,addr=0x10,mac=52:54:00:01:02:03" {
 		t.Errorf("user e1000: %s", got)
 	}
 }

@@ -1,0 +1,197 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
+)
+
+// The libvirtd that scripts/libvirt-lab.sh starts (make e2e starts and
+// stops it around the tests).
+const (
+	libvirtLabURI = "qemu:///system?socket=/run/winbake-libvirt/sock/libvirt-sock"
+	libvirtTCPURI = "qemu+tcp://127.0.0.1/system"
+)
+
+// libvirtLab connects to the lab's libvirtd or fails with what to run.
+func libvirtLab(t *testing.T) *golibvirt.Libvirt {
+	t.Helper()
+	u, _ := url.Parse(libvirtLabURI)
+	l, err := golibvirt.ConnectToURI(u)
+	if err != nil {
+		t.Fatalf("no libvirtd at %s (%v): start it with `sudo bash scripts/libvirt-lab.sh start` (make e2e does this)", libvirtLabURI, err)
+	}
+	t.Cleanup(func() { _ = l.Disconnect() })
+	return l
+}
+
+// testPool creates a transient dir storage pool for one test; it vanishes
+// when destroyed. The directory must be reachable by QEMU, which libvirt
+// runs as its own user.
+func testPool(t *testing.T, l *golibvirt.Libvirt) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "winbake-libvirt-pool-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "winbake-e2e-" + hex.EncodeToString(b)
+	doc, err := (&libvirtxml.StoragePool{Type: "dir", Name: name, Target: &libvirtxml.StoragePoolTarget{Path: dir}}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := l.StoragePoolCreateXML(doc, 0)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("creating the test pool: %v", err)
+	}
+	t.Logf("transient dir pool %s in %s", name, dir)
+	t.Cleanup(func() {
+		_ = l.StoragePoolDestroy(pool)
+		os.RemoveAll(dir)
+	})
+	return name
+}
+
+// nothingLeft checks that the build left no domain and no volume behind.
+func nothingLeft(t *testing.T, l *golibvirt.Libvirt, pool, vmName string) {
+	t.Helper()
+	doms, _, err := l.ConnectListAllDomains(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range doms {
+		if d.Name == vmName {
+			t.Errorf("domain %s is still defined after the build", vmName)
+		}
+	}
+	p, err := l.StoragePoolLookupByName(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.StoragePoolRefresh(p, 0)
+	vols, _, err := l.StoragePoolListAllVolumes(p, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vols {
+		t.Errorf("volume %s left in pool %s", v.Name, pool)
+	}
+	if b, err := exec.Command("pgrep", "-f", "qemu-system-x86_64 -name guest="+vmName+",").Output(); err == nil && len(b) > 0 {
+		t.Errorf("QEMU of %s still runs: pids %s", vmName, b)
+	}
+}
+
+type libvirtCase struct {
+	name, uri, firmware, tpm string
+}
+
+func runLibvirtBuild(t *testing.T, tc libvirtCase) {
+	iso := standinISO(t)
+	l := libvirtLab(t)
+	pool := testPool(t, l)
+	out := filepath.Join(t.TempDir(), "out")
+	vmName := "winbake-e2e-" + tc.name
+	start := time.Now()
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
+		"-var", "libvirt_uri="+tc.uri, "-var", "pool="+pool, "-var", "vm_name="+vmName,
+		"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
+	t.Logf("%s build took %s", tc.name, time.Since(start).Round(time.Second))
+	nothingLeft(t, l, pool, vmName)
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, log)
+	}
+	var m struct {
+		Disk, SHA256, Firmware, Accelerator string
+		TPM                                 bool
+		Windows                             struct {
+			ImageName string `json:"image_name"`
+			Version   string
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, vmName+".json"))
+	if err != nil {
+		t.Fatalf("manifest: %v\n%s", err, log)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Disk != vmName+".qcow2" || len(m.SHA256) != 64 || m.Firmware != tc.firmware || m.TPM != (tc.tpm == "true") || m.Accelerator != "tcg" ||
+		m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") {
+		t.Errorf("manifest %s", b)
+	}
+	disk := filepath.Join(out, vmName+".qcow2")
+	if info, err := exec.Command("qemu-img", "info", disk).CombinedOutput(); err != nil || !strings.Contains(string(info), "file format: qcow2") {
+		t.Errorf("qemu-img info: %v\n%s", err, info)
+	}
+	// The stand-in's Setup wrote the disk inside the domain; the download
+	// carries what it wrote, not an empty image.
+	if check, err := exec.Command("qemu-img", "check", disk).CombinedOutput(); err != nil {
+		t.Errorf("qemu-img check: %v\n%s", err, check)
+	}
+	if fi, err := os.Stat(disk); err != nil || fi.Size() < 1<<20 {
+		t.Errorf("downloaded disk is implausibly small: %v %v", fi, err)
+	}
+	for _, want := range []string{"Uploading the install ISO", "The VM powered off", "Downloading volume " + vmName + ".qcow2"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// The stand-in ISO installed by real Packer on the lab's libvirtd under
+// TCG: media uploaded into a pool, Setup from the generated answer file,
+// WinRM through the user-mode forward, shutdown /s /t 0, disk downloaded,
+// domain and volumes removed. BIOS, then UEFI with a TPM.
+func TestLibvirtBuildsStandin(t *testing.T) {
+	for _, tc := range []libvirtCase{
+		{"bios", libvirtLabURI, "bios", "false"},
+		{"uefi", libvirtLabURI, "uefi", "true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runLibvirtBuild(t, tc) })
+	}
+}
+
+// The same build over a remote URI: libvirt's TCP transport on loopback.
+func TestLibvirtBuildsStandinOverTCP(t *testing.T) {
+	runLibvirtBuild(t, libvirtCase{"tcp", libvirtTCPURI, "bios", "false"})
+}
+
+// A missing pool fails with an error naming `pool`, before anything is
+// created.
+func TestLibvirtMissingPoolFails(t *testing.T) {
+	iso := standinISO(t)
+	l := libvirtLab(t)
+	out := filepath.Join(t.TempDir(), "out")
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
+		"-var", "libvirt_uri="+libvirtLabURI, "-var", "pool=winbake-no-such-pool", "-var", "vm_name=winbake-e2e-nopool",
+		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
+	if err == nil {
+		t.Fatalf("build succeeded without a pool:\n%s", log)
+	}
+	if !strings.Contains(log, `pool: storage pool "winbake-no-such-pool" does not exist`) || strings.Contains(log, "Starting domain") {
+		t.Errorf("want the pool error before the domain starts:\n%s", log)
+	}
+	if _, err := l.DomainLookupByName("winbake-e2e-nopool"); err == nil {
+		t.Error("domain defined although the pool is missing")
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("output directory left behind")
+	}
+}

@@ -1,0 +1,85 @@
+# Installs winbake's stand-in Windows (make standin-iso) into a golden qcow2
+# disk on a libvirt hypervisor, the way a real Windows Server ISO would be
+# installed. The ISO and answer-file CD are uploaded into `pool`, the disk
+# is downloaded into output_dir, and the domain and volumes are removed:
+#   packer build -var libvirt_uri=qemu+ssh://root@virthost/system \
+#     -var forward_address=192.0.2.10 example/standin-libvirt.pkr.hcl
+packer {
+  required_plugins {
+    winbake = {
+      source  = "github.com/winbake/winbake"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "iso" {
+  type        = string
+  description = "The install ISO."
+  default     = "build/standin/winbake-standin.iso"
+}
+
+variable "libvirt_uri" {
+  type    = string
+  default = "qemu:///system"
+}
+
+variable "pool" {
+  type    = string
+  default = "default"
+}
+
+variable "forward_address" {
+  type        = string
+  description = "Address of the hypervisor WinRM is forwarded from; empty for a local hypervisor."
+  default     = ""
+}
+
+variable "firmware" {
+  type    = string
+  default = "bios"
+}
+
+variable "tpm" {
+  type    = bool
+  default = false
+}
+
+variable "image_name" {
+  type    = string
+  default = "Windows Server 2022 SERVERSTANDARDCORE"
+}
+
+variable "vm_name" {
+  type    = string
+  default = "standin"
+}
+
+variable "output_dir" {
+  type    = string
+  default = "output/standin-libvirt"
+}
+
+source "winbake-libvirt" "standin" {
+  libvirt_uri      = var.libvirt_uri
+  pool             = var.pool
+  forward_address  = var.forward_address
+  iso_url          = var.iso
+  iso_checksum     = "none"
+  image_name       = var.image_name
+  firmware         = var.firmware
+  tpm              = var.tpm
+  accelerator      = "tcg"
+  cpus             = 1
+  memory           = 1024
+  disk_interface   = "sata"
+  net_device       = "e1000"
+  vm_name          = var.vm_name
+  output_directory = var.output_dir
+  winrm_timeout    = "5m"
+  shutdown_timeout = "2m"
+}
+
+build {
+  sources = ["source.winbake-libvirt.standin"]
+}

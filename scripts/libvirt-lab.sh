@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Test-only libvirt for winbake-libvirt's end-to-end tests: libvirtd and
+# virtlogd run as plain daemons (no systemd), libvirtd on a private unix
+# socket and on qemu+tcp 127.0.0.1:16509 with auth none. The tests create
+# their own transient storage pools.
+#
+#   scripts/libvirt-lab.sh start    start (idempotent); prints the URIs
+#   scripts/libvirt-lab.sh stop     stop both daemons, remove the lab
+#   scripts/libvirt-lab.sh status
+#
+# Never use this configuration outside tests: anyone on this machine can
+# drive libvirtd over the TCP port.
+set -euo pipefail
+
+lab=${WINBAKE_LIBVIRT_LAB:-/run/winbake-libvirt}
+sock_dir=$lab/sock
+conf=$lab/libvirtd.conf
+libvirtd_pid=$lab/libvirtd.pid
+virtlogd_pid=$lab/virtlogd.pid
+tcp_port=16509
+
+running() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_for() { # file-or-socket seconds what
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    [[ -e $1 ]] && return 0
+    sleep 0.1
+  done
+  echo "libvirt-lab: $3 did not appear within $2 s ($1)" >&2
+  return 1
+}
+
+start() {
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "libvirt-lab: libvirtd's qemu:///system driver needs root" >&2
+    exit 1
+  fi
+  for bin in libvirtd virtlogd; do
+    command -v "$bin" >/dev/null || {
+      echo "libvirt-lab: $bin missing; install libvirt-daemon-system libvirt-daemon-driver-qemu (scripts/deps.sh)" >&2
+      exit 1
+    }
+  done
+  mkdir -p "$sock_dir" /run/libvirt
+  if ! running "$virtlogd_pid"; then
+    virtlogd -d -p "$virtlogd_pid"
+    wait_for /run/libvirt/virtlogd-sock 10 "virtlogd's socket"
+  fi
+  if ! running "$libvirtd_pid"; then
+    cat >"$conf" <<CONF
+unix_sock_dir = "$sock_dir"
+unix_sock_group = "root"
+unix_sock_rw_perms = "0700"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "127.0.0.1"
+tcp_port = "$tcp_port"
+auth_tcp = "none"
+CONF
+    libvirtd -d --listen -f "$conf" -p "$libvirtd_pid"
+    # The first start probes QEMU's capabilities (~8 s); later ones are fast.
+    wait_for "$sock_dir/libvirt-sock" 60 "libvirtd's socket"
+  fi
+  echo "qemu:///system?socket=$sock_dir/libvirt-sock"
+  echo "qemu+tcp://127.0.0.1/system"
+}
+
+stop_pid() { # pidfile name
+  running "$1" || { rm -f "$1"; return 0; }
+  local pid i
+  pid=$(cat "$1")
+  kill "$pid"
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "libvirt-lab: $2 ($pid) did not stop within 10 s; killing it" >&2
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$1"
+}
+
+stop() {
+  stop_pid "$libvirtd_pid" libvirtd
+  stop_pid "$virtlogd_pid" virtlogd
+  rm -rf "$lab"
+}
+
+status() {
+  running "$libvirtd_pid" && echo "libvirtd running ($(cat "$libvirtd_pid"))" || echo "libvirtd stopped"
+  running "$virtlogd_pid" && echo "virtlogd running ($(cat "$virtlogd_pid"))" || echo "virtlogd stopped"
+}
+
+case ${1:-} in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
