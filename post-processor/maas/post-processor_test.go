@@ -427,3 +427,28 @@ func TestLicenceKeyReleaseIsAnnounced(t *testing.T) {
 		t.Errorf("no licence-key note for win2019:\n%s", ui.messages())
 	}
 }
+
+func TestTLSOptions(t *testing.T) {
+	in := compressed(t, "dd.gz", 13)
+	srv := maasserver.New(maasserver.Options{TLS: true})
+	defer srv.Close()
+	ca := t.TempDir() + "/maas-ca.pem"
+	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := publish(context.Background(), configure(t, srv, nil), newTestUI(), in)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("publish to an https MAAS with an unknown CA: err = %v, want a certificate error", err)
+	}
+	a, err := publish(context.Background(), configure(t, srv, map[string]interface{}{"ca_cert_file": ca, "replace": true}), newTestUI(), in)
+	if err != nil {
+		t.Fatalf("publish with ca_cert_file: %v", err)
+	}
+	if _, err := publish(context.Background(), configure(t, srv, map[string]interface{}{"insecure_skip_tls_verify": true, "replace": true}), newTestUI(), in); err != nil {
+		t.Fatalf("publish with insecure_skip_tls_verify: %v", err)
+	}
+	if !strings.HasPrefix(a.State("maas_url").(string), "https://") {
+		t.Errorf("artifact maas_url = %v", a.State("maas_url"))
+	}
+}

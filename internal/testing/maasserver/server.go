@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"hash"
 	"io"
@@ -64,6 +65,8 @@ type Options struct {
 	TimestampSkew time.Duration
 	// Prefix is the MAAS URL path. Default "/MAAS/".
 	Prefix string
+	// TLS serves https with a certificate from a test CA; see CACertPEM.
+	TLS bool
 }
 
 // DefaultAdminKey is the admin key used when Options.Keys is empty.
@@ -151,8 +154,21 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, resources: map[int]*resource{}, nextID: 1, nextFile: 1,
 		nonces: map[string]bool{}, chunks: map[int][]int{}, puts: map[int]int{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	if opts.TLS {
+		s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	} else {
+		s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	}
 	return s
+}
+
+// CACertPEM is the PEM certificate a client must trust to reach a TLS
+// server.
+func (s *Server) CACertPEM() []byte {
+	if s.Certificate() == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
 }
 
 // FailChunkFromNowOn sets Options.FailChunk (and FailStatus, 0 for 500)
