@@ -45,6 +45,8 @@ const afterExitGrace = 2 * time.Minute
 // stateCloudbaseInit.
 type stepSysprep struct {
 	Timeout time.Duration
+	// ExitGrace replaces afterExitGrace when set.
+	ExitGrace time.Duration
 }
 
 func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -81,11 +83,16 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 	ui.Say("Running " + command)
 	start := time.Now()
 	cmd := &packersdk.RemoteCmd{Command: command}
-	if err := comm.Start(ctx, cmd); err != nil {
-		return halt(state, ui, fmt.Errorf("starting sysprep: %w", err))
-	}
 	exited := make(chan int, 1)
-	go func() { exited <- cmd.Wait() }()
+	if err := comm.Start(ctx, cmd); err != nil {
+		// The connection drops when Windows goes down, which may be
+		// before the command request is answered; the VM powering off
+		// (or not) below decides.
+		log.Printf("starting sysprep: %v", err)
+		exited <- -1
+	} else {
+		go func() { exited <- cmd.Wait() }()
+	}
 
 	waitCtx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
@@ -112,7 +119,11 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 			log.Printf("the sysprep command ended with %d after %s", status, time.Since(start).Round(time.Second))
 			// The connection ends when Windows shuts down; if the VM is
 			// still up a while later, sysprep gave up.
-			grace := time.NewTimer(afterExitGrace)
+			wait := afterExitGrace
+			if s.ExitGrace > 0 {
+				wait = s.ExitGrace
+			}
+			grace := time.NewTimer(wait)
 			select {
 			case err := <-off:
 				grace.Stop()

@@ -1,0 +1,218 @@
+package sysprep
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+)
+
+const (
+	testPassword = "Golden-Pw-42"
+	oneDrive     = "Microsoft.OneDriveSync_21196.921.7.0_neutral__8wekyb3d8bbwe"
+	gameAssist   = "Microsoft.Edge.GameAssist_1.0.3336.0_x64__8wekyb3d8bbwe"
+)
+
+// lockedBuffer collects UI output written from the runner and the
+// communicator's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// standinState starts the stand-in Windows (in-process, real WinRM) with
+// the golden image's build account and returns the state bag the guest
+// steps run with; the DriverMock's WaitVM waits for the guest to power off.
+func standinState(t *testing.T) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
+	t.Helper()
+	g := testguest.StartForTest(t, testguest.Options{User: "Administrator", Password: testPassword, QuietModuleLoad: true})
+	host, port := g.HostPort()
+	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: host, Port: port, Username: "Administrator", Password: testPassword, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &lockedBuffer{}
+	state := new(multistep.BasicStateBag)
+	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out})
+	state.Put("communicator", comm)
+	state.Put(wbcommon.StateDriver, &wbcommon.DriverMock{WaitVMFunc: func(ctx context.Context) error {
+		return g.Machine.WaitState(ctx, winsim.StateOff)
+	}})
+	return g, state, out
+}
+
+func runSteps(t *testing.T, state multistep.StateBag, steps ...multistep.Step) {
+	t.Helper()
+	for _, s := range steps {
+		if action := s.Run(context.Background(), state); action != multistep.ActionContinue {
+			t.Fatalf("%T halted: %v", s, state.Get("error"))
+		}
+	}
+}
+
+// The whole guest-side sequence on the stand-in: the agent is uploaded,
+// nothing is pending, the blocking Appx package is removed and named,
+// cloudbase-init is installed and configured, C: is trimmed, and sysprep
+// with cloudbase-init's answer file generalizes Windows and powers it off.
+func TestGuestSequenceGeneralizesStandin(t *testing.T) {
+	g, state, out := standinState(t)
+	m := g.Machine
+	if err := m.FS().Remove(testguest.AgentPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.InstallAppx("Administrator", oneDrive); err != nil {
+		t.Fatal(err)
+	}
+	msi := filepath.Join(t.TempDir(), "CloudbaseInitSetup_Stable_x64.msi")
+	if err := os.WriteFile(msi, []byte("stand-in MSI"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ci := &CloudbaseInitConfig{
+		MSI:              msi,
+		MetadataServices: []string{"cloudbaseinit.metadata.services.configdrive.ConfigDriveService"},
+		Options:          map[string]string{"first_logon_behaviour": "no"},
+	}
+	if errs := ci.prepare(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	runSteps(t, state,
+		&stepEnsureAgent{}, &stepCheckPending{}, &stepRemoveAppx{Names: DefaultRemoveAppxPackages},
+		&stepInstallCloudbaseInit{Config: ci}, &stepTrim{}, &stepSysprep{Timeout: time.Minute})
+
+	if !m.Generalized() {
+		t.Error("Windows was not generalized")
+	}
+	if st, _, _ := m.RegistryFor("Administrator").String(`HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Setup\State`, "ImageState"); st != ImageStateGeneralized {
+		t.Errorf("ImageState %q", st)
+	}
+	if got := state.Get(stateRemovedAppx).([]string); len(got) != 1 || got[0] != oneDrive {
+		t.Errorf("removed %q", got)
+	}
+	if len(m.AppxPackages()) != 0 {
+		t.Errorf("Appx packages left: %+v", m.AppxPackages())
+	}
+	log := out.String()
+	for _, want := range []string{"Uploading winbake-agent", "Nothing is pending", "Removed the Appx package " + oneDrive,
+		"Installing cloudbase-init", "VERBOSE: Invoking retrim on (C:)", `/unattend:"` + CloudbaseInitUnattend + `"`, "powered the VM off"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("UI output lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, testPassword) {
+		t.Error("the password is in the UI output")
+	}
+	for _, name := range []string{"cloudbase-init.conf", "cloudbase-init-unattend.conf"} {
+		conf, err := m.FS().ReadFile(CloudbaseInitDir + `\conf\` + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"logging_serial_port_settings=COM1,115200,N,8\r\n", "username=Admin\r\n", "groups=Administrators\r\n",
+			"metadata_services=cloudbaseinit.metadata.services.configdrive.ConfigDriveService\r\n", "first_logon_behaviour=no"} {
+			if !strings.Contains(string(conf), want) {
+				t.Errorf("%s lacks %q:\n%s", name, want, conf)
+			}
+		}
+	}
+	for _, gone := range []string{testguest.AgentPath, `C:\Windows\Temp\CloudbaseInitSetup_Stable_x64.msi`} {
+		if _, err := m.FS().Stat(gone); err == nil {
+			t.Errorf("%s left in the image", gone)
+		}
+	}
+}
+
+// Without cloudbase-init, sysprep runs with the generated answer file, and
+// an agent the image already had stays.
+func TestGuestSequenceGeneratedUnattend(t *testing.T) {
+	g, state, out := standinState(t)
+	runSteps(t, state, &stepEnsureAgent{}, &stepCheckPending{}, &stepRemoveAppx{Names: DefaultRemoveAppxPackages},
+		&stepInstallCloudbaseInit{}, &stepTrim{Skip: true}, &stepSysprep{Timeout: time.Minute})
+	if !g.Machine.Generalized() {
+		t.Error("Windows was not generalized")
+	}
+	ans, err := g.Machine.FS().ReadFile(generatedUnattend)
+	if err != nil || !bytes.Contains(ans, []byte("<PersistAllDeviceInstalls>true</PersistAllDeviceInstalls>\r\n")) {
+		t.Errorf("answer file %s: %v\n%s", generatedUnattend, err, ans)
+	}
+	if _, err := g.Machine.FS().Stat(testguest.AgentPath); err != nil {
+		t.Errorf("the image's own agent was removed: %v", err)
+	}
+	log := out.String()
+	if !strings.Contains(log, "No per-user Appx package that blocks sysprep is installed") || strings.Contains(log, "Trimming") {
+		t.Errorf("UI output:\n%s", log)
+	}
+}
+
+// A reboot pending from servicing stops the run before anything changes.
+func TestRefusesWhenPending(t *testing.T) {
+	g, state, _ := standinState(t)
+	if err := g.Machine.RegistryFor("Administrator").CreateKey(winsim.RebootPendingKey); err != nil {
+		t.Fatal(err)
+	}
+	if action := (&stepCheckPending{}).Run(context.Background(), state); action != multistep.ActionHalt {
+		t.Fatal("a pending reboot did not stop the run")
+	}
+	err, _ := state.Get("error").(error)
+	if err == nil || !strings.Contains(err.Error(), "servicing pending a reboot (cbs_reboot_pending)") {
+		t.Errorf("error %v", err)
+	}
+}
+
+// Sysprep refused by Windows (a per-user Appx package left in place):
+// the command ends, Windows keeps running, and the error quotes
+// setuperr.log.
+func TestSysprepFailureQuotesSetuperr(t *testing.T) {
+	g, state, _ := standinState(t)
+	if err := g.Machine.InstallAppx("Administrator", gameAssist); err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, state, &stepRemoveAppx{Names: []string{}})
+	step := &stepSysprep{Timeout: time.Minute, ExitGrace: 2 * time.Second}
+	if action := step.Run(context.Background(), state); action != multistep.ActionHalt {
+		t.Fatal("sysprep failure not reported")
+	}
+	err, _ := state.Get("error").(error)
+	if err == nil || !strings.Contains(err.Error(), "Windows did not power off") || !strings.Contains(err.Error(), gameAssist+" was installed for a user, but not provisioned") {
+		t.Errorf("error %v", err)
+	}
+	if g.Machine.Generalized() {
+		t.Error("generalized anyway")
+	}
+}
+
+// An image already generalized is refused before sysprep starts.
+func TestSysprepRefusesGeneralizedImage(t *testing.T) {
+	g, state, _ := standinState(t)
+	if err := g.Machine.RegistryFor("Administrator").SetString(`HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Setup\State`, "ImageState", ImageStateGeneralized); err != nil {
+		t.Fatal(err)
+	}
+	if action := (&stepSysprep{Timeout: time.Minute}).Run(context.Background(), state); action != multistep.ActionHalt {
+		t.Fatal("not refused")
+	}
+	if err, _ := state.Get("error").(error); err == nil || !strings.Contains(err.Error(), "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE") {
+		t.Errorf("error %v", err)
+	}
+}
