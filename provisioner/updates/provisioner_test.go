@@ -134,7 +134,7 @@ type env struct {
 	dir  string
 }
 
-func newEnv(t *testing.T, power winsim.PowerOptions) *env {
+func newEnv(t testing.TB, power winsim.PowerOptions) *env {
 	t.Helper()
 	rec := &recorder{t: t}
 	g := testguest.StartForTest(t, testguest.Options{Power: power, Logf: rec.logf, QuietModuleLoad: true})

@@ -1,0 +1,104 @@
+package updates
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+)
+
+// BenchmarkUpdatesDelivery (make bench-updates) moves packages into the
+// stand-in guest both ways in the same run and the same guest: the HTTP
+// channel (package server + winbake-agent fetch with SHA-256 check) with
+// WINBAKE_BENCH_HTTP_MIB of packages (default 1024), and Packer's WinRM
+// Upload with a WINBAKE_BENCH_WINRM_MIB sample (default 16). It reports
+// both throughputs and writes "updates-delivery speedup: N.Nx" to the file
+// WINBAKE_BENCH_RESULT names, when set.
+func BenchmarkUpdatesDelivery(b *testing.B) {
+	httpMiB := envInt(b, "WINBAKE_BENCH_HTTP_MIB", 1024)
+	winrmMiB := envInt(b, "WINBAKE_BENCH_WINRM_MIB", 16)
+	const files = 4
+	for i := 0; i < b.N; i++ {
+		e := newEnv(b, winsim.PowerOptions{})
+		var pkgs []*Package
+		for n := 0; n < files; n++ {
+			pf := testguest.PackageFile{Name: fmt.Sprintf("windows10.0-kb50000%02d-x64.cab", n), KB: fmt.Sprintf("50000%02d", n),
+				PackageName: fmt.Sprintf("Package_for_KB50000%02d", n), Version: "10.0.1.0", Padding: httpMiB << 20 / files,
+				Spec: winsim.PackageSpec{Result: "installs"}}
+			path := writePackages(b, e.dir, pf)[0]
+			pk, err := describe(path, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			pkgs = append(pkgs, pk)
+		}
+		var httpBytes int64
+		for _, pk := range pkgs {
+			httpBytes += pk.Size
+		}
+		p := &Provisioner{poll: 100 * time.Millisecond}
+		if err := p.Prepare(map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}}); err != nil {
+			b.Fatal(err)
+		}
+		ui := quietUi{&packersdk.BasicUi{Reader: strings.NewReader(""), Writer: io.Discard, ErrorWriter: io.Discard}}
+		g := &guest{comm: e.comm, ui: ui, wait: time.Minute, poll: 100 * time.Millisecond}
+		data := map[string]any{"WinbakeHostIP": "127.0.0.1", "WinbakeHostBindIP": "127.0.0.1"}
+		ctx := context.Background()
+		start := time.Now()
+		if err := p.deliver(ctx, ui, g, pkgs, data); err != nil {
+			b.Fatal(err)
+		}
+		httpSecs := time.Since(start).Seconds()
+
+		sample := filepath.Join(e.dir, "sample.bin")
+		if err := os.WriteFile(sample, make([]byte, winrmMiB<<20), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		pk := &Package{LocalPath: sample, Name: "sample.bin", Size: int64(winrmMiB) << 20}
+		start = time.Now()
+		if err := uploadFile(e.comm.Communicator, `C:\ProgramData\winbake\bench\sample.bin`, pk); err != nil {
+			b.Fatal(err)
+		}
+		winrmSecs := time.Since(start).Seconds()
+
+		httpRate := float64(httpBytes) / (1 << 20) / httpSecs
+		winrmRate := float64(pk.Size) / (1 << 20) / winrmSecs
+		b.ReportMetric(httpRate, "http-MiB/s")
+		b.ReportMetric(winrmRate, "winrm-MiB/s")
+		line := fmt.Sprintf("updates-delivery speedup: %.1fx", httpRate/winrmRate)
+		b.Logf("HTTP: %d MiB in %.2fs (%.1f MiB/s); WinRM upload: %d MiB in %.2fs (%.2f MiB/s); %s",
+			httpBytes>>20, httpSecs, httpRate, winrmMiB, winrmSecs, winrmRate, line)
+		if out := os.Getenv("WINBAKE_BENCH_RESULT"); out != "" {
+			if err := os.WriteFile(out, []byte(line+"\n"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func envInt(tb testing.TB, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q: want a positive number of MiB", name, s)
+	}
+	return n
+}
+
+// quietUi discards messages and progress.
+type quietUi struct{ *packersdk.BasicUi }
+
+func (quietUi) TrackProgress(_ string, _, _ int64, stream io.ReadCloser) io.ReadCloser { return stream }
