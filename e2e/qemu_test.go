@@ -12,9 +12,13 @@ import (
 	"time"
 )
 
-// standinISO is the stand-in install ISO (make standin-iso).
+// standinISO is the stand-in install ISO (make standin-iso), or the one
+// WINBAKE_STANDIN_ISO names.
 func standinISO(t *testing.T) string {
 	t.Helper()
+	if iso := os.Getenv("WINBAKE_STANDIN_ISO"); iso != "" {
+		return iso
+	}
 	iso, err := filepath.Abs(filepath.Join("..", "build", "standin", "winbake-standin.iso"))
 	if err != nil {
 		t.Fatal(err)
@@ -104,4 +108,100 @@ func TestQemuBadImageNameFailsBeforeQEMU(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Error("output directory created")
 	}
+}
+
+// A Setup that fails in windowsPE (a virtio-blk disk without the viostor
+// driver: Setup sees no disk) never brings WinRM up; the build's error
+// names the last Setup phase the serial console showed and Setup's error,
+// and says setuperr.log could not be read.
+func TestQemuFailedSetupNamesPhase(t *testing.T) {
+	iso := standinISO(t)
+	out := filepath.Join(t.TempDir(), "out")
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
+		"-var", "disk_interface=virtio-blk", "-var", "winrm_timeout=3m", filepath.Join("..", "example", "standin.pkr.hcl"))
+	noQEMULeft(t, out)
+	if err == nil {
+		t.Fatalf("build succeeded without a disk driver:\n%s", log)
+	}
+	for _, w := range []string{
+		"last Windows Setup phase on the serial console: windowsPE",
+		"Windows Setup error: ",
+		`X:\Windows\Panther\setuperr.log, is never reachable`,
+	} {
+		if !strings.Contains(log, w) {
+			t.Errorf("the build's error lacks %q:\n%s", w, log)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("a failed build left its output directory")
+	}
+}
+
+// A golden disk refreshed with source_image: the stand-in is installed
+// (UEFI with a TPM), then a second build boots its disk without Setup,
+// keeps its UEFI variables and TPM state, and leaves a standalone qcow2;
+// the source's checksum is unchanged.
+func TestQemuBuildsFromSourceImage(t *testing.T) {
+	iso := standinISO(t)
+	dir := t.TempDir()
+	golden, refreshed := filepath.Join(dir, "golden"), filepath.Join(dir, "refreshed")
+	const password = "Standin-Refresh-1"
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "firmware=uefi", "-var", "tpm=true",
+		"-var", "winrm_password="+password, filepath.Join("..", "example", "standin.pkr.hcl"))
+	if err != nil {
+		t.Fatalf("golden build: %v\n%s", err, log)
+	}
+	src := filepath.Join(golden, "standin.qcow2")
+	sum := sha256Of(t, src)
+	start := time.Now()
+	log, err = installed.run("", "build", "-var", "source_image="+src, "-var", "source_image_checksum=sha256:"+sum,
+		"-var", "output_dir="+refreshed, "-var", "winrm_password="+password, filepath.Join("..", "example", "standin-refresh.pkr.hcl"))
+	t.Logf("refresh build took %s", time.Since(start).Round(time.Second))
+	noQEMULeft(t, refreshed)
+	if err != nil {
+		t.Fatalf("refresh build: %v\n%s", err, log)
+	}
+	if got := sha256Of(t, src); got != sum {
+		t.Errorf("the source image changed: %s -> %s", sum, got)
+	}
+	if strings.Contains(log, "Windows install ISO") || strings.Contains(log, "MiB qcow2 disk") {
+		t.Errorf("the refresh used install media or a new disk:\n%s", log)
+	}
+	for _, w := range []string{"on top of " + src, "Flattening", "TPM state from " + filepath.Join(golden, "tpm"), "The VM powered off"} {
+		if !strings.Contains(log, w) {
+			t.Errorf("log lacks %q:\n%s", w, log)
+		}
+	}
+	disk := filepath.Join(refreshed, "standin-refresh.qcow2")
+	info, err := exec.Command("qemu-img", "info", disk).CombinedOutput()
+	if err != nil || !strings.Contains(string(info), "file format: qcow2") || strings.Contains(string(info), "backing file") {
+		t.Errorf("the refreshed disk is not a standalone qcow2: %v\n%s", err, info)
+	}
+	var m struct {
+		Firmware    string
+		TPM         bool
+		SourceImage string `json:"source_image"`
+		Windows     struct {
+			ImageName string `json:"image_name"`
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(refreshed, "standin-refresh.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Firmware != "uefi" || !m.TPM || m.SourceImage != src || m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" {
+		t.Errorf("manifest %s", b)
+	}
+}
+
+func sha256Of(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command("sha256sum", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(out))[0]
 }

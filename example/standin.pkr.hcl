@@ -31,6 +31,23 @@ variable "image_name" {
   default = "Windows Server 2022 SERVERSTANDARDCORE"
 }
 
+variable "disk_interface" {
+  type    = string
+  default = "sata"
+}
+
+variable "winrm_timeout" {
+  type    = string
+  default = "5m"
+}
+
+variable "winrm_password" {
+  type        = string
+  description = "Password of the build account; generated when empty."
+  default     = ""
+  sensitive   = true
+}
+
 variable "output_dir" {
   type    = string
   default = "output/standin"
@@ -45,11 +62,12 @@ source "winbake-qemu" "standin" {
   accelerator      = "tcg"
   cpus             = 1
   memory           = 1024
-  disk_interface   = "sata"
+  disk_interface   = var.disk_interface
   net_device       = "e1000"
   output_directory = var.output_dir
   vm_name          = "standin"
-  winrm_timeout    = "5m"
+  winrm_timeout    = var.winrm_timeout
+  winrm_password   = var.winrm_password
   shutdown_timeout = "2m"
 }
 

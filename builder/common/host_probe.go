@@ -82,6 +82,8 @@ type firmwareDescriptor struct {
 type OVMF struct {
 	Code, Vars             string
 	CodeFormat, VarsFormat string
+	// SecureBoot marks a Secure Boot build, which needs SMM.
+	SecureBoot bool
 }
 
 // FindOVMF picks the UEFI firmware for a q35 x86_64 VM without Secure
@@ -116,6 +118,44 @@ func (p HostPaths) FindOVMF() (OVMF, error) {
 	}
 	return OVMF{}, errors.New(`efi_firmware_code: no OVMF firmware found in ` + p.FirmwareDescs + `/*.json or as ` + code +
 		`; install OVMF (Debian: apt-get install ovmf), set efi_firmware_code and efi_firmware_vars, or use firmware = "bios"`)
+}
+
+// FindSecureBootOVMF picks the UEFI firmware for a q35 x86_64 VM with
+// Secure Boot: the first descriptor with the features secure-boot,
+// enrolled-keys (Microsoft's keys in the variable store template) and
+// requires-smm whose files exist, else Debian's
+// OVMF_CODE_4M.secboot.fd/OVMF_VARS_4M.ms.fd.
+func (p HostPaths) FindSecureBootOVMF() (OVMF, error) {
+	descs, _ := filepath.Glob(filepath.Join(p.FirmwareDescs, "*.json"))
+	sort.Strings(descs)
+	for _, path := range descs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var d firmwareDescriptor
+		if json.Unmarshal(b, &d) != nil || !slices.Contains(d.InterfaceTypes, "uefi") || d.Mapping.Device != "flash" {
+			continue
+		}
+		if !slices.Contains(d.Features, "secure-boot") || !slices.Contains(d.Features, "enrolled-keys") || !slices.Contains(d.Features, "requires-smm") {
+			continue
+		}
+		if !q35x86(d) || !exists(d.Mapping.Executable.Filename) || !exists(d.Mapping.NVRAMTemplate.Filename) {
+			continue
+		}
+		return OVMF{
+			Code: d.Mapping.Executable.Filename, CodeFormat: orRaw(d.Mapping.Executable.Format),
+			Vars: d.Mapping.NVRAMTemplate.Filename, VarsFormat: orRaw(d.Mapping.NVRAMTemplate.Format),
+			SecureBoot: true,
+		}, nil
+	}
+	code, vars := filepath.Join(p.DebianOVMFDir, "OVMF_CODE_4M.secboot.fd"), filepath.Join(p.DebianOVMFDir, "OVMF_VARS_4M.ms.fd")
+	if exists(code) && exists(vars) {
+		return OVMF{Code: code, Vars: vars, CodeFormat: "raw", VarsFormat: "raw", SecureBoot: true}, nil
+	}
+	return OVMF{}, errors.New(`secure_boot: no Secure Boot OVMF with Microsoft's keys enrolled found in ` + p.FirmwareDescs +
+		`/*.json (features secure-boot, enrolled-keys, requires-smm) or as ` + code + ` and ` + vars +
+		`; install OVMF (Debian: apt-get install ovmf), set efi_firmware_code and efi_firmware_vars, or set secure_boot = false`)
 }
 
 func q35x86(d firmwareDescriptor) bool {

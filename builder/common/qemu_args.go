@@ -22,9 +22,12 @@ type VMSpec struct {
 	CPUs        int
 	MemoryMB    int
 
-	Firmware  string // FirmwareBIOS or FirmwareUEFI
-	OVMF      OVMF   // Code is used as is; Vars is the VM's own copy
-	TPMSocket string // swtpm control socket; empty for no TPM
+	Firmware string // FirmwareBIOS or FirmwareUEFI
+	// SecureBoot turns on SMM and locks the flash to it (UEFI with a
+	// Secure Boot OVMF).
+	SecureBoot bool
+	OVMF       OVMF   // Code is used as is; Vars is the VM's own copy
+	TPMSocket  string // swtpm control socket; empty for no TPM
 
 	InstallISO   string
 	AnswerCD     string
@@ -55,9 +58,13 @@ type VMSpec struct {
 // Args builds the ordered QEMU argument list. It fails when the devices do
 // not fit the machine's IDE/AHCI slots.
 func (s VMSpec) Args() ([]QemuArg, error) {
+	machine := s.Machine
+	if s.SecureBoot {
+		machine += ",smm=on"
+	}
 	a := []QemuArg{
 		{"-name", s.Name},
-		{"-machine", s.Machine},
+		{"-machine", machine},
 		{"-accel", s.Accelerator},
 	}
 	if s.Accelerator == AccelKVM {
@@ -76,6 +83,11 @@ func (s VMSpec) Args() ([]QemuArg, error) {
 		QemuArg{"-pidfile", s.PIDFile},
 	)
 	if s.Firmware == FirmwareUEFI {
+		if s.SecureBoot {
+			// Only SMM code may write the variable store, or the OS could
+			// change the Secure Boot keys.
+			a = append(a, QemuArg{"-global", "driver=cfi.pflash01,property=secure,value=on"})
+		}
 		a = append(a,
 			QemuArg{"-drive", fmt.Sprintf("if=pflash,format=%s,unit=0,readonly=on,file=%s", orRaw(s.OVMF.CodeFormat), s.OVMF.Code)},
 			QemuArg{"-drive", fmt.Sprintf("if=pflash,format=%s,unit=1,file=%s", orRaw(s.OVMF.VarsFormat), s.OVMF.Vars)})

@@ -44,14 +44,15 @@ type SourceImageConfig struct {
 // image (the artifact manifest written by winbake's builders).
 type SourceManifest struct {
 	// Path is the manifest file.
-	Path     string `json:"-"`
-	Disk     string `json:"disk"`
-	SHA256   string `json:"sha256"`
-	Firmware string `json:"firmware"`
-	EFIVars  string `json:"efivars"`
-	TPM      bool   `json:"tpm"`
-	TPMState string `json:"tpm_state"`
-	Windows  struct {
+	Path       string `json:"-"`
+	Disk       string `json:"disk"`
+	SHA256     string `json:"sha256"`
+	Firmware   string `json:"firmware"`
+	EFIVars    string `json:"efivars"`
+	SecureBoot bool   `json:"secure_boot"`
+	TPM        bool   `json:"tpm"`
+	TPMState   string `json:"tpm_state"`
+	Windows    struct {
 		ImageName        string `json:"image_name"`
 		EditionID        string `json:"edition_id"`
 		InstallationType string `json:"installation_type"`

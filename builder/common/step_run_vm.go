@@ -34,6 +34,8 @@ type StepRunVM struct {
 	GuestPort int
 	UserArgs  [][]string
 	Host      HostPaths
+	// SecureBoot starts a UEFI VM with SMM and the flash locked to it.
+	SecureBoot bool
 
 	started bool
 }
@@ -48,6 +50,7 @@ func (s *StepRunVM) Spec(state multistep.StateBag, accel string) VMSpec {
 		CPUs:          s.VM.CPUs,
 		MemoryMB:      s.VM.MemoryMB,
 		Firmware:      s.VM.Firmware,
+		SecureBoot:    s.SecureBoot && s.VM.Firmware == FirmwareUEFI,
 		TPMSocket:     str(StateTPMSocket),
 		InstallISO:    str("iso_path"),
 		AnswerCD:      str("cd_path"),

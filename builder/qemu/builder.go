@@ -84,7 +84,8 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 	}
 	steps = append(steps,
 		&wbcommon.StepExportHostAddress{Network: c.Network, Bridge: c.Bridge},
-		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host},
+		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host,
+			SecureBoot: c.SecureBoot},
 		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
 		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys},
 		&communicator.StepConnect{
@@ -139,7 +140,12 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 			ovmf = wbcommon.OVMF{Code: c.EFIFirmwareCode, Vars: c.EFIFirmwareVars, CodeFormat: imageFormat(c.EFIFirmwareCode), VarsFormat: imageFormat(c.EFIFirmwareVars)}
 		} else {
 			var err error
-			if ovmf, err = host.FindOVMF(); err != nil {
+			if c.SecureBoot {
+				ovmf, err = host.FindSecureBootOVMF()
+			} else {
+				ovmf, err = host.FindOVMF()
+			}
+			if err != nil {
 				return nil, err
 			}
 		}

@@ -51,6 +51,15 @@ type Config struct {
 	// from CD or DVD"; BIOS boots the CD without a key. Set `[]` to type
 	// nothing.
 	BootCommand []string `mapstructure:"boot_command" required:"false"`
+	// Boot with UEFI Secure Boot (`firmware = "uefi"` only): the OVMF
+	// build with Secure Boot and SMM, and a variable store with
+	// Microsoft's keys enrolled, found through QEMU's firmware descriptors
+	// (features `secure-boot`, `enrolled-keys`, `requires-smm`), else
+	// Debian's `OVMF_CODE_4M.secboot.fd` and `OVMF_VARS_4M.ms.fd`. The
+	// machine gets `smm=on` and the flash is locked to SMM
+	// (`-global driver=cfi.pflash01,property=secure,value=on`). Recorded
+	// in the manifest as `secure_boot`. Defaults to `false`.
+	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
 	// Extra QEMU arguments appended, in order, after winbake's own; each
 	// entry is an option and at most one value, for example
 	// `[["-device", "qemu-xhci"], ["-device", "usb-tablet"]]`. They never
@@ -89,6 +98,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 			if !firmwareSet {
 				c.Firmware = m.Firmware
 			}
+			// A variable store with Secure Boot keys needs the Secure
+			// Boot firmware again.
+			c.SecureBoot = c.SecureBoot || m.SecureBoot
 			if c.TPM == nil && c.Firmware == wbcommon.FirmwareUEFI {
 				tpm := m.TPM
 				c.TPM = &tpm
@@ -111,6 +123,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		add(c.VMConfig.Prepare(&c.ctx)...)
 		add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
 		add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
+	}
+	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
+		add(fmt.Errorf(`secure_boot: Secure Boot needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))
 	}
 	if c.Comm.Type == "" {
 		c.Comm.Type = "winrm"

@@ -121,6 +121,7 @@ type FlatConfig struct {
 	VMName                    *string           `mapstructure:"vm_name" required:"false" cty:"vm_name" hcl:"vm_name"`
 	BootWait                  *string           `mapstructure:"boot_wait" required:"false" cty:"boot_wait" hcl:"boot_wait"`
 	BootCommand               []string          `mapstructure:"boot_command" required:"false" cty:"boot_command" hcl:"boot_command"`
+	SecureBoot                *bool             `mapstructure:"secure_boot" required:"false" cty:"secure_boot" hcl:"secure_boot"`
 	QemuArgs                  [][]string        `mapstructure:"qemu_args" required:"false" cty:"qemu_args" hcl:"qemu_args"`
 }
 
@@ -247,6 +248,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"vm_name":                      &hcldec.AttrSpec{Name: "vm_name", Type: cty.String, Required: false},
 		"boot_wait":                    &hcldec.AttrSpec{Name: "boot_wait", Type: cty.String, Required: false},
 		"boot_command":                 &hcldec.AttrSpec{Name: "boot_command", Type: cty.List(cty.String), Required: false},
+		"secure_boot":                  &hcldec.AttrSpec{Name: "secure_boot", Type: cty.Bool, Required: false},
 		"qemu_args":                    &hcldec.AttrSpec{Name: "qemu_args", Type: cty.List(cty.List(cty.String)), Required: false},
 	}
 	return s

@@ -29,6 +29,7 @@ type Manifest struct {
 	SHA256        string `json:"sha256"`
 	Firmware      string `json:"firmware"`
 	EFIVars       string `json:"efivars,omitempty"`
+	SecureBoot    bool   `json:"secure_boot"`
 	TPM           bool   `json:"tpm"`
 	TPMState      string `json:"tpm_state,omitempty"`
 	Machine       string `json:"machine"`
@@ -71,7 +72,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		return fail(state, ui, fmt.Errorf("checksumming the disk: %w", err))
 	}
 	m := Manifest{
-		Disk: filepath.Base(disk), Format: "qcow2", SHA256: sum, Firmware: c.Firmware, TPM: c.TPMEnabled(),
+		Disk: filepath.Base(disk), Format: "qcow2", SHA256: sum, Firmware: c.Firmware, SecureBoot: c.SecureBoot, TPM: c.TPMEnabled(),
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
 	files := []string{disk}
