@@ -142,3 +142,41 @@ func windowsPartition(t *testing.T, img *standin.Image) int {
 	}
 	return best.Number
 }
+
+// BIOS without a TPM, with cloudbase-init: the MSI goes up over WinRM, is
+// installed, and sysprep runs with cloudbase-init's answer file.
+func TestSysprepCloudbaseInitBIOS(t *testing.T) {
+	iso := standinISO(t)
+	dir := t.TempDir()
+	golden, generalized := filepath.Join(dir, "golden"), filepath.Join(dir, "generalized")
+	msi := filepath.Join(dir, "CloudbaseInitSetup_Stable_x64.msi")
+	if err := os.WriteFile(msi, []byte("stand-in cloudbase-init MSI"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "sysprep_dir="+generalized,
+		"-var", "firmware=bios", "-var", "tpm=false", "-var", "cloudbase_init_msi="+msi,
+		"-var", "winrm_password=Sysprep-e2e-Pw2", filepath.Join("..", "example", "sysprep-standin.pkr.hcl"))
+	noQEMULeft(t, generalized)
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, log)
+	}
+	for _, want := range []string{"Installing cloudbase-init", `cloudbase-init-unattend.conf`,
+		`/unattend:"C:\Program Files\Cloudbase Solutions\Cloudbase-Init\conf\Unattend.xml"`, "sysprep generalized Windows and powered the VM off"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	var m struct {
+		Firmware      string
+		TPM           bool
+		Generalized   bool
+		CloudbaseInit bool `json:"cloudbase_init"`
+	}
+	b := readJSON(t, filepath.Join(generalized, "standin.json"), &m)
+	if !m.Generalized || !m.CloudbaseInit || m.Firmware != "bios" || m.TPM {
+		t.Errorf("manifest %s", b)
+	}
+	if _, err := os.Stat(filepath.Join(generalized, "efivars.fd")); !os.IsNotExist(err) {
+		t.Errorf("efivars.fd in a BIOS image's output: %v", err)
+	}
+}

@@ -38,6 +38,13 @@ variable "sysprep_dir" {
   default = "output/standin-generalized"
 }
 
+# A cloudbase-init MSI (CloudbaseInitSetup_Stable_x64.msi) to install before
+# sysprep; none by default.
+variable "cloudbase_init_msi" {
+  type    = string
+  default = ""
+}
+
 # The build account's password, shared by the builder (which sets the
 # account up) and sysprep (which logs on with it).
 variable "winrm_password" {
@@ -75,5 +82,13 @@ build {
     winrm_timeout       = "5m"
     timeout             = "10m"
     keep_input_artifact = true
+
+    dynamic "cloudbase_init" {
+      for_each = var.cloudbase_init_msi == "" ? [] : [var.cloudbase_init_msi]
+      content {
+        msi               = cloudbase_init.value
+        metadata_services = ["cloudbaseinit.metadata.services.configdrive.ConfigDriveService"]
+      }
+    }
   }
 }
