@@ -129,6 +129,10 @@ func init() {
 			flags: []string{"if-exists"}, minArgs: 2, maxArgs: 2, run: runAppendLine,
 		},
 		{
+			name: "winrm-client", usage: "winbake-agent winrm-client [--port <5985>]",
+			flags: []string{"port"}, run: runWinRMClient,
+		},
+		{
 			name: "restart", usage: "winbake-agent restart [--delay <duration, e.g. 0s, 30s>] [--reason <text>]",
 			flags: []string{"delay", "reason"}, run: runRestart,
 		},
@@ -181,6 +185,7 @@ func usagef(format string, args ...any) *usageError {
 //	install <.cab|.msu> [--log] [--temp] [--journal] InstallResult
 //	fetch <url> <file> --sha256 [--size] FetchResult
 //	append-line <file> <base64> [--if-exists] AppendLineResult
+//	winrm-client [--port]                WinRMClientResult
 //	restart [--delay] [--reason]         RestartResult
 //	tail <file> [--from] [--max]         TailResult
 //	(usage errors)                       UsageResult

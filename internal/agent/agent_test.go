@@ -367,7 +367,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestUsageErrors(t *testing.T) {
-	allVerbs := []string{"version", "boot-time", "pending-reboot", "install", "fetch", "append-line", "restart", "tail"}
+	allVerbs := []string{"version", "boot-time", "pending-reboot", "install", "fetch", "append-line", "winrm-client", "restart", "tail"}
 	for _, tc := range []struct {
 		name      string
 		args      []string
@@ -378,7 +378,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{name: "no verb", args: nil, verb: "", errSubstr: []string{"no verb"}, verbs: true},
 		{name: "unknown verb", args: []string{"reboot"}, verb: "reboot",
-			errSubstr: []string{`unknown verb "reboot"`, "version, boot-time, pending-reboot, install, fetch, append-line, restart, tail"}, verbs: true},
+			errSubstr: []string{`unknown verb "reboot"`, "version, boot-time, pending-reboot, install, fetch, append-line, winrm-client, restart, tail"}, verbs: true},
 		{name: "unknown flag", args: []string{"install", `C:\u\x.cab`, "--logfile", "x"}, verb: "install",
 			errSubstr: []string{`unknown flag "--logfile"`, "--log, --temp, --journal, --stale-after"}, flags: []string{"--log", "--temp", "--journal", "--stale-after"}},
 		{name: "single-dash flag", args: []string{"tail", `C:\x.log`, "-from", "3"}, verb: "tail",
@@ -508,4 +508,19 @@ func rawDoc(t *testing.T, sys System, args ...string) map[string]any {
 		t.Fatalf("%q: %v: %s", args, err, out.Bytes())
 	}
 	return m
+}
+
+func TestNetstatClients(t *testing.T) {
+	out := "\r\nActive Connections\r\n\r\n  Proto  Local Address          Foreign Address        State\r\n" +
+		"  TCP    10.0.2.15:5985         10.0.2.2:50001         ESTABLISHED\r\n" +
+		"  TCP    10.0.2.15:5985         192.168.1.9:50002      ESTABLISHED\r\n" +
+		"  TCP    10.0.2.15:5985         10.0.2.2:50003         ESTABLISHED\r\n" +
+		"  TCP    10.0.2.15:5985         10.0.2.7:50004         TIME_WAIT\r\n" +
+		"  TCP    10.0.2.15:49700        10.0.2.2:5985          ESTABLISHED\r\n"
+	if got := netstatClients(out, 5985); !slices.Equal(got, []string{"10.0.2.2", "192.168.1.9"}) {
+		t.Errorf("clients %v", got)
+	}
+	if got := netstatClients(out, 5986); len(got) != 0 || got == nil {
+		t.Errorf("clients on 5986 %#v, want empty", got)
+	}
 }

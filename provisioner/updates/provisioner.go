@@ -168,7 +168,7 @@ func (p *Provisioner) deliver(ctx context.Context, ui packersdk.Ui, g *guest, pk
 		}
 		return nil
 	}
-	hostIP, bindIP, source := hostAddresses(c, generatedData, g)
+	hostIP, bindIP, source := hostAddresses(ctx, c, generatedData, g)
 	if hostIP == "" {
 		return errors.New("winbake-updates: cannot tell which address the guest reaches the build host at: the builder exports no WinbakeHostIP and the communicator host is unknown; set http_address (or delivery = \"winrm\")")
 	}
@@ -202,8 +202,10 @@ func (p *Provisioner) deliver(ctx context.Context, ui packersdk.Ui, g *guest, pk
 }
 
 // hostAddresses picks the address the guest reaches the host at, and
-// where the server listens.
-func hostAddresses(c *Config, data map[string]interface{}, g *guest) (hostIP, bindIP, source string) {
+// where the server listens: the builder's generated data, else
+// http_address, else how the guest sees the WinRM client (winbake-agent
+// winrm-client), else the host's route towards the communicator host.
+func hostAddresses(ctx context.Context, c *Config, data map[string]interface{}, g *guest) (hostIP, bindIP, source string) {
 	get := func(k string) string {
 		s, _ := data[k].(string)
 		if net.ParseIP(s) == nil { // absent, or Packer's "ERR_..." / placeholder text
@@ -211,20 +213,32 @@ func hostAddresses(c *Config, data map[string]interface{}, g *guest) (hostIP, bi
 		}
 		return s
 	}
+	commHost, _ := data["Host"].(string)
 	switch {
 	case get(generatedHostIP) != "":
 		hostIP, source = get(generatedHostIP), "the builder's WinbakeHostIP"
 	case c.HTTPAddress != "":
 		hostIP, source = c.HTTPAddress, "http_address"
 	default:
-		// The address this host uses towards the guest's WinRM endpoint is
-		// the one the guest sees it as, unless NAT is in between (then the
-		// builder exports WinbakeHostIP).
-		if h, _ := data["Host"].(string); h != "" {
-			if conn, err := net.Dial("udp", net.JoinHostPort(h, "5985")); err == nil {
+		port := 5985
+		switch v := data["Port"].(type) {
+		case int:
+			port = v
+		case int64:
+			port = int(v)
+		case float64:
+			port = int(v)
+		}
+		var wc agent.WinRMClientResult
+		if err := g.run(ctx, &wc, "winrm-client", "--port", fmt.Sprint(port)); err == nil && wc.OK && len(wc.Clients) > 0 {
+			hostIP, source = wc.Clients[0], "the guest's view of the WinRM connection"
+			break
+		}
+		if commHost != "" {
+			if conn, err := net.Dial("udp", net.JoinHostPort(commHost, fmt.Sprint(port))); err == nil {
 				hostIP = conn.LocalAddr().(*net.UDPAddr).IP.String()
 				conn.Close()
-				source = "the route to the communicator host " + h
+				source = "the route to the communicator host " + commHost
 			}
 		}
 	}
@@ -233,10 +247,34 @@ func hostAddresses(c *Config, data map[string]interface{}, g *guest) (hostIP, bi
 		bindIP = c.HTTPBindAddress
 	case get(generatedHostBindIP) != "":
 		bindIP = get(generatedHostBindIP)
-	default:
+	case isLocalAddress(hostIP):
 		bindIP = hostIP
+	case commHost != "" && net.ParseIP(commHost) != nil && net.ParseIP(commHost).IsLoopback():
+		// The guest's WinRM is forwarded to this host's loopback (NAT):
+		// the guest's gateway address leads back to loopback too.
+		bindIP = "127.0.0.1"
+	default:
+		bindIP = "0.0.0.0"
 	}
 	return hostIP, bindIP, source
+}
+
+// isLocalAddress reports whether ip is an address of this host.
+func isLocalAddress(ip string) bool {
+	want := net.ParseIP(ip)
+	if want == nil {
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(want) {
+			return true
+		}
+	}
+	return false
 }
 
 func names(states []*pkgState) string {

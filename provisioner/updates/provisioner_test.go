@@ -132,6 +132,33 @@ type env struct {
 	comm *countingComm
 	rec  *recorder
 	dir  string
+	ui   *recordingUi
+}
+
+// recordingUi is Packer's test UI that also keeps what was said.
+type recordingUi struct {
+	packersdk.Ui
+	mu    sync.Mutex
+	lines []string
+}
+
+func (u *recordingUi) Say(s string)     { u.keep(s); u.Ui.Say(s) }
+func (u *recordingUi) Message(s string) { u.keep(s); u.Ui.Message(s) }
+func (u *recordingUi) keep(s string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.lines = append(u.lines, s)
+}
+
+func (u *recordingUi) said(sub string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, l := range u.lines {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func newEnv(t testing.TB, power winsim.PowerOptions) *env {
@@ -159,7 +186,8 @@ func (e *env) provision(t *testing.T, raw map[string]any, data map[string]any) (
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	err := p.Provision(ctx, packersdk.TestUi(t), e.comm, data)
+	e.ui = &recordingUi{Ui: packersdk.TestUi(t)}
+	err := p.Provision(ctx, e.ui, e.comm, data)
 	var m Manifest
 	b, rerr := e.g.Machine.FS().ReadFile(ManifestPath)
 	if rerr == nil {
@@ -403,20 +431,25 @@ func TestDropDuringInstall(t *testing.T) {
 }
 
 // Without the builder's WinbakeHostIP (Packer's placeholders instead),
-// the address comes from the route to the communicator host; delivery =
-// "winrm" uploads through the communicator.
+// the address comes from the guest's view of the WinRM connection
+// (winbake-agent winrm-client); delivery = "winrm" uploads through the
+// communicator.
 func TestHostAddressFallbackAndWinRMDelivery(t *testing.T) {
 	t.Parallel()
 	t.Run("route", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, fastPower())
 		writePackages(t, e.dir, pkgOther)
-		data := map[string]any{"WinbakeHostIP": "ERR_WinbakeHostIP_NOT_IMPLEMENTED", "WinbakeHostBindIP": "<no value>", "Host": "127.0.0.1"}
+		_, port := e.g.HostPort()
+		data := map[string]any{"WinbakeHostIP": "ERR_WinbakeHostIP_NOT_IMPLEMENTED", "WinbakeHostBindIP": "<no value>", "Host": "127.0.0.1", "Port": port}
 		if _, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}}, data); err != nil {
 			t.Fatal(err)
 		}
 		if s := e.g.Machine.PackageState(pkgOther.Name); s != "Installed" {
 			t.Errorf("state %q", s)
+		}
+		if !e.ui.said("to the guest at 127.0.0.1 (listening on 127.0.0.1:") || !e.ui.said("address from the guest's view of the WinRM connection") {
+			t.Errorf("the host address did not come from the guest's view: %q", e.ui.lines)
 		}
 	})
 	t.Run("winrm", func(t *testing.T) {

@@ -91,6 +91,7 @@ var builtinPrograms = []string{
 	`C:\Windows\System32\expand.exe`,
 	`C:\Windows\System32\shutdown.exe`,
 	`C:\Windows\System32\HOSTNAME.EXE`,
+	`C:\Windows\System32\NETSTAT.EXE`,
 	`C:\Windows\System32\Sysprep\sysprep.exe`,
 }
 
@@ -124,6 +125,8 @@ func (m *Machine) programAt(abs string) func(p *proc) uint32 {
 		return m.runShutdown
 	case `c:\windows\system32\hostname.exe`:
 		return m.runHostname
+	case `c:\windows\system32\netstat.exe`:
+		return m.runNetstat
 	case `c:\windows\system32\sysprep\sysprep.exe`:
 		return m.runSysprep
 	}
