@@ -501,3 +501,45 @@ func TestRecordExitCodes(t *testing.T) {
 		t.Errorf("0x800F0823 without an SSU: %+v", s)
 	}
 }
+
+// Windows restarting on its own in the middle of an install (as after a
+// servicing stack update or a user's scheduled task): the provisioner waits
+// for the new boot, counts the reboot, and runs the cut-off install again.
+func TestGuestRebootsByItself(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fastPower())
+	first, second := pkgOther, pkgNotApplicable
+	first.Spec = winsim.PackageSpec{Result: "installs"}
+	second.Spec = winsim.PackageSpec{Result: "installs", InstallTime: "2s"}
+	writePackages(t, e.dir, first, second)
+	var once sync.Once
+	e.comm.before = func(cmd string) {
+		if strings.Contains(cmd, " install ") && strings.Contains(cmd, second.Name) {
+			once.Do(func() {
+				go func() {
+					time.Sleep(300 * time.Millisecond)
+					if err := e.g.Machine.Reboot(); err != nil {
+						t.Errorf("reboot: %v", err)
+					}
+				}()
+			})
+		}
+	}
+	m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byFile(m)
+	if got[first.Name].Result != resultInstalled || got[second.Name].Result != resultInstalled {
+		t.Errorf("manifest %+v", m.Packages)
+	}
+	if m.Reboots != 0 || m.RebootsObserved != 1 || !e.ui.said("The guest rebooted by itself") {
+		t.Errorf("reboots %d started, %d observed; want 0 and 1", m.Reboots, m.RebootsObserved)
+	}
+	if runs := e.rec.dismRuns(); len(runs) != 3 {
+		t.Errorf("DISM runs %v, want 3 (the cut-off install run again)", runs)
+	}
+	if s := e.g.Machine.PackageState(second.Name); s != "Installed" {
+		t.Errorf("state %q", s)
+	}
+}
