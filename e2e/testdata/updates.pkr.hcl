@@ -1,0 +1,60 @@
+# winbake-updates after winbake-qemu on the stand-in ISO: the packages in
+# var.packages_dir are served from the host over HTTP, installed with
+# reboots, and the manifest the provisioner leaves in the image is copied
+# out to var.manifest_out.
+packer {
+  required_plugins {
+    winbake = {
+      source  = "github.com/winbake/winbake"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "iso" {
+  type = string
+}
+
+variable "output_dir" {
+  type = string
+}
+
+variable "packages_dir" {
+  type = string
+}
+
+variable "manifest_out" {
+  type = string
+}
+
+source "winbake-qemu" "standin" {
+  iso_url          = var.iso
+  iso_checksum     = "none"
+  image_name       = "Windows Server 2022 SERVERSTANDARDCORE"
+  firmware         = "bios"
+  accelerator      = "tcg"
+  cpus             = 1
+  memory           = 1024
+  disk_interface   = "sata"
+  net_device       = "e1000"
+  output_directory = var.output_dir
+  vm_name          = "standin"
+  winrm_timeout    = "10m"
+  shutdown_timeout = "2m"
+}
+
+build {
+  sources = ["source.winbake-qemu.standin"]
+
+  provisioner "winbake-updates" {
+    packages        = ["${var.packages_dir}/*.msu", "${var.packages_dir}/*.cab"]
+    max_reboots     = 4
+    restart_timeout = "10m"
+  }
+
+  provisioner "file" {
+    direction   = "download"
+    source      = "C:\\ProgramData\\winbake\\updates.json"
+    destination = var.manifest_out
+  }
+}
