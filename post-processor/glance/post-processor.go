@@ -1,0 +1,109 @@
+package glance
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// PostProcessor publishes the build's disk image to OpenStack Glance.
+type PostProcessor struct {
+	config Config
+	// getenv reads the OS_* variables; tests replace it.
+	getenv func(string) string
+}
+
+var _ packersdk.PostProcessor = (*PostProcessor)(nil)
+
+func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+func (p *PostProcessor) Configure(raws ...interface{}) error {
+	return p.config.Prepare(raws...)
+}
+
+// PostProcess creates the image, streams the file into it, verifies the
+// hashes and applies keep_visible. Whatever fails after the image was
+// created deletes it again.
+func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	c := &p.config
+	getenv := p.getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	src, err := resolveSource(ctx, c, input)
+	if err != nil {
+		return nil, true, false, err
+	}
+	if src.Manifest != nil {
+		ui.Say(fmt.Sprintf("Image properties from the build manifest %s", src.ManifestPath))
+	} else {
+		ui.Say("No winbake build manifest found next to the image; only the generic Windows properties are set (set manifest to point at <vm_name>.json)")
+	}
+
+	client, auth, err := connect(ctx, &c.AuthConfig, getenv)
+	if err != nil {
+		return nil, true, false, err
+	}
+	log.Printf("[INFO] winbake-glance: logged in to %s as %q (project %q, credentials from %s); Glance at %s",
+		auth.AuthURL, auth.User, auth.Project, auth.Description, client.Endpoint)
+
+	pub := &publisher{
+		client: client, config: c, say: ui.Say, pollInterval: 2 * time.Second,
+		progress: func(size int64, f io.Reader) io.ReadCloser {
+			return ui.TrackProgress(src.Path, 0, size, nopCloser{f})
+		},
+	}
+	img, err := pub.createImage(ctx, src, c.Name)
+	if err != nil {
+		return nil, true, false, err
+	}
+	ui.Say(fmt.Sprintf("Created image %s (%q, disk_format %s, visibility %s)", img.ID, img.Name, src.DiskFormat, c.Visibility))
+
+	fail := func(err error) (packersdk.Artifact, bool, bool, error) {
+		ui.Error(err.Error())
+		if derr := pub.deleteImage(img.ID, c.Protected); derr != nil {
+			return nil, true, false, fmt.Errorf("%w; also %v", err, derr)
+		}
+		ui.Say(fmt.Sprintf("Deleted the incomplete image %s", img.ID))
+		return nil, true, false, err
+	}
+
+	body, err := pub.upload(ctx, img, src)
+	if err != nil {
+		return fail(err)
+	}
+	timeout := 10 * time.Minute
+	if c.Method == MethodGlanceDirect {
+		timeout = c.ImportTimeout
+	}
+	done, err := pub.waitActive(ctx, img.ID, timeout)
+	if err != nil {
+		return fail(err)
+	}
+	if err := verify(done, body); err != nil {
+		return fail(err)
+	}
+	sha512hex, _ := done.Properties["os_hash_value"].(string)
+	ui.Say(fmt.Sprintf("Image %s is active; Glance's MD5 %s and SHA-512 match the file", img.ID, done.Checksum))
+
+	a := &Artifact{
+		ImageID: img.ID, Name: img.Name, Endpoint: client.Endpoint, Region: auth.Region,
+		DiskFormat: src.DiskFormat, Checksum: done.Checksum, SHA512: sha512hex, Size: done.SizeBytes,
+		Visibility: c.Visibility, Family: c.Family,
+	}
+	if c.KeepVisible > 0 {
+		hidden, err := pub.hideOlder(ctx, done)
+		a.HiddenOlder = hidden
+		if err != nil {
+			// The new image is good; say what is left to do.
+			return a, true, false, fmt.Errorf("image %s was published, but keep_visible failed: %w", img.ID, err)
+		}
+	}
+	return a, true, false, nil
+}

@@ -1,0 +1,210 @@
+package glance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+)
+
+// source is the image file to publish and what is known about the build.
+type source struct {
+	Path        string
+	Size        int64
+	DiskFormat  string // from qemu-img info
+	VirtualSize int64
+	// Manifest is the winbake build manifest, nil when none is reachable.
+	Manifest     *buildManifest
+	ManifestPath string
+}
+
+// buildManifest is the part of winbake's <vm_name>.json manifest this
+// post-processor reads. Optional keys written by later build stages
+// (updates, guest tools, source ISO) are read when present.
+type buildManifest struct {
+	Disk          string `json:"disk"`
+	Format        string `json:"format"`
+	SHA256        string `json:"sha256"`
+	Firmware      string `json:"firmware"`
+	TPM           bool   `json:"tpm"`
+	Machine       string `json:"machine"`
+	DiskInterface string `json:"disk_interface"`
+	NetDevice     string `json:"net_device"`
+	Windows       struct {
+		ImageName        string `json:"image_name"`
+		EditionID        string `json:"edition_id"`
+		InstallationType string `json:"installation_type"`
+		Version          string `json:"version"`
+		Arch             string `json:"arch"`
+	} `json:"windows"`
+	AdminUser      string          `json:"admin_user,omitempty"`
+	QemuGuestAgent *bool           `json:"qemu_guest_agent,omitempty"`
+	ISOChecksum    string          `json:"iso_checksum,omitempty"`
+	Updates        []manifestEntry `json:"updates,omitempty"`
+}
+
+// manifestEntry is one installed update: {"kb": "KB5034439", ...} or
+// just "KB5034439".
+type manifestEntry struct{ KB string }
+
+func (e *manifestEntry) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		e.KB = s
+		return nil
+	}
+	var o struct {
+		KB string `json:"kb"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	e.KB = o.KB
+	return nil
+}
+
+// glanceDiskFormats maps qemu-img format names to Glance disk_format values.
+var glanceDiskFormats = map[string]string{
+	"qcow2": "qcow2", "raw": "raw", "vhdx": "vhdx", "vmdk": "vmdk", "vdi": "vdi", "vpc": "vhd", "parallels": "ploop",
+}
+
+// resolveSource finds the disk image in the input artifact (or image_file)
+// and its manifest, and reads the disk format from the content.
+func resolveSource(ctx context.Context, c *Config, a packersdk.Artifact) (*source, error) {
+	src := &source{}
+	manifestPath := c.Manifest
+	switch {
+	case c.ImageFile != "":
+		src.Path = c.ImageFile
+	case a.BuilderId() == qemu.BuilderID:
+		for _, f := range a.Files() {
+			if strings.HasSuffix(f, ".qcow2") {
+				src.Path = f
+				break
+			}
+		}
+		if m, ok := a.State("manifest").(string); ok && manifestPath == "" {
+			manifestPath = m
+		}
+	case a.BuilderId() == compress.BuilderId:
+		src.Path, _ = a.State("path").(string)
+		if src.Path == "" && len(a.Files()) == 1 {
+			src.Path = a.Files()[0]
+		}
+		if format, _ := a.State("format").(string); strings.HasPrefix(format, "dd.") {
+			return nil, fmt.Errorf("the winbake-compress artifact is %s, a MAAS format Glance cannot boot; use winbake-compress format qcow2, raw, vhdx or vmdk before winbake-glance", format)
+		}
+	default:
+		var disks []string
+		for _, f := range a.Files() {
+			if isDiskName(f) {
+				disks = append(disks, f)
+			}
+		}
+		if len(disks) == 1 {
+			src.Path = disks[0]
+		} else if len(a.Files()) == 1 {
+			src.Path = a.Files()[0]
+		} else {
+			return nil, fmt.Errorf("image_file: the input artifact of builder %q has %d files %v and winbake-glance cannot tell which is the disk image; set image_file", a.BuilderId(), len(a.Files()), a.Files())
+		}
+	}
+	if src.Path == "" {
+		return nil, fmt.Errorf("image_file: the input artifact (builder %q) has no disk image; set image_file", a.BuilderId())
+	}
+	st, err := os.Stat(src.Path)
+	if err != nil {
+		return nil, fmt.Errorf("image file: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("image file %s is not a regular file", src.Path)
+	}
+	src.Size = st.Size()
+	if err := src.probeFormat(ctx); err != nil {
+		return nil, err
+	}
+	if manifestPath == "" {
+		manifestPath = findManifest(src.Path)
+	}
+	if manifestPath != "" {
+		m, err := readManifest(manifestPath)
+		if err != nil {
+			return nil, fmt.Errorf("manifest: %w", err)
+		}
+		src.Manifest, src.ManifestPath = m, manifestPath
+	}
+	return src, nil
+}
+
+func isDiskName(p string) bool {
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".qcow2", ".raw", ".img", ".vhdx", ".vmdk", ".vhd", ".vdi":
+		return true
+	}
+	return false
+}
+
+// probeFormat runs qemu-img info on the file: Glance (≥ 2025.1) rejects a
+// disk_format that does not match the content, and Nova boots what the
+// disk_format says.
+func (s *source) probeFormat(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "qemu-img", "info", "--output=json", s.Path).Output()
+	if err != nil {
+		msg := err.Error()
+		if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+			msg = strings.TrimSpace(string(ee.Stderr))
+		}
+		if ee, ok := err.(*exec.Error); ok {
+			msg = ee.Error() + " (install qemu-utils)"
+		}
+		return fmt.Errorf("reading the disk format of %s with qemu-img info: %s", s.Path, msg)
+	}
+	var info struct {
+		Format      string `json:"format"`
+		VirtualSize int64  `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return fmt.Errorf("qemu-img info %s: %w", s.Path, err)
+	}
+	f, ok := glanceDiskFormats[info.Format]
+	if !ok {
+		return fmt.Errorf("%s is a %s image, which Glance cannot take; convert it with winbake-compress (format qcow2, raw, vhdx or vmdk)", s.Path, info.Format)
+	}
+	s.DiskFormat, s.VirtualSize = f, info.VirtualSize
+	return nil
+}
+
+// findManifest looks for the winbake manifest next to an image file:
+// <vm_name>.json beside <vm_name>.qcow2, also when winbake-compress wrote
+// <vm_name>-compressed.qcow2 or <vm_name>.raw there.
+func findManifest(image string) string {
+	dir, base := filepath.Dir(image), filepath.Base(image)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	for _, cand := range []string{stem, strings.TrimSuffix(stem, "-compressed")} {
+		p := filepath.Join(dir, cand+".json")
+		if m, err := readManifest(p); err == nil && m.Disk != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+func readManifest(path string) (*buildManifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m buildManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s is not a winbake build manifest: %w", path, err)
+	}
+	return &m, nil
+}
