@@ -133,6 +133,10 @@ func init() {
 			flags: []string{"port"}, run: runWinRMClient,
 		},
 		{
+			name: "remove", usage: `winbake-agent remove <C:\path\file or directory>`,
+			minArgs: 1, maxArgs: 1, run: runRemove,
+		},
+		{
 			name: "restart", usage: "winbake-agent restart [--delay <duration, e.g. 0s, 30s>] [--reason <text>]",
 			flags: []string{"delay", "reason"}, run: runRestart,
 		},
@@ -186,6 +190,7 @@ func usagef(format string, args ...any) *usageError {
 //	fetch <url> <file> --sha256 [--size] FetchResult
 //	append-line <file> <base64> [--if-exists] AppendLineResult
 //	winrm-client [--port]                WinRMClientResult
+//	remove <path>                        RemoveResult
 //	restart [--delay] [--reason]         RestartResult
 //	tail <file> [--from] [--max]         TailResult
 //	(usage errors)                       UsageResult

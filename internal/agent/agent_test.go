@@ -367,7 +367,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestUsageErrors(t *testing.T) {
-	allVerbs := []string{"version", "boot-time", "pending-reboot", "install", "fetch", "append-line", "winrm-client", "restart", "tail"}
+	allVerbs := []string{"version", "boot-time", "pending-reboot", "install", "fetch", "append-line", "winrm-client", "remove", "restart", "tail"}
 	for _, tc := range []struct {
 		name      string
 		args      []string
@@ -378,7 +378,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{name: "no verb", args: nil, verb: "", errSubstr: []string{"no verb"}, verbs: true},
 		{name: "unknown verb", args: []string{"reboot"}, verb: "reboot",
-			errSubstr: []string{`unknown verb "reboot"`, "version, boot-time, pending-reboot, install, fetch, append-line, winrm-client, restart, tail"}, verbs: true},
+			errSubstr: []string{`unknown verb "reboot"`, "version, boot-time, pending-reboot, install, fetch, append-line, winrm-client, remove, restart, tail"}, verbs: true},
 		{name: "unknown flag", args: []string{"install", `C:\u\x.cab`, "--logfile", "x"}, verb: "install",
 			errSubstr: []string{`unknown flag "--logfile"`, "--log, --temp, --journal, --stale-after"}, flags: []string{"--log", "--temp", "--journal", "--stale-after"}},
 		{name: "single-dash flag", args: []string{"tail", `C:\x.log`, "-from", "3"}, verb: "tail",

@@ -100,3 +100,24 @@ func (r *installRun) appendLine(ctx context.Context, path, line, ifExists string
 func crlf(b []byte) []byte {
 	return []byte(strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n", "\r\n"))
 }
+
+// removeDelivered takes the delivered packages and the install journals out
+// of the image; packages kept for the first-boot retry stay.
+func (r *installRun) removeDelivered(ctx context.Context) error {
+	paths := []string{r.cfg.GuestDirectory + `\journal`}
+	for _, s := range r.states {
+		if s.result != resultDeferred {
+			paths = append(paths, s.guestPath)
+		}
+	}
+	for _, p := range paths {
+		var res agent.RemoveResult
+		if err := r.g.run(ctx, &res, "remove", p); err != nil {
+			return err
+		}
+		if !res.OK {
+			return fmt.Errorf("removing %s from the image: %s", p, res.Error)
+		}
+	}
+	return nil
+}

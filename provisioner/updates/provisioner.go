@@ -78,6 +78,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if len(failed) > 0 && c.DeferFailed && loopErr == nil {
 		deferErr = run.deferFailed(ctx, failed)
 	}
+	if err := run.removeDelivered(ctx); err != nil && loopErr == nil {
+		loopErr = err
+	}
 	if err := run.writeManifest(ctx); err != nil && loopErr == nil {
 		loopErr = err
 	}

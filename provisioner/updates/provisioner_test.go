@@ -216,11 +216,28 @@ func TestOrderResultsAndReboots(t *testing.T) {
 	ssuReboot := pkgSSU
 	ssuReboot.Spec.Result = "reboot_required" // the LCU then meets 0x800F0823 once
 	paths := writePackages(t, e.dir, pkgOther, pkgDotNet, pkgNotApplicable, pkgLCU, ssuReboot, pkgCheckpoint)
+	delivered := false
+	var once sync.Once
+	e.comm.before = func(cmd string) {
+		if !strings.Contains(cmd, " install ") {
+			return
+		}
+		once.Do(func() {
+			delivered = true
+			for _, p := range paths {
+				b, _ := os.ReadFile(p)
+				inGuest, err := e.g.Machine.FS().ReadFile(DefaultGuestDirectory + `\` + filepath.Base(p))
+				if err != nil || !bytes.Equal(b, inGuest) {
+					delivered = false
+					t.Errorf("%s in the guest: %d bytes, err %v; want %d bytes", filepath.Base(p), len(inGuest), err, len(b))
+				}
+			}
+		})
+	}
 	m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.msu"), filepath.Join(e.dir, "*.cab")}}, nil)
 	if err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
-	_ = paths
 	got := byFile(m)
 	want := map[string]struct {
 		result, kind string
@@ -281,12 +298,12 @@ func TestOrderResultsAndReboots(t *testing.T) {
 			t.Errorf("uploaded %d bytes to %s over WinRM", n, dst)
 		}
 	}
-	for _, p := range paths {
-		b, _ := os.ReadFile(p)
-		inGuest, err := e.g.Machine.FS().ReadFile(DefaultGuestDirectory + `\` + filepath.Base(p))
-		if err != nil || !bytes.Equal(b, inGuest) {
-			t.Errorf("%s in the guest: %d bytes, err %v; want %d bytes", filepath.Base(p), len(inGuest), err, len(b))
-		}
+	if !delivered {
+		t.Error("the packages were not all in the guest, byte for byte, before the first install")
+	}
+	// Installed packages and journals leave the image again.
+	if entries, err := e.g.Machine.FS().ReadDir(DefaultGuestDirectory); err != nil || len(entries) != 0 {
+		t.Errorf("left in %s: %v (err %v)", DefaultGuestDirectory, entries, err)
 	}
 }
 
