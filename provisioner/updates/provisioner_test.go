@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -558,5 +560,46 @@ func TestGuestRebootsByItself(t *testing.T) {
 	}
 	if s := e.g.Machine.PackageState(second.Name); s != "Installed" {
 		t.Errorf("state %q", s)
+	}
+}
+
+// Ctrl-C (the build's context cancelled) during the delivery: Provision
+// returns at once with the cancellation, and the package server is gone.
+func TestCancelDuringDelivery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fastPower())
+	writePackages(t, e.dir, pkgOther)
+	p := &Provisioner{poll: 100 * time.Millisecond}
+	if err := p.Prepare(map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.comm.before = func(cmd string) {
+		if strings.Contains(cmd, " fetch ") {
+			cancel()
+		}
+	}
+	ui := &recordingUi{Ui: packersdk.TestUi(t)}
+	start := time.Now()
+	err := p.Provision(ctx, ui, e.comm, map[string]any{"WinbakeHostIP": "127.0.0.1", "WinbakeHostBindIP": "127.0.0.1"})
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 20*time.Second {
+		t.Fatalf("err %v after %s, want context.Canceled at once", err, time.Since(start))
+	}
+	var addr string
+	for _, l := range ui.lines {
+		if m := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`).FindStringSubmatch(l); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no server address in %q", ui.lines)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the package server at %s still accepts connections after Provision returned", addr)
+	}
+	if s := e.g.Machine.PackageState(pkgOther.Name); s != "" {
+		t.Errorf("package state %q after a cancelled delivery", s)
 	}
 }
