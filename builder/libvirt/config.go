@@ -55,10 +55,9 @@ type Config struct {
 	// the libvirt protocol, so the pool may be on a remote host.
 	Pool string `mapstructure:"pool" required:"false"`
 	// Keep the finished disk in `pool` as volume `<vm_name>.qcow2` instead
-	// of downloading it into `output_directory`. The manifest is written
-	// either way; with `keep_in_pool` its checksum is that of the volume
-	// as downloaded, which is skipped, so `sha256` is empty. Defaults to
-	// `false`.
+	// of downloading it into `output_directory` and deleting it. The
+	// manifest is still written to `output_directory`; its `disk` names the
+	// volume and its `sha256` is empty. Defaults to `false`.
 	KeepInPool bool `mapstructure:"keep_in_pool" required:"false"`
 	// libvirt network the NIC joins instead of `network`, for example
 	// `default`. Leave `network` unset when using it. The guest's address is
