@@ -356,9 +356,6 @@ func TestInstallMsuFailures(t *testing.T) {
 	}{
 		{name: "expand fails", expand: 0x80070070, exitCode: 0x80070070, errSubstr: "expand.exe failed"},
 		{name: "no cab", m: msu{files: map[string]string{"WSUSSCAN.cab": "", "x.xml": lcuManifest}}, errSubstr: "no package .cab"},
-		{name: "wim payload", m: msu{files: map[string]string{
-			"SSU-26100.1738-x64.cab": "", "Windows11.0-KB5043080-x64.wim": "", "Windows11.0-KB5043080-x64.psf": "",
-		}}, errSubstr: "Windows11.0-KB5043080-x64.psf, Windows11.0-KB5043080-x64.wim"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sys := newFakeSystem(t)
@@ -376,6 +373,32 @@ func TestInstallMsuFailures(t *testing.T) {
 				t.Errorf("no pending-reboot check after running expand: %s", doc.PendingRebootError)
 			}
 		})
+	}
+}
+
+// A Windows 11 24H2 / Server 2025 .msu (payload in .wim/.psf) goes to DISM
+// as it is, pointed at the target; its checkpoints sit in the same folder.
+func TestInstallMsuWimPayload(t *testing.T) {
+	const pkg = `C:\u\cumulative\windows11.0-kb5044284-x64.msu`
+	const dir = `C:\Windows\Temp\winbake-agent\windows11.0-kb5044284-x64`
+	sys := newFakeSystem(t)
+	sys.files.put(pkg, nil)
+	sys.procs.expect(
+		expandCall(pkg, dir, msu{files: map[string]string{
+			"SSU-26100.2152-x64.cab": "", "Windows11.0-KB5044284-x64.wim": "", "Windows11.0-KB5044284-x64.psf": "", "WSUSSCAN.cab": "",
+		}}, 0),
+		call{path: dismExe, args: dismArgs(pkg, `C:\l.log`), code: 3010},
+	)
+	var doc InstallResult
+	code, _ := run(t, sys, &doc, "install", pkg, "--log", `C:\l.log`)
+	if code != ExitOK || !doc.OK || doc.Result != InstalledRebootRequired || doc.ExitCode != 3010 || len(doc.Steps) != 2 || doc.Steps[1].Package != pkg {
+		t.Fatalf("code %d, doc %+v", code, doc)
+	}
+	if len(doc.Warnings) != 1 || !strings.Contains(doc.Warnings[0], "adding the .msu itself") {
+		t.Errorf("warnings %q", doc.Warnings)
+	}
+	if sys.files.exists(dir) {
+		t.Errorf("%s left behind", dir)
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 
 // installMsu expands an .msu with expand.exe into a fresh directory under
 // tempBase, adds its cabs with DISM in msuInstallOrder, and removes the
-// directory again. wusa.exe is not used: it fails with exit code 5 over
+// directory again. An .msu whose payload is not in .cab files (.wim, .psf:
+// Windows 11 24H2 and later) is given to DISM as it is. wusa.exe is not used: it fails with exit code 5 over
 // WinRM (windows-servicing.md §1), and DISM /Online with an .msu is
 // unverified, so the .msu is taken apart first.
 func (i *installer) installMsu(ctx context.Context, msu, tempBase string) {
@@ -79,7 +80,12 @@ func (i *installer) installMsu(ctx context.Context, msu, tempBase string) {
 		}
 	}
 	if len(unsupported) > 0 {
-		res.Error = fmt.Sprintf("%s holds %s: this .msu layout (a payload outside .cab files) is not supported by DISM /Online on expanded files", msu, strings.Join(unsupported, ", "))
+		// Windows 11 24H2 / Server 2025 packages (checkpoint cumulative
+		// updates) keep their payload in a .wim/.psf, which DISM does not
+		// take from an expanded folder: DISM gets the .msu itself, and
+		// finds the checkpoint .msu files it needs in the same folder.
+		res.warn("%s holds %s (a payload outside .cab files): adding the .msu itself with DISM, which takes checkpoint updates from its folder", winBase(msu), strings.Join(unsupported, ", "))
+		i.installCabs(ctx, []string{msu})
 		return
 	}
 	if len(cabs) == 0 {

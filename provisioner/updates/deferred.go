@@ -105,10 +105,16 @@ func crlf(b []byte) []byte {
 // of the image; packages kept for the first-boot retry stay.
 func (r *installRun) removeDelivered(ctx context.Context) error {
 	paths := []string{r.cfg.GuestDirectory + `\journal`}
+	keepCumulative := false
 	for _, s := range r.states {
 		if s.result != resultDeferred {
 			paths = append(paths, s.guestPath)
+		} else if strings.HasPrefix(s.guestPath, r.cfg.GuestDirectory+`\cumulative\`) {
+			keepCumulative = true
 		}
+	}
+	if !keepCumulative {
+		paths = append(paths, r.cfg.GuestDirectory+`\cumulative`)
 	}
 	for _, p := range paths {
 		var res agent.RemoveResult

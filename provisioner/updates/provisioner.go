@@ -67,7 +67,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	}
 	run := &installRun{cfg: c, ui: ui, g: g, poll: poll}
 	for _, pk := range pkgs {
-		run.states = append(run.states, &pkgState{pkg: pk, guestPath: c.GuestDirectory + `\` + pk.Name})
+		run.states = append(run.states, &pkgState{pkg: pk, guestPath: c.guestPath(pk)})
 	}
 	loopErr := run.loop(ctx)
 	if ctx.Err() != nil {
@@ -165,7 +165,7 @@ func (p *Provisioner) deliver(ctx context.Context, ui packersdk.Ui, g *guest, pk
 	if c.Delivery == "winrm" {
 		for i, pk := range pkgs {
 			ui.Say(fmt.Sprintf("Uploading %s over WinRM (%d of %d, %d MiB)", pk.Name, i+1, len(pkgs), pk.Size>>20))
-			if err := uploadFile(g.comm, c.GuestDirectory+`\`+pk.Name, pk); err != nil {
+			if err := uploadFile(g.comm, c.guestPath(pk), pk); err != nil {
 				return err
 			}
 		}
@@ -184,7 +184,7 @@ func (p *Provisioner) deliver(ctx context.Context, ui packersdk.Ui, g *guest, pk
 	start := time.Now()
 	for i, pk := range pkgs {
 		var res agent.FetchResult
-		dest := c.GuestDirectory + `\` + pk.Name
+		dest := c.guestPath(pk)
 		err := g.run(ctx, &res, "fetch", srv.URL(hostIP, i, pk), dest, "--sha256", pk.SHA256, "--size", fmt.Sprint(pk.Size))
 		if err != nil {
 			return fmt.Errorf("delivering %s: %w", pk.Name, err)
@@ -202,6 +202,17 @@ func (p *Provisioner) deliver(ctx context.Context, ui packersdk.Ui, g *guest, pk
 		ui.Say(fmt.Sprintf("Delivered %d MiB in %.1fs (%.1f MiB/s)", total>>20, secs, float64(total)/(1<<20)/secs))
 	}
 	return nil
+}
+
+// guestPath is where a package goes in the guest. Cumulative updates and
+// their checkpoints share a folder of their own: DISM, pointed at the
+// target .msu, takes the checkpoints it needs from the target's folder,
+// which should hold nothing else.
+func (c *Config) guestPath(pk *Package) string {
+	if pk.Kind == KindCumulative || pk.Kind == KindCheckpoint {
+		return c.GuestDirectory + `\cumulative\` + pk.Name
+	}
+	return c.GuestDirectory + `\` + pk.Name
 }
 
 // hostAddresses picks the address the guest reaches the host at, and

@@ -228,7 +228,11 @@ func TestOrderResultsAndReboots(t *testing.T) {
 			delivered = true
 			for _, p := range paths {
 				b, _ := os.ReadFile(p)
-				inGuest, err := e.g.Machine.FS().ReadFile(DefaultGuestDirectory + `\` + filepath.Base(p))
+				dir := DefaultGuestDirectory
+				if strings.Contains(p, "kb504") && strings.HasSuffix(p, "-x64.msu") { // the cumulative updates
+					dir += `\cumulative`
+				}
+				inGuest, err := e.g.Machine.FS().ReadFile(dir + `\` + filepath.Base(p))
 				if err != nil || !bytes.Equal(b, inGuest) {
 					delivered = false
 					t.Errorf("%s in the guest: %d bytes, err %v; want %d bytes", filepath.Base(p), len(inGuest), err, len(b))
