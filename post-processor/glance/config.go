@@ -73,9 +73,10 @@ type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 	AuthConfig          `mapstructure:",squash"`
 
-	// Name of the image. Templates are rendered, for example
+	// Name of the image in Glance (`name` is taken by Packer for the
+	// post-processor block itself). Templates are rendered, for example
 	// `"Windows Server 2022 - x64 [{{ isotime \"2006-01-02\" }}]"`.
-	Name string `mapstructure:"name" required:"true"`
+	Name string `mapstructure:"image_name" required:"true"`
 	// Who may see the image: `private` (default), `shared`, `community` or
 	// `public` (usually admin only). Always sent: Glance's own default is
 	// `shared`.
@@ -154,7 +155,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 
 	if strings.TrimSpace(c.Name) == "" {
-		add("name: is required, e.g. name = \"Windows Server 2022 - x64\"")
+		add("image_name: is required, e.g. image_name = \"Windows Server 2022 - x64\"")
 	}
 	c.Visibility = strings.ToLower(strings.TrimSpace(c.Visibility))
 	if c.Visibility == "" {
@@ -237,7 +238,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 // reservedImageFields are image attributes that must be set through their own
 // settings (or are read-only), not as properties.
 var reservedImageFields = map[string]bool{
-	"name": true, "visibility": true, "tags": true, "min_disk": true, "min_ram": true, "protected": true,
+	"name": true, "image_name": true, "visibility": true, "tags": true, "min_disk": true, "min_ram": true, "protected": true,
 	"disk_format": true, "container_format": true, "id": true, "status": true, "checksum": true,
 	"os_hash_algo": true, "os_hash_value": true, "size": true, "virtual_size": true, "owner": true,
 	"created_at": true, "updated_at": true, "file": true, "schema": true, "self": true, "locations": true,
@@ -246,8 +247,10 @@ var reservedImageFields = map[string]bool{
 
 func fieldSetting(k string) string {
 	switch k {
-	case "name", "visibility", "tags", "min_disk", "min_ram", "protected", "container_format", "stores":
+	case "visibility", "tags", "min_disk", "min_ram", "protected", "container_format", "stores":
 		return k
+	case "name", "image_name":
+		return "image_name"
 	case "os_hidden":
 		return "keep_visible"
 	}

@@ -66,7 +66,7 @@ type FlatConfig struct {
 	ClientKeyFile       *string           `mapstructure:"key" required:"false" cty:"key" hcl:"key"`
 	ImageEndpoint       *string           `mapstructure:"image_endpoint" required:"false" cty:"image_endpoint" hcl:"image_endpoint"`
 	Insecure            *bool             `mapstructure:"insecure" required:"false" cty:"insecure" hcl:"insecure"`
-	Name                *string           `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
+	Name                *string           `mapstructure:"image_name" required:"true" cty:"image_name" hcl:"image_name"`
 	Visibility          *string           `mapstructure:"visibility" required:"false" cty:"visibility" hcl:"visibility"`
 	Tags                []string          `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
 	MinDisk             *int              `mapstructure:"min_disk" required:"false" cty:"min_disk" hcl:"min_disk"`
@@ -112,7 +112,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"key":                        &hcldec.AttrSpec{Name: "key", Type: cty.String, Required: false},
 		"image_endpoint":             &hcldec.AttrSpec{Name: "image_endpoint", Type: cty.String, Required: false},
 		"insecure":                   &hcldec.AttrSpec{Name: "insecure", Type: cty.Bool, Required: false},
-		"name":                       &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"image_name":                 &hcldec.AttrSpec{Name: "image_name", Type: cty.String, Required: false},
 		"visibility":                 &hcldec.AttrSpec{Name: "visibility", Type: cty.String, Required: false},
 		"tags":                       &hcldec.AttrSpec{Name: "tags", Type: cty.List(cty.String), Required: false},
 		"min_disk":                   &hcldec.AttrSpec{Name: "min_disk", Type: cty.Number, Required: false},

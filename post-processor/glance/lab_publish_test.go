@@ -41,7 +41,7 @@ func TestPublishBuilderArtifactWithCloudsYAML(t *testing.T) {
 
 	p := configure(t, map[string]interface{}{
 		"cloud": "winbake-test", "clouds_file": lab.cloudsFile,
-		"name": name, "tags": []string{"winbake", "test"}, "min_ram": 2048,
+		"image_name": name, "tags": []string{"winbake", "test"}, "min_ram": 2048,
 		"properties": map[string]string{"hw_vif_model": "e1000e", "owner_team": "platform"},
 	})
 	ui, out := testUi()
@@ -114,7 +114,7 @@ func TestPublishCompressArtifactWithEnvGlanceDirect(t *testing.T) {
 	name := uniqueName(t)
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
 
-	p := configure(t, map[string]interface{}{"name": name, "method": "glance-direct", "stores": []string{"fs"}, "visibility": "shared"})
+	p := configure(t, map[string]interface{}{"image_name": name, "method": "glance-direct", "stores": []string{"fs"}, "visibility": "shared"})
 	p.getenv = func(k string) string { return lab.openrc[k] }
 	if _, ok := lab.openrc["OS_PROJECT_DOMAIN_NAME"]; !ok {
 		t.Fatal("the lab's openrc has no OS_PROJECT_DOMAIN_NAME; the test would not cover the domain variables")
@@ -151,7 +151,7 @@ func TestWrongPasswordIsAClearError(t *testing.T) {
 	raw := filepath.Join(dir, "d.raw")
 	writeRaw(t, raw, 1<<20)
 	name := uniqueName(t)
-	p := configure(t, map[string]interface{}{"name": name})
+	p := configure(t, map[string]interface{}{"image_name": name})
 	p.getenv = func(k string) string { return env[k] }
 	ui, out := testUi()
 	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
@@ -180,7 +180,7 @@ func TestSizeCapLeavesNoImage(t *testing.T) {
 	writeRaw(t, raw, lab.sizeCap+(1<<20))
 	name := uniqueName(t)
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
-	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "name": name})
+	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name})
 	ui, out := testUi()
 	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
 	if err == nil {
@@ -242,7 +242,7 @@ func TestConnectionCutLeavesNoImage(t *testing.T) {
 	writeRaw(t, raw, 8<<20)
 	name := uniqueName(t)
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
-	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "name": name, "image_endpoint": endpoint})
+	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "image_endpoint": endpoint})
 	ui, out := testUi()
 	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
 	if err == nil {
@@ -285,7 +285,7 @@ func TestHashMismatchDeletesImage(t *testing.T) {
 	writeRaw(t, raw, 3<<20)
 	name := uniqueName(t)
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
-	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "name": name, "image_endpoint": endpoint})
+	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "image_endpoint": endpoint})
 	ui, out := testUi()
 	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
 	if err == nil {
@@ -313,7 +313,7 @@ func TestKeepVisibleRotation(t *testing.T) {
 		name := uniqueName(t)
 		t.Cleanup(func() { deleteImagesNamed(t, name) })
 		p := configure(t, map[string]interface{}{
-			"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "name": name, "family": family, "keep_visible": 2,
+			"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "family": family, "keep_visible": 2,
 		})
 		ui, out := testUi()
 		a, _, _, err := p.PostProcess(context.Background(), ui, &builderArtifact{files: []string{disk}})
@@ -375,7 +375,7 @@ func TestCancelDuringUploadLeavesNoImage(t *testing.T) {
 	writeRaw(t, raw, 16<<20)
 	name := uniqueName(t)
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
-	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "name": name, "image_endpoint": endpoint})
+	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "image_endpoint": endpoint})
 	ui, out := testUi()
 	_, _, _, err := p.PostProcess(ctx, ui, &compress.Artifact{Path: raw, Format: "raw"})
 	if err == nil {
