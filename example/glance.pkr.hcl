@@ -1,0 +1,48 @@
+# Publishes a Windows image to OpenStack Glance: the qcow2 of an earlier
+# winbake build (its <vm_name>.json manifest lies next to it) goes to the
+# cloud "prod" of clouds.yaml with the properties Nova needs, and only the two
+# newest images of the family stay visible.
+#   packer build -var disk_image=output/windows-server-2022/ws2022.qcow2 example/glance.pkr.hcl
+packer {
+  required_plugins {
+    winbake = {
+      source  = "github.com/winbake/winbake"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "disk_image" {
+  type        = string
+  description = "The disk image to publish; its winbake manifest <name>.json next to it supplies the properties."
+  default     = "output/windows-server-2022/ws2022.qcow2"
+}
+
+variable "cloud" {
+  type        = string
+  description = "Cloud name in clouds.yaml."
+  default     = "prod"
+}
+
+source "file" "golden" {
+  source = var.disk_image
+  target = "output/glance/ws2022.qcow2"
+}
+
+build {
+  sources = ["source.file.golden"]
+
+  post-processor "winbake-glance" {
+    cloud        = var.cloud
+    image_name   = "Windows Server 2022 - x64 [{{ isotime \"2006-01-02\" }}]"
+    visibility   = "private"
+    tags         = ["windows", "ws2022"]
+    min_ram      = 4096
+    manifest     = "${dirname(var.disk_image)}/ws2022.json"
+    family       = "ws2022"
+    keep_visible = 2
+    properties = {
+      hw_qemu_guest_agent = "yes"
+    }
+  }
+}

@@ -1,0 +1,135 @@
+package glance
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	p := configure(t, map[string]interface{}{"image_name": `Windows Server 2022 [{{ isotime "2006" }}]`})
+	c := p.config
+	if c.Visibility != "private" || c.ContainerFormat != "bare" || c.Method != MethodUpload || c.ImportTimeout.Minutes() != 30 {
+		t.Errorf("defaults: visibility %q container_format %q method %q import_timeout %s", c.Visibility, c.ContainerFormat, c.Method, c.ImportTimeout)
+	}
+	if strings.Contains(c.Name, "isotime") || !strings.HasPrefix(c.Name, "Windows Server 2022 [20") {
+		t.Errorf("image_name not rendered: %q", c.Name)
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	cases := []struct {
+		raw  map[string]interface{}
+		want string
+	}{
+		{map[string]interface{}{}, "image_name: is required"},
+		{map[string]interface{}{"image_name": "x", "visibility": "everyone"}, `visibility: "everyone" is not supported; use one of private, shared, community, public`},
+		{map[string]interface{}{"image_name": "x", "method": "web-download"}, `method: "web-download" is not supported; use "upload" or "glance-direct"`},
+		{map[string]interface{}{"image_name": "x", "stores": []string{"a", "b"}}, "stores: method \"upload\" writes to one store"},
+		{map[string]interface{}{"image_name": "x", "keep_visible": 2}, "keep_visible: needs family"},
+		{map[string]interface{}{"image_name": "x", "keep_visible": -1, "family": "ws"}, "keep_visible: -1 is negative"},
+		{map[string]interface{}{"image_name": "x", "family": "ws 2022"}, `family: "ws 2022" is not a valid family name`},
+		{map[string]interface{}{"image_name": "x", "properties": map[string]string{"os_glance_x": "1"}}, `properties: "os_glance_x" uses the prefix os_glance_`},
+		{map[string]interface{}{"image_name": "x", "properties": map[string]string{"min_ram": "1"}}, `properties: "min_ram" is an image field, not a property; use the min_ram setting`},
+		{map[string]interface{}{"image_name": "x", "container_format": "zip"}, `container_format: "zip" is not supported`},
+		{map[string]interface{}{"image_name": "x", "interface": "private"}, `interface: "private" is not supported`},
+		{map[string]interface{}{"image_name": "x", "cert": "/c.pem"}, "cert: a client certificate needs both cert and key"},
+		{map[string]interface{}{"image_name": "x", "image_endpoint": "glance:9292"}, `image_endpoint: "glance:9292" is not an http(s) URL`},
+		{map[string]interface{}{"image_name": "x", "min_disk": -1}, "min_disk: -1 is negative"},
+	}
+	for _, tc := range cases {
+		var p PostProcessor
+		err := p.Configure(tc.raw)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Configure(%v) = %v; want an error containing %q", tc.raw, err, tc.want)
+		}
+	}
+}
+
+func TestCloudFromEnvKeepsTheDomains(t *testing.T) {
+	env := map[string]string{
+		"OS_AUTH_URL": "https://keystone.example:5000/v3", "OS_USERNAME": "u", "OS_PASSWORD": "secret-pw",
+		"OS_PROJECT_NAME": "p", "OS_USER_DOMAIN_NAME": "Users", "OS_PROJECT_DOMAIN_NAME": "Projects",
+		"OS_REGION_NAME": "R2", "OS_INTERFACE": "internal", "OS_INSECURE": "true",
+	}
+	ao, eo, tlsConfig, src, err := parseAuth(&AuthConfig{}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ao.DomainName != "Users" || ao.Scope == nil || ao.Scope.ProjectName != "p" || ao.Scope.DomainName != "Projects" {
+		t.Errorf("user domain %q, scope %+v; want Users and project p in Projects", ao.DomainName, ao.Scope)
+	}
+	if eo.Region != "R2" || eo.Availability != "internal" || !tlsConfig.InsecureSkipVerify || !ao.AllowReauth {
+		t.Errorf("region %q availability %q insecure %v reauth %v", eo.Region, eo.Availability, tlsConfig.InsecureSkipVerify, ao.AllowReauth)
+	}
+	if strings.Contains(src.Description+src.User+src.Project+src.AuthURL, "secret-pw") {
+		t.Error("authSource holds the password")
+	}
+
+	// Only OS_USER_DOMAIN_NAME: the project is looked up in the same domain.
+	delete(env, "OS_PROJECT_DOMAIN_NAME")
+	ao, _, _, _, err = parseAuth(&AuthConfig{}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ao.Scope == nil || ao.Scope.DomainName != "Users" {
+		t.Errorf("scope %+v; want the project in domain Users", ao.Scope)
+	}
+}
+
+func TestAuthErrorsSayWhatToSet(t *testing.T) {
+	_, _, _, _, err := parseAuth(&AuthConfig{}, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "cloud: no credentials") {
+		t.Errorf("no credentials: %v", err)
+	}
+	_, _, _, _, err = parseAuth(&AuthConfig{Cloud: "nope", CloudsFile: "/nonexistent/clouds.yaml"}, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "clouds_file") {
+		t.Errorf("missing clouds file: %v", err)
+	}
+	env := map[string]string{"OS_AUTH_URL": "http://k/v3", "OS_INSECURE": "maybe", "OS_USERNAME": "u"}
+	_, _, _, _, err = parseAuth(&AuthConfig{}, func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "OS_INSECURE") {
+		t.Errorf("bad OS_INSECURE: %v", err)
+	}
+}
+
+func TestDerivedProperties(t *testing.T) {
+	yes := true
+	m := &buildManifest{Firmware: "bios", Machine: "pc-i440fx-8.2", DiskInterface: "virtio-blk", NetDevice: "e1000",
+		QemuGuestAgent: &yes, AdminUser: "Admin", ISOChecksum: "sha256:abc",
+		Updates: []manifestEntry{{KB: "kb5034439"}, {KB: "KB5031364"}, {KB: "KB5034439"}}}
+	m.Windows.InstallationType, m.Windows.Version, m.Windows.Arch = "Client", "10.0.22631.2861", "amd64"
+	c := &Config{Family: "win11", Properties: map[string]string{"os_admin_user": "Override"}}
+	p := imageProperties(c, &source{Manifest: m})
+	want := map[string]string{
+		"os_type": "windows", "os_distro": "windows", "os_version": "11", "hw_machine_type": "pc",
+		"hw_firmware_type": "bios", "hw_disk_bus": "virtio", "hw_vif_model": "e1000", "hw_qemu_guest_agent": "yes",
+		"os_admin_user": "Override", "winbake_source_iso_checksum": "sha256:abc",
+		"winbake_updates": "KB5031364,KB5034439", "family": "win11", "architecture": "x86_64",
+	}
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("%s = %q, want %q", k, p[k], v)
+		}
+	}
+	for _, k := range []string{"os_secure_boot", "hw_tpm_version", "hw_scsi_model"} {
+		if _, ok := p[k]; ok {
+			t.Errorf("%s set for a BIOS build without TPM on virtio-blk", k)
+		}
+	}
+}
+
+func TestWindowsVersionFromBuildNumber(t *testing.T) {
+	for _, tc := range []struct{ name, typ, version, want string }{
+		{"Windows Server 2025 SERVERDATACENTER", "Server", "10.0.26100.1", "2025"},
+		{"", "Server Core", "10.0.20348.587", "2022"},
+		{"", "Server", "10.0.17763.1", "2019"},
+		{"", "Client", "10.0.19045.1", "10"},
+		{"Windows 11 Pro", "Client", "", "11"},
+	} {
+		m := &buildManifest{}
+		m.Windows.ImageName, m.Windows.InstallationType, m.Windows.Version = tc.name, tc.typ, tc.version
+		if got := windowsVersion(m); got != tc.want {
+			t.Errorf("windowsVersion(%q, %q, %q) = %q, want %q", tc.name, tc.typ, tc.version, got, tc.want)
+		}
+	}
+}
