@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/winbake/packer-plugin-winbake/version"
 )
@@ -10,6 +11,31 @@ import (
 // Version is the agent's version: the plugin version it was built with
 // (version.PluginVersion), so the plugin can tell a stale copy in the guest.
 func Version() string { return version.PluginVersion.String() }
+
+// Revision is the source revision the agent was built from (Go's VCS
+// stamp, "+modified" for a changed tree; "" when not stamped), so the
+// plugin also replaces an agent of the same version built from other code.
+func Revision() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+modified"
+			}
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	return rev + modified
+}
 
 // KeyCurrentVersion holds the Windows build information.
 const KeyCurrentVersion = `HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion`
@@ -19,6 +45,8 @@ type VersionResult struct {
 	Header
 	// AgentVersion is Version().
 	AgentVersion string `json:"agent_version"`
+	// Revision is Revision().
+	Revision string `json:"revision,omitempty"`
 	// OS is read from KeyCurrentVersion; nil when the key does not exist.
 	// Values that are absent are left empty; registry errors are warnings.
 	OS *OSInfo `json:"os,omitempty"`
@@ -41,7 +69,7 @@ type OSInfo struct {
 }
 
 func runVersion(_ context.Context, e *env, _ []string, _ map[string]string) (document, *usageError) {
-	res := &VersionResult{AgentVersion: Version()}
+	res := &VersionResult{AgentVersion: Version(), Revision: Revision()}
 	res.OK = true
 	reg := e.sys.Registry()
 	exists, err := reg.KeyExists(KeyCurrentVersion)

@@ -85,7 +85,7 @@ func (g *guest) run(ctx context.Context, doc any, args ...string) error {
 // ensureAgent uploads winbake-agent unless the guest already has this version.
 func (g *guest) ensureAgent(ctx context.Context) error {
 	var v agent.VersionResult
-	if err := g.runOnce(ctx, &v, "version"); err == nil && v.AgentVersion == agent.Version() {
+	if err := g.runOnce(ctx, &v, "version"); err == nil && v.AgentVersion == agent.Version() && v.Revision == agent.Revision() {
 		return nil
 	}
 	exe, err := agentbin.Windows()
@@ -102,6 +102,9 @@ func (g *guest) ensureAgent(ctx context.Context) error {
 	}
 	if v.AgentVersion != agent.Version() {
 		return fmt.Errorf("the guest's winbake-agent is version %q after the upload, want %q", v.AgentVersion, agent.Version())
+	}
+	if v.Revision != agent.Revision() {
+		g.ui.Message(fmt.Sprintf("Warning: the guest's winbake-agent reports revision %q, the plugin %q", v.Revision, agent.Revision()))
 	}
 	return nil
 }
