@@ -1,0 +1,224 @@
+package libvirt
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+)
+
+// recordingDriver is an in-memory hypervisor: volumes with content,
+// domains with a state, and a log of what was asked.
+type recordingDriver struct {
+	mu        sync.Mutex
+	volumes   map[string][]byte
+	domains   map[string]golibvirt.DomainState
+	xml       string
+	keys      [][]uint32
+	startErr  error
+	undefined []string
+	closed    bool
+}
+
+func newRecordingDriver() *recordingDriver {
+	return &recordingDriver{volumes: map[string][]byte{}, domains: map[string]golibvirt.DomainState{}}
+}
+
+func (d *recordingDriver) CheckPool(pool string) error {
+	if pool != "default" {
+		return errors.New(`pool: storage pool "` + pool + `" does not exist`)
+	}
+	return nil
+}
+func (d *recordingDriver) VolumeExists(_, name string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.volumes[name]
+	return ok, nil
+}
+func (d *recordingDriver) CreateVolume(_, name, _ string, _ uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.volumes[name] = nil
+	return nil
+}
+func (d *recordingDriver) UploadVolume(_, name string, r io.Reader, _ uint64) error {
+	b, err := io.ReadAll(r)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.volumes[name] = b
+	return err
+}
+func (d *recordingDriver) VolumeSize(_, name string) (uint64, error) {
+	return uint64(len(d.volumes[name])), nil
+}
+func (d *recordingDriver) DownloadVolume(_, name string, w io.Writer) error {
+	_, err := w.Write(d.volumes[name])
+	return err
+}
+func (d *recordingDriver) DeleteVolume(_, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.volumes, name)
+	return nil
+}
+func (d *recordingDriver) DomainExists(name string) (bool, error) {
+	_, ok := d.domains[name]
+	return ok, nil
+}
+func (d *recordingDriver) DefineAndStart(xml string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.xml = xml
+	d.domains["packer-win"] = golibvirt.DomainShutoff
+	if d.startErr != nil {
+		return d.startErr
+	}
+	// The stand-in "installs" and powers off by itself.
+	d.volumes["packer-win.qcow2"] = []byte("QFI\xfb installed")
+	return nil
+}
+func (d *recordingDriver) DomainState(name string) (golibvirt.DomainState, error) {
+	return d.domains[name], nil
+}
+func (d *recordingDriver) Shutdown(string) error { return nil }
+func (d *recordingDriver) Destroy(string) error  { return nil }
+func (d *recordingDriver) Undefine(name string) error {
+	d.undefined = append(d.undefined, name)
+	delete(d.domains, name)
+	return nil
+}
+func (d *recordingDriver) SendKeys(_ string, codes []uint32) error {
+	d.keys = append(d.keys, codes)
+	return nil
+}
+func (d *recordingDriver) InterfaceAddresses(string, string, string) ([]string, error) {
+	return nil, nil
+}
+func (d *recordingDriver) NetworkHostAddress(string) (string, error) { return "192.168.122.1", nil }
+func (d *recordingDriver) KVMAvailable() (bool, error)               { return false, nil }
+func (d *recordingDriver) Close() error                              { d.closed = true; return nil }
+
+func prepared(t *testing.T, extra map[string]interface{}) (b *Builder, iso, out string) {
+	t.Helper()
+	t.Setenv("PACKER_CACHE_DIR", t.TempDir())
+	iso = mediatest.InstallISO(t, mediatest.Server2022)
+	out = filepath.Join(t.TempDir(), "out")
+	raw := map[string]interface{}{
+		"iso_url": iso, "iso_checksum": "none", "image_name": "Windows Server 2022 SERVERDATACENTER",
+		"packer_build_name": "win", "communicator": "none", "output_directory": out, "accelerator": "tcg",
+	}
+	for k, v := range extra {
+		raw[k] = v
+	}
+	b = new(Builder)
+	names, _, err := b.Prepare(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(names, "WinbakeHostIP") || !slices.Contains(names, "WinbakeHostBindIP") {
+		t.Errorf("generated data names %v", names)
+	}
+	return b, iso, out
+}
+
+// The whole step list against the in-memory hypervisor: media uploaded,
+// domain defined, boot keys sent, disk downloaded, and afterwards only
+// the downloaded disk and manifest remain.
+func TestBuilderRunUploadsDownloadsAndCleansUp(t *testing.T) {
+	b, _, out := prepared(t, nil)
+	drv := newRecordingDriver()
+	b.connect = func(*url.URL) (Driver, error) { return drv, nil }
+	b.config.BootWait = time.Millisecond
+	art, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(drv.xml, `volume="packer-win-install.iso"`) || !strings.Contains(drv.xml, `volume="packer-win-answer.iso"`) {
+		t.Errorf("domain XML lacks the install volume:\n%s", drv.xml)
+	}
+	if !strings.Contains(drv.xml, `firmware="efi"`) || !strings.Contains(drv.xml, `model="tpm-crb"`) {
+		t.Errorf("UEFI with TPM expected:\n%s", drv.xml)
+	}
+	if len(drv.keys) != 4 {
+		t.Errorf("boot command sent %d chords, want 4 spaces", len(drv.keys))
+	}
+	if len(drv.volumes) != 0 || len(drv.domains) != 0 || !slices.Contains(drv.undefined, "packer-win") || !drv.closed {
+		t.Errorf("left behind: volumes %v domains %v undefined %v closed %v", drv.volumes, drv.domains, drv.undefined, drv.closed)
+	}
+	disk, err := os.ReadFile(filepath.Join(out, "packer-win.qcow2"))
+	if err != nil || string(disk) != "QFI\xfb installed" {
+		t.Errorf("downloaded disk %q %v", disk, err)
+	}
+	if art.BuilderId() != BuilderID || len(art.Files()) != 2 || art.State("generated_data") == nil {
+		t.Errorf("artifact %s %v %v", art.BuilderId(), art.Files(), art.State("generated_data"))
+	}
+	gd := art.State("generated_data").(map[string]interface{})
+	if gd["WinbakeHostIP"] != "10.0.2.2" || gd["WinbakeHostBindIP"] != "127.0.0.1" {
+		t.Errorf("generated data %v", gd)
+	}
+}
+
+// A domain that fails to start leaves nothing: no volume, no domain, no
+// output directory.
+func TestBuilderFailureRemovesEverything(t *testing.T) {
+	b, _, out := prepared(t, map[string]interface{}{"firmware": "bios", "libvirt_network": "default"})
+	drv := newRecordingDriver()
+	drv.startErr = errors.New("starting the domain: no KVM")
+	b.connect = func(*url.URL) (Driver, error) { return drv, nil }
+	_, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{})
+	if err == nil || !strings.Contains(err.Error(), "no KVM") {
+		t.Fatalf("error %v", err)
+	}
+	if len(drv.volumes) != 0 || len(drv.domains) != 0 || !slices.Contains(drv.undefined, "packer-win") {
+		t.Errorf("left behind: volumes %v domains %v undefined %v", drv.volumes, drv.domains, drv.undefined)
+	}
+	if !strings.Contains(drv.xml, `network="default"`) {
+		t.Errorf("libvirt network expected:\n%s", drv.xml)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("output directory left behind")
+	}
+}
+
+// Ctrl-C while the boot command waits: the domain and volumes go.
+func TestBuilderCancelRemovesEverything(t *testing.T) {
+	b, _, out := prepared(t, nil)
+	drv := newRecordingDriver()
+	b.connect = func(*url.URL) (Driver, error) { return drv, nil }
+	b.config.BootWait = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			drv.mu.Lock()
+			started := drv.xml != ""
+			drv.mu.Unlock()
+			if started {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	if _, err := b.Run(ctx, packersdk.TestUi(t), &packersdk.MockHook{}); err == nil {
+		t.Fatal("a cancelled build succeeded")
+	}
+	if len(drv.volumes) != 0 || len(drv.domains) != 0 || !slices.Contains(drv.undefined, "packer-win") {
+		t.Errorf("left behind: volumes %v domains %v undefined %v", drv.volumes, drv.domains, drv.undefined)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("output directory left behind")
+	}
+}
