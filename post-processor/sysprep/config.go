@@ -65,8 +65,9 @@ type Config struct {
 	MemoryMB int `mapstructure:"memory" required:"false"`
 	// Path of the OVMF code file for a UEFI image. Defaults to the
 	// firmware winbake-qemu finds the same way (QEMU's firmware
-	// descriptors, then Debian's `/usr/share/OVMF/OVMF_CODE_4M.fd`); the
-	// variable store is the image's own `efivars.fd`, copied.
+	// descriptors, then Debian's `/usr/share/OVMF/OVMF_CODE_4M.fd`; the
+	// Secure Boot build for an image whose manifest says `secure_boot`);
+	// the variable store is the image's own `efivars.fd`, copied.
 	EFIFirmwareCode string `mapstructure:"efi_firmware_code" required:"false"`
 	// Lowest host port tried for the WinRM forward (on 127.0.0.1).
 	// Defaults to `2222`.

@@ -49,9 +49,17 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	}
 	var ovmf wbcommon.OVMF
 	if in.Manifest.Firmware == wbcommon.FirmwareUEFI {
-		if p.config.EFIFirmwareCode != "" {
-			ovmf = wbcommon.OVMF{Code: p.config.EFIFirmwareCode, CodeFormat: imageFormat(p.config.EFIFirmwareCode)}
-		} else if ovmf, err = host.FindOVMF(); err != nil {
+		// A Secure Boot image keeps its Secure Boot firmware (with SMM);
+		// its variables hold the keys.
+		switch {
+		case p.config.EFIFirmwareCode != "":
+			ovmf = wbcommon.OVMF{Code: p.config.EFIFirmwareCode, CodeFormat: imageFormat(p.config.EFIFirmwareCode), SecureBoot: in.Manifest.SecureBoot}
+		case in.Manifest.SecureBoot:
+			ovmf, err = host.FindSecureBootOVMF()
+		default:
+			ovmf, err = host.FindOVMF()
+		}
+		if err != nil {
 			return nil, keep, false, err
 		}
 	}
@@ -122,7 +130,7 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 		&stepCopyFirmwareState{OutputDir: out, Code: ovmf},
 		&wbcommon.StepStartTPM{Enabled: tpm, OutputDir: out},
 		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
-		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: 5985, Host: host},
+		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: 5985, Host: host, SecureBoot: in.Manifest.SecureBoot},
 		&communicator.StepConnect{
 			Config: comm,
 			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },

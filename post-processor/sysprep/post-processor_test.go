@@ -58,8 +58,9 @@ func TestPostProcessFailureLeavesNothing(t *testing.T) {
 }
 
 // Ctrl-C while waiting for WinRM: QEMU is stopped and nothing is left.
+// A Secure Boot image boots with SMM, as it was built.
 func TestPostProcessCancelLeavesNothing(t *testing.T) {
-	_, art := goldenImage(t, nil)
+	_, art := goldenImage(t, func(m *Manifest) { m.SecureBoot = true })
 	out := filepath.Join(t.TempDir(), "generalized")
 	driver := &wbcommon.DriverMock{}
 	p := testPostProcessor(t, driver, out)
@@ -76,7 +77,7 @@ func TestPostProcessCancelLeavesNothing(t *testing.T) {
 	// The VM runs the copies, under the hardware the manifest records.
 	args := strings.Join(wbcommon.Flatten(driver.StartVMArgs), " ")
 	for _, want := range []string{"unit=1,file=" + filepath.Join(out, "efivars.fd"), "file=" + filepath.Join(out, "standin.qcow2"),
-		"path=" + filepath.Join(out, "tpm", "swtpm.sock"), "-machine q35", "ide-hd,drive=disk0", "e1000,netdev=n0", "-accel tcg"} {
+		"path=" + filepath.Join(out, "tpm", "swtpm.sock"), "-machine q35", "ide-hd,drive=disk0", "e1000,netdev=n0", "-accel tcg", "-machine q35,smm=on"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("QEMU arguments lack %q: %s", want, args)
 		}
