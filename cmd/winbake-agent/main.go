@@ -6,7 +6,11 @@
 //	winbake-agent.exe version
 //	winbake-agent.exe boot-time
 //	winbake-agent.exe pending-reboot
-//	winbake-agent.exe install C:\path\update.msu [--log C:\path\dism.log] [--temp C:\path]
+//	winbake-agent.exe install C:\path\update.msu [--log C:\path\dism.log] [--temp C:\path] [--journal C:\path\x.json]
+//	winbake-agent.exe fetch http://10.0.2.2:8000/token/0/update.msu C:\path\update.msu --sha256 <hex>
+//	winbake-agent.exe append-line C:\Windows\Setup\Scripts\SetupComplete.cmd <base64 line>
+//	winbake-agent.exe winrm-client [--port 5985]
+//	winbake-agent.exe remove C:\path\update.msu
 //	winbake-agent.exe restart [--delay 0s] [--reason text]
 //	winbake-agent.exe tail C:\path\dism.log [--from 0] [--max 262144]
 //
