@@ -139,7 +139,8 @@
 // line.
 //
 // Programs: cmd.exe, powershell.exe, dism.exe, wusa.exe, expand.exe,
-// shutdown.exe, hostname.exe and Sysprep\sysprep.exe, at their System32
+// shutdown.exe, hostname.exe, netstat.exe (`-n -p TCP`, from the host's
+// /proc/net/tcp) and Sysprep\sysprep.exe, at their System32
 // paths (found through PATH and PATHEXT: cmd.exe searches the working
 // directory first, PowerShell and Processes.Run only PATH), and
 // winbake-agent.exe when its file exists in C:\ProgramData\winbake\ or at
@@ -163,6 +164,11 @@
 // boots while pending), UBR (the build revision once installed), and
 // Preinstalled. A package installed or pending stays so: DISM adds it
 // again with 0 (installed) or 3010 (pending); wusa answers 2359302.
+// A package file the catalog does not name is read: a synthetic package
+// (a real cabinet with update.mum, or an .msu holding such cabinets and a
+// pkgProperties.txt, plus PackageSpecMember) installs as its PackageSpec
+// says, under the identity of its update.mum; expand.exe unpacks an .msu's
+// real members (see pkgfile.go and testguest.PackageFile).
 //
 // DISM: /Online with /Add-Package /PackagePath:<file or folder (its .cab
 // files, recursively)> [/NoRestart] [/Quiet] [/English] [/LogPath:]
