@@ -6,12 +6,16 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/winbake/packer-plugin-winbake/internal/testing/maasserver"
 )
@@ -55,6 +59,14 @@ build {
 // debug log).
 func runMAASBuild(t *testing.T, srv *maasserver.Server, apiKey, format, dir string) (string, error) {
 	t.Helper()
+	cmd, out := maasBuildCommand(t, srv, apiKey, format, dir)
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// maasBuildCommand prepares the packer build of runMAASBuild.
+func maasBuildCommand(t *testing.T, srv *maasserver.Server, apiKey, format, dir string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
 	input := filepath.Join(dir, "input.raw")
 	// 9 MiB of incompressible bytes: the dd.gz spans three 4 MiB chunks.
 	disk := make([]byte, 10<<20)
@@ -74,10 +86,9 @@ func runMAASBuild(t *testing.T, srv *maasserver.Server, apiKey, format, dir stri
 		tmpl)
 	cmd.Dir = dir
 	cmd.Env = append(installed.environ(), "PACKER_LOG=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd, out
 }
 
 func TestMAASPublishesCompressedImage(t *testing.T) {
@@ -183,5 +194,61 @@ func TestMAASRefusesQcow2(t *testing.T) {
 	}
 	if n := len(srv.Requests()); n != 0 {
 		t.Errorf("%d requests reached MAAS", n)
+	}
+}
+
+// Ctrl-C during the upload: Packer cancels the post-processor, which deletes
+// the half-uploaded resource.
+func TestMAASInterruptDeletesTheResource(t *testing.T) {
+	var cmd *exec.Cmd
+	interrupted := make(chan struct{})
+	clientGaveUp := false
+	srv := maasserver.New(maasserver.Options{OnChunk: func(n int, r *http.Request) {
+		if n != 2 {
+			return
+		}
+		// Ctrl-C in a terminal interrupts the whole process group.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		close(interrupted)
+		// Hold the chunk until the client gives up on it (bounded, so a
+		// client that never does fails the test instead of hanging it).
+		// The server notices a closed connection only once the body is read.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+			clientGaveUp = true
+		case <-time.After(3 * time.Minute):
+		}
+	}})
+	defer srv.Close()
+	cmd, out := maasBuildCommand(t, srv, maasserver.DefaultAdminKey.String(), "dd.gz", t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err := cmd.Run()
+	log := out.String()
+	select {
+	case <-interrupted:
+	default:
+		t.Fatalf("the build ended before the second chunk (err %v):\n%s", err, log)
+	}
+	if err == nil {
+		t.Fatalf("packer build succeeded despite the interrupt:\n%s", log)
+	}
+	if !clientGaveUp {
+		t.Errorf("winbake-maas did not abandon the chunk in flight when the build was interrupted:\n%s", log)
+	}
+	if !strings.Contains(log, "Deleting the incomplete MAAS boot resource") {
+		t.Errorf("the output does not show the cleanup:\n%s", log)
+	}
+	if res := srv.Resources(); len(res) != 0 {
+		t.Errorf("the half-uploaded resource is left in MAAS after Ctrl-C: %+v\n%s", res, log)
+	}
+	deletes := 0
+	for _, r := range srv.Requests() {
+		if r.Method == "DELETE" && r.Status == http.StatusNoContent {
+			deletes++
+		}
+	}
+	if deletes != 1 {
+		t.Errorf("%d successful DELETEs, want 1", deletes)
 	}
 }

@@ -85,6 +85,7 @@ type Config struct {
 const (
 	defaultArchitecture    = "amd64/generic"
 	defaultCompleteTimeout = 30 * time.Minute
+	requestTimeout         = 5 * time.Minute
 )
 
 var (
@@ -217,5 +218,7 @@ func (c *Config) httpClient() (*http.Client, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{Transport: tr}, nil
+	// Bounds each request (a 4 MiB chunk included), so a MAAS that stops
+	// answering fails the build instead of hanging it.
+	return &http.Client{Transport: tr, Timeout: requestTimeout}, nil
 }

@@ -65,6 +65,9 @@ type Options struct {
 	TimestampSkew time.Duration
 	// Prefix is the MAAS URL path. Default "/MAAS/".
 	Prefix string
+	// OnChunk, when set, runs for every upload PUT (n counts per file, from
+	// 1) before its body is read, e.g. to interrupt a client mid-upload.
+	OnChunk func(n int, r *http.Request)
 	// TLS serves https with a certificate from a test CA; see CACertPEM.
 	TLS bool
 }
@@ -664,6 +667,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, id, fileID int) 
 		return
 	}
 
+	if opts.OnChunk != nil {
+		opts.OnChunk(n, r)
+	}
 	if n == opts.ResetChunk {
 		_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength/2)
 		if hj, ok := w.(http.Hijacker); ok {
