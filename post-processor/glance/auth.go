@@ -183,7 +183,9 @@ func connect(ctx context.Context, c *AuthConfig, getenv func(string) string) (*g
 	if err != nil {
 		return nil, src, err
 	}
-	provider, err := config.NewProviderClient(ctx, ao, config.WithTLSConfig(tlsConfig))
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConfig
+	provider, err := config.NewProviderClient(ctx, ao, config.WithHTTPClient(http.Client{Transport: sizedUploads{transport}}))
 	if err != nil {
 		return nil, src, authError(src, err)
 	}
@@ -222,4 +224,18 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// sizedUploads sends upload bodies with a Content-Length instead of chunked:
+// glance-api (eventlet) decodes chunked bodies in Python, noticeably slower
+// than reading a sized body. gophercloud cannot set the length itself.
+type sizedUploads struct{ next http.RoundTripper }
+
+func (s sizedUploads) RoundTrip(req *http.Request) (*http.Response, error) {
+	if body, ok := req.Body.(*hashingBody); ok && req.ContentLength <= 0 {
+		req = req.Clone(req.Context())
+		req.ContentLength = body.size
+		req.TransferEncoding = nil
+	}
+	return s.next.RoundTrip(req)
 }

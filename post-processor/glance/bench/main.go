@@ -114,11 +114,14 @@ func run() error {
 	if err := start.Run(); err != nil {
 		return fmt.Errorf("starting Keystone and glance-api: %w", err)
 	}
-	defer func() {
+	stopLab := func() {
 		stop := exec.Command("bash", script, "stop", labDir)
-		stop.Env, stop.Stdout, stop.Stderr = labEnv, os.Stdout, os.Stderr
-		_ = stop.Run()
-	}()
+		stop.Env = labEnv
+		if out, err := stop.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping the lab: %v\n%s", err, out)
+		}
+	}
+	defer stopLab()
 	cloudsFile := filepath.Join(labDir, "clouds.yaml")
 
 	file := filepath.Join(dir, "image.raw")
@@ -153,6 +156,8 @@ func run() error {
 		}
 		peakKiB = max(peakKiB, rss)
 	}
+	os.Remove(file)
+	stopLab()
 	fmt.Printf("glance upload rate vs curl: %.2f (peak RSS %d MiB)\n", curlBest.Seconds()/pluginBest.Seconds(), (peakKiB+1023)>>10)
 	return nil
 }
