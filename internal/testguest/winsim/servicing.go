@@ -30,7 +30,7 @@ const (
 	ExitWUNotApplicable  uint32 = 2149842967 // WU_E_NOT_APPLICABLE 0x80240017 (wusa)
 	ExitNotApplicable    uint32 = 2148468766 // CBS_E_NOT_APPLICABLE 0x800F081E (DISM)
 	ExitNeedsNewerSSU    uint32 = 2148468771 // CBS_E_NEW_SERVICING_STACK_REQUIRED 0x800F0823
-	ExitInstallersFailed uint32 = 2148468002 // CBS_E_INSTALLERS_FAILED 0x800F0922, default FailureCode
+	ExitInstallersFailed uint32 = 2148469026 // CBS_E_INSTALLERS_FAILED 0x800F0922, default FailureCode
 	ExitAccessDenied     uint32 = 5          // wusa over WinRM
 )
 
