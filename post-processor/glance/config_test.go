@@ -1,6 +1,7 @@
 package glance
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -131,5 +132,24 @@ func TestWindowsVersionFromBuildNumber(t *testing.T) {
 		if got := windowsVersion(m); got != tc.want {
 			t.Errorf("windowsVersion(%q, %q, %q) = %q, want %q", tc.name, tc.typ, tc.version, got, tc.want)
 		}
+	}
+}
+
+func TestSecureBootAndLongUpdateLists(t *testing.T) {
+	m := &buildManifest{Firmware: "uefi", Machine: "q35"}
+	m.Windows.ImageName = "Windows 11 Pro"
+	for i := 0; i < 40; i++ {
+		m.Updates = append(m.Updates, manifestEntry{KB: fmt.Sprintf("KB50%05d", i)})
+	}
+	p := deriveProperties(&Config{}, &source{Manifest: m})
+	if p["os_secure_boot"] != "required" {
+		t.Errorf("Windows 11 on UEFI q35: os_secure_boot %q, want required", p["os_secure_boot"])
+	}
+	if v := p["winbake_updates"]; len(v) > maxPropertyValue || !strings.HasSuffix(v, ",...") || !strings.HasPrefix(v, "KB5000000,KB5000001") {
+		t.Errorf("winbake_updates (%d chars) = %q; want at most %d chars ending in ,...", len(v), v, maxPropertyValue)
+	}
+	m.Windows.ImageName = "Windows Server 2022 SERVERSTANDARD"
+	if p := deriveProperties(&Config{}, &source{Manifest: m}); p["os_secure_boot"] != "optional" {
+		t.Errorf("Server 2022 on UEFI q35: os_secure_boot %q, want optional", p["os_secure_boot"])
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -68,7 +69,7 @@ func TestPublishBuilderArtifactWithCloudsYAML(t *testing.T) {
 	}
 	want := map[string]string{
 		"os_type": "windows", "os_distro": "windows", "os_version": "2022", "hw_machine_type": "q35",
-		"hw_firmware_type": "uefi", "os_secure_boot": "required", "hw_tpm_version": "2.0", "hw_tpm_model": "tpm-crb",
+		"hw_firmware_type": "uefi", "os_secure_boot": "optional", "hw_tpm_version": "2.0", "hw_tpm_model": "tpm-crb",
 		"hw_disk_bus": "scsi", "hw_scsi_model": "virtio-scsi", "os_admin_user": "Administrator",
 		"architecture": "x86_64",
 		"hw_vif_model": "e1000e", // the user's value wins over the manifest's virtio
@@ -404,3 +405,49 @@ func (c *cancelReader) Read(p []byte) (int, error) {
 }
 
 var _ = os.Getenv
+
+// Glance answers the first upload with 401 after 1 MiB of data, as it does
+// when the token expires mid-upload: gophercloud logs in again with
+// Keystone, rewinds the file and sends it again; the hashes cover the data
+// once and match Glance's.
+func TestUploadRetriedAfterTokenRefusal(t *testing.T) {
+	needLab(t)
+	target, _ := url.Parse(lab.glanceURL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var refused atomic.Int32
+	var tokens sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/file") {
+			tokens.Store(r.Header.Get("X-Auth-Token"), true)
+			if refused.Add(1) == 1 {
+				_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
+				http.Error(w, `{"error": "token expired (test)"}`, http.StatusUnauthorized)
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "d.raw")
+	writeRaw(t, raw, 6<<20)
+	name := uniqueName(t)
+	t.Cleanup(func() { deleteImagesNamed(t, name) })
+	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "image_endpoint": srv.URL})
+	ui, out := testUi()
+	a, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
+	if err != nil {
+		t.Fatalf("PostProcess after one 401: %v\n%s", err, out)
+	}
+	if refused.Load() != 2 {
+		t.Errorf("%d upload requests, want 2 (refused, then retried)", refused.Load())
+	}
+	n := 0
+	tokens.Range(func(_, _ any) bool { n++; return true })
+	if n != 2 {
+		t.Errorf("the retry used %d distinct tokens, want a fresh one (2)", n)
+	}
+	if a.State("size") != int64(6<<20) {
+		t.Errorf("size %v, want %d", a.State("size"), 6<<20)
+	}
+}

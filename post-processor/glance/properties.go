@@ -42,9 +42,13 @@ func deriveProperties(c *Config, src *source) map[string]string {
 	case "uefi":
 		p["hw_firmware_type"] = "uefi"
 		if strings.HasPrefix(p["hw_machine_type"], "q35") {
-			// Secure Boot on libvirt needs UEFI on q35; Windows images
-			// built with UEFI boot with it on.
-			p["os_secure_boot"] = "required"
+			// Secure Boot on libvirt needs UEFI on q35. Windows 11 and
+			// Server 2025 expect it; older Windows boots either way, so
+			// hosts without Secure Boot can still run it.
+			p["os_secure_boot"] = "optional"
+			if v := p["os_version"]; v == "11" || v == "2025" {
+				p["os_secure_boot"] = "required"
+			}
 		}
 	case "bios":
 		p["hw_firmware_type"] = "bios"
@@ -84,7 +88,7 @@ func deriveProperties(c *Config, src *source) map[string]string {
 		p["winbake_build_disk_sha256"] = m.SHA256
 	}
 	if kbs := kbList(m.Updates); kbs != "" {
-		p["winbake_updates"] = kbs
+		p["winbake_updates"] = fitPropertyValue(kbs)
 	}
 	return p
 }
@@ -174,4 +178,20 @@ func imageProperties(c *Config, src *source) map[string]string {
 		p[k] = v
 	}
 	return p
+}
+
+// maxPropertyValue is Glance's limit for a property value.
+const maxPropertyValue = 255
+
+// fitPropertyValue shortens a comma-separated list to Glance's limit,
+// ending it with ",..." when something was left out.
+func fitPropertyValue(list string) string {
+	if len(list) <= maxPropertyValue {
+		return list
+	}
+	cut := strings.LastIndex(list[:maxPropertyValue-4], ",")
+	if cut < 0 {
+		return list[:maxPropertyValue]
+	}
+	return list[:cut] + ",..."
 }
