@@ -8,6 +8,10 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
+// noAppxMarker is what appx-list.ps1 prints when Windows has no Appx
+// module.
+const noAppxMarker = "winbake: no Appx module"
+
 // stepRemoveAppx removes, for all users, the per-user Appx packages that
 // make sysprep fail ("installed for a user, but not provisioned for all
 // users"), and says which it removed.
@@ -23,11 +27,17 @@ func (s *stepRemoveAppx) Run(ctx context.Context, state multistep.StateBag) mult
 	comm := communicatorOf(state)
 	removed := []string{}
 	for _, name := range s.Names {
-		r, err := runScript(ctx, comm, "appx-list.ps1", map[string]string{"Name": name})
+		r, err := runScript(ctx, comm, "appx-list.ps1", map[string]string{"Name": name, "NoAppxMarker": noAppxMarker})
 		if err != nil {
 			return halt(state, ui, fmt.Errorf("remove_appx_packages: listing %s: %w", name, err))
 		}
-		for _, full := range lines(r.Stdout) {
+		found := lines(r.Stdout)
+		if len(found) == 1 && found[0] == noAppxMarker {
+			ui.Say("This Windows has no Appx module (Get-AppxPackage): no Appx package to remove")
+			state.Put(stateRemovedAppx, removed)
+			return multistep.ActionContinue
+		}
+		for _, full := range found {
 			if _, err := runScript(ctx, comm, "appx-remove.ps1", map[string]string{"FullName": full}); err != nil {
 				return halt(state, ui, fmt.Errorf("remove_appx_packages: removing %s: %w", full, err))
 			}

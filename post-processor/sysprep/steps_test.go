@@ -184,3 +184,25 @@ func TestStepSysprepTimeout(t *testing.T) {
 		t.Errorf("StopVM called %d times", driver.StopVMCalls)
 	}
 }
+
+// Windows without the Appx module (the script's marker line): nothing to
+// remove, said once, and no removal attempted.
+func TestStepRemoveAppxWithoutAppxModule(t *testing.T) {
+	comm := &packersdk.MockCommunicator{StartStdout: noAppxMarker + "\r\n"}
+	out := &lockedBuffer{}
+	state := new(multistep.BasicStateBag)
+	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out})
+	state.Put("communicator", comm)
+	if (&stepRemoveAppx{Names: DefaultRemoveAppxPackages}).Run(context.Background(), state) != multistep.ActionContinue {
+		t.Fatal(state.Get("error"))
+	}
+	if got := state.Get(stateRemovedAppx).([]string); len(got) != 0 {
+		t.Errorf("removed %q", got)
+	}
+	if !strings.Contains(out.String(), "no Appx module") || strings.Contains(out.String(), "Removed") {
+		t.Errorf("UI output: %s", out)
+	}
+	if !strings.Contains(comm.StartCmd.Command, "-EncodedCommand") {
+		t.Errorf("command %q", comm.StartCmd.Command)
+	}
+}

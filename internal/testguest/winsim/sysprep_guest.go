@@ -182,6 +182,42 @@ var sysprepCmdlets = map[string]*psCmdlet{
 	"start-process":      startProcess,
 	"saps":               startProcess,
 	"start":              startProcess,
+	"get-command":        getCommand,
+	"gcm":                getCommand,
+}
+
+type commandObject struct{ name, source string }
+
+func (c *commandObject) psProperty(name string) (any, bool) {
+	switch name {
+	case "name":
+		return c.name, true
+	case "source", "path":
+		return c.source, true
+	}
+	return nil, false
+}
+
+func (c *commandObject) String() string { return c.name }
+
+// Get-Command -Name <name> finds a modelled cmdlet or a program on PATH.
+var getCommand = &psCmdlet{
+	params: []psParam{{name: "name", position: 0}},
+	run: func(c *psCall) ([]any, error) {
+		name := c.str("name")
+		if cmdlet := psCmdlets[strings.ToLower(name)]; cmdlet != nil {
+			return []any{&commandObject{name: name}}, nil
+		}
+		pp := *c.rt.p
+		pp.files = c.rt.files()
+		if abs := pp.findProgram(name, searchPath); abs != "" {
+			return []any{&commandObject{name: name, source: abs}}, nil
+		}
+		return nil, c.nonTerminating(&psErrorRecord{
+			message:  fmt.Sprintf("The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.", name),
+			category: "ObjectNotFound", target: name, exception: "CommandNotFoundException", fqid: "CommandNotFoundException,Microsoft.PowerShell.Commands.GetCommandCommand",
+		})
+	},
 }
 
 var getAppxPackage = &psCmdlet{

@@ -92,3 +92,10 @@ func TestOptimizeVolumeReTrim(t *testing.T) {
 		t.Errorf("unknown drive: %v", r)
 	}
 }
+
+func TestGetCommand(t *testing.T) {
+	m := newMachine(t, Options{})
+	expect(t, ps(t, m, `if (Get-Command -Name Get-AppxPackage -ErrorAction SilentlyContinue) { 'yes' } else { 'no' }`), 0, "yes\r\n", "")
+	expect(t, ps(t, m, `if (Get-Command -Name Get-Nothing -ErrorAction SilentlyContinue) { 'yes' } else { 'no' }`), 0, "no\r\n", "")
+	expect(t, ps(t, m, `(Get-Command -Name dism.exe).Source`), 0, "C:\\Windows\\System32\\dism.exe\r\n", "")
+}
