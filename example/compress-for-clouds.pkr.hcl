@@ -29,14 +29,17 @@ source "file" "golden" {
 build {
   sources = ["source.file.golden"]
 
-  # For Glance: zstd-compressed qcow2 (readers need QEMU 5.1 or later).
+  # For Glance: zstd-compressed qcow2 (readers need QEMU 5.1 or later; use
+  # "zlib" for older compute nodes).
   post-processor "winbake-compress" {
     format              = "qcow2"
+    qcow2_compression   = "zstd"
     output              = "${var.output_dir}/windows.qcow2"
     keep_input_artifact = true
   }
 
-  # For MAAS: a gzip-compressed raw disk, uploaded with filetype ddgz.
+  # For MAAS: a gzip-compressed raw disk, uploaded with filetype ddgz. Only
+  # the data the disk holds is read and compressed, not its virtual size.
   post-processor "winbake-compress" {
     format = "dd.gz"
     output = "${var.output_dir}/windows.dd.gz"

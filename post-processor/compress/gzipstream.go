@@ -103,6 +103,10 @@ func (g *gzipStream) write(ctx context.Context, dst io.Writer, pieces []streamPi
 
 func (g *gzipStream) compress(j *gzipJob, fw **flate.Writer, bufs *sync.Pool) error {
 	data := j.piece.literal
+	if j.piece.disk && j.piece.n == streamChunk && !g.layout.hasData(j.piece.off, streamChunk) {
+		j.zero = true // a hole: nothing to read, not even zeros to clear
+		return nil
+	}
 	if j.piece.disk {
 		bp := bufs.Get().(*[]byte)
 		defer bufs.Put(bp)

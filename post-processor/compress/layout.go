@@ -77,6 +77,12 @@ func (d *diskLayout) readAt(p []byte, off int64) (zero bool, err error) {
 	return isZero(p), nil
 }
 
+// hasData reports whether any data extent overlaps the n guest bytes at off.
+func (d *diskLayout) hasData(off, n int64) bool {
+	i := sort.Search(len(d.extents), func(i int) bool { return d.extents[i].end() > off })
+	return i < len(d.extents) && d.extents[i].start < off+n
+}
+
 var zeroPage = make([]byte, 64<<10)
 
 // isZero reports whether p holds only zero bytes.

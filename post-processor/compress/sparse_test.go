@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -258,5 +260,77 @@ func TestCRCCombine(t *testing.T) {
 		if want := crc32.ChecksumIEEE(data); got != want {
 			t.Errorf("split at %d: combined CRC %08x, want %08x", split, got, want)
 		}
+	}
+}
+
+// progressUI records the progress bar: its total and the bytes it counted.
+type progressUI struct {
+	*testUI
+	mu           sync.Mutex
+	total, count int64
+}
+
+func (u *progressUI) TrackProgress(src string, cur, total int64, stream io.ReadCloser) io.ReadCloser {
+	u.mu.Lock()
+	u.total = total
+	u.mu.Unlock()
+	return &countingProgress{ReadCloser: u.testUI.TrackProgress(src, cur, total, stream), ui: u}
+}
+
+type countingProgress struct {
+	io.ReadCloser
+	ui *progressUI
+}
+
+func (c *countingProgress) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.ui.mu.Lock()
+	c.ui.count += int64(n)
+	c.ui.mu.Unlock()
+	return n, err
+}
+
+// TestStreamProgress checks the progress bar of the dd.* formats runs over
+// the whole virtual disk, holes included.
+func TestStreamProgress(t *testing.T) {
+	requireTools(t, "qemu-img", "xz")
+	in := newSparseInput(t, "qcow2")
+	for _, format := range []string{"dd.gz", "dd.tgz", "dd.xz"} {
+		t.Run(format, func(t *testing.T) {
+			ui := &progressUI{testUI: newTestUI()}
+			p := configure(t, map[string]interface{}{"format": format, "output": filepath.Join(t.TempDir(), "out."+format)})
+			if _, _, err := postProcess(context.Background(), p, ui, in); err != nil {
+				t.Fatal(err)
+			}
+			if ui.total != sparseDiskSize || ui.count != sparseDiskSize {
+				t.Errorf("progress bar total %d, counted %d; want both %d", ui.total, ui.count, int64(sparseDiskSize))
+			}
+		})
+	}
+}
+
+// TestSparseCancel cancels the dd.* writers after their first chunk of a
+// disk spanning several chunks and xz runs: the error is the context's and
+// nothing is left in the output directory.
+func TestSparseCancel(t *testing.T) {
+	requireTools(t, "qemu-img", "xz")
+	in := newSparseInput(t, "qcow2")
+	for _, format := range []string{"dd.gz", "dd.tgz", "dd.xz"} {
+		t.Run(format, func(t *testing.T) {
+			outDir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ui := newTestUI()
+			var once sync.Once
+			ui.onRead = func() { once.Do(cancel) }
+			p := configure(t, map[string]interface{}{"format": format, "output": filepath.Join(outDir, "out."+format)})
+			a, _, err := postProcess(ctx, p, ui, in)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("PostProcess = %v, %v; want context.Canceled", a, err)
+			}
+			if names := dirNames(t, outDir); len(names) != 0 {
+				t.Errorf("after cancel the output directory holds %v", names)
+			}
+		})
 	}
 }

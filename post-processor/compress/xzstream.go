@@ -41,9 +41,12 @@ func (x *xzStream) write(ctx context.Context, dst io.Writer) error {
 			return err
 		}
 		n := int(min(xzZeroUnit, x.layout.size-off))
-		zero, err := x.layout.readAt(buf[:n], off)
-		if err != nil {
-			return err
+		var err error
+		zero := n == xzZeroUnit && !x.layout.hasData(off, int64(n))
+		if !zero {
+			if zero, err = x.layout.readAt(buf[:n], off); err != nil {
+				return err
+			}
 		}
 		if zero && n == xzZeroUnit {
 			if run != nil {
@@ -54,6 +57,7 @@ func (x *xzStream) write(ctx context.Context, dst io.Writer) error {
 				}
 			}
 			if zeroStream == nil {
+				clear(buf) // a hole is not read into buf
 				if zeroStream, err = x.compressZeros(ctx, buf[:n]); err != nil {
 					return err
 				}
