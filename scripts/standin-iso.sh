@@ -187,21 +187,37 @@ cat >"$iso/winbake/standin.txt" <<EOF
 winbake stand-in Windows install media
 kernel $kver
 EOF
-# The boot menu behaves like a Windows ISO's "Press any key to boot from CD or
-# DVD": once a disk holds the installed system, it boots that disk, so Setup
-# does not start again when the ISO stays attached after the first reboot.
+# The boot menu behaves like a Windows ISO. Under UEFI it prints "Press any
+# key to boot from CD or DVD..." and waits 5 s: the space bar starts Setup;
+# without it the firmware boots the next device (the installed disk, or
+# nothing on an empty one), which is why UEFI builds type a boot_command.
+# Under BIOS (where Windows media boot the CD without asking while the disk
+# is empty) Setup starts by itself. Once a disk holds the installed system,
+# both boot that disk without a key, so Setup does not start again when the
+# ISO stays attached after the first reboot.
 cat >"$iso/boot/grub/grub.cfg" <<EOF
 serial --unit=0 --speed=115200
-terminal_input serial
 terminal_output serial
-set timeout=1
-set timeout_style=menu
-set default=setup
-if search --no-floppy --file --set=installed /winbake/boot/vmlinuz; then
-  set default=disk
+if [ "\$grub_platform" = efi ]; then
+  terminal_input serial console
+  set timeout_style=hidden
+  set timeout=5
+  set default=nextdevice
+  if search --no-floppy --file --set=installed /winbake/boot/vmlinuz; then
+    set default=disk
+  fi
   echo "Press any key to boot from CD or DVD..."
+else
+  terminal_input serial
+  set timeout=1
+  set timeout_style=menu
+  set default=setup
+  if search --no-floppy --file --set=installed /winbake/boot/vmlinuz; then
+    set default=disk
+    echo "Press any key to boot from CD or DVD..."
+  fi
 fi
-menuentry "Windows Setup (winbake stand-in)" --id setup {
+menuentry "Windows Setup (winbake stand-in)" --id setup --hotkey=" " {
   echo "winbake stand-in: loading Windows Setup"
   linux /boot/vmlinuz console=ttyS0,115200 $kargs winbake.boot=setup
   initrd /boot/initrd.img
@@ -212,6 +228,10 @@ menuentry "Boot from the installed disk" --id disk {
   linux /winbake/boot/vmlinuz console=ttyS0,115200 $kargs winbake.boot=disk
   initrd /winbake/boot/initrd.img
   echo "winbake stand-in: starting the kernel"
+}
+menuentry "Boot the next device" --id nextdevice {
+  echo "winbake stand-in: no key pressed, the firmware boots the next device"
+  exit
 }
 EOF
 mkdir -p "$(dirname "$out")"

@@ -15,6 +15,11 @@ import (
 // of Windows media under UEFI by pressing space a few times.
 var DefaultUEFIBootCommand = []string{"<spacebar><wait1s><spacebar><wait1s><spacebar><wait1s><spacebar>"}
 
+// DefaultUEFIBootCommandTCG is the default under TCG, where OVMF takes
+// 10 to 20 s to start the CD's boot loader, whose prompt waits about 5 s:
+// space once a second for 30 s.
+var DefaultUEFIBootCommandTCG = []string{strings.Repeat("<spacebar><wait1s>", 30)}
+
 // BootKey is one step of a parsed boot command: a key chord to press, or a
 // pause.
 type BootKey struct {
@@ -92,16 +97,23 @@ func ParseBootCommand(entries []string) ([]BootKey, error) {
 // StepBootCommand waits boot_wait after QEMU started, then types the boot
 // command through QMP send-key.
 //
-// Uses state: "ui", StateDriver.
+// Uses state: "ui", StateDriver, StateAccelerator.
 type StepBootCommand struct {
 	BootWait time.Duration
 	Keys     []BootKey
+	// TCGKeys, when set, replace Keys for a VM running under TCG
+	// (StateAccelerator), which reaches the boot prompt much later.
+	TCGKeys []BootKey
 	// KeyInterval is the pause between keys (default 100 ms).
 	KeyInterval time.Duration
 }
 
 func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
-	if len(s.Keys) == 0 {
+	keys := s.Keys
+	if accel, _ := state.Get(StateAccelerator).(string); accel == AccelTCG && s.TCGKeys != nil {
+		keys = s.TCGKeys
+	}
+	if len(keys) == 0 {
 		return multistep.ActionContinue
 	}
 	ui := state.Get("ui").(packersdk.Ui)
@@ -114,7 +126,7 @@ func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 	if !sleep(ctx, s.BootWait) {
 		return halt(state, ui, ctx.Err())
 	}
-	for _, k := range s.Keys {
+	for _, k := range keys {
 		if k.Wait > 0 {
 			if !sleep(ctx, k.Wait) {
 				return halt(state, ui, ctx.Err())

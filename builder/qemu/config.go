@@ -47,9 +47,10 @@ type Config struct {
 	// and `. , / \ - = ; : _`; keys `<enter>`, `<spacebar>`, `<esc>`,
 	// `<tab>`, `<f1>`…`<f12>`; waits `<wait>`, `<wait5>`, `<wait500ms>`.
 	// Defaults, with `firmware = "uefi"`, to pressing space four times a
-	// second apart, which answers Windows media's "Press any key to boot
-	// from CD or DVD"; BIOS boots the CD without a key. Set `[]` to type
-	// nothing.
+	// second apart (KVM) or once a second for 30 s (TCG, where the firmware
+	// reaches the CD much later), which answers Windows media's "Press any
+	// key to boot from CD or DVD"; BIOS boots the CD without a key. Set
+	// `[]` to type nothing.
 	BootCommand []string `mapstructure:"boot_command" required:"false"`
 	// Boot with UEFI Secure Boot (`firmware = "uefi"` only): the OVMF
 	// build with Secure Boot and SMM, and a variable store with
@@ -67,7 +68,10 @@ type Config struct {
 	QemuArgs [][]string `mapstructure:"qemu_args" required:"false"`
 
 	bootKeys []wbcommon.BootKey
-	ctx      interpolate.Context
+	// bootKeysTCG replace bootKeys under TCG when boot_command is the
+	// default.
+	bootKeysTCG []wbcommon.BootKey
+	ctx         interpolate.Context
 }
 
 // Prepare decodes raws into c, fills in defaults and validates the result.
@@ -151,6 +155,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI && !c.SourceImageConfig.Enabled() {
 		c.BootCommand = wbcommon.DefaultUEFIBootCommand
+		c.bootKeysTCG, _ = wbcommon.ParseBootCommand(wbcommon.DefaultUEFIBootCommandTCG)
 		if c.BootWait == 0 {
 			c.BootWait = 3 * time.Second
 		}

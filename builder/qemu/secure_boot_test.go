@@ -28,7 +28,7 @@ func TestBuilderSecureBoot(t *testing.T) {
 	if _, _, err := b.Prepare(map[string]interface{}{
 		"iso_url": iso, "iso_checksum": "none", "image_name": "Windows Server 2022 SERVERDATACENTER",
 		"packer_build_name": "win", "communicator": "none", "disk_interface": "sata", "tpm": false,
-		"output_directory": out, "accelerator": "tcg", "secure_boot": true,
+		"output_directory": out, "accelerator": "tcg", "secure_boot": true, "boot_command": []string{},
 	}); err != nil {
 		t.Fatal(err)
 	}

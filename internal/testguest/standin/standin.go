@@ -74,6 +74,12 @@ type Config struct {
 	Firmware Firmware
 	Machine  string
 	NoTPM    bool
+	// NoKeyPress leaves a UEFI boot's "Press any key to boot from CD or
+	// DVD" unanswered, so the firmware boots the next device. By default
+	// the space bar is pressed (through QMP) the first time the prompt
+	// shows, as a user (or winbake's boot_command) does; later prompts,
+	// after Setup restarts, are left alone.
+	NoKeyPress bool
 	// NIC is the network device model (default virtio-net-pci).
 	NIC string
 	// MemoryMB defaults to 512.
@@ -367,7 +373,33 @@ func Start(cfg Config) (vm *VM, err error) {
 		vm.exitErr = err
 		close(vm.exited)
 	}()
+	if cfg.Firmware == UEFI && cfg.ISO != "" && !cfg.NoKeyPress {
+		go vm.pressKeyForCD()
+	}
 	return vm, nil
+}
+
+// BootFromCDPrompt is what the stand-in ISO shows under UEFI, as Windows
+// media do.
+const BootFromCDPrompt = "Press any key to boot from CD or DVD"
+
+// pressKeyForCD presses the space bar once the first prompt shows.
+func (vm *VM) pressKeyForCD() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-vm.exited
+		cancel()
+	}()
+	if _, _, _, err := vm.WaitLine(ctx, 0, BootFromCDPrompt); err != nil {
+		return
+	}
+	keys := map[string]any{"keys": []map[string]string{{"type": "qcode", "data": "spc"}}}
+	if err := vm.qmpArgs("send-key", keys); err != nil {
+		vm.logf("standin: pressing a key for the CD prompt: %v", err)
+		return
+	}
+	vm.logf("standin: pressed the space bar at %q after %s", BootFromCDPrompt, time.Since(vm.Started).Round(100*time.Millisecond))
 }
 
 func (vm *VM) startTPM() error {
@@ -471,7 +503,10 @@ func (vm *VM) Wait(ctx context.Context) error {
 }
 
 // qmp sends one command over the QMP socket.
-func (vm *VM) qmp(command string) error {
+func (vm *VM) qmp(command string) error { return vm.qmpArgs(command, nil) }
+
+// qmpArgs sends one command with arguments over the QMP socket.
+func (vm *VM) qmpArgs(command string, arguments any) error {
 	conn, err := net.DialTimeout("unix", vm.qmpPath, 2*time.Second)
 	if err != nil {
 		return err
@@ -483,7 +518,11 @@ func (vm *VM) qmp(command string) error {
 		return err
 	}
 	for _, c := range []string{"qmp_capabilities", command} {
-		b, _ := json.Marshal(map[string]string{"execute": c})
+		req := map[string]any{"execute": c}
+		if c == command && arguments != nil {
+			req["arguments"] = arguments
+		}
+		b, _ := json.Marshal(req)
 		if _, err := conn.Write(append(b, '\n')); err != nil {
 			return err
 		}
