@@ -56,7 +56,7 @@ func (p *publisher) createImage(ctx context.Context, src *source, name string) (
 
 // upload sends the file by the configured method and waits for the image to
 // become active.
-func (p *publisher) upload(ctx context.Context, img *images.Image, src *source) (*hashingBody, error) {
+func (p *publisher) upload(ctx context.Context, img *images.Image, src *source) (_ *hashingBody, err error) {
 	f, err := os.Open(src.Path)
 	if err != nil {
 		return nil, err
@@ -74,6 +74,13 @@ func (p *publisher) upload(ctx context.Context, img *images.Image, src *source) 
 		// Validated by Glance ≥ 31 (2025.2), ignored by older ones.
 		"x-openstack-image-size": fmt.Sprint(src.Size),
 	}
+	started := time.Now()
+	defer func() {
+		if err == nil {
+			d := time.Since(started)
+			p.say(fmt.Sprintf("Sent %d MiB in %.1f s (%.1f MiB/s)", src.Size>>20, d.Seconds(), float64(src.Size)/(1<<20)/d.Seconds()))
+		}
+	}()
 	switch p.config.Method {
 	case MethodUpload:
 		if len(p.config.Stores) == 1 {

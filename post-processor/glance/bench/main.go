@@ -2,8 +2,11 @@
 // glance-api, in the same run: a 4 GiB raw image is uploaded alternately by
 // curl (PUT /v2/images/{id}/file with a token) and by the winbake-glance
 // post-processor (log-in, create, stream with MD5/SHA-512, verify), each
-// twice; the best time of each is compared. The post-processor runs in a
-// child process whose peak RSS is reported. Run it with `make bench-glance`.
+// twice; the best time of each is compared. curl's time is the PUT alone;
+// the post-processor's is its upload phase (first byte to Glance's 204, as
+// it reports it: "Sent N MiB in S s"), and its whole run (log-in, create,
+// qemu-img info, upload, verify) is compared too. The post-processor runs in
+// a child process whose peak RSS is reported. Run it with `make bench-glance`.
 //
 // It starts its own Keystone and glance-api with scripts/openstack-lab.sh
 // (ports 15100 and 19392, image_size_cap 8 GiB) in BENCH_DIR (default: a new
@@ -64,12 +67,26 @@ func child(cloudsFile, file string) error {
 	}); err != nil {
 		return err
 	}
-	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: io.Discard, ErrorWriter: os.Stderr, PB: &packersdk.NoopProgressTracker{}}
+	var said strings.Builder
+	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &said, ErrorWriter: os.Stderr, PB: &packersdk.NoopProgressTracker{}}
 	a, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: file, Format: "raw"})
 	if err != nil {
 		return err
 	}
-	fmt.Println(a.Id())
+	// The upload phase as the post-processor reports it: "Sent N MiB in S s".
+	var sent float64
+	for _, line := range strings.Split(said.String(), "\n") {
+		if _, after, ok := strings.Cut(line, "Sent "); ok {
+			var mib int64
+			if _, err := fmt.Sscanf(after, "%d MiB in %f s", &mib, &sent); err != nil {
+				return fmt.Errorf("reading %q: %w", line, err)
+			}
+		}
+	}
+	if sent == 0 {
+		return fmt.Errorf("the post-processor did not report its upload time:\n%s", said.String())
+	}
+	fmt.Println(a.Id(), sent)
 	return nil
 }
 
@@ -135,7 +152,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	var curlBest, pluginBest time.Duration
+	var curlBest, pluginBest, totalBest time.Duration
 	var peakKiB int64
 	for round := 1; round <= 2; round++ {
 		d, err := curlUpload(client, token, file, size)
@@ -146,18 +163,23 @@ func run() error {
 		if curlBest == 0 || d < curlBest {
 			curlBest = d
 		}
-		d, rss, err := pluginUpload(client, cloudsFile, file)
+		total, d, rss, err := pluginUpload(client, cloudsFile, file)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("round %d: winbake-glance %6.1f s  %6.1f MiB/s  peak RSS %d MiB\n", round, d.Seconds(), float64(size>>20)/d.Seconds(), rss>>10)
+		fmt.Printf("round %d: winbake-glance %6.1f s  %6.1f MiB/s  peak RSS %d MiB (whole post-processor with log-in, create, verify: %.1f s)\n",
+			round, d.Seconds(), float64(size>>20)/d.Seconds(), rss>>10, total.Seconds())
 		if pluginBest == 0 || d < pluginBest {
 			pluginBest = d
+		}
+		if totalBest == 0 || total < totalBest {
+			totalBest = total
 		}
 		peakKiB = max(peakKiB, rss)
 	}
 	os.Remove(file)
 	stopLab()
+	fmt.Printf("whole post-processor vs curl -T: %.2f\n", curlBest.Seconds()/totalBest.Seconds())
 	fmt.Printf("glance upload rate vs curl: %.2f (peak RSS %d MiB)\n", curlBest.Seconds()/pluginBest.Seconds(), (peakKiB+1023)>>10)
 	return nil
 }
@@ -235,10 +257,10 @@ func curlUpload(client *gophercloud.ServiceClient, token, file string, size int6
 
 // pluginUpload runs winbake-glance in a child process and returns the wall
 // time and the child's peak RSS in KiB.
-func pluginUpload(client *gophercloud.ServiceClient, cloudsFile, file string) (time.Duration, int64, error) {
+func pluginUpload(client *gophercloud.ServiceClient, cloudsFile, file string) (total, upload time.Duration, rssKiB int64, err error) {
 	self, err := os.Executable()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	cmd := exec.Command(self, "-child", cloudsFile, file)
 	cmd.Stderr = os.Stderr
@@ -246,12 +268,16 @@ func pluginUpload(client *gophercloud.ServiceClient, cloudsFile, file string) (t
 	out, err := cmd.Output()
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("winbake-glance: %w", err)
+		return 0, 0, 0, fmt.Errorf("winbake-glance: %w", err)
 	}
-	id := strings.TrimSpace(string(out))
+	var id string
+	var sent float64
+	if _, err := fmt.Sscan(string(out), &id, &sent); err != nil {
+		return 0, 0, 0, fmt.Errorf("child output %q: %w", out, err)
+	}
 	if err := images.Delete(context.Background(), client, id).ExtractErr(); err != nil {
-		return 0, 0, fmt.Errorf("deleting image %s: %w", id, err)
+		return 0, 0, 0, fmt.Errorf("deleting image %s: %w", id, err)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return d, ru.Maxrss, nil
+	return d, time.Duration(sent * float64(time.Second)), ru.Maxrss, nil
 }
