@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +106,75 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 		if !strings.Contains(log, s) {
 			t.Errorf("build log lacks %q:\n%s", s, log)
 		}
+	}
+}
+
+// defer_failed on the stand-in VM: a package that keeps failing is retried
+// after a real reboot, then stays in the image with the first-boot retry
+// hooked into SetupComplete.cmd; the build succeeds.
+func TestUpdatesDeferFailedOnStandinVM(t *testing.T) {
+	iso := standinISO(t)
+	dir := t.TempDir()
+	pkgDir := filepath.Join(dir, "packages")
+	copyDir := filepath.Join(dir, "copied")
+	for _, d := range []string{pkgDir, copyDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010",
+		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
+	broken := testguest.PackageFile{Name: "windows10.0-kb5000012-x64.cab", KB: "5000012", PackageName: "Package_for_KB5000012",
+		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs", Failures: 10}}
+	for _, p := range []testguest.PackageFile{good, broken} {
+		b, err := p.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pkgDir, p.Name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "out")
+	start := time.Now()
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "packages_dir="+pkgDir,
+		"-var", "copy_dir="+copyDir, filepath.Join("testdata", "updates-defer.pkr.hcl"))
+	t.Logf("build took %s", time.Since(start).Round(time.Second))
+	noQEMULeft(t, out)
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, log)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(copyDir, name))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, log)
+		}
+		return string(b)
+	}
+	var m struct {
+		Reboots  int  `json:"reboots"`
+		Deferred bool `json:"deferred_to_first_boot"`
+		Packages []struct {
+			File, Result string
+			Attempts     int
+			ExitCodeHex  string `json:"exit_code_hex"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal([]byte(read("updates.json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("manifest: %+v", m)
+	results := map[string]string{}
+	for _, p := range m.Packages {
+		results[p.File] = fmt.Sprintf("%s/%d/%s", p.Result, p.Attempts, p.ExitCodeHex)
+	}
+	if results[good.Name] != "installed/1/0x0" || results[broken.Name] != "deferred/2/0x800F0922" || !m.Deferred || m.Reboots != 1 {
+		t.Errorf("manifest: %+v", m)
+	}
+	if sc := read("SetupComplete.cmd"); !strings.Contains(sc, `call C:\ProgramData\winbake\retry-updates.cmd`) {
+		t.Errorf("SetupComplete.cmd %q", sc)
+	}
+	if list := read("pending-updates.txt"); list != `C:\ProgramData\winbake\updates\`+broken.Name+"\r\n" {
+		t.Errorf("pending-updates.txt %q", list)
 	}
 }
