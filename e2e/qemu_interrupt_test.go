@@ -1,0 +1,177 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects packer's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// processesMentioning lists the running processes whose command line
+// contains every one of words, as "pid: command line".
+func processesMentioning(words ...string) []string {
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		line := strings.ReplaceAll(string(cmdline), "\x00", " ")
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(line, w)
+		}
+		if all {
+			found = append(found, e.Name()+": "+line)
+		}
+	}
+	return found
+}
+
+// Ctrl-C while the guest boots (SIGINT to packer's process group, as a
+// terminal sends it): Packer cancels the build through the plugin,
+// every step cleans up, and nothing of the build is left: no QEMU, no swtpm,
+// no plugin process, no temporary file, no output directory.
+func TestQemuInterruptLeavesNothing(t *testing.T) {
+	iso := standinISO(t)
+	out := filepath.Join(t.TempDir(), "out")
+	tmp := t.TempDir()
+
+	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "output_dir="+out,
+		"-var", "firmware=uefi", "-var", "tpm=true", filepath.Join("..", "example", "standin.pkr.hcl"))
+	// The plugin's temporary files (the answer-file CD) go to this TMPDIR.
+	cmd.Env = append(installed.environ(), "TMPDIR="+tmp)
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	// Ctrl-C in a terminal interrupts the whole foreground process group;
+	// packer's outer (panicwrap) process ignores SIGINT and relies on that.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	ended := false
+	defer func() {
+		// Never leave a build running when the test fails early.
+		if !ended {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+
+	// Interrupt once the guest is booting: QEMU and swtpm both run and the
+	// serial console shows the firmware or the boot loader at work.
+	serial := filepath.Join(out, "serial.log")
+	booting := func() bool {
+		b, err := os.ReadFile(serial)
+		return err == nil && len(b) > 0 && len(processesMentioning("qemu-system-x86_64", out)) > 0 &&
+			len(processesMentioning("swtpm", out)) > 0
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for !booting() {
+		select {
+		case err := <-exited:
+			ended = true
+			t.Fatalf("packer ended before the guest booted: %v\n%s", err, log.String())
+		case <-time.After(500 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest did not start booting within 5 minutes:\n%s", log.String())
+		}
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+
+	var err error
+	select {
+	case err = <-exited:
+		ended = true
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("packer still runs 3 minutes after SIGINT:\n%s", log.String())
+	}
+	if err == nil {
+		t.Errorf("packer exited 0 after SIGINT:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "Build 'winbake-qemu.standin' errored") &&
+		!strings.Contains(log.String(), "cancelled") {
+		t.Errorf("packer's output does not report the cancelled build:\n%s", log.String())
+	}
+
+	// Cleanup finished before packer exited; processes get a moment to be reaped.
+	var left []string
+	for range 20 {
+		left = append(processesMentioning("qemu-system-x86_64", out), processesMentioning("swtpm", out)...)
+		left = append(left, processesMentioning(installed.pluginPath, " start builder")...)
+		if len(left) == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	for _, p := range left {
+		t.Errorf("still running after the interrupted build: %s", p)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		entries, _ := os.ReadDir(out)
+		t.Errorf("the output directory %s is left behind (%d entries)", out, len(entries))
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("temporary files left in TMPDIR: %s", strings.Join(names, ", "))
+	}
+}
+
+// A wrong iso_checksum fails in the download step, before anything is
+// written or booted.
+func TestQemuBadChecksumFailsBeforeQEMU(t *testing.T) {
+	iso := standinISO(t)
+	out := filepath.Join(t.TempDir(), "out")
+	wrong := "sha256:" + strings.Repeat("0", 64)
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
+		"-var", "iso_checksum="+wrong, filepath.Join("testdata", "standin-checksum.pkr.hcl"))
+	if err == nil {
+		t.Fatalf("build succeeded with a wrong iso_checksum:\n%s", log)
+	}
+	if !strings.Contains(strings.ToLower(log), "checksum") || !strings.Contains(log, strings.Repeat("0", 64)) {
+		t.Errorf("the error does not name the checksum that failed:\n%s", log)
+	}
+	if strings.Contains(log, "Starting QEMU") || strings.Contains(log, "Writing autounattend.xml") {
+		t.Errorf("the build went on past the failed checksum:\n%s", log)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("output directory created")
+	}
+	if p := processesMentioning("qemu-system-x86_64", out); len(p) > 0 {
+		t.Errorf("QEMU runs: %v", p)
+	}
+}
