@@ -205,3 +205,24 @@ func sha256Of(t *testing.T, path string) string {
 	}
 	return strings.Fields(string(out))[0]
 }
+
+// A provisioner fails while WinRM is connected: the error names the last
+// Setup phase (complete) and reports C:\Windows\Panther\setuperr.log as
+// read over WinRM from the stand-in (absent after a clean install).
+func TestQemuFailedProvisionerReadsSetupErrLog(t *testing.T) {
+	iso := standinISO(t)
+	out := filepath.Join(t.TempDir(), "out")
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, filepath.Join("testdata", "qemu-provisioner-fails.pkr.hcl"))
+	noQEMULeft(t, out)
+	if err == nil {
+		t.Fatalf("build succeeded with a failing provisioner:\n%s", log)
+	}
+	for _, w := range []string{
+		"last Windows Setup phase on the serial console: complete",
+		`C:\Windows\Panther\setuperr.log could not be read over WinRM (exit 1: The system cannot find the file specified.)`,
+	} {
+		if !strings.Contains(log, w) {
+			t.Errorf("the build's error lacks %q:\n%s", w, log)
+		}
+	}
+}
