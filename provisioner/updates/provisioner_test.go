@@ -366,6 +366,12 @@ func TestRetriesAndDeferFailed(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, fastPower())
 			writePackages(t, e.dir, flaky, broken)
+			// cloudbase-init is installed: its SetSetupComplete.cmd rewrites
+			// SetupComplete.cmd at deploy time.
+			setSetup := "@echo off\r\nsc config cloudbase-init start= demand\r\necho sc config cloudbase-init start= auto > \"%windir%\\Setup\\Scripts\\SetupComplete.cmd\"\r\n"
+			if err := e.g.Machine.FS().WriteFile(cloudbaseSetSetup, []byte(setSetup)); err != nil {
+				t.Fatal(err)
+			}
 			m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}, "retries": 1, "defer_failed": deferFailed}, nil)
 			got := byFile(m)
 			if p := got[flaky.Name]; p.Result != resultInstalled || p.Attempts != 2 {
@@ -397,6 +403,15 @@ func TestRetriesAndDeferFailed(t *testing.T) {
 			}
 			if _, err := fs.ReadFile(DefaultGuestDirectory + `\` + broken.Name); err != nil {
 				t.Errorf("the deferred package is not kept in the image: %v", err)
+			}
+			// cloudbase-init's rewrite keeps the call; its LocalScript retries
+			// with the reboot exit code.
+			ss, _ := fs.ReadFile(cloudbaseSetSetup)
+			if want := setSetup + `echo call C:\ProgramData\winbake\retry-updates.cmd >> "%windir%\Setup\Scripts\SetupComplete.cmd"` + "\r\n"; string(ss) != want {
+				t.Errorf("SetSetupComplete.cmd:\n%q\nwant\n%q", ss, want)
+			}
+			if ps, err := fs.ReadFile(cloudbaseLocalPath); err != nil || !strings.Contains(string(ps), "exit 1001") {
+				t.Errorf("LocalScript: %v %q", err, ps)
 			}
 		})
 	}
