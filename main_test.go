@@ -31,11 +31,17 @@ func TestDescribe(t *testing.T) {
 	}
 	// One component per line, sorted as describe prints them.
 	wantBuilders := []string{
+		"libvirt",
 		"qemu",
 	}
-	wantProvisioners := []string{}
+	wantProvisioners := []string{
+		"updates",
+	}
 	wantPostProcessors := []string{
 		"compress",
+		"glance",
+		"maas",
+		"sysprep",
 	}
 	for _, c := range []struct {
 		kind      string

@@ -10,8 +10,33 @@ integration {
     slug = "qemu"
   }
   component {
+    type = "builder"
+    name = "winbake-libvirt"
+    slug = "libvirt"
+  }
+  component {
+    type = "provisioner"
+    name = "winbake-updates"
+    slug = "updates"
+  }
+  component {
+    type = "post-processor"
+    name = "winbake-sysprep"
+    slug = "sysprep"
+  }
+  component {
     type = "post-processor"
     name = "winbake-compress"
     slug = "compress"
+  }
+  component {
+    type = "post-processor"
+    name = "winbake-glance"
+    slug = "glance"
+  }
+  component {
+    type = "post-processor"
+    name = "winbake-maas"
+    slug = "maas"
   }
 }
