@@ -42,7 +42,7 @@ func TestPublishBuilderArtifactWithCloudsYAML(t *testing.T) {
 
 	p := configure(t, map[string]interface{}{
 		"cloud": "winbake-test", "clouds_file": lab.cloudsFile,
-		"image_name": name, "tags": []string{"winbake", "test"}, "min_ram": 2048,
+		"image_name": name, "tags": []string{"winbake", "test"}, "min_ram": 2048, "stores": []string{"fs"},
 		"properties": map[string]string{"hw_vif_model": "e1000e", "owner_team": "platform"},
 	})
 	ui, out := testUi()
@@ -449,5 +449,28 @@ func TestUploadRetriedAfterTokenRefusal(t *testing.T) {
 	}
 	if a.State("size") != int64(6<<20) {
 		t.Errorf("size %v, want %d", a.State("size"), 6<<20)
+	}
+}
+
+// An unknown store: Glance refuses the upload (400), the image is deleted
+// and the error names the store.
+func TestUnknownStoreLeavesNoImage(t *testing.T) {
+	needLab(t)
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "d.raw")
+	writeRaw(t, raw, 1<<20)
+	name := uniqueName(t)
+	t.Cleanup(func() { deleteImagesNamed(t, name) })
+	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "stores": []string{"no-such-store"}})
+	ui, out := testUi()
+	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
+	if err == nil {
+		t.Fatal("an upload into an unknown store succeeded")
+	}
+	if !strings.Contains(err.Error(), "no-such-store") {
+		t.Errorf("error %q does not name the store", err)
+	}
+	if left := imagesNamed(t, name); len(left) != 0 {
+		t.Errorf("image left behind: %s (%s)\n%s", left[0].ID, left[0].Status, out)
 	}
 }
