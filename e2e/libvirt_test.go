@@ -148,6 +148,10 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	if fi, err := os.Stat(disk); err != nil || fi.Size() < 1<<20 {
 		t.Errorf("downloaded disk is implausibly small: %v %v", fi, err)
 	}
+	// The hypervisor is this machine: its serial console log is kept.
+	if fi, err := os.Stat(filepath.Join(out, "serial.log")); err != nil || fi.Size() == 0 {
+		t.Errorf("serial.log missing or empty in the output directory: %v", err)
+	}
 	for _, want := range []string{"Uploading the install ISO", "The VM powered off", "Downloading volume " + vmName + ".qcow2"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q:\n%s", want, log)
