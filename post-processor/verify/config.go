@@ -1,0 +1,230 @@
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config,CheckConfig
+//go:generate go tool packer-sdc struct-markdown
+
+package verify
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// pluginType is the name Packer's decoder uses in its messages.
+const pluginType = "winbake-verify"
+
+// Modes: the cloud whose first boot is reproduced.
+const (
+	ModeOpenStack = "openstack"
+	ModeMAAS      = "maas"
+)
+
+// Config holds the settings of the winbake-verify post-processor.
+type Config struct {
+	common.PackerConfig `mapstructure:",squash"`
+
+	// `openstack` (default): the instance gets a ConfigDrive v2 and/or the
+	// OpenStack metadata API, as Nova gives it. `maas`: the MAAS metadata
+	// endpoints cloudbase-init's MAASHttpService reads.
+	Mode string `mapstructure:"mode" required:"false"`
+	// Attach a ConfigDrive v2 (ISO 9660, label `config-2`) in `openstack`
+	// mode. Defaults to `true`.
+	ConfigDrive *bool `mapstructure:"config_drive" required:"false"`
+	// Serve the metadata API host-side (OpenStack's in `openstack` mode,
+	// MAAS's in `maas` mode), reached by the guest at
+	// `http://10.0.2.2:<port>/`. Defaults to `true` in `maas` mode and
+	// `false` in `openstack` mode.
+	MetadataService *bool `mapstructure:"metadata_service" required:"false"`
+
+	// Hostname the metadata gives the instance; the check compares it with
+	// the computer name. Defaults to `winbake-verify`. At most 15
+	// characters (a NetBIOS name) of letters, digits and hyphens.
+	Hostname string `mapstructure:"hostname" required:"false"`
+	// Account cloudbase-init creates (its `username` option). Defaults to
+	// `Admin`.
+	Username string `mapstructure:"username" required:"false"`
+	// Password the metadata gives the account as `admin_pass`; WinRM logs
+	// on with it. Defaults to a random password generated for this run.
+	// It is never logged.
+	AdminPassword string `mapstructure:"admin_password" required:"false"`
+	// Put `admin_pass` into the metadata. Defaults to `true`. Without it
+	// cloudbase-init generates a password and posts it encrypted.
+	InjectAdminPassword *bool `mapstructure:"inject_admin_password" required:"false"`
+	// Expect cloudbase-init to post the admin password encrypted with the
+	// instance's SSH public key to the metadata service (OpenStack
+	// `/openstack/latest/password`), and decrypt it with the private key
+	// as `nova get-password` does. Needs `metadata_service`. Defaults to
+	// `false`.
+	CheckPasswordPost bool `mapstructure:"check_password_post" required:"false"`
+
+	// The image keeps WinRM enabled for its users. When `true` (default)
+	// WinRM must answer; when `false` it must not, and the checks that read
+	// the guest over WinRM are reported as not run.
+	KeepWinRM *bool `mapstructure:"keep_winrm" required:"false"`
+	// Passwords that must not remain in the image: the build's
+	// `winrm_password`. The check fails when an answer file
+	// (`C:\Windows\Panther\unattend.xml`, `C:\Windows\Panther\Unattend\`,
+	// `C:\Windows\System32\Sysprep\unattend.xml`, `C:\unattend.xml`)
+	// still exists or holds one, or when automatic logon is on. Never
+	// logged.
+	BuildPasswords []string `mapstructure:"build_passwords" required:"false"`
+	// Skip the check that every package of
+	// `C:\ProgramData\winbake\updates.json` is installed. Defaults to
+	// `false`; an image without the file passes it.
+	SkipUpdatesCheck bool `mapstructure:"skip_updates_check" required:"false"`
+	// More checks: each runs a command over WinRM and looks for a string
+	// in its output.
+	Checks []CheckConfig `mapstructure:"check" required:"false"`
+
+	// How long the first boot may take until cloudbase-init has finished
+	// and WinRM answers. Defaults to `30m`.
+	Timeout time.Duration `mapstructure:"timeout" required:"false"`
+	// Where the report (`<name>.verify.json`, `<name>.verify.txt`) is
+	// written. Defaults to the input artifact's directory.
+	ReportDirectory string `mapstructure:"report_directory" required:"false"`
+
+	// `auto` (default), `kvm` or `tcg`, as in winbake-qemu.
+	Accelerator string `mapstructure:"accelerator" required:"false"`
+	// Number of virtual CPUs, 1 to 64. Defaults to `2`.
+	CPUs int `mapstructure:"cpus" required:"false"`
+	// Memory in MiB, 512 to 1048576. Defaults to `4096`.
+	MemoryMB int `mapstructure:"memory" required:"false"`
+	// Path of the OVMF code file for a UEFI image, as in winbake-sysprep.
+	EFIFirmwareCode string `mapstructure:"efi_firmware_code" required:"false"`
+	// Lowest host port tried for the WinRM forward (on 127.0.0.1).
+	// Defaults to `2222`.
+	HostPortMin int `mapstructure:"host_port_min" required:"false"`
+	// Highest host port tried for the WinRM forward, exclusive. Defaults
+	// to `4444`.
+	HostPortMax int `mapstructure:"host_port_max" required:"false"`
+
+	vm  wbcommon.VMConfig
+	ctx interpolate.Context
+}
+
+// CheckConfig is a user check: a command and the text its output must
+// contain.
+type CheckConfig struct {
+	// Name in the report. Defaults to the command.
+	Name string `mapstructure:"name" required:"false"`
+	// Command run with cmd.exe over WinRM, e.g.
+	// `powershell -NoProfile -Command (Get-Service sshd).Status`.
+	Command string `mapstructure:"command" required:"true"`
+	// Text the output (stdout and stderr) must contain, e.g. `Running`.
+	Contains string `mapstructure:"contains" required:"true"`
+}
+
+var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,13}[A-Za-z0-9])?$`)
+
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+// Prepare decodes raws into c, fills in defaults and validates the result.
+func (c *Config) Prepare(raws ...interface{}) error {
+	err := config.Decode(c, &config.DecodeOpts{
+		PluginType:         pluginType,
+		Interpolate:        true,
+		InterpolateContext: &c.ctx,
+	}, raws...)
+	if err != nil {
+		return err
+	}
+	var errs *packersdk.MultiError
+	add := func(es ...error) { errs = packersdk.MultiErrorAppend(errs, es...) }
+
+	switch c.Mode {
+	case "":
+		c.Mode = ModeOpenStack
+	case ModeOpenStack, ModeMAAS:
+	default:
+		add(fmt.Errorf("mode: %q is not supported; use \"openstack\" or \"maas\"", c.Mode))
+	}
+	if c.ConfigDrive == nil {
+		v := c.Mode == ModeOpenStack
+		c.ConfigDrive = &v
+	} else if *c.ConfigDrive && c.Mode == ModeMAAS {
+		add(fmt.Errorf("config_drive: MAAS gives no config drive; set mode = \"openstack\" or leave config_drive out"))
+	}
+	if c.MetadataService == nil {
+		v := c.Mode == ModeMAAS
+		c.MetadataService = &v
+	}
+	if !*c.ConfigDrive && !*c.MetadataService {
+		add(fmt.Errorf("config_drive, metadata_service: both are false; the instance would get no metadata, enable at least one"))
+	}
+	if c.CheckPasswordPost && !*c.MetadataService {
+		add(fmt.Errorf("check_password_post: the password is posted to the metadata service; set metadata_service = true"))
+	}
+	if c.Hostname == "" {
+		c.Hostname = "winbake-verify"
+	} else if !hostnamePattern.MatchString(c.Hostname) {
+		add(fmt.Errorf("hostname: %q is not a Windows computer name; use 1 to 15 letters, digits and hyphens, not starting or ending with a hyphen", c.Hostname))
+	}
+	if c.Username == "" {
+		c.Username = "Admin"
+	} else if strings.ContainsAny(c.Username, "\r\n\"/\\[]:;|=,+*?<>") {
+		add(fmt.Errorf("username: %q contains a character Windows account names cannot hold", c.Username))
+	}
+	if c.InjectAdminPassword == nil {
+		v := true
+		c.InjectAdminPassword = &v
+	}
+	if c.AdminPassword == "" {
+		c.AdminPassword = randomPassword()
+	}
+	packersdk.LogSecretFilter.Set(c.AdminPassword)
+	for _, p := range c.BuildPasswords {
+		if p == "" {
+			add(fmt.Errorf("build_passwords: an empty password; give the winrm_password the image was built with"))
+			continue
+		}
+		packersdk.LogSecretFilter.Set(p)
+	}
+	if c.KeepWinRM == nil {
+		v := true
+		c.KeepWinRM = &v
+	}
+	for i, ch := range c.Checks {
+		if ch.Command == "" {
+			add(fmt.Errorf("check[%d].command: required; give the command to run over WinRM", i))
+		}
+		if ch.Contains == "" {
+			add(fmt.Errorf("check[%d].contains: required; give the text the command's output must contain", i))
+		}
+		if ch.Name == "" {
+			c.Checks[i].Name = ch.Command
+		}
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Minute
+	} else if c.Timeout < 0 {
+		add(fmt.Errorf("timeout: %s is negative; use a duration such as \"30m\"", c.Timeout))
+	}
+	c.vm = wbcommon.VMConfig{
+		Accelerator: c.Accelerator, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
+		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
+	}
+	add(c.vm.Prepare(&c.ctx)...)
+	c.Accelerator, c.CPUs, c.MemoryMB, c.HostPortMin, c.HostPortMax = c.vm.Accelerator, c.vm.CPUs, c.vm.MemoryMB, c.vm.HostPortMin, c.vm.HostPortMax
+	if c.EFIFirmwareCode != "" {
+		if _, err := os.Stat(c.EFIFirmwareCode); err != nil {
+			add(fmt.Errorf("efi_firmware_code: %v", err))
+		}
+	}
+	if errs != nil && len(errs.Errors) > 0 {
+		return errs
+	}
+	return nil
+}
