@@ -88,6 +88,8 @@ stop() {
   stop_pid "$libvirtd_pid" libvirtd
   stop_pid "$virtlogd_pid" virtlogd
   rm -rf "$lab"
+  # libvirt's own logs of the e2e domains (the tests name them winbake-e2e-*).
+  rm -f /var/log/libvirt/qemu/winbake-e2e-*.log /var/log/swtpm/libvirt/qemu/winbake-e2e-*-swtpm.log
 }
 
 status() {
