@@ -226,3 +226,22 @@ func TestQemuFailedProvisionerReadsSetupErrLog(t *testing.T) {
 		}
 	}
 }
+
+// secure_boot = true boots OVMF's Secure Boot build with Microsoft's keys:
+// the stand-in ISO's boot loader is not signed, so the firmware refuses it
+// and the build's error says so.
+func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
+	iso := standinISO(t)
+	out := filepath.Join(t.TempDir(), "out")
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "firmware=uefi", "-var", "tpm=false",
+		"-var", "secure_boot=true", "-var", "winrm_timeout=2m", filepath.Join("..", "example", "standin.pkr.hcl"))
+	noQEMULeft(t, out)
+	if err == nil {
+		t.Fatalf("an unsigned boot loader booted with Secure Boot:\n%s", log)
+	}
+	for _, w := range []string{"OVMF_CODE_4M.ms.fd", "OVMF_VARS_4M.ms.fd", "Access Denied (Secure Boot refused the boot loader"} {
+		if !strings.Contains(log, w) {
+			t.Errorf("log lacks %q:\n%s", w, log)
+		}
+	}
+}

@@ -26,6 +26,18 @@ var setupPassLine = regexp.MustCompile(`\bsetup: (windowsPE|offlineServicing|gen
 // setupCompleteLine is "setup: complete" at the end of a line.
 var setupCompleteLine = regexp.MustCompile(`\bsetup: complete\s*$`)
 
+// ansiEscape matches the terminal escape sequences firmware and boot
+// loaders write to the console.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;=?]*[A-Za-z]`)
+
+// firmwareBootFailure is OVMF's line for a boot option it could not
+// start ("...: Access Denied" when Secure Boot refuses the loader).
+var firmwareBootFailure = regexp.MustCompile(`BdsDxe: failed to (load|start) .*`)
+
+// lastLines is how many console lines a diagnosis without a Setup phase
+// quotes.
+const lastLines = 5
+
 // setupErrorMarker precedes the message of an error dialog Setup shows,
 // on consoles that report it.
 const setupErrorMarker = "Windows Setup error: "
@@ -41,6 +53,13 @@ type SerialConsole struct {
 	phaseLine  string
 	setupError string
 	lines      int
+	// last holds the last few non-empty lines, for consoles that show no
+	// Setup phase (firmware messages, a boot loader's error).
+	last []string
+	// bootFailure is OVMF's last "failed to load/start" line; bootRefusal
+	// the first one where Secure Boot refused an image ("Access Denied",
+	// "Security Violation").
+	bootFailure, bootRefusal string
 
 	stop chan struct{}
 	done chan struct{}
@@ -121,6 +140,18 @@ func (c *SerialConsole) Observe(line string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lines++
+	if m := firmwareBootFailure.FindString(line); m != "" {
+		c.bootFailure = strings.TrimSpace(ansiEscape.ReplaceAllString(m, ""))
+		if c.bootRefusal == "" && (strings.HasSuffix(c.bootFailure, "Access Denied") || strings.HasSuffix(c.bootFailure, "Security Violation")) {
+			c.bootRefusal = c.bootFailure
+		}
+	}
+	if plain := strings.TrimSpace(ansiEscape.ReplaceAllString(line, "")); plain != "" {
+		c.last = append(c.last, plain)
+		if len(c.last) > lastLines {
+			c.last = c.last[1:]
+		}
+	}
 	if i := strings.Index(line, setupErrorMarker); i >= 0 {
 		c.setupError = strings.TrimSpace(line[i+len(setupErrorMarker):])
 	}
@@ -145,7 +176,7 @@ func (c *SerialConsole) LastPhase() (phase, line, setupError string) {
 func (c *SerialConsole) Diagnosis() string {
 	phase, line, setupErr := c.LastPhase()
 	c.mu.Lock()
-	lines := c.lines
+	lines, last, bootFailure, bootRefusal := c.lines, append([]string(nil), c.last...), c.bootFailure, c.bootRefusal
 	c.mu.Unlock()
 	var b strings.Builder
 	switch {
@@ -155,9 +186,18 @@ func (c *SerialConsole) Diagnosis() string {
 		b.WriteString("the serial console stayed empty")
 	default:
 		b.WriteString("no Windows Setup phase on the serial console (Windows Setup itself does not write to COM1)")
+		if len(last) > 0 {
+			b.WriteString("; its last lines: " + strings.Join(last, " | "))
+		}
 	}
 	if setupErr != "" {
 		b.WriteString("; Windows Setup error: " + setupErr)
+	}
+	switch {
+	case bootRefusal != "":
+		b.WriteString("; the firmware reported: " + bootRefusal + " (Secure Boot refused the boot loader: is the media signed for the enrolled keys?)")
+	case bootFailure != "":
+		b.WriteString("; the firmware reported: " + bootFailure)
 	}
 	b.WriteString("; the whole console is in the Packer log (PACKER_LOG=1, lines starting " + strings.TrimSpace(SerialLogPrefix) + ")")
 	return b.String()

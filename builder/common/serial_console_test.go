@@ -96,6 +96,12 @@ func TestSerialConsolePhases(t *testing.T) {
 	}{
 		{nil, "", "the serial console stayed empty"},
 		{[]string{"BdsDxe: loading Boot0001", "Press any key"}, "", "Windows Setup itself does not write to COM1"},
+		{[]string{"1", "2", "\x1b[2J\x1b[01;01H\x1b[=3h", "3", "4", "5", "BdsDxe: failed to load Boot0002 \"UEFI QEMU HARDDISK\": Not Found"}, "",
+			"its last lines: 2 | 3 | 4 | 5 | BdsDxe: failed to load Boot0002 \"UEFI QEMU HARDDISK\": Not Found; the firmware reported: BdsDxe: failed to load Boot0002 \"UEFI QEMU HARDDISK\": Not Found;"},
+		{[]string{"\x1b[2JBdsDxe: failed to load Boot0001 \"UEFI QEMU DVD-ROM QM00001 \" from PciRoot(0x0): Access Denied\r",
+			"BdsDxe: failed to load Boot0002 \"UEFI QEMU HARDDISK QM00003 \" from PciRoot(0x0): Not Found",
+			"BdsDxe: failed to start Boot0003 \"EFI Internal Shell\" from Fv(7CB8): Security Violation", "a", "b", "c", "d", "e"}, "",
+			`the firmware reported: BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM QM00001 " from PciRoot(0x0): Access Denied (Secure Boot refused the boot loader`},
 		{[]string{"winbake-standin: setup: windowsPE: complete, restarting", "winbake-standin: setup: specialize: computer name WIN-1"}, "specialize", "specialize (winbake-standin: setup: specialize: computer name WIN-1)"},
 		{[]string{"winbake-standin: setup: oobeSystem: complete", "winbake-standin: setup: complete", "winbake-standin: windows: ready"}, "complete", "phase on the serial console: complete"},
 	} {
