@@ -127,6 +127,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		add(c.VMConfig.Prepare(&c.ctx)...)
 		add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
 		add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
+		if c.VirtioWinISOURL == "" && (c.DiskInterface == wbcommon.DiskVirtioBlk || c.DiskInterface == wbcommon.DiskVirtioSCSI) {
+			warnings = append(warnings, fmt.Sprintf("disk_interface: %q needs a virtio storage driver, but virtio_win_iso_url is unset: "+
+				"unless the install image carries the driver, Windows Setup sees no disk; set virtio_win_iso_url or disk_interface = %q", c.DiskInterface, wbcommon.DiskSATA))
+		}
 	}
 	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
 		add(fmt.Errorf(`secure_boot: Secure Boot needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))

@@ -86,10 +86,38 @@ func TestConfigRejects(t *testing.T) {
 	}
 }
 
+// A virtio disk without the virtio-win ISO is warned about (Setup would
+// see no disk unless the image has the driver).
+func TestConfigWarnsVirtioDiskWithoutDrivers(t *testing.T) {
+	var c Config
+	warns, err := c.Prepare(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(warns, "disk_interface:") || !strings.Contains(strings.Join(warns, "\n"), "virtio_win_iso_url is unset") {
+		t.Errorf("warnings %q", warns)
+	}
+	raw := testConfig()
+	raw["disk_interface"] = "sata"
+	var sata Config
+	if warns, err := sata.Prepare(raw); err != nil || hasWarning(warns, "disk_interface:") {
+		t.Errorf("sata: %q, %v", warns, err)
+	}
+}
+
 func TestConfigRequiresImageAndISO(t *testing.T) {
 	var c Config
 	_, err := c.Prepare(map[string]interface{}{"packer_build_name": "x"})
 	if err == nil || !strings.Contains(err.Error(), "image_name") || !strings.Contains(err.Error(), "iso_url") {
 		t.Fatalf("error %v should name image_name and iso_url", err)
 	}
+}
+
+func hasWarning(warns []string, prefix string) bool {
+	for _, w := range warns {
+		if strings.HasPrefix(w, prefix) {
+			return true
+		}
+	}
+	return false
 }
