@@ -512,19 +512,29 @@ func (w *writer) finish() (*Artifact, error) {
 	return a, nil
 }
 
-// hashFile returns the hex SHA-256 and the size of the file at path, after
-// flushing it to disk.
+// hashFile returns the hex SHA-256 and the size of the file at path, and
+// flushes it to disk.
 func hashFile(ctx context.Context, path string) (string, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
-	if err := f.Sync(); err != nil {
+	// The file is still in the page cache: hash it while the kernel writes
+	// it back, rather than one after the other.
+	synced := make(chan error, 1)
+	go func() { synced <- f.Sync() }()
+	h := sha256.New()
+	r, err := os.Open(path)
+	if err != nil {
+		<-synced
 		return "", 0, err
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, &ctxReadCloser{ctx: ctx, rc: f, file: f})
+	n, err := io.Copy(h, &ctxReadCloser{ctx: ctx, rc: r, file: r})
+	_ = r.Close()
+	if serr := <-synced; err == nil {
+		err = serr
+	}
 	if err != nil {
 		return "", 0, err
 	}
