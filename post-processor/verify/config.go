@@ -84,6 +84,9 @@ type Config struct {
 	// in its output.
 	Checks []CheckConfig `mapstructure:"check" required:"false"`
 
+	// How long WinRM may take to accept `username` once the first boot
+	// has finished. Defaults to `5m`.
+	WinRMTimeout time.Duration `mapstructure:"winrm_timeout" required:"false"`
 	// How long the first boot may take until cloudbase-init has finished
 	// and WinRM answers. Defaults to `30m`.
 	Timeout time.Duration `mapstructure:"timeout" required:"false"`
@@ -206,6 +209,11 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		if ch.Name == "" {
 			c.Checks[i].Name = ch.Command
 		}
+	}
+	if c.WinRMTimeout == 0 {
+		c.WinRMTimeout = 5 * time.Minute
+	} else if c.WinRMTimeout < 0 {
+		add(fmt.Errorf("winrm_timeout: %s is negative; use a duration such as \"5m\"", c.WinRMTimeout))
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Minute

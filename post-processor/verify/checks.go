@@ -1,0 +1,394 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// AnswerFiles are where Windows Setup and sysprep look for answer files;
+// none may remain in a published image (they hold the build's passwords).
+var AnswerFiles = []string{
+	`C:\Windows\Panther\unattend.xml`,
+	`C:\Windows\Panther\autounattend.xml`,
+	`C:\Windows\Panther\Unattend\unattend.xml`,
+	`C:\Windows\Panther\Unattend\autounattend.xml`,
+	`C:\Windows\System32\Sysprep\unattend.xml`,
+	`C:\unattend.xml`,
+	`C:\autounattend.xml`,
+}
+
+// UserDataMarker is the file the verification's user data writes.
+const UserDataMarker = `C:\ProgramData\winbake\verify-userdata.txt`
+
+// UserDataScript is the user data: a PowerShell script (cloudbase-init
+// runs "#ps1_sysnative" scripts with the 64-bit PowerShell) that writes the
+// instance's UUID to UserDataMarker.
+func UserDataScript(uuid string) []byte {
+	return []byte("#ps1_sysnative\r\n" +
+		"New-Item -ItemType Directory -Force -Path C:\\ProgramData\\winbake | Out-Null\r\n" +
+		"Set-Content -Path " + UserDataMarker + " -Value '" + uuid + "'\r\n")
+}
+
+// updatesManifestPath is winbake-updates' record in the image.
+const updatesManifestPath = `C:\ProgramData\winbake\updates.json`
+
+type guest struct {
+	comm packersdk.Communicator
+}
+
+// run runs a cmd.exe command and returns its output and exit status.
+func (g guest) run(ctx context.Context, command string) (string, int, error) {
+	var out bytes.Buffer
+	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &out, Stderr: &out}
+	if err := g.comm.Start(ctx, cmd); err != nil {
+		return out.String(), -1, err
+	}
+	return out.String(), cmd.Wait(), nil
+}
+
+// checker runs the checks and fills the report.
+type checker struct {
+	Config *Config
+	Inst   *instance
+	Serial serialFacts
+	Server *metadataServer // nil without metadata_service
+	Comm   packersdk.Communicator
+	// WinRMErr is why WinRM did not connect, when it did not.
+	WinRMErr error
+	// WinRMAnswers probes the forwarded WinRM port.
+	WinRMAnswers func() bool
+}
+
+func (k *checker) Run(ctx context.Context, r *Report) {
+	c := k.Config
+	f := k.Serial
+	switch {
+	case f.SetupComplete:
+		r.pass("first boot completes", "console: "+setupCompleteText)
+	case f.PluginsDone > 1:
+		r.pass("first boot completes", fmt.Sprintf("console: cloudbase-init finished %d runs (specialize and the service after OOBE)", f.PluginsDone))
+	case k.Comm != nil:
+		r.pass("first boot completes", "WinRM accepted the instance's account, which OOBE created")
+	default:
+		r.fail("first boot completes", "the console shows neither the end of Setup nor cloudbase-init's service run")
+	}
+	if f.PluginsDone > 0 && len(f.Plugins) > 0 {
+		ev := fmt.Sprintf("console: plugins %s; %q", strings.Join(f.Plugins, ", "), pluginsDoneText)
+		if f.MetadataService != "" {
+			ev = "metadata service " + f.MetadataService + "; " + ev
+		}
+		r.pass("cloudbase-init ran its plugins", ev)
+	} else if len(f.Plugins) > 0 {
+		r.fail("cloudbase-init ran its plugins", fmt.Sprintf("console: plugins %s started but cloudbase-init never logged %q", strings.Join(f.Plugins, ", "), pluginsDoneText))
+	} else {
+		r.fail("cloudbase-init ran its plugins", "console: no cloudbase-init plugin ran (is cloudbase-init installed, logging to COM1, and does it read a config drive or metadata service?)")
+	}
+
+	keep := *c.KeepWinRM
+	switch {
+	case keep && k.Comm != nil:
+		r.pass("WinRM answers (keep_winrm = true)", fmt.Sprintf("logged on as %s with the metadata's admin_pass", c.Username))
+	case keep:
+		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s: %v", c.Username, k.WinRMErr))
+	case k.WinRMAnswers != nil && k.WinRMAnswers():
+		r.fail("WinRM closed (keep_winrm = false)", "WinRM answers on port 5985 although the image is not meant to keep it")
+	default:
+		r.pass("WinRM closed (keep_winrm = false)", "nothing answers on port 5985")
+	}
+
+	k.checkPassword(r)
+
+	if k.Comm == nil {
+		why := "WinRM is not meant to stay in this image"
+		if keep {
+			why = "no WinRM logon"
+		}
+		for _, name := range k.guestCheckNames() {
+			r.add(name, ResultNotRun, why)
+		}
+		return
+	}
+	g := guest{comm: k.Comm}
+	k.checkHostname(ctx, g, r)
+	k.checkUser(ctx, g, r)
+	k.checkSSHKey(ctx, g, r)
+	k.checkUserData(ctx, g, r)
+	if !c.SkipUpdatesCheck {
+		k.checkUpdates(ctx, g, r)
+	}
+	k.checkNoBuildPassword(ctx, g, r)
+	for _, ch := range c.Checks {
+		out, code, err := g.run(ctx, ch.Command)
+		switch {
+		case err != nil:
+			r.fail(ch.Name, fmt.Sprintf("could not run: %v", err))
+		case strings.Contains(out, ch.Contains):
+			r.pass(ch.Name, fmt.Sprintf("output contains %q (exit %d)", ch.Contains, code))
+		default:
+			r.fail(ch.Name, fmt.Sprintf("output (exit %d) lacks %q: %s", code, ch.Contains, trim(out)))
+		}
+	}
+}
+
+func (k *checker) guestCheckNames() []string {
+	names := []string{"hostname set from metadata", "user created", "SSH public key installed", "user data ran"}
+	if !k.Config.SkipUpdatesCheck {
+		names = append(names, "updates installed")
+	}
+	names = append(names, "no build password left")
+	for _, ch := range k.Config.Checks {
+		names = append(names, ch.Name)
+	}
+	return names
+}
+
+func trim(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 300 {
+		s = s[:297] + "..."
+	}
+	return s
+}
+
+func (k *checker) checkHostname(ctx context.Context, g guest, r *Report) {
+	const name = "hostname set from metadata"
+	out, _, err := g.run(ctx, "hostname")
+	got := strings.TrimSpace(out)
+	switch {
+	case err != nil:
+		r.fail(name, err.Error())
+	case strings.EqualFold(got, k.Config.Hostname):
+		r.pass(name, "hostname: "+got)
+	default:
+		r.fail(name, fmt.Sprintf("hostname is %q, the metadata says %q", got, k.Config.Hostname))
+	}
+}
+
+func (k *checker) checkUser(ctx context.Context, g guest, r *Report) {
+	const name = "user created"
+	out, code, err := g.run(ctx, "net user "+k.Config.Username)
+	switch {
+	case err != nil:
+		r.fail(name, err.Error())
+	case code == 0 && strings.Contains(strings.ToLower(out), strings.ToLower(k.Config.Username)):
+		r.pass(name, "net user "+k.Config.Username+": exit 0")
+	default:
+		r.fail(name, fmt.Sprintf("net user %s: exit %d: %s", k.Config.Username, code, trim(out)))
+	}
+}
+
+func (k *checker) checkSSHKey(ctx context.Context, g guest, r *Report) {
+	const name = "SSH public key installed"
+	path := `C:\Users\` + k.Config.Username + `\.ssh\authorized_keys`
+	key := strings.TrimSpace(k.Inst.Metadata.PublicKeys["winbake-verify"])
+	fields := strings.Fields(key)
+	out, code, err := g.run(ctx, `type "`+path+`"`)
+	switch {
+	case err != nil:
+		r.fail(name, err.Error())
+	case code == 0 && len(fields) > 1 && strings.Contains(out, fields[1]):
+		r.pass(name, path+" holds the instance's key")
+	default:
+		r.fail(name, fmt.Sprintf("%s (exit %d) does not hold the instance's key: %s", path, code, trim(out)))
+	}
+}
+
+func (k *checker) checkUserData(ctx context.Context, g guest, r *Report) {
+	const name = "user data ran"
+	out, code, err := g.run(ctx, `type `+UserDataMarker)
+	switch {
+	case err != nil:
+		r.fail(name, err.Error())
+	case code == 0 && strings.Contains(out, k.Inst.Metadata.UUID):
+		r.pass(name, UserDataMarker+" holds the instance UUID")
+	default:
+		r.fail(name, fmt.Sprintf("%s (exit %d) lacks the instance UUID: %s", UserDataMarker, code, trim(out)))
+	}
+}
+
+func (k *checker) checkPassword(r *Report) {
+	const name = "admin password posted encrypted"
+	if !k.Config.CheckPasswordPost {
+		return
+	}
+	if k.Server == nil {
+		r.fail(name, "no metadata service")
+		return
+	}
+	posted := k.Server.PostedPassword()
+	if posted == "" {
+		r.fail(name, "nothing was posted to /openstack/latest/password")
+		return
+	}
+	plain, err := decryptPassword(k.Inst.Key, posted)
+	switch {
+	case err != nil:
+		r.fail(name, fmt.Sprintf("the posted password does not decrypt with the instance's private key: %v", err))
+	case *k.Config.InjectAdminPassword && plain != k.Config.AdminPassword:
+		r.fail(name, "the posted password decrypts, but it is not the metadata's admin_pass")
+	default:
+		r.pass(name, fmt.Sprintf("%d bytes of ciphertext posted; decrypted with the private key as nova get-password does", len(posted)))
+	}
+}
+
+// decryptPassword does what `nova get-password` does: base64, then RSA
+// PKCS#1 v1.5 with the instance's private key.
+func decryptPassword(key *rsa.PrivateKey, posted string) (string, error) {
+	ct, err := base64.StdEncoding.DecodeString(strings.TrimSpace(posted))
+	if err != nil {
+		return "", err
+	}
+	pt, err := rsa.DecryptPKCS1v15(nil, key, ct)
+	if err != nil {
+		return "", err
+	}
+	return string(pt), nil
+}
+
+// updatesManifest is the part of winbake-updates' manifest read here.
+type updatesManifest struct {
+	Packages []struct {
+		File   string `json:"file"`
+		KB     string `json:"kb"`
+		Result string `json:"result"`
+	} `json:"packages"`
+}
+
+func (k *checker) checkUpdates(ctx context.Context, g guest, r *Report) {
+	const name = "updates installed"
+	out, code, err := g.run(ctx, `type `+updatesManifestPath)
+	if err != nil {
+		r.fail(name, err.Error())
+		return
+	}
+	if code != 0 {
+		r.pass(name, updatesManifestPath+" is not in the image: no winbake-updates packages to check")
+		return
+	}
+	var m updatesManifest
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(out), "\ufeff")), &m); err != nil {
+		r.fail(name, fmt.Sprintf("%s is not winbake-updates' manifest: %v", updatesManifestPath, err))
+		return
+	}
+	pkgs, code, err := g.run(ctx, `dism /English /Online /Get-Packages`)
+	if err != nil || code != 0 {
+		r.fail(name, fmt.Sprintf("dism /Get-Packages: exit %d %v: %s", code, err, trim(pkgs)))
+		return
+	}
+	installed := strings.ToUpper(pkgs)
+	var ok, bad []string
+	for _, p := range m.Packages {
+		label := p.File
+		if p.KB != "" {
+			label = p.KB
+		}
+		switch p.Result {
+		case "not_applicable":
+			continue
+		case "installed", "already_installed":
+		default:
+			bad = append(bad, fmt.Sprintf("%s (%s in the manifest)", label, p.Result))
+			continue
+		}
+		if p.KB == "" {
+			ok = append(ok, label)
+			continue
+		}
+		if strings.Contains(installed, strings.ToUpper(p.KB)) {
+			ok = append(ok, label)
+		} else {
+			bad = append(bad, label+" (not in dism /Get-Packages)")
+		}
+	}
+	if len(bad) > 0 {
+		r.fail(name, "missing: "+strings.Join(bad, ", "))
+		return
+	}
+	r.pass(name, fmt.Sprintf("%d package(s) installed: %s", len(ok), strings.Join(ok, ", ")))
+}
+
+func (k *checker) checkNoBuildPassword(ctx context.Context, g guest, r *Report) {
+	const name = "no build password left"
+	var problems []string
+	for _, path := range AnswerFiles {
+		out, code, err := g.run(ctx, `type "`+path+`"`)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", path, err))
+			continue
+		}
+		if code != 0 {
+			continue
+		}
+		holds := false
+		for _, p := range k.Config.BuildPasswords {
+			holds = holds || strings.Contains(out, p) || strings.Contains(out, base64.StdEncoding.EncodeToString(utf16le(p+"Password")))
+		}
+		if holds {
+			problems = append(problems, path+" remains and holds a build password")
+		} else {
+			problems = append(problems, path+" remains")
+		}
+	}
+	const winlogon = `HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon`
+	out, _, err := g.run(ctx, `reg query "`+winlogon+`" /v AutoAdminLogon`)
+	if err == nil && regDWORDOrString(out, "AutoAdminLogon") == "1" {
+		problems = append(problems, "automatic logon is on (Winlogon AutoAdminLogon = 1)")
+	}
+	out, code, err := g.run(ctx, `reg query "`+winlogon+`" /v DefaultPassword`)
+	if err == nil && code == 0 && strings.Contains(out, "DefaultPassword") {
+		problems = append(problems, "Winlogon DefaultPassword is set")
+	}
+	if len(problems) > 0 {
+		r.fail(name, strings.Join(problems, "; "))
+		return
+	}
+	r.pass(name, fmt.Sprintf("no answer file in %d places; automatic logon off", len(AnswerFiles)))
+}
+
+// utf16le encodes s as unattend.xml's PlainText=false passwords do before
+// base64 (the password followed by "Password").
+func utf16le(s string) []byte {
+	var b []byte
+	for _, r := range s {
+		b = append(b, byte(r), byte(r>>8))
+	}
+	return b
+}
+
+// regDWORDOrString reads the data of value name from reg query output:
+// "    AutoAdminLogon    REG_SZ    1".
+func regDWORDOrString(out, name string) string {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && strings.EqualFold(f[0], name) {
+			v := f[len(f)-1]
+			if v == "0x1" {
+				return "1"
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// winrmAnswers tells whether an HTTP server answers on /wsman at addr;
+// QEMU's forward accepts connections even when nothing listens in the
+// guest, so a TCP connect proves nothing.
+func winrmAnswers(addr string) bool {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Post("http://"+addr+"/wsman", "application/soap+xml;charset=UTF-8", strings.NewReader(""))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}

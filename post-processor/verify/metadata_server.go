@@ -1,0 +1,200 @@
+package verify
+
+import (
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Nova keeps at most 4 chunks of 255 characters of the encrypted password.
+const maxPasswordLength = 4 * 255
+
+// metadataServer serves the instance's metadata the way the cloud's
+// metadata service does: the OpenStack API (with the password endpoint
+// cloudbase-init posts the encrypted admin password to) or MAAS's.
+type metadataServer struct {
+	Mode     string
+	Metadata Metadata
+	MAC      string
+
+	mu       sync.Mutex
+	password string // base64, as posted
+	requests []string
+	srv      *http.Server
+	listener net.Listener
+}
+
+// Start listens on 127.0.0.1 (the guest reaches it as 10.0.2.2).
+func (s *metadataServer) Start() (port int, err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	s.listener = l
+	s.srv = &http.Server{Handler: s}
+	go func() { _ = s.srv.Serve(l) }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *metadataServer) Stop() {
+	if s.srv != nil {
+		_ = s.srv.Close()
+	}
+}
+
+// PostedPassword is the base64 ciphertext the guest posted, "" if none.
+func (s *metadataServer) PostedPassword() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.password
+}
+
+// Requests are "METHOD path" of every request, in order.
+func (s *metadataServer) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
+func (s *metadataServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests = append(s.requests, r.Method+" "+r.URL.Path)
+	s.mu.Unlock()
+	if s.Mode == ModeMAAS {
+		s.serveMAAS(w, r)
+		return
+	}
+	s.serveOpenStack(w, r)
+}
+
+// openStackVersions are the dated versions Nova's metadata API lists.
+var openStackVersions = []string{"2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30", "2016-10-06", "2017-02-22", "2018-08-27", "latest"}
+
+func (s *metadataServer) serveOpenStack(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	if path == "/openstack" {
+		io.WriteString(w, strings.Join(openStackVersions, "\n"))
+		return
+	}
+	rest, ok := strings.CutPrefix(path, "/openstack/")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	version, file, _ := strings.Cut(rest, "/")
+	known := false
+	for _, v := range openStackVersions {
+		known = known || v == version
+	}
+	if !known {
+		http.NotFound(w, r)
+		return
+	}
+	if file == "password" {
+		s.servePassword(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	files, err := ConfigDriveFiles(s.Metadata, s.MAC)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if file == "" {
+		var names []string
+		for name := range files {
+			names = append(names, strings.TrimPrefix(name, "openstack/latest/"))
+		}
+		names = append(names, "password")
+		io.WriteString(w, strings.Join(names, "\n"))
+		return
+	}
+	b, ok := files["openstack/latest/"+file]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if strings.HasSuffix(file, ".json") {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.Write(b)
+}
+
+// servePassword is Nova's password endpoint: GET returns the posted
+// ciphertext, POST stores it once (409 afterwards), longer than Nova keeps
+// is refused.
+func (s *metadataServer) servePassword(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.Method {
+	case http.MethodGet:
+		io.WriteString(w, s.password)
+	case http.MethodPost:
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxPasswordLength+1))
+		if err != nil || len(b) > maxPasswordLength {
+			http.Error(w, "Request is too large.", http.StatusBadRequest)
+			return
+		}
+		if s.password != "" {
+			http.Error(w, "Password already set.", http.StatusConflict)
+			return
+		}
+		if _, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b))); err != nil {
+			http.Error(w, "Password is not base64.", http.StatusBadRequest)
+			return
+		}
+		s.password = strings.TrimSpace(string(b))
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// maasVersion is the metadata version cloudbase-init's MaaSHttpService
+// reads (its default).
+const maasVersion = "2012-03-01"
+
+func (s *metadataServer) serveMAAS(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/MAAS/metadata/")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	version, rest, _ := strings.Cut(rest, "/")
+	if version != maasVersion && version != "latest" {
+		http.NotFound(w, r)
+		return
+	}
+	m := s.Metadata
+	switch rest {
+	case "meta-data", "meta-data/":
+		io.WriteString(w, "instance-id\nlocal-hostname\npublic-keys\n")
+	case "meta-data/instance-id":
+		io.WriteString(w, m.UUID)
+	case "meta-data/local-hostname":
+		io.WriteString(w, m.Hostname)
+	case "meta-data/public-keys":
+		var keys []string
+		for _, k := range m.PublicKeys {
+			keys = append(keys, k)
+		}
+		io.WriteString(w, strings.Join(keys, "\n"))
+	case "user-data":
+		if len(m.UserData) == 0 {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(m.UserData)
+	default:
+		http.NotFound(w, r)
+	}
+}

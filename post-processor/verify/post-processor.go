@@ -1,0 +1,146 @@
+// Package verify implements the winbake-verify post-processor: it boots a
+// throwaway overlay of a generalized image the way OpenStack or MAAS will
+// (config drive, metadata service), checks that the first boot does what
+// the cloud expects, and fails the pipeline before anything is published
+// when it does not.
+package verify
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// PostProcessor is the winbake-verify post-processor.
+type PostProcessor struct {
+	config Config
+	driver wbcommon.Driver
+	host   *wbcommon.HostPaths
+}
+
+var _ packersdk.PostProcessor = new(PostProcessor)
+
+func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+func (p *PostProcessor) Configure(raws ...interface{}) error { return p.config.Prepare(raws...) }
+
+// PostProcess verifies the input and hands it on unchanged.
+func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	// The input is the image being verified: it is passed on, never
+	// discarded.
+	const keep, forceKeep = true, true
+	in, err := readInput(input)
+	if err != nil {
+		return nil, keep, forceKeep, err
+	}
+	host := wbcommon.DefaultHostPaths
+	if p.host != nil {
+		host = *p.host
+	}
+	var ovmf wbcommon.OVMF
+	if in.Manifest.Firmware == wbcommon.FirmwareUEFI {
+		switch {
+		case p.config.EFIFirmwareCode != "":
+			ovmf = wbcommon.OVMF{Code: p.config.EFIFirmwareCode, CodeFormat: imageFormat(p.config.EFIFirmwareCode), SecureBoot: in.Manifest.SecureBoot}
+		case in.Manifest.SecureBoot:
+			ovmf, err = host.FindSecureBootOVMF()
+		default:
+			ovmf, err = host.FindOVMF()
+		}
+		if err != nil {
+			return nil, keep, forceKeep, err
+		}
+	}
+	driver := p.driver
+	if driver == nil {
+		driver = &wbcommon.QemuDriver{}
+	}
+	comm := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{
+		WinRMUser: p.config.Username, WinRMPassword: p.config.AdminPassword,
+		WinRMTimeout: p.config.WinRMTimeout, WinRMPort: 5985,
+	}}
+	if errs := comm.Prepare(nil); len(errs) > 0 {
+		return nil, keep, forceKeep, errors.Join(errs...)
+	}
+	state := new(multistep.BasicStateBag)
+	state.Put("ui", ui)
+	state.Put(wbcommon.StateDriver, driver)
+	state.Put(stateInput, in)
+	runner := &multistep.BasicRunner{Steps: p.steps(in, ovmf, host, comm)}
+	runner.Run(ctx, state)
+
+	if err, ok := state.GetOk("error"); ok {
+		return nil, keep, forceKeep, err.(error)
+	}
+	if _, ok := state.GetOk(multistep.StateCancelled); ok {
+		return nil, keep, forceKeep, errors.New("verification was cancelled")
+	}
+	if _, ok := state.GetOk(multistep.StateHalted); ok {
+		return nil, keep, forceKeep, errors.New("verification was halted")
+	}
+	return input, keep, forceKeep, nil
+}
+
+func (p *PostProcessor) steps(in *inputImage, ovmf wbcommon.OVMF, host wbcommon.HostPaths, comm *communicator.Config) []multistep.Step {
+	c := &p.config
+	tpm := in.Manifest.TPM
+	vm := c.vm
+	vm.Firmware, vm.TPM, vm.MachineType = in.Manifest.Firmware, &tpm, in.Manifest.Machine
+	vm.DiskInterface, vm.NetDevice = in.Manifest.DiskInterface, in.Manifest.NetDevice
+	prepare := &stepPrepareInstance{Config: c, Code: ovmf, TempRoot: os.Getenv("PACKER_TMP_DIR")}
+	return []multistep.Step{
+		prepare,
+		&stepMetadataService{Enabled: *c.MetadataService, Mode: c.Mode},
+		&stepStartTPM{Enabled: tpm, prepare: prepare},
+		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
+		&stepRunVM{VM: &vm, Name: in.Name + "-verify", Host: host, SecureBoot: in.Manifest.SecureBoot, prepare: prepare},
+		&stepWaitFirstBoot{Timeout: c.Timeout},
+		&stepCheck{Config: c, Comm: comm, ReportDir: c.ReportDirectory},
+	}
+}
+
+// stepStartTPM and stepRunVM are the shared steps with the instance
+// directory, known only once stepPrepareInstance ran, as output directory.
+type stepStartTPM struct {
+	Enabled bool
+	prepare *stepPrepareInstance
+	inner   *wbcommon.StepStartTPM
+}
+
+func (s *stepStartTPM) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	s.inner = &wbcommon.StepStartTPM{Enabled: s.Enabled, OutputDir: s.prepare.dir}
+	return s.inner.Run(ctx, state)
+}
+
+func (s *stepStartTPM) Cleanup(state multistep.StateBag) {
+	if s.inner != nil {
+		s.inner.Cleanup(state)
+	}
+}
+
+type stepRunVM struct {
+	VM         *wbcommon.VMConfig
+	Name       string
+	Host       wbcommon.HostPaths
+	SecureBoot bool
+	prepare    *stepPrepareInstance
+	inner      *wbcommon.StepRunVM
+}
+
+func (s *stepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	s.inner = &wbcommon.StepRunVM{VM: s.VM, Name: s.Name, OutputDir: s.prepare.dir, GuestPort: 5985, Host: s.Host, SecureBoot: s.SecureBoot}
+	return s.inner.Run(ctx, state)
+}
+
+func (s *stepRunVM) Cleanup(state multistep.StateBag) {
+	if s.inner != nil {
+		s.inner.Cleanup(state)
+	}
+}

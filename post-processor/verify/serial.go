@@ -1,0 +1,52 @@
+package verify
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Console lines: cloudbase-init logs to COM1 when installed with
+// LOGGINGSERIALPORTNAME=COM1 (as winbake-sysprep does); the stand-in guest
+// logs its Setup phases.
+const (
+	// cloudbase-init: "... INFO cloudbaseinit.init [-] Executing plugin 'SetHostNamePlugin'"
+	pluginsDoneText    = "Plugins execution done"
+	setupCompleteText  = "setup: complete"
+	standinReadyText   = "windows: ready"
+	metadataLoadedText = "Metadata service loaded: "
+)
+
+var executingPlugin = regexp.MustCompile(`Executing plugin '([A-Za-z0-9_]+)'`)
+
+// serialFacts is what the console log tells.
+type serialFacts struct {
+	SetupComplete   bool
+	Ready           bool
+	PluginsDone     int // cloudbase-init runs that finished
+	Plugins         []string
+	MetadataService string
+}
+
+func readSerial(log string) serialFacts {
+	var f serialFacts
+	seen := map[string]bool{}
+	for _, line := range strings.Split(log, "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case strings.Contains(line, setupCompleteText):
+			f.SetupComplete = true
+		case strings.Contains(line, standinReadyText):
+			f.Ready = true
+		case strings.Contains(line, pluginsDoneText):
+			f.PluginsDone++
+		}
+		if m := executingPlugin.FindStringSubmatch(line); m != nil && !seen[m[1]] {
+			seen[m[1]] = true
+			f.Plugins = append(f.Plugins, m[1])
+		}
+		if _, svc, ok := strings.Cut(line, metadataLoadedText); ok {
+			f.MetadataService = strings.Trim(strings.TrimSpace(svc), "'")
+		}
+	}
+	return f
+}

@@ -1,0 +1,20 @@
+package verify
+
+import (
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// State keys of this post-processor's steps.
+const (
+	stateInput    = "verify_input"    // *inputImage
+	stateInstance = "verify_instance" // *instance
+	stateServer   = "verify_server"   // *metadataServer (metadata_service)
+	stateReport   = "verify_report"   // *Report
+)
+
+func halt(state multistep.StateBag, ui packersdk.Ui, err error) multistep.StepAction {
+	state.Put("error", err)
+	ui.Error(err.Error())
+	return multistep.ActionHalt
+}

@@ -1,0 +1,90 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// stepCheck logs on over WinRM (when the image keeps it), runs the checks,
+// saves the report beside the artifact and shows it; any failed check
+// halts, so that no later post-processor publishes the image.
+//
+// Uses state: "ui", stateInput, stateInstance, stateServer, StateHostPort.
+// Produces state: stateReport.
+type stepCheck struct {
+	Config    *Config
+	Comm      *communicator.Config
+	ReportDir string
+}
+
+func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	in := state.Get(stateInput).(*inputImage)
+	inst := state.Get(stateInstance).(*instance)
+	port, _ := state.Get(wbcommon.StateHostPort).(int)
+	serial, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
+	k := &checker{Config: s.Config, Inst: inst, Serial: readSerial(string(serial))}
+	k.Server, _ = state.Get(stateServer).(*metadataServer)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	k.WinRMAnswers = func() bool { return winrmAnswers(addr) }
+
+	if *s.Config.KeepWinRM {
+		connect := &communicator.StepConnect{
+			Config:    s.Comm,
+			Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+			WinRMPort: func(multistep.StateBag) (int, error) { return port, nil },
+		}
+		// A failed logon is a check result, not the end of the run.
+		sub := new(multistep.BasicStateBag)
+		sub.Put("ui", ui)
+		if connect.Run(ctx, sub) == multistep.ActionContinue {
+			k.Comm, _ = sub.Get("communicator").(packersdk.Communicator)
+		} else if err, ok := sub.GetOk("error"); ok {
+			k.WinRMErr = err.(error)
+		} else {
+			k.WinRMErr = fmt.Errorf("no logon within winrm_timeout (%s)", s.Comm.WinRMTimeout)
+		}
+		defer connect.Cleanup(sub)
+		if ctx.Err() != nil {
+			return halt(state, ui, ctx.Err())
+		}
+	}
+
+	report := &Report{Image: in.ManifestPath, Mode: s.Config.Mode, Instance: inst.Metadata.UUID, Hostname: s.Config.Hostname}
+	k.Run(ctx, report)
+	report.Finished = time.Now().UTC()
+	report.Passed = len(report.Failed()) == 0
+	state.Put(stateReport, report)
+
+	dir := s.ReportDir
+	if dir == "" {
+		dir = in.Dir
+	}
+	jsonPath, _, err := report.Save(dir, in.Name)
+	if err != nil {
+		return halt(state, ui, fmt.Errorf("report_directory: writing the report: %w", err))
+	}
+	// The console log is evidence too; it holds no password (cloudbase-init
+	// does not log them).
+	_ = os.WriteFile(filepath.Join(dir, in.Name+".verify-serial.log"), serial, 0o644)
+	for _, line := range strings.Split(strings.TrimRight(report.Table(), "\n"), "\n") {
+		ui.Message(line)
+	}
+	ui.Say("Report saved to " + jsonPath)
+	if !report.Passed {
+		return halt(state, ui, fmt.Errorf("winbake-verify: %d check(s) failed: %s; see %s", len(report.Failed()), strings.Join(report.Failed(), ", "), jsonPath))
+	}
+	return multistep.ActionContinue
+}
+
+func (s *stepCheck) Cleanup(multistep.StateBag) {}

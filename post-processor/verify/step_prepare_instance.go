@@ -1,0 +1,164 @@
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/hashicorp/go-uuid"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"golang.org/x/crypto/ssh"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// instance is the throwaway VM's files and identity: everything lives in a
+// temporary directory removed afterwards, so the artifact is never written.
+type instance struct {
+	Dir         string
+	Disk        string // qcow2 overlay backed by the artifact's disk
+	ConfigDrive string // "" without config_drive
+	MAC         string
+	Metadata    Metadata
+	Key         *rsa.PrivateKey
+}
+
+// stepPrepareInstance creates the instance: an overlay of the artifact's
+// disk, copies of its UEFI variables and TPM state, an SSH key pair, the
+// metadata and the config drive.
+//
+// Uses state: "ui", stateInput.
+// Produces state: stateInstance, StateDiskPath, StateOVMF (UEFI), StateGuestMAC,
+// "cd_path" (the config drive, attached as the one CD).
+type stepPrepareInstance struct {
+	Config   *Config
+	Code     wbcommon.OVMF
+	TempRoot string
+
+	dir string
+}
+
+func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	in := state.Get(stateInput).(*inputImage)
+	c := s.Config
+	dir, err := os.MkdirTemp(s.TempRoot, "winbake-verify-")
+	if err != nil {
+		return halt(state, ui, fmt.Errorf("creating the instance directory: %w", err))
+	}
+	s.dir = dir
+	inst := &instance{Dir: dir, Disk: filepath.Join(dir, "instance.qcow2"), MAC: wbcommon.RandomMAC()}
+	ui.Say(fmt.Sprintf("Booting a throwaway overlay of %s (the artifact is not changed)", in.DiskPath))
+	out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", in.DiskPath, inst.Disk).CombinedOutput()
+	if err != nil {
+		return halt(state, ui, fmt.Errorf("creating the overlay disk (qemu-img, Debian package qemu-utils): %w: %s", err, out))
+	}
+	state.Put(wbcommon.StateDiskPath, inst.Disk)
+	state.Put(wbcommon.StateGuestMAC, inst.MAC)
+	if in.EFIVarsPath != "" {
+		vars := filepath.Join(dir, wbcommon.EFIVarsName)
+		if err := copyFile(in.EFIVarsPath, vars); err != nil {
+			return halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
+		}
+		ovmf := s.Code
+		ovmf.Vars, ovmf.VarsFormat = vars, imageFormat(vars)
+		state.Put(wbcommon.StateOVMF, ovmf)
+	}
+	if in.TPMStateDir != "" {
+		if err := copyTree(in.TPMStateDir, filepath.Join(dir, wbcommon.TPMStateDirName)); err != nil {
+			return halt(state, ui, fmt.Errorf("copying the TPM state: %w", err))
+		}
+	}
+
+	if inst.Key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		return halt(state, ui, fmt.Errorf("generating the instance's SSH key: %w", err))
+	}
+	pub, err := ssh.NewPublicKey(&inst.Key.PublicKey)
+	if err != nil {
+		return halt(state, ui, err)
+	}
+	id, err := uuid.GenerateUUID()
+	if err != nil {
+		return halt(state, ui, err)
+	}
+	inst.Metadata = Metadata{
+		UUID: id, Hostname: c.Hostname,
+		PublicKeys: map[string]string{"winbake-verify": string(ssh.MarshalAuthorizedKey(pub))},
+		UserData:   UserDataScript(id),
+	}
+	if *c.InjectAdminPassword {
+		inst.Metadata.AdminPass = c.AdminPassword
+	}
+	if *c.ConfigDrive {
+		inst.ConfigDrive = filepath.Join(dir, "config-drive.iso")
+		if err := WriteConfigDrive(inst.ConfigDrive, inst.Metadata, inst.MAC); err != nil {
+			return halt(state, ui, err)
+		}
+		state.Put("cd_path", inst.ConfigDrive)
+		ui.Say(fmt.Sprintf("Config drive (config-2): instance %s, hostname %s", id, c.Hostname))
+	}
+	state.Put(stateInstance, inst)
+	return multistep.ActionContinue
+}
+
+// Cleanup removes the instance directory: overlay, config drive, copies.
+func (s *stepPrepareInstance) Cleanup(multistep.StateBag) {
+	if s.dir != "" {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o700)
+		case d.Type().IsRegular():
+			return copyFile(p, target)
+		}
+		return nil // swtpm's socket
+	})
+}
+
+// imageFormat tells a qcow2 flash image from a raw one by its magic.
+func imageFormat(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "raw"
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err == nil && string(magic) == "QFI\xfb" {
+		return "qcow2"
+	}
+	return "raw"
+}
