@@ -1,0 +1,117 @@
+package verify
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestOpenStackMetadataServiceAndPasswordPost(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &metadataServer{Mode: ModeOpenStack, MAC: "52:54:00:00:00:02", Metadata: Metadata{UUID: "u-1", Hostname: "h1", UserData: []byte("#ps1\r\necho hi")}}
+	port, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if code, body := get(t, base+"/openstack"); code != 200 || !strings.Contains(body, "latest") {
+		t.Errorf("/openstack: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/openstack/latest/meta_data.json"); code != 200 || !strings.Contains(body, `"uuid": "u-1"`) {
+		t.Errorf("meta_data.json: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/openstack/2013-04-04/user_data"); code != 200 || body != "#ps1\r\necho hi" {
+		t.Errorf("user_data: %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/openstack/1999-01-01/meta_data.json"); code != 404 {
+		t.Errorf("unknown version: %d, want 404", code)
+	}
+
+	// cloudbase-init: RSA PKCS#1 v1.5 with the instance's public key, base64.
+	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &key.PublicKey, []byte("Gen3rated!pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) int {
+		resp, err := http.Post(base+"/openstack/latest/password", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(strings.Repeat("A", maxPasswordLength+4)); code != 400 {
+		t.Errorf("oversized password post: %d, want 400", code)
+	}
+	if code := post(base64.StdEncoding.EncodeToString(ct)); code != 200 {
+		t.Fatalf("password post: %d", code)
+	}
+	if code := post(base64.StdEncoding.EncodeToString(ct)); code != 409 {
+		t.Errorf("second password post: %d, want 409 as Nova answers", code)
+	}
+	if code, body := get(t, base+"/openstack/latest/password"); code != 200 || body != base64.StdEncoding.EncodeToString(ct) {
+		t.Errorf("password GET: %d %q", code, body)
+	}
+	plain, err := decryptPassword(key, s.PostedPassword())
+	if err != nil || plain != "Gen3rated!pw" {
+		t.Errorf("decrypted %q, %v", plain, err)
+	}
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	if _, err := decryptPassword(other, s.PostedPassword()); err == nil {
+		t.Error("the password decrypted with another key")
+	}
+}
+
+func TestMAASMetadataEndpoints(t *testing.T) {
+	s := &metadataServer{Mode: ModeMAAS, Metadata: Metadata{UUID: "node-abc", Hostname: "maas-node", PublicKeys: map[string]string{"k": "ssh-rsa AAAA k"}, UserData: []byte("#ps1_sysnative\r\n")}}
+	port, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	base := fmt.Sprintf("http://127.0.0.1:%d/MAAS/metadata/%s", port, maasVersion)
+	for path, want := range map[string]string{
+		"/meta-data/instance-id": "node-abc", "/meta-data/local-hostname": "maas-node",
+		"/meta-data/public-keys": "ssh-rsa AAAA k", "/user-data": "#ps1_sysnative\r\n",
+	} {
+		if code, body := get(t, base+path); code != 200 || body != want {
+			t.Errorf("%s: %d %q, want %q", path, code, body, want)
+		}
+	}
+	if code, _ := get(t, base+"/meta-data/x509"); code != 404 {
+		t.Errorf("x509: %d, want 404", code)
+	}
+}
+
+func TestReadSerialFindsCloudbaseInitRuns(t *testing.T) {
+	log := "winbake-standin: setup: complete\r\n" +
+		"2026-11-22 05:00:00.123 1 INFO cloudbaseinit.init [-] Metadata service loaded: 'ConfigDriveService'\n" +
+		"2026-11-22 05:00:00.200 1 INFO cloudbaseinit.init [-] Executing plugin 'SetHostNamePlugin'\n" +
+		"2026-11-22 05:00:00.300 1 INFO cloudbaseinit.init [-] Executing plugin 'CreateUserPlugin'\n" +
+		"2026-11-22 05:00:00.400 1 INFO cloudbaseinit.init [-] Plugins execution done\n"
+	f := readSerial(log)
+	if !f.SetupComplete || f.PluginsDone != 1 || f.MetadataService != "ConfigDriveService" ||
+		strings.Join(f.Plugins, ",") != "SetHostNamePlugin,CreateUserPlugin" {
+		t.Errorf("%+v", f)
+	}
+}
