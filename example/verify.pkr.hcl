@@ -1,0 +1,83 @@
+# Builds a golden image, generalizes a copy with cloudbase-init, and boots a
+# throwaway copy of the generalized image the way OpenStack will (config
+# drive and metadata service) before anything is published:
+#   packer build -var iso=... -var winrm_password=... \
+#     -var cloudbase_init_msi=CloudbaseInitSetup_Stable_x64.msi example/verify.pkr.hcl
+# A failed check stops the post-processor chain, so winbake-glance never
+# uploads an image whose first boot is broken.
+packer {
+  required_plugins {
+    winbake = {
+      source  = "github.com/winbake/winbake"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "iso" {
+  type = string
+}
+
+variable "iso_checksum" {
+  type    = string
+  default = "none"
+}
+
+variable "cloudbase_init_msi" {
+  type = string
+}
+
+# The build account's password; verify makes sure it is not left in the
+# image (answer files, automatic logon).
+variable "winrm_password" {
+  type      = string
+  sensitive = true
+}
+
+source "winbake-qemu" "server2022" {
+  iso_url          = var.iso
+  iso_checksum     = var.iso_checksum
+  image_name       = "Windows Server 2022 SERVERSTANDARD"
+  firmware         = "uefi"
+  tpm              = true
+  output_directory = "output/server2022-golden"
+  vm_name          = "server2022"
+  winrm_password   = var.winrm_password
+}
+
+build {
+  sources = ["source.winbake-qemu.server2022"]
+
+  post-processors {
+    post-processor "winbake-sysprep" {
+      winrm_password      = var.winrm_password
+      output_directory    = "output/server2022-generalized"
+      keep_input_artifact = true
+      cloudbase_init {
+        msi = var.cloudbase_init_msi
+        metadata_services = [
+          "cloudbaseinit.metadata.services.configdrive.ConfigDriveService",
+          "cloudbaseinit.metadata.services.httpservice.HttpService",
+        ]
+      }
+    }
+
+    post-processor "winbake-verify" {
+      mode                = "openstack"
+      config_drive        = true
+      hostname            = "verify-2022"
+      username            = "Admin"
+      build_passwords     = [var.winrm_password]
+      keep_winrm          = true
+
+      check {
+        name     = "time zone is UTC"
+        command  = "tzutil /g"
+        contains = "UTC"
+      }
+    }
+
+    # Runs only when every check above passed.
+    # post-processor "winbake-glance" { ... }
+  }
+}
