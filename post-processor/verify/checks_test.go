@@ -1,0 +1,171 @@
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"golang.org/x/crypto/ssh"
+)
+
+// guestAnswers is a communicator answering each command from a table (exit
+// 1 with "The system cannot find the file specified." otherwise).
+type guestAnswers struct {
+	out map[string]string
+	ran []string
+}
+
+func (g *guestAnswers) Start(_ context.Context, c *packersdk.RemoteCmd) error {
+	g.ran = append(g.ran, c.Command)
+	if out, ok := g.out[c.Command]; ok {
+		io.WriteString(c.Stdout, out)
+		c.SetExited(0)
+		return nil
+	}
+	io.WriteString(c.Stderr, "The system cannot find the file specified.\r\n")
+	c.SetExited(1)
+	return nil
+}
+func (g *guestAnswers) Upload(string, io.Reader, *os.FileInfo) error { return nil }
+func (g *guestAnswers) UploadDir(string, string, []string) error     { return nil }
+func (g *guestAnswers) Download(string, io.Writer) error             { return nil }
+func (g *guestAnswers) DownloadDir(string, string, []string) error   { return nil }
+
+// healthyGuest is what a correct image answers after cloudbase-init ran.
+func healthyGuest(t *testing.T, c *Config, inst *instance) *guestAnswers {
+	t.Helper()
+	return &guestAnswers{out: map[string]string{
+		"hostname":       strings.ToUpper(c.Hostname) + "\r\n",
+		"net user Admin": "User name                    Admin\r\nThe command completed successfully.\r\n",
+		`type "C:\Users\Admin\.ssh\authorized_keys"`: inst.Metadata.PublicKeys["winbake-verify"],
+		`type ` + UserDataMarker:                     inst.Metadata.UUID + "\r\n",
+		`type ` + updatesManifestPath:                `{"version":1,"packages":[{"file":"windows10.0-kb5034439-x64.msu","kb":"KB5034439","result":"installed"},{"file":"x.cab","kb":"KB1","result":"not_applicable"}]}`,
+		`dism /English /Online /Get-Packages`:        "Package Identity : Package_for_KB5034439~31bf3856ad364e35~amd64~~20348.2200.1.0\r\nState : Installed\r\n",
+		`reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon" /v AutoAdminLogon`: "    AutoAdminLogon    REG_SZ    0\r\n",
+	}}
+}
+
+func testInstance(t *testing.T, c *Config) *instance {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := ssh.NewPublicKey(&key.PublicKey)
+	return &instance{Key: key, Metadata: Metadata{UUID: "5b8c1e0e-uuid", Hostname: c.Hostname, AdminPass: c.AdminPassword,
+		PublicKeys: map[string]string{"winbake-verify": string(ssh.MarshalAuthorizedKey(pub))}}}
+}
+
+const consoleWithCloudbaseInit = "winbake-standin: setup: complete\n" +
+	"INFO cloudbaseinit.init [-] Metadata service loaded: 'ConfigDriveService'\n" +
+	"INFO cloudbaseinit.init [-] Executing plugin 'SetHostNamePlugin'\n" +
+	"INFO cloudbaseinit.init [-] Plugins execution done\n"
+
+func runChecks(t *testing.T, c *Config, inst *instance, g *guestAnswers, console string) *Report {
+	t.Helper()
+	k := &checker{Config: c, Inst: inst, Serial: readSerial(console), Comm: g}
+	r := &Report{}
+	k.Run(context.Background(), r)
+	return r
+}
+
+func prepared(t *testing.T, raw map[string]interface{}) *Config {
+	t.Helper()
+	var c Config
+	if err := c.Prepare(raw); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func TestChecksPassOnAHealthyImage(t *testing.T) {
+	c := prepared(t, map[string]interface{}{"build_passwords": []string{"Build-Pw-1"},
+		"check": []map[string]interface{}{{"name": "time zone", "command": "tzutil /g", "contains": "UTC"}}})
+	inst := testInstance(t, c)
+	g := healthyGuest(t, c, inst)
+	g.out["tzutil /g"] = "UTC\r\n"
+	r := runChecks(t, c, inst, g, consoleWithCloudbaseInit)
+	if f := r.Failed(); len(f) != 0 {
+		t.Errorf("failed %v:\n%s", f, r.Table())
+	}
+	if len(r.Checks) != 10 {
+		t.Errorf("%d checks:\n%s", len(r.Checks), r.Table())
+	}
+}
+
+func TestChecksCatchBrokenImages(t *testing.T) {
+	const buildPw = "Build-Pw-1"
+	for _, tc := range []struct {
+		name    string
+		breakIt func(g *guestAnswers, inst *instance)
+		console string
+		check   string
+		want    string
+	}{
+		{"no cloudbase-init", func(*guestAnswers, *instance) {}, "winbake-standin: setup: complete\n", "cloudbase-init ran its plugins", "no cloudbase-init plugin ran"},
+		{"leftover answer file", func(g *guestAnswers, _ *instance) {
+			g.out[`type "C:\Windows\Panther\unattend.xml"`] = "<Password><Value>" + base64.StdEncoding.EncodeToString(utf16le(buildPw+"Password")) + "</Value><PlainText>false</PlainText></Password>"
+		}, consoleWithCloudbaseInit, "no build password left", `C:\Windows\Panther\unattend.xml remains and holds a build password`},
+		{"auto-logon on", func(g *guestAnswers, _ *instance) {
+			g.out[`reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon" /v AutoAdminLogon`] = "    AutoAdminLogon    REG_SZ    1\r\n"
+		}, consoleWithCloudbaseInit, "no build password left", "automatic logon is on"},
+		{"missing update", func(g *guestAnswers, _ *instance) {
+			g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_ServicingStack~31bf3856ad364e35~amd64~~20348.1.1.0\r\n"
+		}, consoleWithCloudbaseInit, "updates installed", "KB5034439 (not in dism /Get-Packages)"},
+		{"hostname not set", func(g *guestAnswers, _ *instance) { g.out["hostname"] = "WIN-ABCDEF\r\n" }, consoleWithCloudbaseInit, "hostname set from metadata", `"WIN-ABCDEF"`},
+		{"user data did not run", func(g *guestAnswers, _ *instance) { delete(g.out, `type `+UserDataMarker) }, consoleWithCloudbaseInit, "user data ran", "lacks the instance UUID"},
+		{"no SSH key", func(g *guestAnswers, _ *instance) { delete(g.out, `type "C:\Users\Admin\.ssh\authorized_keys"`) }, consoleWithCloudbaseInit, "SSH public key installed", "does not hold"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := prepared(t, map[string]interface{}{"build_passwords": []string{buildPw}})
+			inst := testInstance(t, c)
+			g := healthyGuest(t, c, inst)
+			tc.breakIt(g, inst)
+			r := runChecks(t, c, inst, g, tc.console)
+			f := r.Failed()
+			if len(f) != 1 || f[0] != tc.check {
+				t.Fatalf("failed %v, want only %q:\n%s", f, tc.check, r.Table())
+			}
+			for _, ch := range r.Checks {
+				if ch.Name == tc.check && !strings.Contains(ch.Evidence, tc.want) {
+					t.Errorf("evidence %q lacks %q", ch.Evidence, tc.want)
+				}
+				if strings.Contains(ch.Evidence, buildPw) || strings.Contains(ch.Evidence, c.AdminPassword) {
+					t.Errorf("a password is in the evidence of %s", ch.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestPasswordPostCheck(t *testing.T) {
+	c := prepared(t, map[string]interface{}{"metadata_service": true, "check_password_post": true})
+	inst := testInstance(t, c)
+	s := &metadataServer{}
+	k := &checker{Config: c, Inst: inst, Server: s}
+	r := &Report{}
+	k.checkPassword(r)
+	if r.Checks[0].Result != ResultFail || !strings.Contains(r.Checks[0].Evidence, "nothing was posted") {
+		t.Errorf("%+v", r.Checks)
+	}
+	ct, _ := rsa.EncryptPKCS1v15(rand.Reader, &inst.Key.PublicKey, []byte(c.AdminPassword))
+	s.password = base64.StdEncoding.EncodeToString(ct)
+	r = &Report{}
+	k.checkPassword(r)
+	if r.Checks[0].Result != ResultPass {
+		t.Errorf("%+v", r.Checks)
+	}
+	ct, _ = rsa.EncryptPKCS1v15(rand.Reader, &inst.Key.PublicKey, []byte("another"))
+	s.password = base64.StdEncoding.EncodeToString(ct)
+	r = &Report{}
+	k.checkPassword(r)
+	if r.Checks[0].Result != ResultFail {
+		t.Errorf("a different password passed: %+v", r.Checks)
+	}
+}

@@ -1,0 +1,82 @@
+package verify
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	if err := c.Prepare(map[string]interface{}{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != ModeOpenStack || !*c.ConfigDrive || *c.MetadataService || c.Hostname != "winbake-verify" ||
+		c.Username != "Admin" || !*c.KeepWinRM || !*c.InjectAdminPassword || len(c.AdminPassword) != 20 {
+		t.Errorf("defaults: %+v", c)
+	}
+	var maas Config
+	if err := maas.Prepare(map[string]interface{}{"mode": "maas"}); err != nil {
+		t.Fatal(err)
+	}
+	if *maas.ConfigDrive || !*maas.MetadataService {
+		t.Errorf("maas defaults: config drive %v, metadata service %v", *maas.ConfigDrive, *maas.MetadataService)
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct {
+		raw  map[string]interface{}
+		want string
+	}{
+		{map[string]interface{}{"mode": "aws"}, `mode: "aws" is not supported`},
+		{map[string]interface{}{"mode": "maas", "config_drive": true}, "config_drive: MAAS gives no config drive"},
+		{map[string]interface{}{"config_drive": false}, "config_drive, metadata_service: both are false"},
+		{map[string]interface{}{"check_password_post": true}, "check_password_post: the password is posted to the metadata service"},
+		{map[string]interface{}{"hostname": "much-too-long-hostname"}, `hostname: "much-too-long-hostname" is not a Windows computer name`},
+		{map[string]interface{}{"username": `a\b`}, "username:"},
+		{map[string]interface{}{"build_passwords": []string{""}}, "build_passwords: an empty password"},
+		{map[string]interface{}{"check": []map[string]interface{}{{"command": "hostname"}}}, "check[0].contains: required"},
+		{map[string]interface{}{"check": []map[string]interface{}{{"contains": "x"}}}, "check[0].command: required"},
+		{map[string]interface{}{"timeout": "-1m"}, "timeout: -1m0s is negative"},
+		{map[string]interface{}{"winrm_timeout": "-1m"}, "winrm_timeout: -1m0s is negative"},
+		{map[string]interface{}{"cpus": 65}, "cpus"},
+	} {
+		var c Config
+		err := c.Prepare(tc.raw)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.raw, err, tc.want)
+		}
+	}
+}
+
+func TestCheckNameDefaultsToCommand(t *testing.T) {
+	var c Config
+	err := c.Prepare(map[string]interface{}{"check": []map[string]interface{}{{"command": "tzutil /g", "contains": "UTC"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Checks[0].Name != "tzutil /g" {
+		t.Errorf("check name %q", c.Checks[0].Name)
+	}
+}
+
+func TestReportTableAndFailures(t *testing.T) {
+	r := &Report{Image: "img.json", Mode: ModeOpenStack, Instance: "u"}
+	r.pass("first boot completes", "console: setup: complete")
+	r.fail("updates installed", "missing: KB5034439 (not in dism /Get-Packages)")
+	r.add("user data ran", ResultNotRun, "WinRM is not meant to stay in this image")
+	if got := r.Failed(); len(got) != 1 || got[0] != "updates installed" {
+		t.Errorf("failed %v", got)
+	}
+	table := r.Table()
+	for _, want := range []string{"CHECK", "updates installed", "fail", "KB5034439", "FAILED: updates installed"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	dir := t.TempDir()
+	jsonPath, textPath, err := r.Save(dir, "img")
+	if err != nil || !strings.HasSuffix(jsonPath, "img.verify.json") || !strings.HasSuffix(textPath, "img.verify.txt") {
+		t.Errorf("saved %s %s %v", jsonPath, textPath, err)
+	}
+}
