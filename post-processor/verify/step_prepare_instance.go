@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 
 	"github.com/hashicorp/go-uuid"
@@ -34,7 +33,7 @@ type instance struct {
 // disk, copies of its UEFI variables and TPM state, an SSH key pair, the
 // metadata and the config drive.
 //
-// Uses state: "ui", stateInput.
+// Uses state: "ui", StateDriver (an OverlayDriver), stateInput.
 // Produces state: stateInstance, StateDiskPath, StateOVMF (UEFI), StateGuestMAC,
 // "cd_path" (the config drive, attached as the one CD).
 type stepPrepareInstance struct {
@@ -56,9 +55,12 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 	s.dir = dir
 	inst := &instance{Dir: dir, Disk: filepath.Join(dir, "instance.qcow2"), MAC: wbcommon.RandomMAC()}
 	ui.Say(fmt.Sprintf("Booting a throwaway overlay of %s (the artifact is not changed)", in.DiskPath))
-	out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", in.DiskPath, inst.Disk).CombinedOutput()
-	if err != nil {
-		return halt(state, ui, fmt.Errorf("creating the overlay disk (qemu-img, Debian package qemu-utils): %w: %s", err, out))
+	overlays, ok := state.Get(wbcommon.StateDriver).(wbcommon.OverlayDriver)
+	if !ok {
+		return halt(state, ui, fmt.Errorf("the driver cannot create qcow2 overlays"))
+	}
+	if err := overlays.CreateOverlay(inst.Disk, in.DiskPath); err != nil {
+		return halt(state, ui, fmt.Errorf("creating the overlay disk: %w", err))
 	}
 	state.Put(wbcommon.StateDiskPath, inst.Disk)
 	state.Put(wbcommon.StateGuestMAC, inst.MAC)
