@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
 	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
@@ -41,6 +42,9 @@ func readInput(a packersdk.Artifact) (*inputImage, error) {
 			}
 		}
 		if len(found) != 1 {
+			if a.BuilderId() == compress.BuilderId {
+				return nil, fmt.Errorf("the input is winbake-compress's file %s, which carries no manifest of the firmware, TPM and machine the image boots with: put winbake-verify right after winbake-sysprep and winbake-compress after it (winbake-verify passes its input on unchanged)", a.Id())
+			}
 			return nil, fmt.Errorf("the input artifact (%s, builder %s) has no winbake manifest (<vm_name>.json): winbake-verify takes the artifact of winbake-sysprep", a.Id(), a.BuilderId())
 		}
 		path = found[0]

@@ -14,6 +14,7 @@ import (
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
 	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
@@ -174,6 +175,13 @@ func TestReadInputRefusesAGoldenImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := readInput(art); err == nil || !strings.Contains(err.Error(), "is not generalized") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestReadInputSendsCompressedImagesBack(t *testing.T) {
+	art := &compress.Artifact{Path: "/images/standin.qcow2", Format: "qcow2"}
+	if _, err := readInput(art); err == nil || !strings.Contains(err.Error(), "put winbake-verify right after winbake-sysprep") {
 		t.Errorf("error %v", err)
 	}
 }
