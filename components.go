@@ -9,6 +9,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/post-processor/glance"
 	"github.com/winbake/packer-plugin-winbake/post-processor/maas"
 	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
+	"github.com/winbake/packer-plugin-winbake/post-processor/verify"
 	"github.com/winbake/packer-plugin-winbake/provisioner/updates"
 )
 
@@ -22,4 +23,5 @@ func registerComponents(pps *plugin.Set) {
 	pps.RegisterPostProcessor("glance", new(glance.PostProcessor))
 	pps.RegisterPostProcessor("maas", new(maas.PostProcessor))
 	pps.RegisterPostProcessor("sysprep", new(sysprep.PostProcessor))
+	pps.RegisterPostProcessor("verify", new(verify.PostProcessor))
 }

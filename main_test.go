@@ -42,6 +42,7 @@ func TestDescribe(t *testing.T) {
 		"glance",
 		"maas",
 		"sysprep",
+		"verify",
 	}
 	for _, c := range []struct {
 		kind      string

@@ -39,4 +39,9 @@ integration {
     name = "winbake-maas"
     slug = "maas"
   }
+  component {
+    type = "post-processor"
+    name = "winbake-verify"
+    slug = "verify"
+  }
 }

@@ -11,6 +11,9 @@ packages=(
   busybox-static cpio zstd kmod                       # the stand-in guest's initramfs
   grub-common grub-pc-bin grub-efi-amd64-bin          # the stand-in ISO's BIOS and UEFI boot
   xz-utils                                            # dd.xz output
+  libvirt-daemon-system libvirt-daemon-driver-qemu   # a real libvirtd for winbake-libvirt tests
+  glance-api glance-common python3-glance             # a real Glance for winbake-glance tests
+  python3-keystone python3-openstackclient            # a real Keystone and the openstack CLI
   ca-certificates git make gcc                        # toolchain basics
 )
 

@@ -73,7 +73,7 @@ func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
 	}
 	steps = append(steps,
 		&stepStartDomain{Config: c, Host: host, GuestPort: guestPort},
-		&stepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys},
+		&stepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
 		&communicator.StepConnect{
 			Config:    &c.Comm,
 			Host:      b.winrmHost,

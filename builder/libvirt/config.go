@@ -110,9 +110,10 @@ type Config struct {
 	// nothing.
 	BootCommand []string `mapstructure:"boot_command" required:"false"`
 
-	bootKeys []wbcommon.BootKey
-	uri      *url.URL
-	ctx      interpolate.Context
+	bootKeys    []wbcommon.BootKey
+	bootKeysTCG []wbcommon.BootKey
+	uri         *url.URL
+	ctx         interpolate.Context
 }
 
 // Prepare decodes raws into c, fills in defaults and validates the result.
@@ -205,6 +206,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI {
 		c.BootCommand = wbcommon.DefaultUEFIBootCommand
+		c.bootKeysTCG, _ = wbcommon.ParseBootCommand(wbcommon.DefaultUEFIBootCommandTCG)
 		if c.BootWait == 0 {
 			c.BootWait = 3 * time.Second
 		}

@@ -19,12 +19,19 @@ import (
 type stepBootCommand struct {
 	BootWait time.Duration
 	Keys     []wbcommon.BootKey
+	// TCGKeys, when set, replace Keys for a domain without KVM: under TCG
+	// the firmware shows the install media's key prompt much later.
+	TCGKeys []wbcommon.BootKey
 	// KeyInterval is the pause between keys (default 100 ms).
 	KeyInterval time.Duration
 }
 
 func (s *stepBootCommand) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
-	if len(s.Keys) == 0 {
+	keys := s.Keys
+	if accel, _ := state.Get(wbcommon.StateAccelerator).(string); accel != "kvm" && s.TCGKeys != nil {
+		keys = s.TCGKeys
+	}
+	if len(keys) == 0 {
 		return multistep.ActionContinue
 	}
 	ui := state.Get("ui").(packersdk.Ui)
@@ -38,7 +45,7 @@ func (s *stepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 	if !sleep(ctx, s.BootWait) {
 		return halt(state, ui, ctx.Err())
 	}
-	for _, k := range s.Keys {
+	for _, k := range keys {
 		if k.Wait > 0 {
 			if !sleep(ctx, k.Wait) {
 				return halt(state, ui, ctx.Err())
