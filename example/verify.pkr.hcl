@@ -63,12 +63,12 @@ build {
     }
 
     post-processor "winbake-verify" {
-      mode                = "openstack"
-      config_drive        = true
-      hostname            = "verify-2022"
-      username            = "Admin"
-      build_passwords     = [var.winrm_password]
-      keep_winrm          = true
+      mode            = "openstack"
+      config_drive    = true
+      hostname        = "verify-2022"
+      username        = "Admin"
+      build_passwords = [var.winrm_password]
+      keep_winrm      = true
 
       check {
         name     = "time zone is UTC"
