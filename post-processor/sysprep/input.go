@@ -33,8 +33,9 @@ type Manifest struct {
 	CloudbaseInit bool `json:"cloudbase_init"`
 }
 
-// inputImage is the golden image the input artifact describes.
-type inputImage struct {
+// Image is an image a winbake manifest describes: a builder's golden image
+// or a generalized one.
+type Image struct {
 	Dir          string // its directory
 	ManifestPath string
 	Name         string // manifest file name without .json
@@ -44,26 +45,30 @@ type inputImage struct {
 	TPMStateDir  string // "" without a TPM
 }
 
-// readInput finds the manifest of a winbake builder artifact (its
-// "manifest" state, else its one <name>.json file) and checks that the
-// files it names are there and that the image is not generalized yet.
-func readInput(a packersdk.Artifact) (*inputImage, error) {
-	if a == nil {
-		return nil, errors.New("no input artifact: winbake-sysprep follows a winbake-qemu or winbake-libvirt build")
+// inputImage is the golden image the input artifact describes.
+type inputImage = Image
+
+// ManifestOf returns the path of the winbake manifest an artifact carries:
+// its "manifest" state, else its one <name>.json file; "" when it has none.
+func ManifestOf(a packersdk.Artifact) string {
+	if path, _ := a.State("manifest").(string); path != "" {
+		return path
 	}
-	path, _ := a.State("manifest").(string)
-	if path == "" {
-		var found []string
-		for _, f := range a.Files() {
-			if strings.HasSuffix(f, ".json") {
-				found = append(found, f)
-			}
+	var found []string
+	for _, f := range a.Files() {
+		if strings.HasSuffix(f, ".json") {
+			found = append(found, f)
 		}
-		if len(found) != 1 {
-			return nil, fmt.Errorf("the input artifact (%s, builder %s) has no winbake manifest (<vm_name>.json): winbake-sysprep takes the artifact of winbake-qemu or winbake-libvirt", a.Id(), a.BuilderId())
-		}
-		path = found[0]
 	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
+}
+
+// OpenImage reads the manifest at path and checks that it names a qcow2
+// disk and that the disk, UEFI variables and TPM state it names are there.
+func OpenImage(path string) (*Image, error) {
 	path, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -72,16 +77,13 @@ func readInput(a packersdk.Artifact) (*inputImage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the input manifest: %w", err)
 	}
-	in := &inputImage{Dir: filepath.Dir(path), ManifestPath: path, Name: strings.TrimSuffix(filepath.Base(path), ".json")}
+	in := &Image{Dir: filepath.Dir(path), ManifestPath: path, Name: strings.TrimSuffix(filepath.Base(path), ".json")}
 	if err := json.Unmarshal(b, &in.Manifest); err != nil {
 		return nil, fmt.Errorf("input manifest %s: %w", path, err)
 	}
 	m := &in.Manifest
 	if m.Disk == "" || m.Format != "qcow2" {
 		return nil, fmt.Errorf("input manifest %s names no qcow2 disk (disk %q, format %q)", path, m.Disk, m.Format)
-	}
-	if m.Generalized {
-		return nil, fmt.Errorf("the input image %s is generalized already: sysprep runs on the golden image a builder made, and only a limited number of times per installation", path)
 	}
 	in.DiskPath = filepath.Join(in.Dir, m.Disk)
 	if _, err := os.Stat(in.DiskPath); err != nil {
@@ -105,6 +107,27 @@ func readInput(a packersdk.Artifact) (*inputImage, error) {
 		if fi, err := os.Stat(in.TPMStateDir); err != nil || !fi.IsDir() || m.TPMState == "" {
 			return nil, fmt.Errorf("input TPM state %q: the image was built with a TPM whose state is missing (%v)", m.TPMState, err)
 		}
+	}
+	return in, nil
+}
+
+// readInput finds the manifest of a winbake builder artifact and checks
+// that the files it names are there and that the image is not generalized
+// yet.
+func readInput(a packersdk.Artifact) (*inputImage, error) {
+	if a == nil {
+		return nil, errors.New("no input artifact: winbake-sysprep follows a winbake-qemu or winbake-libvirt build")
+	}
+	path := ManifestOf(a)
+	if path == "" {
+		return nil, fmt.Errorf("the input artifact (%s, builder %s) has no winbake manifest (<vm_name>.json): winbake-sysprep takes the artifact of winbake-qemu or winbake-libvirt", a.Id(), a.BuilderId())
+	}
+	in, err := OpenImage(path)
+	if err != nil {
+		return nil, err
+	}
+	if in.Manifest.Generalized {
+		return nil, fmt.Errorf("the input image %s is generalized already: sysprep runs on the golden image a builder made, and only a limited number of times per installation", in.ManifestPath)
 	}
 	return in, nil
 }
