@@ -173,6 +173,24 @@ func TestPendingReboot(t *testing.T) {
 		})
 	}
 
+	// TiWorker.exe running is servicing still at work, not a reason to
+	// reboot.
+	t.Run("servicing worker running", func(t *testing.T) {
+		sys := newFakeSystem(t)
+		sys.procs.running = map[string]bool{"tiworker.exe": true}
+		var doc PendingRebootResult
+		if code, _ := run(t, sys, &doc, "pending-reboot"); code != ExitOK || !doc.OK {
+			t.Fatalf("code %d, doc %+v", code, doc)
+		}
+		if !doc.ServicingBusy || doc.Pending {
+			t.Errorf("got %+v, want servicing busy and nothing pending", doc.PendingReboot)
+		}
+		sys.procs.running = nil
+		if raw := rawDoc(t, sys, "pending-reboot"); raw["servicing_busy"] != false {
+			t.Errorf("servicing_busy %v without a worker, want false", raw["servicing_busy"])
+		}
+	})
+
 	t.Run("registry error fails the check", func(t *testing.T) {
 		sys := newFakeSystem(t)
 		sys.reg.err = errors.New("RPC server unavailable")

@@ -201,6 +201,14 @@ type fakeProcesses struct {
 	mu     sync.Mutex
 	script []call
 	ran    []string
+	// running are the image names Running reports, lower-case.
+	running map[string]bool
+}
+
+func (p *fakeProcesses) Running(image string) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running[strings.ToLower(image)], nil
 }
 
 func (p *fakeProcesses) expect(c ...call) { p.script = append(p.script, c...) }

@@ -129,7 +129,7 @@ func installPackage(ctx context.Context, e *env, args []string, flags map[string
 	}
 
 	if ran := len(res.Steps) > 0; ran {
-		pr, err := CheckPendingReboot(e.sys.Registry())
+		pr, err := checkServicing(e.sys)
 		if err != nil {
 			res.PendingRebootError = err.Error()
 		} else {

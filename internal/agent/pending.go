@@ -56,6 +56,28 @@ type PendingReboot struct {
 	Reasons []string `json:"reasons"`
 	// SoftReasons are the weak signals found (Soft* constants); never null.
 	SoftReasons []string `json:"soft_reasons"`
+	// ServicingBusy is true while the Windows Modules Installer worker
+	// (ServicingWorker) runs: servicing is still finishing after a boot,
+	// and the pending-reboot keys may not have settled yet. It is not a
+	// reason to reboot.
+	ServicingBusy bool `json:"servicing_busy"`
+}
+
+// ServicingWorker is the image name of the Windows Modules Installer
+// worker, which finishes servicing after a boot.
+const ServicingWorker = "TiWorker.exe"
+
+// checkServicing reads the pending-reboot signals and whether servicing is
+// still busy.
+func checkServicing(sys System) (PendingReboot, error) {
+	pr, err := CheckPendingReboot(sys.Registry())
+	if err != nil {
+		return PendingReboot{}, err
+	}
+	if pr.ServicingBusy, err = sys.Processes().Running(ServicingWorker); err != nil {
+		return PendingReboot{}, err
+	}
+	return pr, nil
 }
 
 // PendingRebootResult is the document of `pending-reboot`.
@@ -66,14 +88,14 @@ type PendingRebootResult struct {
 
 func runPendingReboot(_ context.Context, e *env, _ []string, _ map[string]string) (document, *usageError) {
 	res := &PendingRebootResult{}
-	pr, err := CheckPendingReboot(e.sys.Registry())
+	pr, err := checkServicing(e.sys)
 	if err != nil {
 		res.fail("%v", err)
 		return res, nil
 	}
 	res.PendingReboot = pr
 	res.OK = true
-	e.progress("pending=%t reasons=%v soft=%v", pr.Pending, pr.Reasons, pr.SoftReasons)
+	e.progress("pending=%t reasons=%v soft=%v servicing_busy=%t", pr.Pending, pr.Reasons, pr.SoftReasons, pr.ServicingBusy)
 	return res, nil
 }
 

@@ -51,6 +51,9 @@ type Processes interface {
 	// (0x800F081E is 2148468766, never negative). err is set only when the
 	// program could not be run at all.
 	Run(ctx context.Context, path string, args []string, stdout, stderr io.Writer) (exitCode uint32, err error)
+	// Running reports whether a process with this image name (for
+	// example "TiWorker.exe", compared without regard to case) is running.
+	Running(image string) (bool, error)
 }
 
 // Power is the machine's power state.

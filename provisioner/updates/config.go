@@ -52,8 +52,10 @@ type Config struct {
 	// connection. Defaults to `30m`.
 	RestartTimeout time.Duration `mapstructure:"restart_timeout" required:"false"`
 	// How long, after a reboot, the provisioner waits for Windows to finish
-	// servicing (the pending-reboot signals to clear) before it reboots
-	// again. Defaults to `10m`.
+	// servicing (the Windows Modules Installer worker, TiWorker.exe, to
+	// exit and the pending-reboot signals to clear) before it goes on or
+	// reboots again; the wait is bounded so a stuck worker cannot hang the
+	// build. Defaults to `10m`.
 	ServicingTimeout time.Duration `mapstructure:"servicing_timeout" required:"false"`
 	// Keep packages that failed in the image and retry them when a machine
 	// deployed from it first boots: from `SetupComplete.cmd` (appended,

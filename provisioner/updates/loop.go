@@ -312,13 +312,14 @@ func (r *installRun) afterReboot(ctx context.Context, ours bool) error {
 	return r.waitServicing(ctx)
 }
 
-// waitServicing waits, bounded by servicing_timeout, until the pending-
-// reboot signals clear; Windows finishes servicing after the boot (TiWorker)
-// and clears them then. Signals still set at the end mean another reboot.
-// A reboot Windows does by itself meanwhile (a package that needs two) is
-// followed.
+// waitServicing waits, bounded by servicing_timeout, until the Windows
+// Modules Installer worker (TiWorker.exe) has exited and the pending-reboot
+// signals are clear: Windows finishes servicing after the boot and clears
+// them then. Signals still set at the end mean another reboot. A reboot
+// Windows does by itself meanwhile (a package that needs two) is followed.
 func (r *installRun) waitServicing(ctx context.Context) error {
 	deadline := time.Now().Add(r.cfg.ServicingTimeout)
+	saidBusy := false
 	for {
 		pr, err := r.g.pendingReboot(ctx)
 		if err != nil {
@@ -335,14 +336,23 @@ func (r *installRun) waitServicing(ctx context.Context) error {
 			deadline = time.Now().Add(r.cfg.ServicingTimeout)
 			continue
 		}
-		if !pr.Pending {
+		if pr.ServicingBusy && !saidBusy {
+			r.ui.Message("Waiting for the Windows Modules Installer worker (" + agent.ServicingWorker + ") to finish servicing")
+			saidBusy = true
+		}
+		if !pr.Pending && !pr.ServicingBusy {
 			for _, s := range r.states {
 				s.waitingForReboot = false
 			}
 			return nil
 		}
 		if time.Now().After(deadline) {
-			r.ui.Message(fmt.Sprintf("Windows still reports a pending reboot (%v) after %s", pr.Reasons, r.cfg.ServicingTimeout))
+			if pr.ServicingBusy {
+				r.ui.Message(fmt.Sprintf("%s still runs after servicing_timeout (%s); going on", agent.ServicingWorker, r.cfg.ServicingTimeout))
+			}
+			if pr.Pending {
+				r.ui.Message(fmt.Sprintf("Windows still reports a pending reboot (%v) after %s", pr.Reasons, r.cfg.ServicingTimeout))
+			}
 			return nil
 		}
 		select {

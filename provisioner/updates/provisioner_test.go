@@ -582,6 +582,46 @@ func TestGuestRebootsByItself(t *testing.T) {
 	}
 }
 
+// After a reboot that serviced packages, the provisioner waits for the
+// Windows Modules Installer worker (TiWorker.exe) to exit before it goes
+// on, bounded by servicing_timeout: a stuck worker does not hang the build.
+func TestWaitsForServicingWorker(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		worker time.Duration
+		// finished: the worker has exited when Provision returns.
+		finished bool
+		said     string
+	}{
+		{name: "worker exits", worker: 2 * time.Second, finished: true, said: "Waiting for the Windows Modules Installer worker (TiWorker.exe)"},
+		{name: "worker outlives servicing_timeout", worker: time.Minute, finished: false, said: "TiWorker.exe still runs after servicing_timeout (5s); going on"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			power := fastPower()
+			power.ServicingWorkerTime = tc.worker
+			e := newEnv(t, power)
+			pkg := pkgOther
+			pkg.Spec = winsim.PackageSpec{Result: "reboot_required"}
+			writePackages(t, e.dir, pkg)
+			m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := byFile(m)[pkg.Name]; got.Result != resultInstalled || m.Reboots != 1 {
+				t.Errorf("result %q after %d reboots, want installed after 1", got.Result, m.Reboots)
+			}
+			if running := e.g.Machine.ServicingWorkerRunning(); running == tc.finished {
+				t.Errorf("TiWorker.exe running when the provisioner returned: %t, want %t", running, !tc.finished)
+			}
+			if !e.ui.said(tc.said) {
+				t.Errorf("the provisioner did not say %q: %q", tc.said, e.ui.lines)
+			}
+		})
+	}
+}
+
 // Ctrl-C (the build's context cancelled) during the delivery: Provision
 // returns at once with the cancellation, and the package server is gone.
 func TestCancelDuringDelivery(t *testing.T) {

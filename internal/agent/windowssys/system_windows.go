@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -193,6 +194,25 @@ func (processes) Run(ctx context.Context, path string, args []string, stdout, st
 		return ws.ExitCode, nil
 	}
 	return uint32(cmd.ProcessState.ExitCode()), nil
+}
+
+// Running walks a Toolhelp snapshot of the processes.
+func (processes) Running(image string) (bool, error) {
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0)
+	if err != nil {
+		return false, fmt.Errorf("listing processes: %w", err)
+	}
+	defer windows.CloseHandle(snap)
+	entry := windows.ProcessEntry32{Size: uint32(unsafe.Sizeof(windows.ProcessEntry32{}))}
+	for err = windows.Process32First(snap, &entry); err == nil; err = windows.Process32Next(snap, &entry) {
+		if strings.EqualFold(windows.UTF16ToString(entry.ExeFile[:]), image) {
+			return true, nil
+		}
+	}
+	if !errors.Is(err, windows.ERROR_NO_MORE_FILES) {
+		return false, fmt.Errorf("listing processes: %w", err)
+	}
+	return false, nil
 }
 
 // --- power ---

@@ -72,6 +72,11 @@ type PowerOptions struct {
 	// KeysClearDelay, when positive, clears the pending-reboot keys that
 	// long after WinRM is back instead of during the boot.
 	KeysClearDelay time.Duration
+	// ServicingWorkerTime, when positive, is how long the Windows Modules
+	// Installer worker (TiWorker.exe) keeps running after WinRM is back
+	// from a boot that serviced packages; it runs at least until the keys
+	// clear (KeysClearDelay), as it is what clears them.
+	ServicingWorkerTime time.Duration
 	// AutoRebootDelay is how long after the boot a package needing a
 	// second reboot makes Windows restart by itself.
 	AutoRebootDelay time.Duration
@@ -143,6 +148,19 @@ type powerMachine struct {
 	closed      bool
 	autoReboot  bool // packages need another reboot
 	clearKeys   bool // keys due to clear once WinRM is back
+	serviced    bool // the last boot serviced packages
+	// workerUntil is when TiWorker.exe stops (zero: not running).
+	workerUntil time.Time
+}
+
+// servicingWorkerRunning reports whether TiWorker.exe runs now.
+func (p *powerMachine) servicingWorkerRunning() bool {
+	if !p.serving() {
+		return false
+	}
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	return p.m.clock.Now().Before(p.workerUntil)
 }
 
 func (p *powerMachine) init(m *Machine) {
@@ -292,6 +310,8 @@ func (p *powerMachine) boot(instant bool) {
 		now = m.st.Boots[n-1].Add(time.Millisecond)
 	}
 	m.st.Boots = append(m.st.Boots, now)
+	p.serviced = m.anyPendingLocked()
+	p.workerUntil = time.Time{}
 	d, stillPending, clearKeys := m.bootServicingLocked(now)
 	p.autoReboot = stillPending
 	p.clearKeys = false
@@ -318,6 +338,9 @@ func (p *powerMachine) winrmBack(instant bool) {
 	p.m.mu.Lock()
 	clearKeys := p.clearKeys
 	p.clearKeys = false
+	if p.serviced && (o.ServicingWorkerTime > 0 || clearKeys) {
+		p.workerUntil = p.m.clock.Now().Add(max(o.ServicingWorkerTime, o.KeysClearDelay))
+	}
 	p.m.mu.Unlock()
 	if clearKeys {
 		p.afterBoot(o.KeysClearDelay, func() {
@@ -627,3 +650,7 @@ func (p power) PowerOff(delay time.Duration, reason string) error {
 	}
 	return nil
 }
+
+// ServicingWorkerRunning reports whether the Windows Modules Installer
+// worker (TiWorker.exe) runs now (PowerOptions.ServicingWorkerTime).
+func (m *Machine) ServicingWorkerRunning() bool { return m.power.servicingWorkerRunning() }

@@ -392,6 +392,16 @@ func (s *system) Files() agent.Files         { return s.m.files }
 
 type processes struct{ s *system }
 
+// Running knows one process, the servicing worker (PowerOptions.
+// ServicingWorkerTime); asking for any other is reported as a gap.
+func (r processes) Running(image string) (bool, error) {
+	if !strings.EqualFold(image, agent.ServicingWorker) {
+		r.s.m.unsupportedf("agent asks whether %s runs; the stand-in only tracks %s", image, agent.ServicingWorker)
+		return false, fmt.Errorf("the stand-in does not track process %s", image)
+	}
+	return r.s.m.power.servicingWorkerRunning(), nil
+}
+
 // Run runs a simulated program. path is a full path, or a bare name
 // looked up in PATH as exec.LookPath does (not in the working directory); the arguments are passed as
 // Go's os/exec passes them on Windows. A program that does not exist is an
