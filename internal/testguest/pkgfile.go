@@ -32,6 +32,13 @@ type PackageFile struct {
 	Spec                   winsim.PackageSpec
 	// Padding adds a payload member of this many bytes.
 	Padding int
+	// WimLayout builds an .msu the way Windows 11 24H2 / Server 2025
+	// cumulative updates come: the payload is Windows11.0-KB<n>-x64.wim
+	// (+ .psf) instead of .cab files, which DISM adds from the .msu itself
+	// and, for a checkpoint chain, together with the checkpoint .msu files
+	// in the same folder. The simulated .wim is the synthetic cabinet the
+	// stand-in reads its identity and behaviour from.
+	WimLayout bool
 }
 
 // Identity is the CBS identity the package installs as.
@@ -71,6 +78,14 @@ func (p PackageFile) Build() ([]byte, error) {
 	}
 	stem := strings.TrimSuffix(p.Name, path.Ext(p.Name))
 	innerName := fmt.Sprintf("Windows10.0-KB%s-x64.cab", p.KB)
+	payload := []cabinet.Member{{Name: innerName, Data: inner.Bytes()}}
+	if p.WimLayout {
+		innerName = fmt.Sprintf("Windows11.0-KB%s-x64.wim", p.KB)
+		payload = []cabinet.Member{
+			{Name: innerName, Data: inner.Bytes()},
+			{Name: fmt.Sprintf("Windows11.0-KB%s-x64.psf", p.KB), Data: []byte("PSTREAM simulated express payload")},
+		}
+	}
 	var scan bytes.Buffer
 	if err := cabinet.Write(&scan, []cabinet.Member{{Name: "package.xml", Data: []byte("<OfflineSyncPackage/>")}}); err != nil {
 		return nil, err
@@ -84,12 +99,12 @@ func (p PackageFile) Build() ([]byte, error) {
 <unattend xmlns="urn:schemas-microsoft-com:unattend"><servicing><package action="install"><assemblyIdentity name="%s" version="%s" processorArchitecture="amd64" language="neutral" publicKeyToken="31bf3856ad364e35"/><source location="%%configsetroot%%\%s"/></package></servicing></unattend>
 `, p.PackageName, p.Version, innerName)
 	var msu bytes.Buffer
-	err = cabinet.Write(&msu, []cabinet.Member{
-		{Name: "WSUSSCAN.cab", Data: scan.Bytes()},
-		{Name: innerName, Data: inner.Bytes()},
-		{Name: stem + "-pkgProperties.txt", Data: []byte(props)},
-		{Name: stem + ".xml", Data: []byte(xmlManifest)},
-		{Name: winsim.PackageSpecMember, Data: spec},
-	})
+	msuMembers := append([]cabinet.Member{{Name: "WSUSSCAN.cab", Data: scan.Bytes()}}, payload...)
+	msuMembers = append(msuMembers, cabinet.Member{Name: stem + "-pkgProperties.txt", Data: []byte(props)})
+	if !p.WimLayout {
+		msuMembers = append(msuMembers, cabinet.Member{Name: stem + ".xml", Data: []byte(xmlManifest)})
+	}
+	msuMembers = append(msuMembers, cabinet.Member{Name: winsim.PackageSpecMember, Data: spec})
+	err = cabinet.Write(&msu, msuMembers)
 	return msu.Bytes(), err
 }

@@ -28,9 +28,9 @@ type Config struct {
 	// Local update packages (`.msu` or `.cab`) as paths or globs, in any
 	// order, for example `["updates/2026-11/*.msu", "updates/extra.cab"]`.
 	// winbake orders them itself: servicing stack first, then the
-	// cumulative update (checkpoint cumulative updates before their
-	// target), then .NET, then the rest. Each glob must match at least one
-	// file.
+	// cumulative update (a 24H2-layout target with its checkpoint
+	// cumulative updates in one DISM call pointed at the target), then
+	// .NET, then the rest. Each glob must match at least one file.
 	Packages []string `mapstructure:"packages" required:"false"`
 	// Further packages, one block each: a local `path` or a remote `url`
 	// with its `checksum`, and optionally the `kind` to install it as.

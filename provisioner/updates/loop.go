@@ -40,6 +40,41 @@ type pkgState struct {
 	// needsSSU: 0x800F0823; tried again once a servicing stack went in.
 	needsSSU bool
 	message  string
+	// withTarget is the cumulative update a checkpoint goes in with: DISM,
+	// pointed at the target .msu, adds the checkpoints from its folder.
+	withTarget *pkgState
+}
+
+// chainCheckpoints makes the checkpoint updates of a 24H2-layout target go
+// in with it, in one DISM call pointed at the target, as Microsoft
+// documents for checkpoint cumulative updates; installing a checkpoint on
+// its own onto an image already past it fails (0x80073712).
+func (r *installRun) chainCheckpoints() {
+	var target *pkgState
+	for _, s := range r.states {
+		if s.pkg.Kind == KindCumulative && s.pkg.WimPayload {
+			target = s
+		}
+	}
+	if target == nil {
+		return
+	}
+	for _, s := range r.states {
+		if s.pkg.Kind == KindCheckpoint && s.pkg.WimPayload {
+			s.withTarget = target
+		}
+	}
+}
+
+// checkpointsOf lists the names of the checkpoints going in with target.
+func (r *installRun) checkpointsOf(target *pkgState) []string {
+	var out []string
+	for _, s := range r.states {
+		if s.withTarget == target {
+			out = append(out, s.pkg.Name)
+		}
+	}
+	return out
 }
 
 type installRun struct {
@@ -55,6 +90,9 @@ type installRun struct {
 }
 
 func (r *installRun) done(s *pkgState) bool {
+	if s.withTarget != nil {
+		return r.done(s.withTarget)
+	}
 	return s.result != "" && s.result != resultPending
 }
 
@@ -79,7 +117,7 @@ func (r *installRun) loop(ctx context.Context) error {
 		rebootNeeded := false
 		progressed := false
 		for i, s := range r.states {
-			if r.done(s) || s.retryAfterReboot {
+			if r.done(s) || s.retryAfterReboot || s.withTarget != nil {
 				continue
 			}
 			if s.needsSSU && !r.ssuProgressed(s) {
@@ -92,6 +130,9 @@ func (r *installRun) loop(ctx context.Context) error {
 				}
 			}
 			r.ui.Say(fmt.Sprintf("[%d/%d] Installing %s (%s%s), attempt %d", count+1, len(r.states), s.pkg.Name, s.pkg.Kind, kbSuffix(s.pkg), s.attempts+1))
+			if cps := r.checkpointsOf(s); len(cps) > 0 {
+				r.ui.Message("    with its checkpoint update(s) " + strings.Join(cps, ", ") + ": DISM, pointed at the target, takes the ones it needs from its folder")
+			}
 			res, err := r.install(ctx, s)
 			if err != nil {
 				return err

@@ -63,18 +63,24 @@ type ManifestPackage struct {
 func (r *installRun) manifest() Manifest {
 	m := Manifest{Version: 1, Finished: time.Now().UTC(), Reboots: r.reboots, RebootsObserved: r.observed, DeferredToFirstBoot: len(r.failed()) > 0 && r.cfg.DeferFailed, Packages: []ManifestPackage{}}
 	for _, s := range r.states {
-		res := s.result
+		// A checkpoint that went in with its target has the target's
+		// outcome: it was added in the target's DISM call.
+		src, message := s, s.message
+		if t := s.withTarget; t != nil {
+			src, message = t, "added with "+t.pkg.Name+" (DISM takes checkpoints from the target's folder)"
+		}
+		res := src.result
 		if res == "" {
 			res = resultPending
 		}
-		attempts := s.attempts
-		if s.result != resultFailed && s.result != resultDeferred && s.result != "" {
+		attempts := src.attempts
+		if src.result != resultFailed && src.result != resultDeferred && src.result != "" {
 			attempts++
 		}
 		m.Packages = append(m.Packages, ManifestPackage{
 			File: s.pkg.Name, KB: s.pkg.KB, Kind: s.pkg.Kind, SHA256: s.pkg.SHA256, Bytes: s.pkg.Size,
-			Result: res, Outcome: s.outcome, ExitCode: s.exitCode, ExitCodeHex: agent.HexCode(s.exitCode),
-			Attempts: attempts, Reboots: s.rebootsAfter, Message: s.message,
+			Result: res, Outcome: src.outcome, ExitCode: src.exitCode, ExitCodeHex: agent.HexCode(src.exitCode),
+			Attempts: attempts, Reboots: src.rebootsAfter, Message: message,
 		})
 	}
 	return m

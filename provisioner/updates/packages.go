@@ -78,6 +78,10 @@ type Package struct {
 	// Version orders cumulative updates (checkpoints before the target):
 	// the package's file version, e.g. "20348.2762.1.8".
 	Version string
+	// WimPayload: an .msu whose payload is a .wim, as Windows 11 24H2 /
+	// Server 2025 cumulative updates are. DISM adds such a package from
+	// the .msu and takes the checkpoint updates it needs from its folder.
+	WimPayload bool
 }
 
 var (
@@ -184,8 +188,17 @@ func readMum(p *Package, cab *cabinet.Reader) {
 }
 
 func readMsu(p *Package, cab *cabinet.Reader) {
+	for _, m := range cab.Files {
+		if strings.HasSuffix(strings.ToLower(m.Name), ".wim") {
+			p.WimPayload = true
+		}
+	}
 	f := cab.Lookup("*-pkgProperties.txt")
 	if f == nil {
+		if p.WimPayload {
+			// Only cumulative updates ship a .wim payload.
+			p.Kind, p.KindSource = KindCumulative, ".wim payload"
+		}
 		return
 	}
 	b, err := f.ReadAll()
@@ -217,11 +230,11 @@ func readMsu(p *Package, cab *cabinet.Reader) {
 		}
 	}
 	switch {
-	case strings.Contains(text, "servicing stack") || hasSSU && others == 0:
+	case strings.Contains(text, "servicing stack") || hasSSU && others == 0 && !p.WimPayload:
 		p.Kind = KindServicingStack
 	case strings.Contains(text, ".net framework"):
 		p.Kind = KindDotNet
-	case strings.Contains(text, "security updates") || strings.Contains(text, "update rollups") || hasSSU:
+	case strings.Contains(text, "security updates") || strings.Contains(text, "update rollups") || hasSSU || p.WimPayload:
 		p.Kind = KindCumulative
 	default:
 		return

@@ -69,6 +69,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	for _, pk := range pkgs {
 		run.states = append(run.states, &pkgState{pkg: pk, guestPath: c.guestPath(pk)})
 	}
+	run.chainCheckpoints()
 	loopErr := run.loop(ctx)
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -582,6 +582,48 @@ func TestGuestRebootsByItself(t *testing.T) {
 	}
 }
 
+// Windows 11 24H2 / Server 2025 cumulative updates (.wim payload) with a
+// checkpoint: one DISM call pointed at the target adds the checkpoint from
+// the target's folder, then the target (the target needs the checkpoint:
+// on its own it would fail with 0x800F0823).
+func TestCheckpointChainGoesInWithTarget(t *testing.T) {
+	t.Parallel()
+	const cpID = "Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.1742.1.3"
+	checkpoint := testguest.PackageFile{Name: "windows11.0-kb5043080-x64.msu", KB: "5043080", PackageName: "Package_for_RollupFix",
+		Version: "26100.1742.1.3", ProductName: "Windows Server 2025", AppliesTo: "Security Updates", WimLayout: true,
+		Spec: winsim.PackageSpec{Result: "reboot_required"}}
+	target := testguest.PackageFile{Name: "windows11.0-kb5046617-x64.msu", KB: "5046617", PackageName: "Package_for_RollupFix",
+		Version: "26100.2314.1.5", ProductName: "Windows Server 2025", AppliesTo: "Security Updates", WimLayout: true,
+		Spec: winsim.PackageSpec{Result: "reboot_required", Requires: cpID}}
+	e := newEnv(t, fastPower())
+	writePackages(t, e.dir, target, checkpoint)
+	m, err := e.provision(t, map[string]any{"packages": []string{filepath.Join(e.dir, "*.msu")}}, nil)
+	if err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	got := byFile(m)
+	if p := got[checkpoint.Name]; p.Kind != KindCheckpoint || p.Result != resultInstalled || !strings.Contains(p.Message, "added with "+target.Name) {
+		t.Errorf("checkpoint: %+v", p)
+	}
+	if p := got[target.Name]; p.Kind != KindCumulative || p.Result != resultInstalled || p.ExitCode != 3010 {
+		t.Errorf("target: %+v", p)
+	}
+	runs := e.rec.dismRuns()
+	if len(runs) != 1 || !strings.HasSuffix(strings.ToLower(runs[0]), `\cumulative\`+target.Name) {
+		t.Errorf("DISM runs %v, want one, pointed at the target in the cumulative folder", runs)
+	}
+	installed := map[string]string{}
+	for _, p := range e.g.Machine.Packages() {
+		installed[p.Identity] = p.State
+	}
+	if installed[cpID] != "Installed" || installed["Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.2314.1.5"] != "Installed" {
+		t.Errorf("servicing store %v: want the checkpoint and the target installed", installed)
+	}
+	if !e.ui.said("with its checkpoint update(s) " + checkpoint.Name) {
+		t.Errorf("the provisioner did not name the checkpoint going in with the target: %q", e.ui.lines)
+	}
+}
+
 // After a reboot that serviced packages, the provisioner waits for the
 // Windows Modules Installer worker (TiWorker.exe) to exit before it goes
 // on, bounded by servicing_timeout: a stuck worker does not hang the build.

@@ -171,7 +171,10 @@
 // real members (see pkgfile.go and testguest.PackageFile).
 //
 // DISM: /Online with /Add-Package /PackagePath:<file or folder (its .cab
-// files, recursively)> [/NoRestart] [/Quiet] [/English] [/LogPath:]
+// files, recursively)>; a Windows 11 24H2-layout .msu (payload in a .wim)
+// is added from the .msu, with the checkpoint .msu files of the same
+// package and a lower version from its folder first, skipping those the
+// machine is at or past (an .msu holding .cab files is refused online) [/NoRestart] [/Quiet] [/English] [/LogPath:]
 // [/LogLevel:], and /Get-Packages; its output mimics DISM's and it logs to
 // C:\Windows\Logs\DISM\dism.log; a missing file exits 2; other options
 // exit 87 and are reported. wusa: `<msu> /quiet /norestart` exits 5 from a

@@ -1,6 +1,7 @@
 package winsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -154,25 +155,51 @@ func (m *Machine) readPackageFile(files *Files, winPath, name string) (*Package,
 		p.Result = InstallsRebootRequired
 	}
 	if ext == ".msu" {
+		var wim *cabinet.File
 		for _, f := range cab.Files {
 			p.Contents = append(p.Contents, f.Name)
+			if strings.EqualFold(path.Ext(f.Name), ".wim") {
+				wim = f
+			}
 		}
 		p.archive = r.win.String()
 		p.Identity = "Msu_" + strings.TrimSuffix(name, path.Ext(name))
+		if wim == nil {
+			return p, nil
+		}
+		// A 24H2-layout .msu: its .wim payload (a synthetic cabinet here)
+		// holds the package's update.mum.
+		b, err := wim.ReadAll()
+		if err != nil {
+			return nil, err
+		}
+		inner, err := cabinet.NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", wim.Name, err)
+		}
+		if p.Identity, err = mumIdentityOf(inner); err != nil {
+			return nil, fmt.Errorf("%s: %w", wim.Name, err)
+		}
+		p.wimLayout = true
 		return p, nil
 	}
-	mum := cab.Lookup("update.mum")
-	if mum == nil {
-		return nil, fmt.Errorf("a .cab without update.mum")
-	}
-	mb, err := mum.ReadAll()
-	if err != nil {
-		return nil, err
-	}
-	if p.Identity, err = PackageIdentity(mb); err != nil {
+	if p.Identity, err = mumIdentityOf(cab); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// mumIdentityOf reads the package identity from a cabinet's update.mum.
+func mumIdentityOf(cab *cabinet.Reader) (string, error) {
+	mum := cab.Lookup("update.mum")
+	if mum == nil {
+		return "", fmt.Errorf("a .cab without update.mum")
+	}
+	mb, err := mum.ReadAll()
+	if err != nil {
+		return "", err
+	}
+	return PackageIdentity(mb)
 }
 
 // extractArchive writes the members of the synthetic .msu at src into dir.

@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -95,6 +96,9 @@ type Package struct {
 	// archive is the file a synthetic .msu was read from: expand unpacks
 	// its real members.
 	archive string
+	// wimLayout: a synthetic .msu whose payload is a .wim (Windows 11
+	// 24H2 / Server 2025 cumulative updates); DISM adds the .msu itself.
+	wimLayout bool
 }
 
 // InstalledPackage is a package in the servicing store.
@@ -337,7 +341,9 @@ const (
 
 // installPackage installs p and returns the tool's exit code. ok is false
 // when the tool was killed before it finished.
-func (m *Machine) installPackage(ctx context.Context, p *Package, tool servicingTool) (code uint32, ok bool) {
+// staged are the identities (lower-case) added earlier in the same DISM
+// call: a checkpoint staged there satisfies its target's requirement.
+func (m *Machine) installPackage(ctx context.Context, p *Package, tool servicingTool, staged map[string]bool) (code uint32, ok bool) {
 	id := strings.ToLower(p.Identity)
 	m.mu.Lock()
 	if s := m.st.Packages[id]; s != nil {
@@ -366,7 +372,7 @@ func (m *Machine) installPackage(ctx context.Context, p *Package, tool servicing
 		}
 	}
 	if p.RequiresIdentity != "" {
-		if s := m.st.Packages[strings.ToLower(p.RequiresIdentity)]; s == nil || s.State != pkgInstalled {
+		if s := m.st.Packages[strings.ToLower(p.RequiresIdentity)]; (s == nil || s.State != pkgInstalled) && !staged[strings.ToLower(p.RequiresIdentity)] {
 			m.mu.Unlock()
 			return ExitNeedsNewerSSU, true
 		}
@@ -524,28 +530,38 @@ func (m *Machine) runDISM(p *proc) uint32 {
 		}
 	}
 	var pkgs []*Package
+	var pkgFiles []string
 	for _, f := range files {
 		name := f[strings.LastIndexByte(f, '\\')+1:]
-		if strings.EqualFold(path.Ext(name), ".msu") {
-			m.unsupportedf("dism /Online /Add-Package with an .msu (%s): whether DISM accepts it online is unverified; expand it and add the .cab", f)
+		pkg := m.packageForFile(p.files, f)
+		if strings.EqualFold(path.Ext(name), ".msu") && (pkg == nil || !pkg.wimLayout) {
+			m.unsupportedf("dism /Online /Add-Package with an .msu (%s) holding .cab files: whether DISM accepts it online is unverified; expand it and add the .cab", f)
 			return fail(ExitNotApplicable, fmt.Sprintf("An error occurred trying to open - %s Error: 0x800f081e\r\n", f))
 		}
-		pkg := m.packageForFile(p.files, f)
 		if pkg == nil {
 			m.unsupportedf("dism /Add-Package of %s: the package is not in the catalog and not a synthetic package", f)
 			return fail(2, fmt.Sprintf("An error occurred trying to open - %s Error: 0x80070002\r\n", f))
 		}
-		pkgs = append(pkgs, pkg)
+		if pkg.wimLayout {
+			// Pointed at the target, DISM takes the checkpoint
+			// cumulative updates it needs from the target's folder.
+			cps, cpFiles := m.checkpointsFor(p.files, f, pkg)
+			pkgs, pkgFiles = append(pkgs, cps...), append(pkgFiles, cpFiles...)
+		}
+		pkgs, pkgFiles = append(pkgs, pkg), append(pkgFiles, f)
 	}
+	files = pkgFiles
 	result := ExitSuccess
+	staged := map[string]bool{}
 	for i, pkg := range pkgs {
 		fmt.Fprintf(out, "Processing %d of %d - Adding package %s\r\n", i+1, len(pkgs), pkg.Identity)
-		code, ok := m.installPackage(p.ctx, pkg, toolDISM)
+		code, ok := m.installPackage(p.ctx, pkg, toolDISM, staged)
 		if !ok {
 			return 1
 		}
 		fmt.Fprintf(out, "[==========================100.0%%==========================]\r\n")
 		logf("Add-Package %s (%s): %s", pkg.Identity, files[i], dismCode(code))
+		staged[strings.ToLower(pkg.Identity)] = true
 		switch code {
 		case ExitSuccess:
 		case ExitRebootRequired:
@@ -559,6 +575,85 @@ func (m *Machine) runDISM(p *proc) uint32 {
 		fmt.Fprintf(out, "Restart Windows to complete this operation.\r\n")
 	}
 	return result
+}
+
+// checkpointsFor lists the checkpoint cumulative updates DISM adds before
+// target (a 24H2-layout .msu at targetPath): the 24H2-layout .msu files in
+// the target's folder of the same package with a lower version that the
+// machine is not already at or past, oldest first.
+func (m *Machine) checkpointsFor(files *Files, targetPath string, target *Package) ([]*Package, []string) {
+	dir := targetPath[:strings.LastIndexByte(targetPath, '\\')]
+	entries, err := files.ReadDir(dir)
+	if err != nil {
+		return nil, nil
+	}
+	name, version := splitIdentity(target.Identity)
+	type checkpoint struct {
+		pkg     *Package
+		path    string
+		version string
+	}
+	var found []checkpoint
+	for _, e := range entries {
+		if e.IsDir() || !strings.EqualFold(path.Ext(e.Name()), ".msu") || strings.EqualFold(dir+`\`+e.Name(), targetPath) {
+			continue
+		}
+		f := dir + `\` + e.Name()
+		cp := m.packageForFile(files, f)
+		if cp == nil || !cp.wimLayout {
+			continue
+		}
+		cpName, cpVersion := splitIdentity(cp.Identity)
+		if !strings.EqualFold(cpName, name) || !versionLess(cpVersion, version) || m.atOrPast(cpName, cpVersion) {
+			continue
+		}
+		found = append(found, checkpoint{cp, f, cpVersion})
+	}
+	sort.SliceStable(found, func(i, j int) bool { return versionLess(found[i].version, found[j].version) })
+	var out []*Package
+	var paths []string
+	for _, c := range found {
+		out, paths = append(out, c.pkg), append(paths, c.path)
+	}
+	return out, paths
+}
+
+// atOrPast reports whether a package of this name at version or later is
+// installed or pending.
+func (m *Machine) atOrPast(name, version string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.st.Packages {
+		n, v := splitIdentity(s.Identity)
+		if strings.EqualFold(n, name) && !versionLess(v, version) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitIdentity splits a CBS identity name~token~arch~lang~version.
+func splitIdentity(id string) (name, version string) {
+	parts := strings.Split(id, "~")
+	return parts[0], parts[len(parts)-1]
+}
+
+// versionLess compares dotted versions numerically.
+func versionLess(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
 }
 
 func dismCode(code uint32) string {
@@ -626,7 +721,7 @@ func (m *Machine) runWUSA(p *proc) uint32 {
 	if p.logon == logonNetwork {
 		return ExitAccessDenied
 	}
-	code, _ := m.installPackage(p.ctx, pkg, toolWUSA)
+	code, _ := m.installPackage(p.ctx, pkg, toolWUSA, nil)
 	return code
 }
 
