@@ -37,7 +37,7 @@
 // a recording Failf.
 //
 // Where Windows' behaviour is uncertain, the stand-in refuses rather than
-// guesses: DISM /Online with an .msu, expand or wusa /extract into a
+// guesses: DISM /Online with an .msu holding .cab files, expand or wusa /extract into a
 // directory that does not exist, sysprep with a missing /unattend file.
 //
 // # Disk and state
