@@ -117,7 +117,8 @@ func TestGuestSequenceGeneralizesStandin(t *testing.T) {
 	}
 	log := out.String()
 	for _, want := range []string{"Uploading winbake-agent", "Nothing is pending", "Removed the Appx package " + oneDrive,
-		"Installing cloudbase-init", "VERBOSE: Invoking retrim on (C:)", `/unattend:"` + CloudbaseInitUnattend + `"`, "powered the VM off"} {
+		"Installing cloudbase-init", "VERBOSE: Invoking retrim on (C:)", `/quit /quiet /unattend:"` + CloudbaseInitUnattend + `"`,
+		"Windows reports IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", "powered the VM off"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("UI output lacks %q:\n%s", want, log)
 		}
@@ -190,12 +191,12 @@ func TestSysprepFailureQuotesSetuperr(t *testing.T) {
 		t.Fatal(err)
 	}
 	runSteps(t, state, &stepRemoveAppx{Names: []string{}})
-	step := &stepSysprep{Timeout: time.Minute, ExitGrace: 2 * time.Second}
+	step := &stepSysprep{Timeout: time.Minute, Poll: 100 * time.Millisecond}
 	if action := step.Run(context.Background(), state); action != multistep.ActionHalt {
 		t.Fatal("sysprep failure not reported")
 	}
 	err, _ := state.Get("error").(error)
-	if err == nil || !strings.Contains(err.Error(), "Windows did not power off") || !strings.Contains(err.Error(), gameAssist+" was installed for a user, but not provisioned") {
+	if err == nil || !strings.Contains(err.Error(), "sysprep ended with exit code 1 and Windows is not generalized (image state IMAGE_STATE_COMPLETE)") || !strings.Contains(err.Error(), gameAssist+" was installed for a user, but not provisioned") {
 		t.Errorf("error %v", err)
 	}
 	if g.Machine.Generalized() {

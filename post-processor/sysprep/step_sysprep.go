@@ -28,25 +28,22 @@ const (
 	sysprepErrLog     = `C:\Windows\System32\Sysprep\Panther\setuperr.log`
 )
 
-// afterExitGrace is how long the VM may take to power off after the sysprep
-// command's WinRM connection ended (it ends when Windows goes down) before
-// the end counts as sysprep failing.
-const afterExitGrace = 2 * time.Minute
-
 // stepSysprep checks that Windows is an installed, not generalized image,
 // writes the answer file (cloudbase-init's when it was installed), removes
 // the uploaded agent, and runs
-// `sysprep /generalize /oobe /shutdown /quiet /unattend:<file>`. The
-// command never returns over WinRM: sysprep powers Windows off when it
-// succeeded, so the VM powering off within Timeout is the success; sysprep
-// ending while the VM runs is a failure, reported with setuperr.log.
+// `sysprep /generalize /oobe /quit /quiet /unattend:<file>`. It then reads
+// the image state Windows Setup records until it is
+// IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE (sysprep.exe, a GUI program, may
+// return before it has finished), so success is what Windows itself
+// reports, and only then powers Windows off and waits for the VM to stop,
+// all within Timeout. Sysprep failing is reported with setuperr.log.
 //
 // Uses state: "ui", "communicator", StateDriver, stateAgentUploaded,
 // stateCloudbaseInit.
 type stepSysprep struct {
 	Timeout time.Duration
-	// ExitGrace replaces afterExitGrace when set.
-	ExitGrace time.Duration
+	// Poll is how often the image state is read (default 5s).
+	Poll time.Duration
 }
 
 func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -54,11 +51,9 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 	comm := communicatorOf(state)
 	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
 
-	r, err := runScript(ctx, comm, "image-state.ps1", nil)
-	if err != nil {
+	if st, err := imageState(ctx, comm); err != nil {
 		return halt(state, ui, fmt.Errorf("reading the image state: %w", err))
-	}
-	if st := strings.TrimSpace(r.Stdout); st != ImageStateComplete {
+	} else if st != ImageStateComplete {
 		return halt(state, ui, fmt.Errorf("the image state is %q, not %s: sysprep runs on an installed Windows that was not generalized", st, ImageStateComplete))
 	}
 
@@ -79,61 +74,92 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 		}
 	}
 
-	command := fmt.Sprintf(`%s /generalize /oobe /shutdown /quiet /unattend:"%s"`, sysprepExe, unattend)
-	ui.Say("Running " + command)
-	start := time.Now()
-	cmd := &packersdk.RemoteCmd{Command: command}
-	exited := make(chan int, 1)
-	if err := comm.Start(ctx, cmd); err != nil {
-		// The connection drops when Windows goes down, which may be
-		// before the command request is answered; the VM powering off
-		// (or not) below decides.
-		log.Printf("starting sysprep: %v", err)
-		exited <- -1
-	} else {
-		go func() { exited <- cmd.Wait() }()
-	}
-
 	waitCtx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	off := make(chan error, 1)
-	go func() { off <- driver.WaitVM(waitCtx) }()
-
-	for {
-		select {
-		case err := <-off:
-			switch {
-			case err == nil:
-				ui.Say(fmt.Sprintf("sysprep generalized Windows and powered the VM off after %s", time.Since(start).Round(time.Second)))
-				return multistep.ActionContinue
-			case ctx.Err() != nil:
-				return halt(state, ui, ctx.Err())
-			case errors.Is(err, context.DeadlineExceeded):
-				_ = driver.StopVM()
-				return halt(state, ui, fmt.Errorf("timeout: sysprep did not power the VM off within %s; QEMU was killed and nothing is kept (raise timeout for slow hosts)", s.Timeout))
-			default:
-				return halt(state, ui, fmt.Errorf("waiting for the VM to power off: %w", err))
-			}
-		case status := <-exited:
-			exited = nil
-			log.Printf("the sysprep command ended with %d after %s", status, time.Since(start).Round(time.Second))
-			// The connection ends when Windows shuts down; if the VM is
-			// still up a while later, sysprep gave up.
-			wait := afterExitGrace
-			if s.ExitGrace > 0 {
-				wait = s.ExitGrace
-			}
-			grace := time.NewTimer(wait)
-			select {
-			case err := <-off:
-				grace.Stop()
-				off <- err
-				continue
-			case <-grace.C:
-			}
-			reason := s.sysprepErrors(ctx, comm)
-			return halt(state, ui, fmt.Errorf("sysprep ended with exit code %d and Windows did not power off: %s", status, reason))
+	start := time.Now()
+	timedOut := func(what string) multistep.StepAction {
+		if ctx.Err() != nil {
+			return halt(state, ui, ctx.Err())
 		}
+		_ = driver.StopVM()
+		return halt(state, ui, fmt.Errorf("timeout: sysprep did not %s within %s; QEMU was killed and nothing is kept (raise timeout for slow hosts)", what, s.Timeout))
+	}
+
+	command := fmt.Sprintf(`%s /generalize /oobe /quit /quiet /unattend:"%s"`, sysprepExe, unattend)
+	ui.Say("Running " + command)
+	r, err := runGuestUntil(waitCtx, comm, command)
+	switch {
+	case waitCtx.Err() != nil:
+		return timedOut("finish")
+	case err != nil:
+		return halt(state, ui, fmt.Errorf("running sysprep: %w", err))
+	}
+	poll := s.Poll
+	if poll == 0 {
+		poll = 5 * time.Second
+	}
+	for {
+		st, err := imageState(waitCtx, comm)
+		if waitCtx.Err() != nil {
+			return timedOut("generalize Windows")
+		}
+		if err != nil {
+			return halt(state, ui, fmt.Errorf("reading the image state after sysprep: %w", err))
+		}
+		if st == ImageStateGeneralized {
+			break
+		}
+		if r.ExitStatus != 0 {
+			return halt(state, ui, fmt.Errorf("sysprep ended with exit code %d and Windows is not generalized (image state %s): %s", r.ExitStatus, st, s.sysprepErrors(ctx, comm)))
+		}
+		select {
+		case <-waitCtx.Done():
+			return timedOut("generalize Windows")
+		case <-time.After(poll):
+		}
+	}
+	ui.Say(fmt.Sprintf("Windows reports %s after %s; powering it off", ImageStateGeneralized, time.Since(start).Round(time.Second)))
+
+	// The connection may end before shutdown.exe answers; the VM stopping
+	// is what counts.
+	if r, err := runGuestUntil(waitCtx, comm, "shutdown /s /t 0"); err != nil {
+		log.Printf("shutdown: %v", err)
+	} else if r.ExitStatus != 0 {
+		return halt(state, ui, fmt.Errorf("shutdown /s /t 0 exited with %d: %s", r.ExitStatus, r.errorText()))
+	}
+	if err := driver.WaitVM(waitCtx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return timedOut("power the VM off")
+		}
+		return halt(state, ui, fmt.Errorf("waiting for the VM to power off: %w", err))
+	}
+	ui.Say(fmt.Sprintf("sysprep generalized Windows and powered the VM off after %s", time.Since(start).Round(time.Second)))
+	return multistep.ActionContinue
+}
+
+// imageState reads the image state Windows Setup records.
+func imageState(ctx context.Context, comm packersdk.Communicator) (string, error) {
+	r, err := runScript(ctx, comm, "image-state.ps1", nil)
+	return strings.TrimSpace(r.Stdout), err
+}
+
+// runGuestUntil is runGuest bounded by ctx: a command that hangs does not
+// hold the build past its timeout.
+func runGuestUntil(ctx context.Context, comm packersdk.Communicator, command string) (guestResult, error) {
+	type result struct {
+		r   guestResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := runGuest(ctx, comm, command)
+		done <- result{r, err}
+	}()
+	select {
+	case res := <-done:
+		return res.r, res.err
+	case <-ctx.Done():
+		return guestResult{}, ctx.Err()
 	}
 }
 

@@ -173,11 +173,11 @@ func TestStepSysprepTimeout(t *testing.T) {
 	// QEMU never exits, as when Windows hangs in sysprep.
 	driver := &wbcommon.DriverMock{WaitVMFunc: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }}
 	state.Put(wbcommon.StateDriver, driver)
-	step := &stepSysprep{Timeout: 300 * time.Millisecond, ExitGrace: time.Minute}
+	step := &stepSysprep{Timeout: 300 * time.Millisecond, Poll: 50 * time.Millisecond}
 	if step.Run(context.Background(), state) != multistep.ActionHalt {
 		t.Fatal("no timeout")
 	}
-	if err := state.Get("error").(error); !strings.Contains(err.Error(), "timeout: sysprep did not power the VM off within 300ms; QEMU was killed") {
+	if err := state.Get("error").(error); !strings.Contains(err.Error(), "within 300ms; QEMU was killed") || !strings.HasPrefix(err.Error(), "timeout: sysprep did not") {
 		t.Errorf("error %v", err)
 	}
 	if driver.StopVMCalls != 1 {
