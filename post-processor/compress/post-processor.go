@@ -445,9 +445,6 @@ func (w *writer) writeStream() error {
 		}
 		return fmt.Errorf("writing %s: %w", w.spec.Name, err)
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
 	w.sha256 = hex.EncodeToString(h.Sum(nil))
 	return f.Close()
 }
@@ -512,29 +509,19 @@ func (w *writer) finish() (*Artifact, error) {
 	return a, nil
 }
 
-// hashFile returns the hex SHA-256 and the size of the file at path, and
-// flushes it to disk.
+// hashFile returns the hex SHA-256 and the size of the file at path, read
+// back from the page cache qemu-img just filled. Outputs are not fsynced:
+// like qemu-img and Packer, winbake leaves write-back to the kernel; a
+// file gets its final name only once it is complete, which is what the
+// post-processors after it rely on.
 func hashFile(ctx context.Context, path string) (string, int64, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	// The file is still in the page cache: hash it while the kernel writes
-	// it back, rather than one after the other.
-	synced := make(chan error, 1)
-	go func() { synced <- f.Sync() }()
-	h := sha256.New()
 	r, err := os.Open(path)
 	if err != nil {
-		<-synced
 		return "", 0, err
 	}
+	defer r.Close()
+	h := sha256.New()
 	n, err := io.Copy(h, &ctxReadCloser{ctx: ctx, rc: r, file: r})
-	_ = r.Close()
-	if serr := <-synced; err == nil {
-		err = serr
-	}
 	if err != nil {
 		return "", 0, err
 	}
