@@ -108,7 +108,9 @@ func TestReadUpdatesRecordAbsent(t *testing.T) {
 func TestReadUpdatesRecordUnreadable(t *testing.T) {
 	for name, setup := range map[string]func(g *testguest.Guest) error{
 		"directory": func(g *testguest.Guest) error { return g.Machine.FS().MkdirAll(updates.ManifestPath) },
-		"not json":  func(g *testguest.Guest) error { return g.Machine.FS().WriteFile(updates.ManifestPath, []byte("{truncated")) },
+		"not json": func(g *testguest.Guest) error {
+			return g.Machine.FS().WriteFile(updates.ManifestPath, []byte("{truncated"))
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g, state, _ := guestState(t)
