@@ -24,7 +24,7 @@ func sourceArtifact(t *testing.T) (disk string) {
 	must(t, os.WriteFile(filepath.Join(dir, "tpm", "tpm2-00.permall"), []byte("source tpm"), 0o600))
 	m := map[string]any{"disk": "golden.qcow2", "firmware": "uefi", "efivars": "efivars.fd", "tpm": true, "tpm_state": "tpm",
 		"iso_checksum": "sha256:" + strings.Repeat("5a", 32),
-		"windows": map[string]any{"image_name": "Windows Server 2022 SERVERSTANDARDCORE", "version": "10.0.20348.587"}}
+		"windows":      map[string]any{"image_name": "Windows Server 2022 SERVERSTANDARDCORE", "version": "10.0.20348.587"}}
 	b, _ := json.Marshal(m)
 	must(t, os.WriteFile(filepath.Join(dir, "golden.json"), b, 0o644))
 	return disk
