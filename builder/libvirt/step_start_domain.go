@@ -25,6 +25,7 @@ import (
 // Uses state: "ui", stateDriver, stateVolumes, stateDiskVolume,
 // wbcommon.StateHostPort (user networking).
 // Produces state: wbcommon.StateAccelerator, stateMAC, stateDomainName,
+// stateEFIFirmwareCode (when the live XML names a loader),
 // "generated_data".
 type stepStartDomain struct {
 	Config *Config
