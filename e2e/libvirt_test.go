@@ -120,6 +120,9 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	var m struct {
 		Disk, SHA256, Firmware, Accelerator string
 		TPM                                 bool
+		EFIFirmwareCode                     string `json:"efi_firmware_code"`
+		AdminUser                           string `json:"admin_user"`
+		QemuGuestAgent                      *bool  `json:"qemu_guest_agent"`
 		Windows                             struct {
 			ImageName string `json:"image_name"`
 			Version   string
@@ -135,6 +138,19 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	if m.Disk != vmName+".qcow2" || len(m.SHA256) != 64 || m.Firmware != tc.firmware || m.TPM != (tc.tpm == "true") || m.Accelerator != "tcg" ||
 		m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") {
 		t.Errorf("manifest %s", b)
+	}
+	// The guest was asked before the shutdown (the stand-in has no
+	// QEMU-GA service); under UEFI the manifest names the loader libvirt
+	// chose, read back from the live domain XML, a file on this machine.
+	if m.AdminUser != "Administrator" || m.QemuGuestAgent == nil || *m.QemuGuestAgent {
+		t.Errorf("manifest admin_user %q qemu_guest_agent %v; want Administrator and false:\n%s", m.AdminUser, m.QemuGuestAgent, b)
+	}
+	if tc.firmware == "uefi" {
+		if _, err := os.Stat(m.EFIFirmwareCode); m.EFIFirmwareCode == "" || err != nil {
+			t.Errorf("manifest efi_firmware_code %q: %v", m.EFIFirmwareCode, err)
+		}
+	} else if m.EFIFirmwareCode != "" {
+		t.Errorf("BIOS build with efi_firmware_code %q", m.EFIFirmwareCode)
 	}
 	disk := filepath.Join(out, vmName+".qcow2")
 	if info, err := exec.Command("qemu-img", "info", disk).CombinedOutput(); err != nil || !strings.Contains(string(info), "file format: qcow2") {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
@@ -18,9 +20,15 @@ import (
 // winbake-updates in a real Packer build on the stand-in VM: synthetic
 // packages (real cabinets with Microsoft's metadata) served from the host
 // over HTTP to 10.0.2.2, installed in servicing order with real reboots of
-// the VM, and the manifest read back out of the guest.
+// the VM, and the manifest read back out of the guest; the builder's
+// manifest lists the packages' KBs and the ISO checksum verified.
 func TestUpdatesOnStandinVM(t *testing.T) {
 	iso := standinISO(t)
+	isoData, err := os.ReadFile(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isoChecksum := fmt.Sprintf("sha256:%x", sha256.Sum256(isoData))
 	dir := t.TempDir()
 	pkgDir := filepath.Join(dir, "packages")
 	if err := os.MkdirAll(pkgDir, 0o755); err != nil {
@@ -50,7 +58,7 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	manifestOut := filepath.Join(dir, "updates.json")
 	start := time.Now()
-	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "packages_dir="+pkgDir,
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "iso_checksum="+isoChecksum, "-var", "output_dir="+out, "-var", "packages_dir="+pkgDir,
 		"-var", "manifest_out="+manifestOut, filepath.Join("testdata", "updates.pkr.hcl"))
 	t.Logf("build took %s", time.Since(start).Round(time.Second))
 	noQEMULeft(t, out)
@@ -106,6 +114,39 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 		if !strings.Contains(log, s) {
 			t.Errorf("build log lacks %q:\n%s", s, log)
 		}
+	}
+
+	// The builder's manifest, read with the builder's own type.
+	raw, err := os.ReadFile(filepath.Join(out, "standin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("builder manifest:\n%s", raw)
+	var bm qemu.Manifest
+	if err := json.Unmarshal(raw, &bm); err != nil {
+		t.Fatal(err)
+	}
+	if bm.ISOChecksum != isoChecksum {
+		t.Errorf("manifest iso_checksum %q, want %q", bm.ISOChecksum, isoChecksum)
+	}
+	var listed []string
+	for _, u := range bm.Updates {
+		listed = append(listed, u.File+"="+u.KB+"/"+u.Result)
+	}
+	var recorded []string
+	for _, p := range m.Packages {
+		recorded = append(recorded, p.File+"="+p.KB+"/"+p.Result)
+	}
+	if len(listed) != 4 || strings.Join(listed, ",") != strings.Join(recorded, ",") {
+		t.Errorf("manifest updates %v, the guest's record %v", listed, recorded)
+	}
+	for _, kb := range []string{"KB5044415", "KB5044281", "KB5000010", "KB5000011"} {
+		if !strings.Contains(strings.Join(listed, ","), "="+kb+"/") {
+			t.Errorf("manifest updates %v lack %s", listed, kb)
+		}
+	}
+	if bm.AdminUser != "Administrator" || bm.QemuGuestAgent == nil || *bm.QemuGuestAgent {
+		t.Errorf("manifest admin_user %q qemu_guest_agent %v; want Administrator and false (the stand-in has no QEMU-GA)", bm.AdminUser, bm.QemuGuestAgent)
 	}
 }
 

@@ -52,7 +52,10 @@ type SourceManifest struct {
 	SecureBoot bool   `json:"secure_boot"`
 	TPM        bool   `json:"tpm"`
 	TPMState   string `json:"tpm_state"`
-	Windows    struct {
+	// ISOChecksum is the checksum of the install ISO the source was
+	// built from; a build from this source carries it on.
+	ISOChecksum string `json:"iso_checksum"`
+	Windows     struct {
 		ImageName        string `json:"image_name"`
 		EditionID        string `json:"edition_id"`
 		InstallationType string `json:"installation_type"`

@@ -80,6 +80,8 @@ func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
 			WinRMPort: b.winrmPort(guestPort),
 		},
 		new(commonsteps.StepProvision),
+		&wbcommon.StepCheckGuestAgent{CommunicatorType: c.Comm.Type},
+		&wbcommon.StepReadUpdatesRecord{CommunicatorType: c.Comm.Type},
 		&stepShutdown{Timeout: c.ShutdownTimeout},
 		&stepDownloadDisk{Pool: c.Pool, OutputDir: c.OutputDir, Skip: c.KeepInPool},
 		&stepWriteManifest{config: c},

@@ -2,7 +2,10 @@ package libvirt
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -16,6 +19,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 )
 
@@ -26,6 +30,7 @@ type recordingDriver struct {
 	volumes   map[string][]byte
 	domains   map[string]golibvirt.DomainState
 	xml       string
+	liveXML   string
 	keys      [][]uint32
 	startErr  error
 	undefined []string
@@ -89,6 +94,17 @@ func (d *recordingDriver) DefineAndStart(xml string) error {
 	// The stand-in "installs" and powers off by itself.
 	d.volumes["packer-win.qcow2"] = []byte("QFI\xfb installed")
 	return nil
+}
+
+// DomainXML returns liveXML when set (what libvirt would report with the
+// firmware it chose), else the defined XML.
+func (d *recordingDriver) DomainXML(string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.liveXML != "" {
+		return d.liveXML, nil
+	}
+	return d.xml, nil
 }
 func (d *recordingDriver) DomainState(name string) (golibvirt.DomainState, error) {
 	return d.domains[name], nil
@@ -222,5 +238,52 @@ func TestBuilderCancelRemovesEverything(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Error("output directory left behind")
+	}
+}
+
+// The manifest carries the verified ISO checksum, the UEFI code file
+// libvirt reports in the live domain XML and the build account; without a
+// communicator nothing is read from the guest, so no updates and no guest
+// agent answer; and never the build password.
+func TestBuilderManifestFields(t *testing.T) {
+	t.Setenv("PACKER_CACHE_DIR", t.TempDir())
+	iso := mediatest.InstallISO(t, mediatest.Server2022)
+	data, err := os.ReadFile(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+	out := filepath.Join(t.TempDir(), "out")
+	b := new(Builder)
+	if _, _, err := b.Prepare(map[string]interface{}{
+		"iso_url": iso, "iso_checksum": strings.ToUpper(sum[7:]), "image_name": "Windows Server 2022 SERVERDATACENTER",
+		"packer_build_name": "win", "communicator": "none", "output_directory": out, "accelerator": "tcg",
+		"winrm_username": "builder", "winrm_password": "Build-Pw-1234",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	drv := newRecordingDriver()
+	drv.liveXML = `<domain type="qemu"><name>packer-win</name><os firmware="efi"><type arch="x86_64" machine="pc-q35-7.2">hvm</type>` +
+		`<loader readonly="yes" type="pflash">/usr/share/OVMF/OVMF_CODE_4M.ms.fd</loader></os></domain>`
+	b.connect = func(*url.URL) (Driver, error) { return drv, nil }
+	b.config.BootWait = time.Millisecond
+	if _, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "packer-win.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m qemu.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.ISOChecksum != sum || m.EFIFirmwareCode != "/usr/share/OVMF/OVMF_CODE_4M.ms.fd" || m.AdminUser != "builder" {
+		t.Errorf("manifest iso_checksum %q efi_firmware_code %q admin_user %q", m.ISOChecksum, m.EFIFirmwareCode, m.AdminUser)
+	}
+	for _, key := range []string{`"updates"`, `"qemu_guest_agent"`, "Build-Pw-1234"} {
+		if strings.Contains(string(raw), key) {
+			t.Errorf("manifest has %s:\n%s", key, raw)
+		}
 	}
 }

@@ -37,6 +37,9 @@ type Driver interface {
 	DomainExists(name string) (bool, error)
 	// DefineDomain defines the domain (persistently) and starts it.
 	DefineAndStart(xml string) error
+	// DomainXML returns the live XML of the running domain, with what
+	// libvirt filled in (the UEFI loader it chose, ...).
+	DomainXML(name string) (string, error)
 	// DomainState returns the domain's state (golibvirt.DomainRunning,
 	// DomainShutoff, ...).
 	DomainState(name string) (golibvirt.DomainState, error)
@@ -221,6 +224,14 @@ func (d *RPCDriver) DefineAndStart(xml string) error {
 		return fmt.Errorf("starting the domain: %w", err)
 	}
 	return nil
+}
+
+func (d *RPCDriver) DomainXML(name string) (string, error) {
+	dom, err := d.l.DomainLookupByName(name)
+	if err != nil {
+		return "", err
+	}
+	return d.l.DomainGetXMLDesc(dom, 0)
 }
 
 func (d *RPCDriver) DomainState(name string) (golibvirt.DomainState, error) {

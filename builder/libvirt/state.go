@@ -15,6 +15,9 @@ const (
 	stateDomainName = "libvirt_domain"
 	// stateDiskPath is the downloaded disk in the output directory.
 	stateDiskPath = "disk_path"
+	// stateEFIFirmwareCode is the UEFI code file of the running domain as
+	// libvirt reports it in the live XML (a path on the hypervisor).
+	stateEFIFirmwareCode = "libvirt_efi_firmware_code"
 	// stateArtifact is the finished Artifact.
 	stateArtifact = "artifact"
 )

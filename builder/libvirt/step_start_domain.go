@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
+	"libvirt.org/go/libvirtxml"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
@@ -24,6 +25,7 @@ import (
 // Uses state: "ui", stateDriver, stateVolumes, stateDiskVolume,
 // wbcommon.StateHostPort (user networking).
 // Produces state: wbcommon.StateAccelerator, stateMAC, stateDomainName,
+// stateEFIFirmwareCode (when the live XML names a loader),
 // "generated_data".
 type stepStartDomain struct {
 	Config *Config
@@ -81,6 +83,9 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 		return halt(state, ui, err)
 	}
 	s.defined = true
+	if code := loaderPath(driver, c.VMName); code != "" {
+		state.Put(stateEFIFirmwareCode, code)
+	}
 	state.Put(stateMAC, spec.MAC)
 	state.Put(stateDomainName, c.VMName)
 	return multistep.ActionContinue
@@ -233,4 +238,23 @@ func moveFile(src, dst string) error {
 		return err
 	}
 	return os.Remove(src)
+}
+
+// loaderPath reads the UEFI code file libvirt chose (or was given) from the
+// live domain XML; "" when the XML cannot be read or names none.
+func loaderPath(driver Driver, name string) string {
+	xml, err := driver.DomainXML(name)
+	if err != nil {
+		log.Printf("reading the live XML of domain %s: %v", name, err)
+		return ""
+	}
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(xml); err != nil {
+		log.Printf("parsing the live XML of domain %s: %v", name, err)
+		return ""
+	}
+	if d.OS == nil || d.OS.Loader == nil {
+		return ""
+	}
+	return d.OS.Loader.Path
 }

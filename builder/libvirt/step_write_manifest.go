@@ -26,6 +26,7 @@ import (
 //
 // Uses state: "ui", stateDiskPath (unless keep_in_pool),
 // stateDiskVolume, StateInstallImage, StateAccelerator,
+// stateEFIFirmwareCode, StateQemuGuestAgent, StateUpdates,
 // "generated_data".
 // Produces state: stateArtifact.
 type stepWriteManifest struct {
@@ -64,6 +65,12 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	}
 	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); fileExists(serial) {
 		files = append(files, serial)
+	}
+	m.ISOChecksum = wbcommon.ManifestISOChecksum(c.ISOChecksum, nil)
+	m.AdminUser = c.Comm.WinRMUser
+	m.QemuGuestAgent, m.Updates = wbcommon.ManifestGuestFacts(state)
+	if c.Firmware == wbcommon.FirmwareUEFI {
+		m.EFIFirmwareCode, _ = state.Get(stateEFIFirmwareCode).(string)
 	}
 	m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = image.Name, image.EditionID, image.InstallationType
 	m.Windows.Version, m.Windows.Arch = image.Version.String(), image.Arch

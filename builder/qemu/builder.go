@@ -103,6 +103,8 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 			},
 		},
 		new(commonsteps.StepProvision),
+		&wbcommon.StepCheckGuestAgent{CommunicatorType: c.Comm.Type},
+		&wbcommon.StepReadUpdatesRecord{CommunicatorType: c.Comm.Type},
 		&wbcommon.StepShutdown{Timeout: c.ShutdownTimeout},
 		new(wbcommon.StepFlattenDisk),
 		&stepWriteManifest{config: c},

@@ -23,7 +23,8 @@ func sourceArtifact(t *testing.T) (disk string) {
 	must(t, os.MkdirAll(filepath.Join(dir, "tpm"), 0o700))
 	must(t, os.WriteFile(filepath.Join(dir, "tpm", "tpm2-00.permall"), []byte("source tpm"), 0o600))
 	m := map[string]any{"disk": "golden.qcow2", "firmware": "uefi", "efivars": "efivars.fd", "tpm": true, "tpm_state": "tpm",
-		"windows": map[string]any{"image_name": "Windows Server 2022 SERVERSTANDARDCORE", "version": "10.0.20348.587"}}
+		"iso_checksum": "sha256:" + strings.Repeat("5a", 32),
+		"windows":      map[string]any{"image_name": "Windows Server 2022 SERVERSTANDARDCORE", "version": "10.0.20348.587"}}
 	b, _ := json.Marshal(m)
 	must(t, os.WriteFile(filepath.Join(dir, "golden.json"), b, 0o644))
 	return disk
@@ -106,7 +107,9 @@ func TestBuilderRunFromSourceImage(t *testing.T) {
 	var m Manifest
 	mb, _ := os.ReadFile(filepath.Join(out, "packer-refresh.json"))
 	must(t, json.Unmarshal(mb, &m))
-	if m.SourceImage != src || m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || m.Firmware != "uefi" || !m.TPM {
+	// The ISO checksum is carried on from the source's manifest.
+	if m.SourceImage != src || m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || m.Firmware != "uefi" || !m.TPM ||
+		m.ISOChecksum != "sha256:"+strings.Repeat("5a", 32) {
 		t.Errorf("manifest %s", mb)
 	}
 	if after, _ := os.ReadFile(src); string(after) != string(before) {

@@ -24,22 +24,41 @@ const stateArtifact = "artifact"
 // Manifest describes the artifact; it is written as <vm_name>.json next to
 // the disk.
 type Manifest struct {
-	Disk          string `json:"disk"`
-	Format        string `json:"format"`
-	SHA256        string `json:"sha256"`
-	Firmware      string `json:"firmware"`
-	EFIVars       string `json:"efivars,omitempty"`
-	SecureBoot    bool   `json:"secure_boot"`
-	TPM           bool   `json:"tpm"`
-	TPMState      string `json:"tpm_state,omitempty"`
-	Machine       string `json:"machine"`
-	DiskInterface string `json:"disk_interface"`
-	NetDevice     string `json:"net_device"`
-	Accelerator   string `json:"accelerator"`
+	Disk     string `json:"disk"`
+	Format   string `json:"format"`
+	SHA256   string `json:"sha256"`
+	Firmware string `json:"firmware"`
+	EFIVars  string `json:"efivars,omitempty"`
+	// EFIFirmwareCode is the OVMF code file the build booted, a path on
+	// the build host; post-processors boot the image with it while it
+	// exists.
+	EFIFirmwareCode string `json:"efi_firmware_code,omitempty"`
+	SecureBoot      bool   `json:"secure_boot"`
+	TPM             bool   `json:"tpm"`
+	TPMState        string `json:"tpm_state,omitempty"`
+	Machine         string `json:"machine"`
+	DiskInterface   string `json:"disk_interface"`
+	NetDevice       string `json:"net_device"`
+	Accelerator     string `json:"accelerator"`
 	// SourceImage is the disk the build started from (source_image); the
 	// artifact's disk does not depend on it.
 	SourceImage string `json:"source_image,omitempty"`
-	Windows     struct {
+	// ISOChecksum is the install ISO's checksum as verified ("sha256:…"),
+	// carried on from the source manifest by a source_image build.
+	ISOChecksum string `json:"iso_checksum,omitempty"`
+	// AdminUser is the administrator account of the image: the build
+	// account (winrm_username, by default the built-in Administrator).
+	// winbake-sysprep replaces it with cloudbase-init's username when it
+	// installs cloudbase-init. Never a password.
+	AdminUser string `json:"admin_user,omitempty"`
+	// QemuGuestAgent says whether the QEMU guest agent service (QEMU-GA)
+	// is installed in the image, as the guest answered at the end of the
+	// build; absent without a communicator.
+	QemuGuestAgent *bool `json:"qemu_guest_agent,omitempty"`
+	// Updates are the packages of the winbake-updates record in the
+	// image; absent when the image has none.
+	Updates []wbcommon.ManifestUpdate `json:"updates,omitempty"`
+	Windows struct {
 		ImageName        string `json:"image_name"`
 		EditionID        string `json:"edition_id"`
 		InstallationType string `json:"installation_type"`
@@ -51,7 +70,8 @@ type Manifest struct {
 // stepWriteManifest checksums the disk, writes the manifest and puts the
 // Artifact in state.
 //
-// Uses state: "ui", StateDiskPath, StateInstallImage, StateAccelerator.
+// Uses state: "ui", StateDiskPath, StateInstallImage, StateAccelerator,
+// StateOVMF, StateQemuGuestAgent, StateUpdates.
 // Produces state: stateArtifact.
 type stepWriteManifest struct {
 	config *Config
@@ -76,7 +96,13 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
 	files := []string{disk}
+	m.ISOChecksum = wbcommon.ManifestISOChecksum(c.ISOChecksum, &c.SourceImageConfig)
+	m.AdminUser = c.Comm.WinRMUser
+	m.QemuGuestAgent, m.Updates = wbcommon.ManifestGuestFacts(state)
 	if c.Firmware == wbcommon.FirmwareUEFI {
+		if ovmf, ok := state.Get(wbcommon.StateOVMF).(wbcommon.OVMF); ok {
+			m.EFIFirmwareCode, _ = filepath.Abs(ovmf.Code)
+		}
 		m.EFIVars = wbcommon.EFIVarsName
 		files = append(files, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
 	}

@@ -1,7 +1,8 @@
 # winbake-updates after winbake-qemu on the stand-in ISO: the packages in
 # var.packages_dir are served from the host over HTTP, installed with
 # reboots, and the manifest the provisioner leaves in the image is copied
-# out to var.manifest_out.
+# out to var.manifest_out. The build manifest lists the packages from that
+# record and the ISO checksum verified.
 packer {
   required_plugins {
     winbake = {
@@ -12,6 +13,10 @@ packer {
 }
 
 variable "iso" {
+  type = string
+}
+
+variable "iso_checksum" {
   type = string
 }
 
@@ -29,7 +34,7 @@ variable "manifest_out" {
 
 source "winbake-qemu" "standin" {
   iso_url          = var.iso
-  iso_checksum     = "none"
+  iso_checksum     = var.iso_checksum
   image_name       = "Windows Server 2022 SERVERSTANDARDCORE"
   firmware         = "bios"
   accelerator      = "tcg"

@@ -1,9 +1,16 @@
 package glance
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -93,18 +100,48 @@ func TestAuthErrorsSayWhatToSet(t *testing.T) {
 	}
 }
 
+// roundTripManifest writes m as the builders and winbake-sysprep do and reads
+// it back with winbake-glance's reader.
+func roundTripManifest(t *testing.T, m any) *buildManifest {
+	t.Helper()
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "win.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	read, err := readManifest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return read
+}
+
+// A builder's manifest (qemu.Manifest, which winbake-libvirt writes too)
+// gives os_admin_user, hw_qemu_guest_agent, the KBs of the updates the
+// image has and the source ISO's checksum; the user's properties win.
 func TestDerivedProperties(t *testing.T) {
 	yes := true
-	m := &buildManifest{Firmware: "bios", Machine: "pc-i440fx-8.2", DiskInterface: "virtio-blk", NetDevice: "e1000",
+	bm := qemu.Manifest{Disk: "win.qcow2", Format: "qcow2", Firmware: "bios", Machine: "pc-i440fx-8.2", DiskInterface: "virtio-blk", NetDevice: "e1000",
 		QemuGuestAgent: &yes, AdminUser: "Admin", ISOChecksum: "sha256:abc",
-		Updates: []manifestEntry{{KB: "kb5034439"}, {KB: "KB5031364"}, {KB: "KB5034439"}}}
-	m.Windows.InstallationType, m.Windows.Version, m.Windows.Arch = "Client", "10.0.22631.2861", "amd64"
-	c := &Config{Family: "win11", Properties: map[string]string{"os_admin_user": "Override"}}
+		Updates: []wbcommon.ManifestUpdate{
+			{KB: "kb5034439", File: "windows11.0-kb5034439-x64.msu", Result: "installed"},
+			{KB: "KB5031364", File: "ssu.cab", Result: "already_installed"},
+			{KB: "KB5034439", File: "windows11.0-kb5034439-x64.cab", Result: "installed"},
+			{KB: "KB5000011", File: "windows10.0-kb5000011-x64.cab", Result: "not_applicable"},
+			{KB: "KB5000012", File: "windows10.0-kb5000012-x64.cab", Result: "failed"},
+			{File: "driver.cab", Result: "installed"},
+		}}
+	bm.Windows.InstallationType, bm.Windows.Version, bm.Windows.Arch = "Client", "10.0.22631.2861", "amd64"
+	m := roundTripManifest(t, bm)
+	c := &Config{Family: "win11", Properties: map[string]string{"hw_vif_model": "virtio"}}
 	p := imageProperties(c, &source{Manifest: m})
 	want := map[string]string{
 		"os_type": "windows", "os_distro": "windows", "os_version": "11", "hw_machine_type": "pc",
-		"hw_firmware_type": "bios", "hw_disk_bus": "virtio", "hw_vif_model": "e1000", "hw_qemu_guest_agent": "yes",
-		"os_admin_user": "Override", "winbake_source_iso_checksum": "sha256:abc",
+		"hw_firmware_type": "bios", "hw_disk_bus": "virtio", "hw_vif_model": "virtio", "hw_qemu_guest_agent": "yes",
+		"os_admin_user": "Admin", "winbake_source_iso_checksum": "sha256:abc",
 		"winbake_updates": "KB5031364,KB5034439", "family": "win11", "architecture": "x86_64",
 	}
 	for k, v := range want {
@@ -115,6 +152,46 @@ func TestDerivedProperties(t *testing.T) {
 	for _, k := range []string{"os_secure_boot", "hw_tpm_version", "hw_scsi_model"} {
 		if _, ok := p[k]; ok {
 			t.Errorf("%s set for a BIOS build without TPM on virtio-blk", k)
+		}
+	}
+	c.Properties = map[string]string{"os_admin_user": "Override"}
+	if p := imageProperties(c, &source{Manifest: m}); p["os_admin_user"] != "Override" {
+		t.Errorf("user's os_admin_user lost: %q", p["os_admin_user"])
+	}
+
+	// Without the guest agent, updates or ISO checksum, no property
+	// claims them.
+	no := false
+	bm.QemuGuestAgent, bm.Updates, bm.ISOChecksum, bm.AdminUser = &no, nil, "", ""
+	p = imageProperties(&Config{}, &source{Manifest: roundTripManifest(t, bm)})
+	for _, k := range []string{"hw_qemu_guest_agent", "winbake_updates", "winbake_source_iso_checksum"} {
+		if v, ok := p[k]; ok {
+			t.Errorf("%s = %q without it in the manifest", k, v)
+		}
+	}
+	if p["os_admin_user"] != "Administrator" {
+		t.Errorf("os_admin_user %q without admin_user, want Administrator", p["os_admin_user"])
+	}
+}
+
+// winbake-sysprep's manifest (the builder's with cloudbase-init's username
+// as admin_user) gives the same properties, with that account.
+func TestDerivedPropertiesFromSysprepManifest(t *testing.T) {
+	yes := true
+	sm := sysprep.Manifest{Manifest: qemu.Manifest{Disk: "win.qcow2", Format: "qcow2", Firmware: "uefi", Machine: "q35", DiskInterface: "virtio-scsi",
+		NetDevice: "virtio-net", TPM: true, QemuGuestAgent: &yes, AdminUser: "Admin", ISOChecksum: "sha256:" + strings.Repeat("c", 64),
+		Updates: []wbcommon.ManifestUpdate{{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"}}},
+		Generalized: true, CloudbaseInit: true}
+	sm.Windows.ImageName = "Windows Server 2022 SERVERDATACENTER"
+	p := imageProperties(&Config{}, &source{Manifest: roundTripManifest(t, sm)})
+	want := map[string]string{
+		"os_admin_user": "Admin", "hw_qemu_guest_agent": "yes", "winbake_updates": "KB5044281",
+		"winbake_source_iso_checksum": sm.ISOChecksum, "os_version": "2022", "hw_disk_bus": "scsi", "hw_scsi_model": "virtio-scsi",
+		"hw_tpm_version": "2.0", "os_secure_boot": "optional",
+	}
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("%s = %q, want %q", k, p[k], v)
 		}
 	}
 }
@@ -136,10 +213,11 @@ func TestWindowsVersionFromBuildNumber(t *testing.T) {
 }
 
 func TestSecureBootAndLongUpdateLists(t *testing.T) {
-	m := &buildManifest{Firmware: "uefi", Machine: "q35"}
+	m := &buildManifest{}
+	m.Firmware, m.Machine = "uefi", "q35"
 	m.Windows.ImageName = "Windows 11 Pro"
 	for i := 0; i < 40; i++ {
-		m.Updates = append(m.Updates, manifestEntry{KB: fmt.Sprintf("KB50%05d", i)})
+		m.Updates = append(m.Updates, wbcommon.ManifestUpdate{KB: fmt.Sprintf("KB50%05d", i), Result: "installed"})
 	}
 	p := deriveProperties(&Config{}, &source{Manifest: m})
 	if p["os_secure_boot"] != "required" {

@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 )
 
@@ -76,9 +78,16 @@ func writeQcow2(t *testing.T, path string, rawSize int64) {
 // Manifest type).
 func writeManifest(t *testing.T, path, disk string) qemu.Manifest {
 	t.Helper()
+	agent := true
 	m := qemu.Manifest{
 		Disk: filepath.Base(disk), Format: "qcow2", SHA256: "00aa", Firmware: "uefi", TPM: true,
 		Machine: "q35", DiskInterface: "virtio-scsi", NetDevice: "virtio-net", Accelerator: "tcg",
+		AdminUser: "Administrator", QemuGuestAgent: &agent, ISOChecksum: "sha256:" + strings.Repeat("1f", 32),
+		Updates: []wbcommon.ManifestUpdate{
+			{KB: "KB5044415", File: "ssu-20348.2700-x64.cab", Result: "installed"},
+			{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"},
+			{KB: "KB5000011", File: "windows10.0-kb5000011-x64.cab", Result: "not_applicable"},
+		},
 	}
 	m.Windows.ImageName = "Windows Server 2022 SERVERSTANDARD"
 	m.Windows.EditionID = "ServerStandard"

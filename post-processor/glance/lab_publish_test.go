@@ -71,9 +71,10 @@ func TestPublishBuilderArtifactWithCloudsYAML(t *testing.T) {
 		"os_type": "windows", "os_distro": "windows", "os_version": "2022", "hw_machine_type": "q35",
 		"hw_firmware_type": "uefi", "os_secure_boot": "optional", "hw_tpm_version": "2.0", "hw_tpm_model": "tpm-crb",
 		"hw_disk_bus": "scsi", "hw_scsi_model": "virtio-scsi", "os_admin_user": "Administrator",
-		"architecture": "x86_64",
-		"hw_vif_model": "e1000e", // the user's value wins over the manifest's virtio
-		"owner_team":   "platform",
+		"architecture": "x86_64", "hw_qemu_guest_agent": "yes", "winbake_updates": "KB5044281,KB5044415",
+		"winbake_source_iso_checksum": "sha256:" + strings.Repeat("1f", 32),
+		"hw_vif_model":                "e1000e", // the user's value wins over the manifest's virtio
+		"owner_team":                  "platform",
 	}
 	for k, v := range want {
 		if got, _ := img.Properties[k].(string); got != v {

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
 
 // Properties derived from the build, before the user's own properties.
@@ -156,10 +158,17 @@ func machineType(m string) string {
 	return m
 }
 
-func kbList(entries []manifestEntry) string {
+// kbList is the sorted, de-duplicated list of the KBs the image has: the
+// packages winbake-updates installed (or found installed, or left to finish
+// at the next boot), not the ones that did not apply or failed.
+func kbList(entries []wbcommon.ManifestUpdate) string {
 	seen := map[string]bool{}
 	var kbs []string
 	for _, e := range entries {
+		switch e.Result {
+		case "not_applicable", "failed", "deferred":
+			continue
+		}
 		kb := strings.ToUpper(strings.TrimSpace(e.KB))
 		if kb != "" && !seen[kb] {
 			seen[kb] = true

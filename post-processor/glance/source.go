@@ -13,6 +13,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
 // source is the image file to publish and what is known about the build.
@@ -26,50 +27,12 @@ type source struct {
 	ManifestPath string
 }
 
-// buildManifest is the part of winbake's <vm_name>.json manifest this
-// post-processor reads. Optional keys written by later build stages
-// (updates, guest tools, source ISO) are read when present.
-type buildManifest struct {
-	Disk          string `json:"disk"`
-	Format        string `json:"format"`
-	SHA256        string `json:"sha256"`
-	Firmware      string `json:"firmware"`
-	TPM           bool   `json:"tpm"`
-	Machine       string `json:"machine"`
-	DiskInterface string `json:"disk_interface"`
-	NetDevice     string `json:"net_device"`
-	Windows       struct {
-		ImageName        string `json:"image_name"`
-		EditionID        string `json:"edition_id"`
-		InstallationType string `json:"installation_type"`
-		Version          string `json:"version"`
-		Arch             string `json:"arch"`
-	} `json:"windows"`
-	AdminUser      string          `json:"admin_user,omitempty"`
-	QemuGuestAgent *bool           `json:"qemu_guest_agent,omitempty"`
-	ISOChecksum    string          `json:"iso_checksum,omitempty"`
-	Updates        []manifestEntry `json:"updates,omitempty"`
-}
-
-// manifestEntry is one installed update: {"kb": "KB5034439", ...} or
-// just "KB5034439".
-type manifestEntry struct{ KB string }
-
-func (e *manifestEntry) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		e.KB = s
-		return nil
-	}
-	var o struct {
-		KB string `json:"kb"`
-	}
-	if err := json.Unmarshal(b, &o); err != nil {
-		return err
-	}
-	e.KB = o.KB
-	return nil
-}
+// buildManifest is winbake's <vm_name>.json manifest, read with the types
+// that write it: winbake-sysprep's (the builder's manifest with what
+// sysprep did), which also reads a builder's manifest. The image
+// properties come from the builder's fields: admin_user, qemu_guest_agent,
+// iso_checksum and updates among them.
+type buildManifest = sysprep.Manifest
 
 // glanceDiskFormats maps qemu-img format names to Glance disk_format values.
 var glanceDiskFormats = map[string]string{

@@ -63,11 +63,13 @@ type Config struct {
 	CPUs int `mapstructure:"cpus" required:"false"`
 	// Memory in MiB, 512 to 1048576. Defaults to `4096`.
 	MemoryMB int `mapstructure:"memory" required:"false"`
-	// Path of the OVMF code file for a UEFI image. Defaults to the
-	// firmware winbake-qemu finds the same way (QEMU's firmware
-	// descriptors, then Debian's `/usr/share/OVMF/OVMF_CODE_4M.fd`; the
-	// Secure Boot build for an image whose manifest says `secure_boot`);
-	// the variable store is the image's own `efivars.fd`, copied.
+	// Path of the OVMF code file for a UEFI image. Defaults to the file
+	// the build booted (the manifest's `efi_firmware_code`) while it
+	// exists on this machine, else to the firmware winbake-qemu finds the
+	// same way (QEMU's firmware descriptors, then Debian's
+	// `/usr/share/OVMF/OVMF_CODE_4M.fd`; the Secure Boot build for an
+	// image whose manifest says `secure_boot`); the variable store is the
+	// image's own `efivars.fd`, copied.
 	EFIFirmwareCode string `mapstructure:"efi_firmware_code" required:"false"`
 	// Lowest host port tried for the WinRM forward (on 127.0.0.1).
 	// Defaults to `2222`.

@@ -51,9 +51,14 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if in.Manifest.Firmware == wbcommon.FirmwareUEFI {
 		// A Secure Boot image keeps its Secure Boot firmware (with SMM);
 		// its variables hold the keys.
-		switch {
+		// The firmware the build booted is used while it exists on this
+		// host (the manifest's efi_firmware_code); the probe is the
+		// fallback.
+		switch code := in.Manifest.EFIFirmwareCode; {
 		case p.config.EFIFirmwareCode != "":
 			ovmf = wbcommon.OVMF{Code: p.config.EFIFirmwareCode, CodeFormat: imageFormat(p.config.EFIFirmwareCode), SecureBoot: in.Manifest.SecureBoot}
+		case code != "" && fileExists(code):
+			ovmf = wbcommon.OVMF{Code: code, CodeFormat: imageFormat(code), SecureBoot: in.Manifest.SecureBoot}
 		case in.Manifest.SecureBoot:
 			ovmf, err = host.FindSecureBootOVMF()
 		default:
@@ -148,6 +153,13 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 		&stepInstallCloudbaseInit{Config: c.CloudbaseInit},
 		&stepTrim{Skip: c.SkipTrim},
 		&stepSysprep{Timeout: c.Timeout},
-		&stepWriteManifest{OutputDir: out, VMName: name},
+		&stepWriteManifest{OutputDir: out, VMName: name, CloudbaseInitUser: cloudbaseInitUser(c.CloudbaseInit)},
 	}
+}
+
+func cloudbaseInitUser(ci *CloudbaseInitConfig) string {
+	if ci == nil {
+		return ""
+	}
+	return ci.Username
 }

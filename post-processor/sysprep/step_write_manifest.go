@@ -21,11 +21,14 @@ import (
 // <vm_name>.json with `generalized: true`, and puts the Artifact in state.
 //
 // Uses state: "ui", stateInput, StateDiskPath, StateAccelerator,
-// stateRemovedAppx, stateCloudbaseInit.
+// StateOVMF, stateRemovedAppx, stateCloudbaseInit.
 // Produces state: stateArtifact.
 type stepWriteManifest struct {
 	OutputDir string
 	VMName    string
+	// CloudbaseInitUser is cloudbase-init's username, "" without
+	// cloudbase_init.
+	CloudbaseInitUser string
 
 	written string
 }
@@ -50,6 +53,14 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		m.RemovedAppxPackages = []string{}
 	}
 	m.CloudbaseInit, _ = state.Get(stateCloudbaseInit).(bool)
+	if m.CloudbaseInit && s.CloudbaseInitUser != "" {
+		// cloudbase-init creates this account on the instance and sets
+		// its password (Nova's set-password): the image's admin user now.
+		m.AdminUser = s.CloudbaseInitUser
+	}
+	if ovmf, ok := state.Get(wbcommon.StateOVMF).(wbcommon.OVMF); ok && ovmf.Code != "" {
+		m.EFIFirmwareCode, _ = filepath.Abs(ovmf.Code)
+	}
 
 	files := []string{disk}
 	if m.EFIVars != "" {

@@ -46,9 +46,14 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	}
 	var ovmf wbcommon.OVMF
 	if in.Manifest.Firmware == wbcommon.FirmwareUEFI {
-		switch {
+		// The firmware the image was built and generalized with is used
+		// while it exists on this host (the manifest's
+		// efi_firmware_code); the probe is the fallback.
+		switch code := in.Manifest.EFIFirmwareCode; {
 		case p.config.EFIFirmwareCode != "":
 			ovmf = wbcommon.OVMF{Code: p.config.EFIFirmwareCode, CodeFormat: imageFormat(p.config.EFIFirmwareCode), SecureBoot: in.Manifest.SecureBoot}
+		case code != "" && fileExists(code):
+			ovmf = wbcommon.OVMF{Code: code, CodeFormat: imageFormat(code), SecureBoot: in.Manifest.SecureBoot}
 		case in.Manifest.SecureBoot:
 			ovmf, err = host.FindSecureBootOVMF()
 		default:
@@ -144,3 +149,5 @@ func (s *stepRunVM) Cleanup(state multistep.StateBag) {
 		s.inner.Cleanup(state)
 	}
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
