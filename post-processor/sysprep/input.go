@@ -131,3 +131,27 @@ func readInput(a packersdk.Artifact) (*inputImage, error) {
 	}
 	return in, nil
 }
+
+// Firmware returns the UEFI firmware to boot the image with (zero for a
+// BIOS image): override when set (a post-processor's efi_firmware_code),
+// else the firmware the build booted while it exists on this host (the
+// manifest's efi_firmware_code), else what host offers. A Secure Boot
+// image keeps Secure Boot firmware (with SMM); its variables hold the keys.
+func (in *Image) Firmware(override string, host wbcommon.HostPaths) (wbcommon.OVMF, error) {
+	m := &in.Manifest
+	if m.Firmware != wbcommon.FirmwareUEFI {
+		return wbcommon.OVMF{}, nil
+	}
+	code := override
+	if code == "" && m.EFIFirmwareCode != "" && fileExists(m.EFIFirmwareCode) {
+		code = m.EFIFirmwareCode
+	}
+	switch {
+	case code != "":
+		return wbcommon.OVMF{Code: code, CodeFormat: imageFormat(code), SecureBoot: m.SecureBoot}, nil
+	case m.SecureBoot:
+		return host.FindSecureBootOVMF()
+	default:
+		return host.FindOVMF()
+	}
+}

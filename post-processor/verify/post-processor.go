@@ -44,24 +44,9 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if p.host != nil {
 		host = *p.host
 	}
-	var ovmf wbcommon.OVMF
-	if in.Manifest.Firmware == wbcommon.FirmwareUEFI {
-		// The firmware the image was built and generalized with is used
-		// while it exists on this host (the manifest's
-		// efi_firmware_code); the probe is the fallback.
-		switch code := in.Manifest.EFIFirmwareCode; {
-		case p.config.EFIFirmwareCode != "":
-			ovmf = wbcommon.OVMF{Code: p.config.EFIFirmwareCode, CodeFormat: imageFormat(p.config.EFIFirmwareCode), SecureBoot: in.Manifest.SecureBoot}
-		case code != "" && fileExists(code):
-			ovmf = wbcommon.OVMF{Code: code, CodeFormat: imageFormat(code), SecureBoot: in.Manifest.SecureBoot}
-		case in.Manifest.SecureBoot:
-			ovmf, err = host.FindSecureBootOVMF()
-		default:
-			ovmf, err = host.FindOVMF()
-		}
-		if err != nil {
-			return nil, keep, forceKeep, err
-		}
+	ovmf, err := in.Firmware(p.config.EFIFirmwareCode, host)
+	if err != nil {
+		return nil, keep, forceKeep, err
 	}
 	driver := p.driver
 	if driver == nil {
@@ -149,5 +134,3 @@ func (s *stepRunVM) Cleanup(state multistep.StateBag) {
 		s.inner.Cleanup(state)
 	}
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
