@@ -38,18 +38,29 @@ func noQEMULeft(t *testing.T, out string) {
 
 // The stand-in ISO installed by real Packer into a golden qcow2 disk under
 // TCG: Setup from the generated answer file, WinRM, shutdown /s /t 0,
-// manifest. BIOS first, then UEFI with a TPM.
+// manifest. BIOS on a host bridge (the guest's DHCP address found in the
+// host's neighbour table), then UEFI with a TPM on user networking.
 func TestQemuBuildsStandin(t *testing.T) {
 	iso := standinISO(t)
 	for _, tc := range []struct {
 		firmware string
 		tpm      string
-	}{{"bios", "false"}, {"uefi", "true"}} {
+		network  string
+		// hostData is what the provisioner sees of the generated data.
+		hostData string
+	}{
+		{"bios", "false", "bridge", "WinbakeHostIP=" + bridgeLabHostIP + " WinbakeHostBindIP=" + bridgeLabHostIP},
+		{"uefi", "true", "user", "WinbakeHostIP=10.0.2.2 WinbakeHostBindIP=127.0.0.1"},
+	} {
 		t.Run(tc.firmware, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
+			args := []string{"build", "-var", "iso=" + iso, "-var", "output_dir=" + out,
+				"-var", "firmware=" + tc.firmware, "-var", "tpm=" + tc.tpm, "-var", "network=" + tc.network}
+			if tc.network == "bridge" {
+				args = append(args, "-var", "bridge="+startBridgeLab(t))
+			}
 			start := time.Now()
-			log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
-				"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, filepath.Join("..", "example", "standin.pkr.hcl"))
+			log, err := installed.run("", append(args, filepath.Join("..", "example", "standin.pkr.hcl"))...)
 			t.Logf("%s build took %s", tc.firmware, time.Since(start).Round(time.Second))
 			noQEMULeft(t, out)
 			if err != nil {
@@ -78,7 +89,7 @@ func TestQemuBuildsStandin(t *testing.T) {
 				t.Errorf("qemu-img info: %v\n%s", err, info)
 			}
 			// The shell-local provisioner prints the generated data.
-			if !strings.Contains(log, "WinbakeHostIP=10.0.2.2 WinbakeHostBindIP=127.0.0.1") {
+			if !strings.Contains(log, tc.hostData) {
 				t.Errorf("the provisioner did not see the generated data:\n%s", log)
 			}
 			if !strings.Contains(log, "The VM powered off") {
@@ -244,4 +255,26 @@ func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", w, log)
 		}
 	}
+}
+
+// bridgeLabHostIP is the host's address on the bridge of
+// scripts/bridge-lab.sh.
+const bridgeLabHostIP = "192.168.213.1"
+
+// startBridgeLab creates the test bridge with its DHCP server
+// (scripts/bridge-lab.sh) and returns its name; it is removed when the
+// test ends.
+func startBridgeLab(t *testing.T) string {
+	t.Helper()
+	script := filepath.Join("..", "scripts", "bridge-lab.sh")
+	out, err := exec.Command("bash", script, "start").CombinedOutput()
+	t.Cleanup(func() {
+		if out, err := exec.Command("bash", script, "stop").CombinedOutput(); err != nil {
+			t.Errorf("bridge-lab stop: %v\n%s", err, out)
+		}
+	})
+	if err != nil {
+		t.Fatalf("bridge-lab start: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

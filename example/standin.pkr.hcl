@@ -53,6 +53,19 @@ variable "winrm_password" {
   sensitive   = true
 }
 
+# "user" (QEMU user networking, WinRM through a port forward on 127.0.0.1)
+# or "bridge" (the guest joins the host bridge named by bridge, which
+# /etc/qemu/bridge.conf must allow, and gets its address by DHCP).
+variable "network" {
+  type    = string
+  default = "user"
+}
+
+variable "bridge" {
+  type    = string
+  default = ""
+}
+
 variable "output_dir" {
   type    = string
   default = "output/standin"
@@ -70,6 +83,8 @@ source "winbake-qemu" "standin" {
   memory           = 1024
   disk_interface   = var.disk_interface
   net_device       = "e1000"
+  network          = var.network
+  bridge           = var.bridge
   output_directory = var.output_dir
   vm_name          = "standin"
   winrm_timeout    = var.winrm_timeout

@@ -125,7 +125,13 @@ case "$1" in
   bound|renew)
     ip addr flush dev "$interface"
     ip addr add "$ip/${mask:-24}" dev "$interface"
-    for r in $router; do ip route add default via "$r" dev "$interface"; break; done ;;
+    for r in $router; do
+      ip route add default via "$r" dev "$interface"
+      # Windows resolves its default gateway as soon as it has an address,
+      # which puts the guest into the host's neighbour table on a bridge.
+      arping -c 1 -w 2 -I "$interface" "$r" >/dev/null 2>&1 &
+      break
+    done ;;
 esac
 exit 0
 EOF
