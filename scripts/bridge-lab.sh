@@ -32,7 +32,10 @@ start() {
     ip addr add "$net.1/24" dev "$bridge"
   fi
   ip link set "$bridge" up
-  mkdir -p "$conf_dir"
+  if [[ ! -d $conf_dir ]]; then
+    mkdir -p "$conf_dir"
+    touch "$lab/conf-dir-added"
+  fi
   if ! grep -qx "$allow" "$conf" 2>/dev/null; then
     echo "$allow" >>"$conf"
     touch "$added_mark"
@@ -65,6 +68,7 @@ stop() {
     grep -vx "$allow" "$conf" >"$conf.tmp" || true
     if [[ -s $conf.tmp ]]; then mv "$conf.tmp" "$conf"; else rm -f "$conf.tmp" "$conf"; fi
   fi
+  if [[ -f $lab/conf-dir-added ]]; then rmdir "$conf_dir" 2>/dev/null || true; fi
   rm -rf "$lab"
 }
 
