@@ -121,6 +121,8 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 		Disk, SHA256, Firmware, Accelerator string
 		TPM                                 bool
 		EFIFirmwareCode                     string `json:"efi_firmware_code"`
+		EFIVars                             string `json:"efivars"`
+		TPMState                            string `json:"tpm_state"`
 		AdminUser                           string `json:"admin_user"`
 		QemuGuestAgent                      *bool  `json:"qemu_guest_agent"`
 		Windows                             struct {
@@ -148,6 +150,16 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	if tc.firmware == "uefi" {
 		if _, err := os.Stat(m.EFIFirmwareCode); m.EFIFirmwareCode == "" || err != nil {
 			t.Errorf("manifest efi_firmware_code %q: %v", m.EFIFirmwareCode, err)
+		}
+		// The domain's NVRAM and swtpm state, which libvirt removes with
+		// the domain, are kept with the artifact as winbake-qemu keeps them.
+		if fi, err := os.Stat(filepath.Join(out, "efivars.fd")); m.EFIVars != "efivars.fd" || err != nil || fi.Size() < 128<<10 {
+			t.Errorf("UEFI variables: manifest efivars %q, file %v", m.EFIVars, err)
+		}
+		if tc.tpm == "true" {
+			if _, err := os.Stat(filepath.Join(out, "tpm", "tpm2-00.permall")); m.TPMState != "tpm" || err != nil {
+				t.Errorf("TPM state: manifest tpm_state %q, file %v", m.TPMState, err)
+			}
 		}
 	} else if m.EFIFirmwareCode != "" {
 		t.Errorf("BIOS build with efi_firmware_code %q", m.EFIFirmwareCode)

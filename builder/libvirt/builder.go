@@ -23,6 +23,8 @@ type Builder struct {
 	// connect and host are replaced in tests.
 	connect func(*url.URL) (Driver, error)
 	host    *wbcommon.HostPaths
+	// swtpmDir replaces LibvirtSwtpmDir in tests.
+	swtpmDir string
 }
 
 func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
@@ -83,6 +85,7 @@ func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
 		&wbcommon.StepCheckGuestAgent{CommunicatorType: c.Comm.Type},
 		&wbcommon.StepReadUpdatesRecord{CommunicatorType: c.Comm.Type},
 		&stepShutdown{Timeout: c.ShutdownTimeout},
+		&stepKeepFirmwareState{Config: c, SwtpmDir: b.swtpmDir},
 		&stepDownloadDisk{Pool: c.Pool, OutputDir: c.OutputDir, Skip: c.KeepInPool},
 		&stepWriteManifest{config: c},
 	)

@@ -150,12 +150,34 @@ func prepared(t *testing.T, extra map[string]interface{}) (b *Builder, iso, out 
 	return b, iso, out
 }
 
+// libvirtFirmwareFiles makes the files libvirt keeps for a UEFI domain
+// with a TPM (its NVRAM file, its swtpm state under the domain's UUID) and
+// sets the live XML that names them, with loader as the UEFI code file.
+func libvirtFirmwareFiles(t *testing.T, b *Builder, drv *recordingDriver, loader string) {
+	t.Helper()
+	dir := t.TempDir()
+	nvram := filepath.Join(dir, "packer-win_VARS.fd")
+	const uuid = "5c7e0ac4-1c3a-4d6e-9a7e-0d1c2b3a4f50"
+	b.swtpmDir = filepath.Join(dir, "swtpm")
+	if err := os.MkdirAll(filepath.Join(b.swtpmDir, uuid, "tpm2"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string]string{nvram: "OVMF variables", filepath.Join(b.swtpmDir, uuid, "tpm2", "tpm2-00.permall"): "TPM state"} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drv.liveXML = `<domain type="qemu"><name>packer-win</name><uuid>` + uuid + `</uuid><os firmware="efi"><type arch="x86_64" machine="pc-q35-7.2">hvm</type>` +
+		`<loader readonly="yes" type="pflash">` + loader + `</loader><nvram>` + nvram + `</nvram></os></domain>`
+}
+
 // The whole step list against the in-memory hypervisor: media uploaded,
-// domain defined, boot keys sent, disk downloaded, and afterwards only
-// the downloaded disk and manifest remain.
+// domain defined, boot keys sent, disk downloaded, the UEFI variables and
+// TPM state kept, and afterwards only the output directory's files remain.
 func TestBuilderRunUploadsDownloadsAndCleansUp(t *testing.T) {
 	b, _, out := prepared(t, nil)
 	drv := newRecordingDriver()
+	libvirtFirmwareFiles(t, b, drv, "/usr/share/OVMF/OVMF_CODE_4M.fd")
 	b.connect = func(*url.URL) (Driver, error) { return drv, nil }
 	b.config.BootWait = time.Millisecond
 	art, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{})
@@ -180,7 +202,16 @@ func TestBuilderRunUploadsDownloadsAndCleansUp(t *testing.T) {
 	if err != nil || string(disk) != "QFI\xfb installed" {
 		t.Errorf("downloaded disk %q %v", disk, err)
 	}
-	if art.BuilderId() != BuilderID || len(art.Files()) != 2 || art.State("generated_data") == nil {
+	for path, want := range map[string]string{"efivars.fd": "OVMF variables", "tpm/tpm2-00.permall": "TPM state"} {
+		if got, err := os.ReadFile(filepath.Join(out, path)); err != nil || string(got) != want {
+			t.Errorf("%s in the output: %q %v", path, got, err)
+		}
+	}
+	var m qemu.Manifest
+	if raw, err := os.ReadFile(filepath.Join(out, "packer-win.json")); err != nil || json.Unmarshal(raw, &m) != nil || m.EFIVars != "efivars.fd" || m.TPMState != "tpm" {
+		t.Errorf("manifest efivars %q tpm_state %q (%v)", m.EFIVars, m.TPMState, err)
+	}
+	if art.BuilderId() != BuilderID || len(art.Files()) != 4 || art.State("generated_data") == nil {
 		t.Errorf("artifact %s %v %v", art.BuilderId(), art.Files(), art.State("generated_data"))
 	}
 	gd := art.State("generated_data").(map[string]interface{})
@@ -263,8 +294,7 @@ func TestBuilderManifestFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	drv := newRecordingDriver()
-	drv.liveXML = `<domain type="qemu"><name>packer-win</name><os firmware="efi"><type arch="x86_64" machine="pc-q35-7.2">hvm</type>` +
-		`<loader readonly="yes" type="pflash">/usr/share/OVMF/OVMF_CODE_4M.ms.fd</loader></os></domain>`
+	libvirtFirmwareFiles(t, b, drv, "/usr/share/OVMF/OVMF_CODE_4M.ms.fd")
 	b.connect = func(*url.URL) (Driver, error) { return drv, nil }
 	b.config.BootWait = time.Millisecond
 	if _, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{}); err != nil {

@@ -18,6 +18,16 @@ const (
 	// stateEFIFirmwareCode is the UEFI code file of the running domain as
 	// libvirt reports it in the live XML (a path on the hypervisor).
 	stateEFIFirmwareCode = "libvirt_efi_firmware_code"
+	// stateNVRAMPath is the domain's UEFI variable store on the hypervisor,
+	// from the live XML.
+	stateNVRAMPath = "libvirt_nvram_path"
+	// stateDomainUUID is the domain's UUID (libvirt keeps the TPM state
+	// under it).
+	stateDomainUUID = "libvirt_domain_uuid"
+	// stateKeptEFIVars and stateKeptTPMState are set when the UEFI
+	// variables and the TPM state were copied into the output directory.
+	stateKeptEFIVars  = "libvirt_kept_efivars"
+	stateKeptTPMState = "libvirt_kept_tpm_state"
 	// stateArtifact is the finished Artifact.
 	stateArtifact = "artifact"
 )

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"os"
@@ -83,8 +82,14 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 		return halt(state, ui, err)
 	}
 	s.defined = true
-	if code := loaderPath(driver, c.VMName); code != "" {
-		state.Put(stateEFIFirmwareCode, code)
+	if live := liveDomain(driver, c.VMName); live != nil {
+		if live.OS != nil && live.OS.Loader != nil && live.OS.Loader.Path != "" {
+			state.Put(stateEFIFirmwareCode, live.OS.Loader.Path)
+		}
+		if live.OS != nil && live.OS.NVRam != nil && live.OS.NVRam.NVRam != "" {
+			state.Put(stateNVRAMPath, live.OS.NVRam.NVRam)
+		}
+		state.Put(stateDomainUUID, live.UUID)
 	}
 	state.Put(stateMAC, spec.MAC)
 	state.Put(stateDomainName, c.VMName)
@@ -221,40 +226,25 @@ func (s *stepStartDomain) Cleanup(state multistep.StateBag) {
 }
 
 func moveFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
+	if err := copyFile(src, dst); err != nil {
 		return err
 	}
 	return os.Remove(src)
 }
 
-// loaderPath reads the UEFI code file libvirt chose (or was given) from the
-// live domain XML; "" when the XML cannot be read or names none.
-func loaderPath(driver Driver, name string) string {
+// liveDomain reads the live domain XML: the UEFI code file libvirt chose
+// (or was given), the NVRAM file it made, the domain's UUID. nil when the
+// XML cannot be read.
+func liveDomain(driver Driver, name string) *libvirtxml.Domain {
 	xml, err := driver.DomainXML(name)
 	if err != nil {
 		log.Printf("reading the live XML of domain %s: %v", name, err)
-		return ""
+		return nil
 	}
 	var d libvirtxml.Domain
 	if err := d.Unmarshal(xml); err != nil {
 		log.Printf("parsing the live XML of domain %s: %v", name, err)
-		return ""
+		return nil
 	}
-	if d.OS == nil || d.OS.Loader == nil {
-		return ""
-	}
-	return d.OS.Loader.Path
+	return &d
 }

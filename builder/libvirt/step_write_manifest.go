@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,9 +21,9 @@ import (
 )
 
 // stepWriteManifest checksums the downloaded disk, writes winbake-qemu's
-// manifest as <vm_name>.json and puts the Artifact in state. The UEFI
-// variables and TPM state stay with libvirt, which removes them with the
-// domain, so the manifest names neither.
+// manifest as <vm_name>.json and puts the Artifact in state. It names the
+// UEFI variables and TPM state stepKeepFirmwareState kept (a remote
+// hypervisor keeps them, and libvirt removes them with the domain).
 //
 // Uses state: "ui", stateDiskPath (unless keep_in_pool),
 // stateDiskVolume, StateInstallImage, StateAccelerator,
@@ -62,6 +63,19 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		}
 		m.Disk, m.SHA256 = filepath.Base(disk), sum
 		files = append(files, disk)
+	}
+	if kept, _ := state.Get(stateKeptEFIVars).(bool); kept {
+		m.EFIVars = wbcommon.EFIVarsName
+		files = append(files, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
+	}
+	if kept, _ := state.Get(stateKeptTPMState).(bool); kept {
+		m.TPMState = wbcommon.TPMStateDirName
+		_ = filepath.WalkDir(filepath.Join(c.OutputDir, wbcommon.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return nil
+		})
 	}
 	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); fileExists(serial) {
 		files = append(files, serial)

@@ -1,0 +1,137 @@
+package libvirt
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// LibvirtSwtpmDir is where libvirt keeps its domains' TPM state, one
+// directory per domain UUID holding tpm2/.
+const LibvirtSwtpmDir = "/var/lib/libvirt/swtpm"
+
+// stepKeepFirmwareState copies the powered-off domain's UEFI variables
+// (its NVRAM file) and TPM state into the output directory, as efivars.fd
+// and tpm/ like winbake-qemu's artifact, so winbake-sysprep and
+// winbake-verify boot the image with the firmware state it was installed
+// with. libvirt removes both with the domain. On a remote hypervisor they
+// are files on that host that no libvirt API returns: they stay there and
+// the step says so.
+//
+// Uses state: "ui", stateNVRAMPath, stateDomainUUID.
+// Produces state: stateKeptEFIVars, stateKeptTPMState.
+type stepKeepFirmwareState struct {
+	Config *Config
+	// SwtpmDir replaces LibvirtSwtpmDir (tests).
+	SwtpmDir string
+
+	copied []string
+}
+
+func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	c := s.Config
+	wantVars, wantTPM := c.Firmware == wbcommon.FirmwareUEFI, c.TPMEnabled()
+	if !wantVars && !wantTPM {
+		return multistep.ActionContinue
+	}
+	if c.uri != nil && !isLocalURI(c.uri) {
+		ui.Say("The UEFI variables and TPM state stay on the remote hypervisor (libvirt removes them with the domain); the artifact has none, so winbake-sysprep cannot boot it under the same firmware state")
+		return multistep.ActionContinue
+	}
+	if wantVars {
+		nvram, _ := state.Get(stateNVRAMPath).(string)
+		if nvram == "" {
+			return halt(state, ui, fmt.Errorf("libvirt did not name the domain's NVRAM file in its XML; the UEFI variables cannot be kept"))
+		}
+		dst := filepath.Join(c.OutputDir, wbcommon.EFIVarsName)
+		s.copied = append(s.copied, dst)
+		if err := copyFile(nvram, dst); err != nil {
+			return halt(state, ui, fmt.Errorf("keeping the UEFI variables %s: %w", nvram, err))
+		}
+		state.Put(stateKeptEFIVars, true)
+		ui.Say(fmt.Sprintf("UEFI variables %s kept as %s", nvram, dst))
+	}
+	if wantTPM {
+		uuid, _ := state.Get(stateDomainUUID).(string)
+		root := s.SwtpmDir
+		if root == "" {
+			root = LibvirtSwtpmDir
+		}
+		src := filepath.Join(root, uuid, "tpm2")
+		if uuid == "" {
+			return halt(state, ui, fmt.Errorf("the domain's UUID is unknown; its TPM state under %s cannot be kept", root))
+		}
+		dst := filepath.Join(c.OutputDir, wbcommon.TPMStateDirName)
+		s.copied = append(s.copied, dst)
+		if err := copyTree(src, dst); err != nil {
+			return halt(state, ui, fmt.Errorf("keeping the TPM state %s: %w", src, err))
+		}
+		state.Put(stateKeptTPMState, true)
+		ui.Say(fmt.Sprintf("TPM state %s kept as %s", src, dst))
+	}
+	return multistep.ActionContinue
+}
+
+// Cleanup removes the copies when the build did not succeed.
+func (s *stepKeepFirmwareState) Cleanup(state multistep.StateBag) {
+	_, cancelled := state.GetOk(multistep.StateCancelled)
+	_, halted := state.GetOk(multistep.StateHalted)
+	if !cancelled && !halted {
+		return
+	}
+	for _, p := range s.copied {
+		_ = os.RemoveAll(p)
+	}
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// copyTree copies the regular files and directories under src to dst.
+func copyTree(src, dst string) error {
+	if fi, err := os.Stat(src); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", src)
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o700)
+		case d.Type().IsRegular():
+			return copyFile(p, target)
+		}
+		return nil // sockets, pid files' links: not state
+	})
+}
