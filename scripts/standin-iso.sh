@@ -117,7 +117,6 @@ fi
 candidate() { apt-cache show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ {print $2; exit}'; }
 shimver=$(candidate shim-signed)
 grubver=$(candidate grub-efi-amd64-signed)
-efi_files=(shimx64.efi gcdx64.efi grubx64.efi)
 efi_cached() { [[ -f $1/complete ]]; }
 ecache=$cache_root/standin-efi-${shimver}_${grubver}
 if [[ -z $shimver || -z $grubver ]] || ! efi_cached "$ecache"; then
