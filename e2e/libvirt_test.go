@@ -99,7 +99,7 @@ func nothingLeft(t *testing.T, l *golibvirt.Libvirt, pool, vmName string) {
 }
 
 type libvirtCase struct {
-	name, uri, firmware, tpm string
+	name, uri, firmware, tpm, secureBoot string
 }
 
 func runLibvirtBuild(t *testing.T, tc libvirtCase) {
@@ -111,7 +111,8 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	start := time.Now()
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
 		"-var", "libvirt_uri="+tc.uri, "-var", "pool="+pool, "-var", "vm_name="+vmName,
-		"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
+		"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, "-var", "secure_boot="+tc.secureBoot,
+		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
 	t.Logf("%s build took %s", tc.name, time.Since(start).Round(time.Second))
 	nothingLeft(t, l, pool, vmName)
 	if err != nil {
@@ -125,6 +126,7 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 		TPMState                            string `json:"tpm_state"`
 		AdminUser                           string `json:"admin_user"`
 		QemuGuestAgent                      *bool  `json:"qemu_guest_agent"`
+		SecureBoot                          bool   `json:"secure_boot"`
 		Windows                             struct {
 			ImageName string `json:"image_name"`
 			Version   string
@@ -138,6 +140,7 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 		t.Fatal(err)
 	}
 	if m.Disk != vmName+".qcow2" || len(m.SHA256) != 64 || m.Firmware != tc.firmware || m.TPM != (tc.tpm == "true") || m.Accelerator != "tcg" ||
+		m.SecureBoot != (tc.secureBoot == "true") ||
 		m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") {
 		t.Errorf("manifest %s", b)
 	}
@@ -177,8 +180,13 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 		t.Errorf("downloaded disk is implausibly small: %v %v", fi, err)
 	}
 	// The hypervisor is this machine: its serial console log is kept.
-	if fi, err := os.Stat(filepath.Join(out, "serial.log")); err != nil || fi.Size() == 0 {
+	serial, err := os.ReadFile(filepath.Join(out, "serial.log"))
+	if err != nil || len(serial) == 0 {
 		t.Errorf("serial.log missing or empty in the output directory: %v", err)
+	}
+	// Setup reads the SecureBoot variable the firmware set.
+	if strings.Contains(string(serial), "Secure Boot on") != (tc.secureBoot == "true") {
+		t.Errorf("serial.log and secure_boot = %s disagree on Secure Boot:\n%s", tc.secureBoot, serial)
 	}
 	for _, want := range []string{"Uploading the install ISO", "The VM powered off", "Downloading volume " + vmName + ".qcow2"} {
 		if !strings.Contains(log, want) {
@@ -190,11 +198,12 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 // The stand-in ISO installed by real Packer on the lab's libvirtd under
 // TCG: media uploaded into a pool, Setup from the generated answer file,
 // WinRM through the user-mode forward, shutdown /s /t 0, disk downloaded,
-// domain and volumes removed. BIOS, then UEFI with a TPM.
+// domain and volumes removed. BIOS, then UEFI with Secure Boot (libvirt's
+// firmware autoselection: Microsoft's keys enrolled) and a TPM.
 func TestLibvirtBuildsStandin(t *testing.T) {
 	for _, tc := range []libvirtCase{
-		{"bios", libvirtLabURI, "bios", "false"},
-		{"uefi", libvirtLabURI, "uefi", "true"},
+		{"bios", libvirtLabURI, "bios", "false", "false"},
+		{"uefi", libvirtLabURI, "uefi", "true", "true"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runLibvirtBuild(t, tc) })
 	}
@@ -202,7 +211,7 @@ func TestLibvirtBuildsStandin(t *testing.T) {
 
 // The same build over a remote URI: libvirt's TCP transport on loopback.
 func TestLibvirtBuildsStandinOverTCP(t *testing.T) {
-	runLibvirtBuild(t, libvirtCase{"tcp", libvirtTCPURI, "bios", "false"})
+	runLibvirtBuild(t, libvirtCase{"tcp", libvirtTCPURI, "bios", "false", "false"})
 }
 
 // A missing pool fails with an error naming `pool`, before anything is

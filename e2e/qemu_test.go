@@ -39,23 +39,27 @@ func noQEMULeft(t *testing.T, out string) {
 // The stand-in ISO installed by real Packer into a golden qcow2 disk under
 // TCG: Setup from the generated answer file, WinRM, shutdown /s /t 0,
 // manifest. BIOS on a host bridge (the guest's DHCP address found in the
-// host's neighbour table), then UEFI with a TPM on user networking.
+// host's neighbour table), then UEFI with Secure Boot (Microsoft's keys)
+// and a TPM on user networking: the ISO boots through Debian's shim,
+// signed by Microsoft, as real Linux media do, and Setup's disk through
+// the same chain.
 func TestQemuBuildsStandin(t *testing.T) {
 	iso := standinISO(t)
 	for _, tc := range []struct {
-		firmware string
-		tpm      string
-		network  string
+		firmware   string
+		tpm        string
+		secureBoot string
+		network    string
 		// hostData is what the provisioner sees of the generated data.
 		hostData string
 	}{
-		{"bios", "false", "bridge", "WinbakeHostIP=" + bridgeLabHostIP + " WinbakeHostBindIP=" + bridgeLabHostIP},
-		{"uefi", "true", "user", "WinbakeHostIP=10.0.2.2 WinbakeHostBindIP=127.0.0.1"},
+		{"bios", "false", "false", "bridge", "WinbakeHostIP=" + bridgeLabHostIP + " WinbakeHostBindIP=" + bridgeLabHostIP},
+		{"uefi", "true", "true", "user", "WinbakeHostIP=10.0.2.2 WinbakeHostBindIP=127.0.0.1"},
 	} {
 		t.Run(tc.firmware, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			args := []string{"build", "-var", "iso=" + iso, "-var", "output_dir=" + out,
-				"-var", "firmware=" + tc.firmware, "-var", "tpm=" + tc.tpm, "-var", "network=" + tc.network}
+				"-var", "firmware=" + tc.firmware, "-var", "tpm=" + tc.tpm, "-var", "secure_boot=" + tc.secureBoot, "-var", "network=" + tc.network}
 			if tc.network == "bridge" {
 				args = append(args, "-var", "bridge="+startBridgeLab(t))
 			}
@@ -69,6 +73,7 @@ func TestQemuBuildsStandin(t *testing.T) {
 			var m struct {
 				Disk, SHA256, Firmware string
 				TPM                    bool
+				SecureBoot             bool `json:"secure_boot"`
 				Windows                struct {
 					ImageName string `json:"image_name"`
 					Version   string
@@ -82,8 +87,14 @@ func TestQemuBuildsStandin(t *testing.T) {
 				t.Fatal(err)
 			}
 			if m.Disk != "standin.qcow2" || len(m.SHA256) != 64 || m.Firmware != tc.firmware || m.TPM != (tc.tpm == "true") ||
+				m.SecureBoot != (tc.secureBoot == "true") ||
 				m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") {
 				t.Errorf("manifest %s", b)
+			}
+			// Setup reads the SecureBoot variable the firmware set.
+			if serial, err := os.ReadFile(filepath.Join(out, "serial.log")); err != nil ||
+				strings.Contains(string(serial), "Secure Boot on") != (tc.secureBoot == "true") {
+				t.Errorf("serial.log (%v) and secure_boot = %s disagree on Secure Boot:\n%s", err, tc.secureBoot, serial)
 			}
 			if info, err := exec.Command("qemu-img", "info", filepath.Join(out, "standin.qcow2")).CombinedOutput(); err != nil || !strings.Contains(string(info), "file format: qcow2") {
 				t.Errorf("qemu-img info: %v\n%s", err, info)
@@ -238,11 +249,37 @@ func TestQemuFailedProvisionerReadsSetupErrLog(t *testing.T) {
 	}
 }
 
+// unsignedLoaderISO is a copy of the stand-in ISO that boots under UEFI
+// only, from an EFI system image whose \EFI\BOOT\BOOTX64.EFI is a GRUB
+// built here by grub-mkimage: signed by no one.
+func unsignedLoaderISO(t *testing.T, iso string) string {
+	t.Helper()
+	dir := t.TempDir()
+	loader, efiImg, copyISO := filepath.Join(dir, "grubx64.efi"), filepath.Join(dir, "efi.img"), filepath.Join(dir, "unsigned.iso")
+	for _, c := range [][]string{
+		{"grub-mkimage", "-O", "x86_64-efi", "-o", loader, "-p", "/boot/grub", "iso9660", "normal", "configfile"},
+		{"mformat", "-i", efiImg, "-C", "-f", "1440", "::"},
+		{"mmd", "-i", efiImg, "::/EFI", "::/EFI/BOOT"},
+		{"mcopy", "-i", efiImg, loader, "::/EFI/BOOT/BOOTX64.EFI"},
+		{"xorriso", "-indev", iso, "-outdev", copyISO, "-boot_image", "any", "discard",
+			"-map", efiImg, "/boot/efi.img", "-boot_image", "any", "efi_path=/boot/efi.img"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	if out, _ := exec.Command("sbverify", "--list", loader).CombinedOutput(); !strings.Contains(string(out), "No signature table present") {
+		t.Fatalf("sbverify --list %s: want no signature:\n%s", loader, out)
+	}
+	return copyISO
+}
+
 // secure_boot = true boots OVMF's Secure Boot build with Microsoft's keys:
-// the stand-in ISO's boot loader is not signed, so the firmware refuses it
-// and the build's error says so.
+// media whose boot loader is not signed (here a copy of the stand-in ISO
+// with an unsigned GRUB as BOOTX64.EFI) are refused by the firmware and the
+// build's error says so.
 func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
-	iso := standinISO(t)
+	iso := unsignedLoaderISO(t, standinISO(t))
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "firmware=uefi", "-var", "tpm=false",
 		"-var", "secure_boot=true", "-var", "winrm_timeout=2m", filepath.Join("..", "example", "standin.pkr.hcl"))

@@ -45,6 +45,11 @@ variable "tpm" {
   default = false
 }
 
+variable "secure_boot" {
+  type    = bool
+  default = false
+}
+
 variable "image_name" {
   type    = string
   default = "Windows Server 2022 SERVERSTANDARDCORE"
@@ -69,6 +74,7 @@ source "winbake-libvirt" "standin" {
   image_name       = var.image_name
   firmware         = var.firmware
   tpm              = var.tpm
+  secure_boot      = var.secure_boot
   accelerator      = "tcg"
   cpus             = 1
   memory           = 1024

@@ -9,7 +9,8 @@ packages=(
   genisoimage 7zip udftools                           # independent ISO/UDF writers and readers for tests
   wimtools                                            # real WIM images for install.wim checks
   busybox-static cpio zstd kmod                       # the stand-in guest's initramfs
-  grub-common grub-pc-bin grub-efi-amd64-bin          # the stand-in ISO's BIOS and UEFI boot
+  grub-common grub-pc-bin grub-efi-amd64-bin          # the stand-in ISO's BIOS boot, an unsigned UEFI GRUB for tests
+  sbsigntool                                          # sbverify: the stand-in's Secure Boot chain is signed
   xz-utils                                            # dd.xz output
   libvirt-daemon-system libvirt-daemon-driver-qemu   # a real libvirtd for winbake-libvirt tests
   glance-api glance-common python3-glance             # a real Glance for winbake-glance tests

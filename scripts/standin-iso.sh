@@ -2,16 +2,24 @@
 # Builds the stand-in "Windows install ISO" winbake's builders are tested
 # against: a Debian kernel, a busybox + Go (cmd/winbake-standin) initramfs that
 # behaves like Windows Setup, sources/install.wim with real Windows Server 2022
-# image names, and the GRUB images Setup writes to the installed disk. The ISO
+# image names, and the boot loaders Setup writes to the installed disk. The ISO
 # boots under BIOS (El Torito) and UEFI (EFI system image), console on COM1.
+# Under UEFI it boots like real Linux and Windows media also with Secure Boot:
+# Debian's shim (signed with the Microsoft UEFI CA 2011, which firmware with
+# Microsoft's keys trusts) as \EFI\BOOT\BOOTX64.EFI, Debian's signed GRUB
+# (trusted by shim) next to it, and Debian's signed kernel with its signed
+# modules; the installed disk's ESP gets the same chain.
 #
 #   scripts/standin-iso.sh [OUTPUT]   (default build/standin/winbake-standin.iso)
 #
 # The kernel and its modules are extracted from the Debian .deb (never
-# installed) and cached in ${XDG_CACHE_HOME:-$HOME/.cache}/winbake/standin-kernel-<version>/.
+# installed) and cached in ${XDG_CACHE_HOME:-$HOME/.cache}/winbake/standin-kernel-<version>/;
+# shim and the signed GRUB likewise (shim-signed, grub-efi-amd64-signed) in
+# standin-efi-<shim version>_<grub version>/. Installing those packages would
+# run their maintainer scripts, which call grub-install on EFI hosts.
 # Needs: apt (apt-cache, apt-get download), dpkg-deb, kmod (depmod, modprobe),
 # busybox-static, cpio, zstd, wimtools, xorriso, mtools, grub-common,
-# grub-pc-bin, grub-efi-amd64-bin, go.
+# grub-pc-bin, sbsigntool (sbverify), go.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,8 +45,8 @@ need xorriso xorriso
 need mformat mtools
 need grub-mkrescue grub-common
 need grub-mkimage grub-common
+need sbverify sbsigntool
 [[ -d /usr/lib/grub/i386-pc ]] || { log "GRUB BIOS images missing: apt-get install -y --no-install-recommends grub-pc-bin"; exit 1; }
-[[ -d /usr/lib/grub/x86_64-efi ]] || { log "GRUB EFI images missing: apt-get install -y --no-install-recommends grub-efi-amd64-bin"; exit 1; }
 busybox_bin=$(command -v busybox)
 if [[ $(ldd "$busybox_bin" 2>&1 || true) != *"not a dynamic"* ]]; then
   log "$busybox_bin is not static: apt-get install -y --no-install-recommends busybox-static"; exit 1
@@ -100,6 +108,50 @@ if ! cached "$kcache"; then
   rm -rf "$tmp"; trap - EXIT
 fi
 
+# --- Secure Boot chain, cached ------------------------------------------------
+# shimx64.efi: Debian's shim, signed by Microsoft. gcdx64.efi: the signed
+# GRUB for CDs (its embedded config sources ($root)/boot/grub/grub.cfg of the
+# disc it booted from). grubx64.efi: the signed GRUB for disks (it sources
+# /EFI/debian/grub.cfg of its ESP). Both are monolithic: under Secure Boot they
+# load no modules, so the configs below use only commands built into them.
+candidate() { apt-cache show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ {print $2; exit}'; }
+shimver=$(candidate shim-signed)
+grubver=$(candidate grub-efi-amd64-signed)
+efi_cached() { [[ -f $1/complete ]]; }
+ecache=$cache_root/standin-efi-${shimver}_${grubver}
+if [[ -z $shimver || -z $grubver ]] || ! efi_cached "$ecache"; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  if [[ -n $shimver && -n $grubver ]] && (cd "$tmp" && apt-get download -q shim-signed grub-efi-amd64-signed >/dev/null 2>&1); then
+    log "extracting shim-signed $shimver and grub-efi-amd64-signed $grubver into $ecache"
+    for d in "$tmp"/*.deb; do dpkg-deb -x "$d" "$tmp/x"; done
+    rm -rf "$ecache.new" && mkdir -p "$ecache.new"
+    cp "$tmp/x/usr/lib/shim/shimx64.efi.signed" "$ecache.new/shimx64.efi"
+    cp "$tmp/x/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" "$ecache.new/gcdx64.efi"
+    cp "$tmp/x/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" "$ecache.new/grubx64.efi"
+    touch "$ecache.new/complete"
+    rm -rf "$ecache" && mv "$ecache.new" "$ecache"
+  else
+    fallback=
+    for d in $(ls -d "$cache_root"/standin-efi-*/ 2>/dev/null | sort -V); do
+      efi_cached "${d%/}" && fallback=${d%/}
+    done
+    [[ -n $fallback ]] || { log "apt-get download shim-signed grub-efi-amd64-signed failed and no signed boot loaders are cached"; exit 1; }
+    log "apt-get download shim-signed grub-efi-amd64-signed failed; using the cached ${fallback##*/}"
+    ecache=$fallback
+  fi
+  rm -rf "$tmp"; trap - EXIT
+fi
+# The chain OVMF's Microsoft keys accept: shim by Microsoft, GRUB and the
+# kernel by Debian (shim carries Debian's CA).
+signed_by() {
+  sbverify --list "$1" 2>/dev/null | grep -q "issuer: .*CN=$2\$" || { log "$1 is not signed by $2 (sbverify --list)"; exit 1; }
+}
+signed_by "$ecache/shimx64.efi" "Microsoft Corporation UEFI CA 2011"
+signed_by "$ecache/gcdx64.efi" "Debian Secure Boot CA"
+signed_by "$ecache/grubx64.efi" "Debian Secure Boot CA"
+signed_by "$kcache/vmlinuz" "Debian Secure Boot CA"
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -139,12 +191,14 @@ chmod 755 "$ir/etc/udhcpc.script" "$ir/init"
 echo "root:x:0:0:root:/root:/bin/sh" >"$ir/etc/passwd"
 (cd "$ir" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) | zstd -q -19 >"$work/initrd.img"
 
-# --- GRUB images for the installed disk ---------------------------------------
+# --- boot loaders for the installed disk --------------------------------------
 # Setup writes these to the disk it installs to: boot.img (first 440 bytes of
-# the MBR) and core.img (sectors 1.. of the MBR gap) for BIOS, BOOTX64.EFI on
-# the ESP for UEFI. Both find the installed volume by its kernel and boot it.
+# the MBR) and core.img (sectors 1.. of the MBR gap) for BIOS; for UEFI shim
+# as \EFI\BOOT\BOOTX64.EFI (and bootmgfw.efi) with the signed GRUB as
+# grubx64.efi beside it and this config as \EFI\debian\grub.cfg. Both find
+# the installed volume by its kernel and boot it.
 iso=$work/iso
-mkdir -p "$iso/boot/grub" "$iso/sources" "$iso/winbake/grub"
+mkdir -p "$iso/boot/grub" "$iso/sources" "$iso/winbake/grub" "$iso/winbake/efi"
 cat >"$work/disk.cfg" <<EOF
 serial --unit=0 --speed=115200
 terminal_input serial
@@ -159,9 +213,20 @@ EOF
 grub_mods="fat part_msdos part_gpt linux serial terminal search search_fs_file echo test boot"
 grub-mkimage -O i386-pc -o "$iso/winbake/grub/core.img" -c "$work/disk.cfg" -p /boot/grub biosdisk $grub_mods
 cp /usr/lib/grub/i386-pc/boot.img "$iso/winbake/grub/boot.img"
-grub-mkimage -O x86_64-efi -o "$iso/winbake/grub/bootx64.efi" -c "$work/disk.cfg" -p /EFI/BOOT $grub_mods
 core_sectors=$(( ($(stat -c %s "$iso/winbake/grub/core.img") + 511) / 512 ))
 ((core_sectors < 2000)) || { log "core.img is $core_sectors sectors: too large for the MBR gap"; exit 1; }
+cp "$ecache/shimx64.efi" "$iso/winbake/efi/shimx64.efi"
+cp "$ecache/grubx64.efi" "$iso/winbake/efi/grubx64.efi"
+cp "$work/disk.cfg" "$iso/winbake/efi/grub.cfg"
+
+# The ISO's EFI system image: shim, which loads grubx64.efi from its own
+# directory: here the signed GRUB for CDs.
+efi_img=$iso/boot/efi.img
+efi_kb=$(( ($(stat -c %s "$ecache/shimx64.efi") + $(stat -c %s "$ecache/gcdx64.efi")) / 1024 + 512 ))
+mformat -i "$efi_img" -C -T $((efi_kb * 2)) -h 2 -s 32 -N 0 -v WINBAKE_EFI ::
+mmd -i "$efi_img" ::/EFI ::/EFI/BOOT
+mcopy -i "$efi_img" "$ecache/shimx64.efi" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$efi_img" "$ecache/gcdx64.efi" ::/EFI/BOOT/grubx64.efi
 
 # --- install.wim ------------------------------------------------------------
 wimtree=$work/wimtree
@@ -242,6 +307,11 @@ menuentry "Boot the next device" --id nextdevice {
 EOF
 mkdir -p "$(dirname "$out")"
 log "writing $out"
-grub-mkrescue -o "$out.tmp" --locales= --fonts= --themes= --compress=xz "$iso" -- -volid WINBAKE_STANDIN_X64FRE >/dev/null 2>"$work/mkrescue.log" || { cat "$work/mkrescue.log" >&2; exit 1; }
+# grub-mkrescue makes the BIOS El Torito image (GRUB i386-pc reading
+# /boot/grub/grub.cfg); xorriso's commands after "--" add the EFI system image
+# as the second El Torito entry.
+grub-mkrescue -d /usr/lib/grub/i386-pc -o "$out.tmp" --locales= --fonts= --themes= --compress=xz "$iso" -- \
+  -volid WINBAKE_STANDIN_X64FRE -boot_image any next -boot_image any efi_path=/boot/efi.img \
+  >/dev/null 2>"$work/mkrescue.log" || { cat "$work/mkrescue.log" >&2; exit 1; }
 mv "$out.tmp" "$out"
 log "done: $out ($(du -h "$out" | cut -f1), kernel $kver)"

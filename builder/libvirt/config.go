@@ -87,7 +87,11 @@ type Config struct {
 	// With `firmware = "uefi"`, let libvirt pick Secure Boot firmware with
 	// Microsoft's keys enrolled (`<firmware>` features `secure-boot` and
 	// `enrolled-keys`, SMM on). Needed for Windows 11; Windows Server
-	// installs either way. Defaults to `false`.
+	// installs either way. The install media must then boot through a
+	// loader signed for the enrolled keys: Windows media are signed by
+	// Microsoft; customized media must keep Microsoft's signed boot files
+	// or be signed with a key in the enrolled `db`. Recorded in the
+	// manifest as `secure_boot`. Defaults to `false`.
 	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
 	// Add a VNC display listening on the hypervisor's 127.0.0.1 (for
 	// watching Setup through an SSH tunnel). Defaults to `false`: no

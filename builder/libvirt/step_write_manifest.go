@@ -47,7 +47,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	}
 
 	m := qemu.Manifest{
-		Disk: volume, Format: "qcow2", Firmware: c.Firmware, TPM: c.TPMEnabled(),
+		Disk: volume, Format: "qcow2", Firmware: c.Firmware, SecureBoot: c.SecureBoot, TPM: c.TPMEnabled(),
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
 	var files []string

@@ -58,7 +58,11 @@ type Config struct {
 	// (features `secure-boot`, `enrolled-keys`, `requires-smm`), else
 	// Debian's `OVMF_CODE_4M.secboot.fd` and `OVMF_VARS_4M.ms.fd`. The
 	// machine gets `smm=on` and the flash is locked to SMM
-	// (`-global driver=cfi.pflash01,property=secure,value=on`). Recorded
+	// (`-global driver=cfi.pflash01,property=secure,value=on`). The install
+	// media must then boot through a loader signed for the enrolled keys:
+	// Windows media are signed by Microsoft; customized media must keep
+	// Microsoft's signed boot files or be signed with a key in the
+	// enrolled `db` (else the firmware answers `Access Denied`). Recorded
 	// in the manifest as `secure_boot`. Defaults to `false`.
 	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
 	// Extra QEMU arguments appended, in order, after winbake's own; each

@@ -9,8 +9,9 @@
 // from sources/install.wim; the disk is partitioned as DiskConfiguration says
 // (MBR or GPT, with Windows' partition types); the stand-in installs itself on
 // the Windows partition with a boot loader for the firmware it runs under
-// (GRUB in the MBR and its gap for BIOS, \EFI\BOOT\BOOTX64.EFI on the ESP for
-// UEFI) and restarts.
+// (GRUB in the MBR and its gap for BIOS; for UEFI the ISO's Secure Boot chain
+// on the ESP: shim as \EFI\BOOT\BOOTX64.EFI, the signed GRUB beside it) and
+// restarts.
 //
 // First boot from disk: specialize (computer name, time zone) and oobeSystem
 // (accounts, automatic logon, FirstLogonCommands). The WinRM service starts

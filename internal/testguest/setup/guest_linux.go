@@ -67,6 +67,28 @@ func Firmware() string {
 	return FirmwareBIOS
 }
 
+// efiGlobalVariable is the vendor GUID of the UEFI specification's variables.
+const efiGlobalVariable = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+// SecureBoot reports whether UEFI firmware booted the kernel with Secure
+// Boot enforced: the SecureBoot variable read through efivarfs (4 bytes of
+// attributes, then the value).
+func (g *Guest) SecureBoot() bool {
+	if Firmware() != FirmwareUEFI {
+		return false
+	}
+	g.Modprobe("efivarfs")
+	dir := "/sys/firmware/efi/efivars"
+	name := filepath.Join(dir, "SecureBoot-"+efiGlobalVariable)
+	if _, err := os.Stat(name); err != nil {
+		if err := Mount("efivarfs", dir, "efivarfs", true, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
+			g.Log.Printf("boot", "efivarfs: %v", err)
+		}
+	}
+	b, err := os.ReadFile(name)
+	return err == nil && len(b) == 5 && b[4] == 1
+}
+
 // Cmdline returns the kernel command line's key=value words.
 func Cmdline() map[string]string {
 	b, _ := os.ReadFile("/proc/cmdline")

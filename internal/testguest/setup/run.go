@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,9 +32,15 @@ const (
 	isoInstall   = "sources/install.wim"
 	isoBootImg   = "winbake/grub/boot.img"
 	isoCoreImg   = "winbake/grub/core.img"
-	isoBootX64   = "winbake/grub/bootx64.efi"
+	isoShim      = "winbake/efi/shimx64.efi"
+	isoGrub      = "winbake/efi/grubx64.efi"
+	isoGrubCfg   = "winbake/efi/grub.cfg"
 	bootX64Path  = "EFI/BOOT/BOOTX64.EFI"
 	bootmgfwPath = "EFI/Microsoft/Boot/bootmgfw.efi"
+	// The signed GRUB shim loads from its own directory, and where that
+	// GRUB's built-in prefix looks for its config.
+	grubName    = "grubx64.efi"
+	grubCfgPath = "EFI/debian/grub.cfg"
 )
 
 // Main runs the stand-in: Windows Setup when booted from the ISO
@@ -107,11 +114,9 @@ func randomBytes(n int) []byte {
 func (g *Guest) WindowsPE() error {
 	start := time.Now()
 	firmware := Firmware()
-	g.pe("Windows Setup (winbake stand-in) starting, %s firmware", firmware)
 	g.Modprobe(InboxModules...)
-	if firmware == FirmwareUEFI {
-		g.Modprobe("efivarfs")
-	}
+	secureBoot := g.SecureBoot()
+	g.pe("Windows Setup (winbake stand-in) starting, %s firmware%s", firmware, map[bool]string{true: ", Secure Boot on"}[secureBoot])
 	devs := WaitDevices(700*time.Millisecond, 5*time.Second)
 	media := g.mountMedia(devs)
 
@@ -153,7 +158,7 @@ func (g *Guest) WindowsPE() error {
 			Details: []string{fmt.Sprintf("%s has no Microsoft-Windows-Setup component for processorArchitecture %s in pass windowsPE", source, Architecture)}}
 	}
 
-	st := &State{Phase: PhaseSpecialize, Firmware: firmware, AnswerFile: source, Registry: map[string]string{}}
+	st := &State{Phase: PhaseSpecialize, Firmware: firmware, SecureBoot: secureBoot, AnswerFile: source, Registry: map[string]string{}}
 	st.WinRM.StartMode = "demand"
 	st.NetworkCategory = "Public"
 
@@ -443,8 +448,18 @@ func (g *Guest) applyImage(src *Medium, ans *Answer, plan *Plan, disk BlockDevic
 		if err := Mount(espDev, espRoot, "vfat", false, "iocharset=utf8,shortname=mixed"); err != nil {
 			return err
 		}
-		for _, dst := range []string{bootX64Path, bootmgfwPath} {
-			if err := copyFile(filepath.Join(espRoot, dst), from(isoBootX64)); err != nil {
+		// The boot chain of signed media, so the disk boots under Secure
+		// Boot: shim (signed by Microsoft) at the removable-media path and
+		// as Windows Boot Manager, the signed GRUB beside each, its config.
+		files := [][2]string{
+			{bootX64Path, isoShim},
+			{path.Join(path.Dir(bootX64Path), grubName), isoGrub},
+			{bootmgfwPath, isoShim},
+			{path.Join(path.Dir(bootmgfwPath), grubName), isoGrub},
+			{grubCfgPath, isoGrubCfg},
+		}
+		for _, f := range files {
+			if err := copyFile(filepath.Join(espRoot, f[0]), from(f[1])); err != nil {
 				_ = Unmount(espRoot)
 				return err
 			}

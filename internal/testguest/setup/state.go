@@ -38,6 +38,8 @@ type State struct {
 	Version  int    `json:"version"`
 	Phase    string `json:"phase"`
 	Firmware string `json:"firmware"`
+	// SecureBoot: the firmware enforced Secure Boot when Setup ran.
+	SecureBoot bool `json:"secure_boot,omitempty"`
 
 	Image struct {
 		Name      string `json:"name"`

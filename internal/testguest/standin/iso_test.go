@@ -2,6 +2,8 @@ package standin
 
 import (
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,7 +11,8 @@ import (
 )
 
 // The stand-in ISO passes winbake's install-image check with the image
-// names of real Windows Server 2022 media, and boots under BIOS and UEFI.
+// names of real Windows Server 2022 media, and boots under BIOS and UEFI;
+// its EFI system image holds the Secure Boot chain of signed media.
 func TestISO(t *testing.T) {
 	iso := isoPath(t)
 	m, err := installmedia.ReadISO(iso)
@@ -42,5 +45,27 @@ func TestISO(t *testing.T) {
 	report := string(out)
 	if !strings.Contains(report, "El Torito boot img :   1  BIOS") || !strings.Contains(report, "El Torito boot img :   2  UEFI") {
 		t.Errorf("El Torito boot images (want BIOS and UEFI):\n%s", report)
+	}
+
+	dir := t.TempDir()
+	efiImg := filepath.Join(dir, "efi.img")
+	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/boot/efi.img", efiImg).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso -extract /boot/efi.img: %v: %s", err, out)
+	}
+	for _, f := range []struct{ name, issuer string }{
+		{"BOOTX64.EFI", "Microsoft Corporation UEFI CA 2011"}, // shim
+		{"grubx64.efi", "Debian Secure Boot CA"},              // trusted by shim
+	} {
+		local := filepath.Join(dir, f.name)
+		if out, err := exec.Command("mcopy", "-i", efiImg, "::/EFI/BOOT/"+f.name, local).CombinedOutput(); err != nil {
+			t.Fatalf("mcopy %s: %v: %s", f.name, err, out)
+		}
+		out, _ := exec.Command("sbverify", "--list", local).CombinedOutput()
+		if !slices.ContainsFunc(strings.Split(string(out), "\n"), func(l string) bool {
+			l = strings.TrimSpace(l)
+			return strings.HasPrefix(l, "issuer:") && strings.HasSuffix(l, "/CN="+f.issuer)
+		}) {
+			t.Errorf("\\EFI\\BOOT\\%s is not signed by %s:\n%s", f.name, f.issuer, out)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,6 +50,10 @@ const (
 const (
 	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// Secure Boot: the SMM build and VARS with Microsoft's keys enrolled
+	// and Secure Boot on.
+	OVMFCodeSecureBoot = "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+	OVMFVarsSecureBoot = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 )
 
 // Config describes a VM.
@@ -74,6 +79,9 @@ type Config struct {
 	Firmware Firmware
 	Machine  string
 	NoTPM    bool
+	// SecureBoot boots a UEFI VM with Secure Boot enforced (OVMF's SMM
+	// build with Microsoft's keys; the machine gets smm=on).
+	SecureBoot bool
 	// NoKeyPress leaves a UEFI boot's "Press any key to boot from CD or
 	// DVD" unanswered, so the firmware boots the next device. By default
 	// the space bar is pressed (through QMP) the first time the prompt
@@ -247,8 +255,14 @@ func Start(cfg Config) (vm *VM, err error) {
 		"-pidfile", filepath.Join(vm.dir, "qemu.pid"),
 	}
 	if cfg.Firmware == UEFI {
+		code, varsTemplate := OVMFCode, OVMFVars
+		if cfg.SecureBoot {
+			code, varsTemplate = OVMFCodeSecureBoot, OVMFVarsSecureBoot
+			args[slices.Index(args, "-machine")+1] += ",smm=on"
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		vars := filepath.Join(vm.dir, "OVMF_VARS_4M.fd")
-		b, err := os.ReadFile(OVMFVars)
+		b, err := os.ReadFile(varsTemplate)
 		if err != nil {
 			return vm, fmt.Errorf("OVMF (Debian package ovmf): %w", err)
 		}
@@ -256,7 +270,7 @@ func Start(cfg Config) (vm *VM, err error) {
 			return vm, err
 		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 		if !cfg.NoTPM {
 			if err := vm.startTPM(); err != nil {

@@ -328,11 +328,13 @@ func TestBIOSVirtioCD(t *testing.T) {
 	}
 }
 
-// TestUEFIVirtioCDTPM: UEFI with a TPM, answer file on a CD, virtio-scsi
-// disk (vioscsi), a recovery partition before Windows; the GPT carries
-// Windows' types, the ESP \EFI\BOOT\BOOTX64.EFI, and the disk boots on its
-// own.
-func TestUEFIVirtioCDTPM(t *testing.T) {
+// TestUEFISecureBootVirtioCDTPM: UEFI with Secure Boot enforced (Microsoft's
+// keys) and a TPM, answer file on a CD, virtio-scsi disk (vioscsi), a
+// recovery partition before Windows. The ISO's signed chain boots, Setup
+// sees Secure Boot on, the GPT carries Windows' types, the ESP the signed
+// chain (shim as \EFI\BOOT\BOOTX64.EFI, GRUB beside it), and the disk boots
+// on its own under Secure Boot.
+func TestUEFISecureBootVirtioCDTPM(t *testing.T) {
 	iso := isoPath(t)
 	s := settings(unattend.FirmwareUEFI)
 	s.ImageName = "Windows Server 2022 SERVERDATACENTER"
@@ -340,9 +342,11 @@ func TestUEFIVirtioCDTPM(t *testing.T) {
 	s.RecoveryPartitionMB = 300
 	s.Username = "winbake"
 	disk := filepath.Join(t.TempDir(), "disk.qcow2")
-	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), CDs: []string{virtioCD(t)}, Disk: disk, DiskBus: BusVirtioSCSI, Firmware: UEFI})
+	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), CDs: []string{virtioCD(t)}, Disk: disk, DiskBus: BusVirtioSCSI, Firmware: UEFI, SecureBoot: true})
 
-	_, i, d := wait(t, vm, uefiStage, 0, setup.WindowsPEDoneLine)
+	_, i, d := wait(t, vm, uefiStage, 0, "Secure Boot on")
+	record(t, "Setup started with Secure Boot on", d)
+	_, i, d = wait(t, vm, uefiStage, i, setup.WindowsPEDoneLine)
 	record(t, "windowsPE done (ISO boot, Setup, partitioning)", d)
 	_, i, d = wait(t, vm, uefiStage, i, setup.SetupCompleteLine)
 	record(t, "Setup complete (restart, specialize, oobeSystem)", d)
@@ -368,18 +372,22 @@ func TestUEFIVirtioCDTPM(t *testing.T) {
 	if img.Partitions[2].Attrs != 0x8000000000000001 {
 		t.Errorf("recovery partition attributes %#x", img.Partitions[2].Attrs)
 	}
-	if ls, err := img.List(1, "EFI/BOOT"); err != nil || !strings.Contains(strings.ToUpper(ls), "BOOTX64.EFI") {
-		t.Errorf("ESP \\EFI\\BOOT: %q %v", ls, err)
+	for _, dir := range []string{"EFI/BOOT", "EFI/Microsoft/Boot"} {
+		ls, err := img.List(1, dir)
+		if err != nil || !strings.Contains(strings.ToUpper(ls), "GRUBX64.EFI") ||
+			(!strings.Contains(strings.ToUpper(ls), "BOOTX64.EFI") && !strings.Contains(strings.ToUpper(ls), "BOOTMGFW.EFI")) {
+			t.Errorf("ESP %s: %q %v", dir, ls, err)
+		}
 	}
 	st := stateOf(t, img, 4)
-	if st.Phase != setup.PhaseComplete || st.Firmware != setup.FirmwareUEFI || st.Image.Name != s.ImageName {
-		t.Errorf("state: phase %q firmware %q image %q", st.Phase, st.Firmware, st.Image.Name)
+	if st.Phase != setup.PhaseComplete || st.Firmware != setup.FirmwareUEFI || !st.SecureBoot || st.Image.Name != s.ImageName {
+		t.Errorf("state: phase %q firmware %q secure boot %v image %q", st.Phase, st.Firmware, st.SecureBoot, st.Image.Name)
 	}
 	if len(st.Accounts) != 1 || st.Accounts[0].Name != "winbake" || st.Accounts[0].Password != s.Password {
 		t.Errorf("accounts = %+v", st.Accounts)
 	}
 
-	vm2 := start(t, Config{Disk: disk, DiskBus: BusVirtioSCSI, Firmware: UEFI})
+	vm2 := start(t, Config{Disk: disk, DiskBus: BusVirtioSCSI, Firmware: UEFI, SecureBoot: true})
 	_, _, d = wait(t, vm2, uefiStage, 0, setup.ReadyLine)
 	record(t, "disk alone: Windows ready", d)
 	wait(t, vm2, 10*time.Second, 0, setup.WinRMListeningPrefix)
