@@ -292,6 +292,7 @@ func (p *powerMachine) boot(instant bool) {
 		now = m.st.Boots[n-1].Add(time.Millisecond)
 	}
 	m.st.Boots = append(m.st.Boots, now)
+	m.applyComputerNameLocked()
 	d, stillPending, clearKeys := m.bootServicingLocked(now)
 	p.autoReboot = stillPending
 	p.clearKeys = false
