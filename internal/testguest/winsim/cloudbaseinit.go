@@ -558,11 +558,11 @@ var cloudbasePlugins map[string]cloudbasePlugin
 
 func init() {
 	cloudbasePlugins = map[string]cloudbasePlugin{
-		"cloudbaseinit.plugins.common.sethostname.SetHostNamePlugin":           cloudbaseSetHostName,
-		"cloudbaseinit.plugins.windows.createuser.CreateUserPlugin":            cloudbaseCreateUser,
+		"cloudbaseinit.plugins.common.sethostname.SetHostNamePlugin":            cloudbaseSetHostName,
+		"cloudbaseinit.plugins.windows.createuser.CreateUserPlugin":             cloudbaseCreateUser,
 		"cloudbaseinit.plugins.common.sshpublickeys.SetUserSSHPublicKeysPlugin": cloudbaseSSHKeys,
-		"cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin":   cloudbaseSetPassword,
-		"cloudbaseinit.plugins.common.userdata.UserDataPlugin":                 cloudbaseUserData,
+		"cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin":    cloudbaseSetPassword,
+		"cloudbaseinit.plugins.common.userdata.UserDataPlugin":                  cloudbaseUserData,
 	}
 }
 
