@@ -81,7 +81,9 @@ func (k *checker) Run(ctx context.Context, r *Report) {
 	default:
 		r.fail("first boot completes", "the console shows neither the end of Setup nor cloudbase-init's service run")
 	}
-	if f.PluginsDone > 0 && len(f.Plugins) > 0 {
+	if f.NoMetadata && f.MetadataService == "" {
+		r.fail("cloudbase-init ran its plugins", fmt.Sprintf("console: cloudbase-init logged %q: it read neither the config drive nor the metadata service (check its metadata_services and config_drive_* options)", noMetadataText))
+	} else if f.PluginsDone > 0 && len(f.Plugins) > 0 {
 		ev := fmt.Sprintf("console: plugins %s; %q", strings.Join(f.Plugins, ", "), pluginsDoneText)
 		if f.MetadataService != "" {
 			ev = "metadata service " + f.MetadataService + "; " + ev
