@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -45,9 +46,28 @@ type guest struct {
 	comm packersdk.Communicator
 }
 
+// syncBuffer takes stdout and stderr, which the communicator copies on
+// goroutines of their own.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // run runs a cmd.exe command and returns its output and exit status.
 func (g guest) run(ctx context.Context, command string) (string, int, error) {
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &out, Stderr: &out}
 	if err := g.comm.Start(ctx, cmd); err != nil {
 		return out.String(), -1, err

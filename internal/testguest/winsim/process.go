@@ -131,6 +131,8 @@ func (m *Machine) programAt(abs string) func(p *proc) uint32 {
 		return m.runSysprep
 	case `c:\windows\system32\net.exe`:
 		return m.runNet
+	case `c:\windows\system32\reg.exe`:
+		return m.runReg
 	}
 	if run := m.sysprepProgram(abs); run != nil {
 		return run
