@@ -242,3 +242,63 @@ func TestStandinWithMissingUpdateFails(t *testing.T) {
 		t.Errorf("evidence %q", ev)
 	}
 }
+
+// MAAS mode: the stand-in's cloudbase-init with MaaSHttpService reads this
+// post-processor's MAAS endpoints (signed with OAuth, as MAAS requires) and
+// sets the host name, creates the account, installs the key and runs the
+// user data.
+func TestStandinReadsTheMAASMetadata(t *testing.T) {
+	c := prepared(t, map[string]interface{}{"mode": "maas", "hostname": "maas-inst"})
+	inst := testInstance(t, c)
+	inst.Metadata.UserData = UserDataScript(inst.Metadata.UUID)
+	server := &metadataServer{Mode: ModeMAAS, Metadata: inst.Metadata}
+	port, err := server.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Stop()
+	stateDir := t.TempDir()
+	m, err := winsim.New(winsim.Options{StateDir: stateDir, Users: []string{"packer"}, Failf: t.Errorf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { m.Close() }()
+	if err := m.FS().WriteFile(`C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, []byte("MSI")); err != nil {
+		t.Fatal(err)
+	}
+	code, err := m.ConsoleSystem().Processes().Run(context.Background(), "msiexec.exe", []string{"/i", `C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, "/qn", "LOGGINGSERIALPORTNAME=COM1"}, nil, nil)
+	if err != nil || code != 0 {
+		t.Fatalf("msiexec: %d %v", code, err)
+	}
+	conf := cloudbaseConfFor("cloudbaseinit.metadata.services.maasservice.MaaSHttpService", "", "allow_reboot=false\n"+
+		fmt.Sprintf("maas_metadata_url=http://127.0.0.1:%d/MAAS/metadata/\nmaas_oauth_consumer_key=ck\nmaas_oauth_token_key=tk\nmaas_oauth_token_secret=ts\n", port))
+	if err := m.FS().WriteFile(winsim.CloudbaseInitDir+`\conf\cloudbase-init.conf`, []byte(conf)); err != nil {
+		t.Fatal(err)
+	}
+	var console bytes.Buffer
+	res, err := m.RunCloudbaseInit(context.Background(), winsim.CloudbaseInitRun{Console: &console})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := readSerial(console.String())
+	if res.Service != "MaaSHttpService" || f.MetadataService != "MaaSHttpService" || f.PluginsDone != 1 || len(f.Plugins) != 5 {
+		t.Errorf("result %+v, console facts %+v:\n%s", res, f, console.String())
+	}
+	if got := m.PendingComputerName(); got != "maas-inst" {
+		t.Errorf("pending computer name %q", got)
+	}
+	keys, _ := m.FS().ReadFile(`C:\Users\Admin\.ssh\authorized_keys`)
+	marker, _ := m.FS().ReadFile(UserDataMarker)
+	if !strings.Contains(string(keys), strings.Fields(inst.Metadata.PublicKeys["winbake-verify"])[1]) || !strings.Contains(string(marker), inst.Metadata.UUID) {
+		t.Errorf("authorized_keys %q, marker %q", keys, marker)
+	}
+	for _, want := range []string{"GET /MAAS/metadata/2012-03-01/meta-data/", "GET /MAAS/metadata/2012-03-01/meta-data/instance-id", "GET /MAAS/metadata/2012-03-01/user-data"} {
+		found := false
+		for _, r := range server.Requests() {
+			found = found || r == want
+		}
+		if !found {
+			t.Errorf("no request %q in %v", want, server.Requests())
+		}
+	}
+}

@@ -118,11 +118,21 @@ type CloudbaseInitResult struct {
 	Reboot bool
 }
 
-// cloudbaseConfig is cloudbase-init.conf's [DEFAULT] section (and
-// [openstack] metadata_base_url).
+// cloudbaseConfig is cloudbase-init.conf: the [DEFAULT] options, and the
+// options of the other sections ([openstack], [maas]) as
+// "<section>.<option>".
 type cloudbaseConfig struct {
 	path string
 	opts map[string]string
+}
+
+// groupOpt is an option of a section that was a [DEFAULT] option once
+// (oslo.config's deprecated_name and deprecated_group).
+func (c cloudbaseConfig) groupOpt(section, name, deprecated, def string) string {
+	if v, ok := c.opts[section+"."+name]; ok {
+		return v
+	}
+	return c.str(deprecated, def)
 }
 
 func (c cloudbaseConfig) str(name, def string) string {
@@ -165,8 +175,7 @@ func (c cloudbaseConfig) integer(name string, def int) int {
 	return def
 }
 
-// parseCloudbaseConfig reads the oslo.config INI file: [DEFAULT] options
-// and metadata_base_url of [openstack] (which takes precedence).
+// parseCloudbaseConfig reads the oslo.config INI file.
 func parseCloudbaseConfig(path string, data []byte) (cloudbaseConfig, error) {
 	c := cloudbaseConfig{path: path, opts: map[string]string{}}
 	section := ""
@@ -184,15 +193,10 @@ func parseCloudbaseConfig(path string, data []byte) (cloudbaseConfig, error) {
 			return c, fmt.Errorf("%s line %d: %q is not an option", path, i+1, line)
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch section {
-		case "default":
-			if _, set := c.opts[k]; !set || k != "metadata_base_url" {
-				c.opts[k] = v
-			}
-		case "openstack":
-			if k == "metadata_base_url" {
-				c.opts[k] = v
-			}
+		if section == "default" {
+			c.opts[k] = v
+		} else {
+			c.opts[section+"."+k] = v
 		}
 	}
 	return c, nil
@@ -399,6 +403,8 @@ func (m *Machine) cloudbaseFindMetadata(ctx context.Context, conf cloudbaseConfi
 			md, err = cloudbaseConfigDrive(conf, run, l)
 		case "cloudbaseinit.metadata.services.httpservice.HttpService":
 			md, err = cloudbaseHTTP(ctx, conf, run, l, m.clock)
+		case "cloudbaseinit.metadata.services.maasservice.MaaSHttpService":
+			md, err = cloudbaseMAAS(ctx, conf, run, l, m.clock)
 		default:
 			m.unsupportedf("cloudbase-init metadata service %s is not modelled", class)
 			err = errors.New("not modelled by the stand-in")
@@ -448,7 +454,7 @@ func cloudbaseConfigDrive(conf cloudbaseConfig, run CloudbaseInitRun, l *cloudba
 // metadata_base_url, with retry_count tries retry_count_interval apart.
 func cloudbaseHTTP(ctx context.Context, conf cloudbaseConfig, run CloudbaseInitRun, l *cloudbaseLog, clock Clock) (*cloudbaseMetadata, error) {
 	const logger = "cloudbaseinit.metadata.services.httpservice"
-	base := conf.str("metadata_base_url", cloudbaseDefaultMetadataURL)
+	base := conf.groupOpt("openstack", "metadata_base_url", "metadata_base_url", cloudbaseDefaultMetadataURL)
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
