@@ -34,7 +34,9 @@ func isoLabel(dev string) (string, bool) {
 func (w *installed) cloudbaseInit() (reboot bool) {
 	g := w.g
 	dir := filepath.Join(windowsRoot, WinsimStateDir)
-	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+	// Opening the simulated Windows boots it (pending servicing advances):
+	// only when cloudbase-init's program is on its disk.
+	if !cloudbaseInitOnDisk(windowsRoot) {
 		return false
 	}
 	logf := func(format string, args ...any) { g.Log.Printf("cloudbase-init", format, args...) }
@@ -96,6 +98,13 @@ func (w *installed) cloudbaseInit() (reboot bool) {
 		logf("saving the state: %v", err)
 	}
 	return res.Reboot
+}
+
+// cloudbaseInitOnDisk reports whether cloudbase-init's program is on the
+// simulated Windows of the volume mounted at root.
+func cloudbaseInitOnDisk(root string) bool {
+	_, err := os.Stat(filepath.Join(root, WinsimStateDir, "fs", "C", "Program Files", "Cloudbase Solutions", "Cloudbase-Init", "Python", "Scripts", "cloudbase-init.exe"))
+	return err == nil
 }
 
 // SetCloudbaseInitAccount records an account cloudbase-init created or

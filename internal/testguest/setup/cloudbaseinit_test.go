@@ -1,12 +1,15 @@
 package setup
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kdomanski/iso9660"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
 func TestISOLabelReadsTheVolumeIdentifier(t *testing.T) {
@@ -53,5 +56,28 @@ func TestCloudbaseInitAccountsLogOnUnlessTheirPasswordMustChange(t *testing.T) {
 	}
 	if a := st.Accounts[2]; !a.NoLogon {
 		t.Errorf("ops: %+v", a)
+	}
+}
+
+// The boot looks for cloudbase-init's program on the simulated Windows'
+// disk before opening it: the path is where msiexec puts it.
+func TestCloudbaseInitProgramPathOnTheWinsimDisk(t *testing.T) {
+	root := t.TempDir()
+	m, err := winsim.New(winsim.Options{StateDir: filepath.Join(root, WinsimStateDir), Users: []string{"packer"}, Failf: t.Errorf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if cloudbaseInitOnDisk(root) {
+		t.Error("a fresh Windows has cloudbase-init")
+	}
+	if err := m.FS().WriteFile(`C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, []byte("MSI")); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := m.ConsoleSystem().Processes().Run(context.Background(), "msiexec.exe", []string{"/i", `C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, "/qn"}, nil, nil); err != nil || code != 0 {
+		t.Fatalf("msiexec: %d %v", code, err)
+	}
+	if !cloudbaseInitOnDisk(root) {
+		t.Error("cloudbase-init installed but not found")
 	}
 }
