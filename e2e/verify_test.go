@@ -92,8 +92,10 @@ func TestVerifyWithAndWithoutCloudbaseInit(t *testing.T) {
 		if got := fileSHA256(t, filepath.Join(d, m.Disk)); got != m.SHA256 {
 			t.Errorf("%s: disk checksum %s, manifest says %s: verification changed the image", d, got, m.SHA256)
 		}
-		if _, err := os.Stat(filepath.Join(d, "standin.verify.txt")); err != nil {
+		if table, err := os.ReadFile(filepath.Join(d, "standin.verify.txt")); err != nil {
 			t.Error(err)
+		} else {
+			t.Logf("%s:\n%s", filepath.Base(d), table)
 		}
 		rb, _ := os.ReadFile(filepath.Join(d, "standin.verify.json"))
 		if strings.Contains(string(rb), password) {
