@@ -1,7 +1,11 @@
 # Installs winbake's stand-in Windows (make standin-iso) into a golden disk,
 # generalizes a copy with sysprep, and verifies the generalized image by
-# booting a throwaway overlay of it with a config drive, as OpenStack would:
+# booting a throwaway overlay of it with a config drive and the metadata
+# service at http://169.254.169.254/, as OpenStack would:
 #   packer build -var winrm_password=... example/verify-standin.pkr.hcl
+# The stand-in's msiexec installs any non-empty file named
+# CloudbaseInitSetup*.msi as cloudbase-init's MSI does; its cloudbase-init
+# runs the plugins listed below.
 # The report goes beside the generalized image (sysprep_dir).
 packer {
   required_plugins {
@@ -38,7 +42,8 @@ variable "sysprep_dir" {
 }
 
 # A cloudbase-init MSI to install before sysprep; none by default, and then
-# verification fails: nothing reads the config drive.
+# verification fails: nothing reads the config drive or the metadata
+# service.
 variable "cloudbase_init_msi" {
   type    = string
   default = ""
@@ -84,20 +89,32 @@ build {
       dynamic "cloudbase_init" {
         for_each = var.cloudbase_init_msi == "" ? [] : [var.cloudbase_init_msi]
         content {
-          msi               = cloudbase_init.value
-          metadata_services = ["cloudbaseinit.metadata.services.configdrive.ConfigDriveService"]
+          msi = cloudbase_init.value
+          metadata_services = [
+            "cloudbaseinit.metadata.services.httpservice.HttpService",
+            "cloudbaseinit.metadata.services.configdrive.ConfigDriveService",
+          ]
+          plugins = [
+            "cloudbaseinit.plugins.common.sethostname.SetHostNamePlugin",
+            "cloudbaseinit.plugins.windows.createuser.CreateUserPlugin",
+            "cloudbaseinit.plugins.common.sshpublickeys.SetUserSSHPublicKeysPlugin",
+            "cloudbaseinit.plugins.common.userdata.UserDataPlugin",
+            "cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin",
+          ]
         }
       }
     }
 
     post-processor "winbake-verify" {
-      accelerator     = "tcg"
-      cpus            = 1
-      memory          = 1024
-      hostname        = "verify-standin"
-      build_passwords = [var.winrm_password]
-      timeout         = "5m"
-      winrm_timeout   = "1m"
+      accelerator         = "tcg"
+      cpus                = 1
+      memory              = 1024
+      hostname            = "verify-standin"
+      metadata_service    = true
+      check_password_post = var.cloudbase_init_msi != ""
+      build_passwords     = [var.winrm_password]
+      timeout             = "10m"
+      winrm_timeout       = "2m"
     }
   }
 }

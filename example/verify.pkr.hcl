@@ -56,19 +56,25 @@ build {
       cloudbase_init {
         msi = var.cloudbase_init_msi
         metadata_services = [
-          "cloudbaseinit.metadata.services.configdrive.ConfigDriveService",
           "cloudbaseinit.metadata.services.httpservice.HttpService",
+          "cloudbaseinit.metadata.services.configdrive.ConfigDriveService",
         ]
       }
     }
 
+    # The instance gets a config drive and the OpenStack metadata API at
+    # http://169.254.169.254/, where cloudbase-init's HttpService looks by
+    # default; it posts the admin password there, encrypted with the
+    # instance's key, and verify decrypts it as `nova get-password` does.
     post-processor "winbake-verify" {
-      mode            = "openstack"
-      config_drive    = true
-      hostname        = "verify-2022"
-      username        = "Admin"
-      build_passwords = [var.winrm_password]
-      keep_winrm      = true
+      mode                = "openstack"
+      config_drive        = true
+      metadata_service    = true
+      check_password_post = true
+      hostname            = "verify-2022"
+      username            = "Admin"
+      build_passwords     = [var.winrm_password]
+      keep_winrm          = true
 
       check {
         name     = "time zone is UTC"

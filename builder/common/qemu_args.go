@@ -45,6 +45,8 @@ type VMSpec struct {
 	Network string
 	Bridge  string
 	MAC     string
+	// UserNetwork replaces QEMU's default user network (optional).
+	UserNetwork *UserNetwork
 
 	SerialLog string
 	QMPSocket string
@@ -181,7 +183,15 @@ func (s VMSpec) Args() ([]QemuArg, error) {
 	} else {
 		// Not restrict=on: the guest reaches the host's 127.0.0.1 as
 		// 10.0.2.2 (WinbakeHostIP).
-		a = append(a, QemuArg{"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", s.HostPort, s.GuestPort)})
+		netdev := fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", s.HostPort, s.GuestPort)
+		extra, err := s.UserNetwork.netdevOptions()
+		if err != nil {
+			return nil, err
+		}
+		if extra != "" {
+			netdev += "," + extra
+		}
+		a = append(a, QemuArg{"-netdev", netdev})
 	}
 	a = append(a, QemuArg{"-device", nic + ",netdev=n0"})
 	for _, u := range s.UserArgs {

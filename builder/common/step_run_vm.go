@@ -76,6 +76,9 @@ func (s *StepRunVM) Spec(state multistep.StateBag, accel string) VMSpec {
 	if port, ok := state.Get(StateHostPort).(int); ok {
 		spec.HostPort = port
 	}
+	if n, ok := state.Get(StateUserNetwork).(*UserNetwork); ok {
+		spec.UserNetwork = n
+	}
 	return spec
 }
 

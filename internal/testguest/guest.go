@@ -40,8 +40,12 @@ type Options struct {
 	// TLSAddr, when set, adds an HTTPS listener with a self-signed
 	// certificate (wsman.Server.ListenTLS).
 	TLSAddr string
-	// User and Password are the one local account WinRM accepts.
+	// User and Password are the local account WinRM accepts.
 	User, Password string
+	// Accounts are more local accounts WinRM accepts (name: password),
+	// e.g. the ones cloudbase-init created; each must exist on the
+	// machine (winsim.Machine.LocalAccounts).
+	Accounts map[string]string
 	// ComputerName, Windows, Drives, Packages, Power, Clock,
 	// QuietModuleLoad and StartOff are the winsim.Options of the same
 	// names.
@@ -127,6 +131,9 @@ func New(opts Options) (*Guest, error) {
 	}
 	so := opts.Server
 	so.Users = map[string]string{opts.User: opts.Password}
+	for name, password := range opts.Accounts {
+		so.Users[name] = password
+	}
 	// NTLM challenges carry the NetBIOS name: the machine's, truncated as
 	// NetBIOS truncates it.
 	if so.ComputerName == "" {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -45,9 +46,28 @@ type guest struct {
 	comm packersdk.Communicator
 }
 
+// syncBuffer takes stdout and stderr, which the communicator copies on
+// goroutines of their own.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // run runs a cmd.exe command and returns its output and exit status.
 func (g guest) run(ctx context.Context, command string) (string, int, error) {
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &out, Stderr: &out}
 	if err := g.comm.Start(ctx, cmd); err != nil {
 		return out.String(), -1, err
@@ -81,7 +101,9 @@ func (k *checker) Run(ctx context.Context, r *Report) {
 	default:
 		r.fail("first boot completes", "the console shows neither the end of Setup nor cloudbase-init's service run")
 	}
-	if f.PluginsDone > 0 && len(f.Plugins) > 0 {
+	if f.NoMetadata && f.MetadataService == "" {
+		r.fail("cloudbase-init ran its plugins", fmt.Sprintf("console: cloudbase-init logged %q: it read neither the config drive nor the metadata service (check its metadata_services and config_drive_* options)", noMetadataText))
+	} else if f.PluginsDone > 0 && len(f.Plugins) > 0 {
 		ev := fmt.Sprintf("console: plugins %s; %q", strings.Join(f.Plugins, ", "), pluginsDoneText)
 		if f.MetadataService != "" {
 			ev = "metadata service " + f.MetadataService + "; " + ev

@@ -39,9 +39,11 @@ type Config struct {
 	// mode. Defaults to `true`.
 	ConfigDrive *bool `mapstructure:"config_drive" required:"false"`
 	// Serve the metadata API host-side (OpenStack's in `openstack` mode,
-	// MAAS's in `maas` mode), reached by the guest at
-	// `http://10.0.2.2:<port>/`. Defaults to `true` in `maas` mode and
-	// `false` in `openstack` mode.
+	// MAAS's in `maas` mode). The instance's user network is then
+	// 169.254.169.0/24 and the guest reaches the service at
+	// `http://169.254.169.254/`, cloudbase-init's default
+	// `metadata_base_url`, as on a cloud. Defaults to `true` in `maas`
+	// mode and `false` in `openstack` mode.
 	MetadataService *bool `mapstructure:"metadata_service" required:"false"`
 
 	// Hostname the metadata gives the instance; the check compares it with

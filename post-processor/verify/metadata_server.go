@@ -1,7 +1,11 @@
 package verify
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,26 +27,105 @@ type metadataServer struct {
 	mu       sync.Mutex
 	password string // base64, as posted
 	requests []string
-	srv      *http.Server
 	listener net.Listener
+	conns    map[net.Conn]bool
+	wg       sync.WaitGroup
 }
 
-// Start listens on 127.0.0.1 (the guest reaches it as 10.0.2.2).
+// Start listens on 127.0.0.1. The guest reaches the server through QEMU's
+// guestfwd, which connects once, when QEMU starts, and carries every
+// connection the guest opens to the metadata address over that one
+// stream, one after the other. So the server reads requests off each
+// connection in turn and never closes one itself, whatever the request's
+// Connection header says: closing would end the guest's access for good.
 func (s *metadataServer) Start() (port int, err error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	s.listener = l
-	s.srv = &http.Server{Handler: s}
-	go func() { _ = s.srv.Serve(l) }()
+	s.conns = map[net.Conn]bool{}
+	s.wg.Add(1)
+	go s.accept()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (s *metadataServer) Stop() {
-	if s.srv != nil {
-		_ = s.srv.Close()
+func (s *metadataServer) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.listener.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = true
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveStream(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		}()
 	}
+}
+
+// serveStream answers the requests on c until the peer closes it.
+func (s *metadataServer) serveStream(c net.Conn) {
+	r := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			}
+			return
+		}
+		w := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
+		s.ServeHTTP(w, req)
+		_, _ = io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+		resp := &http.Response{StatusCode: w.code, ProtoMajor: 1, ProtoMinor: 1, Header: w.header,
+			ContentLength: int64(w.body.Len()), Body: io.NopCloser(&w.body), Request: req}
+		if req.Method == http.MethodHead {
+			resp.Body = http.NoBody
+		}
+		if err := resp.Write(c); err != nil {
+			return
+		}
+	}
+}
+
+// bufferedResponse collects a handler's response, so that it is sent
+// with its length.
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+	wrote  bool
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+func (b *bufferedResponse) WriteHeader(code int) {
+	if !b.wrote {
+		b.code, b.wrote = code, true
+	}
+}
+func (b *bufferedResponse) Write(p []byte) (int, error) { b.wrote = true; return b.body.Write(p) }
+
+func (s *metadataServer) Stop() {
+	if s.listener == nil {
+		return
+	}
+	_ = s.listener.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
 }
 
 // PostedPassword is the base64 ciphertext the guest posted, "" if none.

@@ -1,11 +1,13 @@
 package verify
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -113,5 +115,45 @@ func TestReadSerialFindsCloudbaseInitRuns(t *testing.T) {
 	if !f.SetupComplete || f.PluginsDone != 1 || f.MetadataService != "ConfigDriveService" ||
 		strings.Join(f.Plugins, ",") != "SetHostNamePlugin,CreateUserPlugin" {
 		t.Errorf("%+v", f)
+	}
+}
+
+// QEMU's guestfwd carries every guest connection over one stream it opens
+// at start: requests arrive one after the other on one connection, each
+// saying "Connection: close" as cloudbase-init's client does, and every
+// one is answered without the stream being closed.
+func TestMetadataServerAnswersEveryRequestOnTheGuestForwardStream(t *testing.T) {
+	s := &metadataServer{Mode: ModeOpenStack, MAC: "52:54:00:00:00:02", Metadata: Metadata{UUID: "u-2", Hostname: "h2"}}
+	port, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for i, path := range []string{"/openstack/latest/meta_data.json", "/openstack/latest/user_data", "/openstack/2013-04-04/meta_data.json"} {
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n\r\n", path)
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("request %d (%s): %v", i, path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := 200
+		if path == "/openstack/latest/user_data" {
+			want = 404 // no user data
+		}
+		if resp.StatusCode != want || resp.ContentLength != int64(len(b)) || want == 200 && !strings.Contains(string(b), `"uuid": "u-2"`) {
+			t.Errorf("%s: %d, %d bytes of %d: %q", path, resp.StatusCode, len(b), resp.ContentLength, b)
+		}
+	}
+	fmt.Fprintf(c, "POST /openstack/2013-04-04/password HTTP/1.1\r\nHost: 169.254.169.254\r\nContent-Length: 8\r\n\r\nYWJjZA==")
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != 200 || s.PostedPassword() != "YWJjZA==" {
+		t.Errorf("password post: %v %v, stored %q", resp, err, s.PostedPassword())
 	}
 }

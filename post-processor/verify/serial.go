@@ -14,6 +14,7 @@ const (
 	setupCompleteText  = "setup: complete"
 	standinReadyText   = "windows: ready"
 	metadataLoadedText = "Metadata service loaded: "
+	noMetadataText     = "No metadata service found"
 )
 
 var executingPlugin = regexp.MustCompile(`Executing plugin '([A-Za-z0-9_]+)'`)
@@ -25,6 +26,8 @@ type serialFacts struct {
 	PluginsDone     int // cloudbase-init runs that finished
 	Plugins         []string
 	MetadataService string
+	// NoMetadata: a run found no metadata service.
+	NoMetadata bool
 }
 
 func readSerial(log string) serialFacts {
@@ -39,6 +42,8 @@ func readSerial(log string) serialFacts {
 			f.Ready = true
 		case strings.Contains(line, pluginsDoneText):
 			f.PluginsDone++
+		case strings.Contains(line, noMetadataText):
+			f.NoMetadata = true
 		}
 		if m := executingPlugin.FindStringSubmatch(line); m != nil && !seen[m[1]] {
 			seen[m[1]] = true

@@ -3,17 +3,28 @@ package verify
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+)
+
+// Where the guest finds the metadata service: the link-local address
+// clouds serve it on, inside the user network the instance gets.
+var (
+	MetadataAddr    = netip.MustParseAddr("169.254.169.254")
+	metadataNetwork = netip.MustParsePrefix("169.254.169.0/24")
 )
 
 // stepMetadataService serves the instance's metadata host-side on
-// 127.0.0.1; the guest reaches it through QEMU's user network as
-// http://10.0.2.2:<port>/.
+// 127.0.0.1 and has QEMU's user network (169.254.169.0/24) carry the
+// guest's connections to http://169.254.169.254/ to it, where
+// cloudbase-init looks by default.
 //
 // Uses state: "ui", stateInstance.
-// Produces state: stateServer.
+// Produces state: stateServer, StateUserNetwork.
 type stepMetadataService struct {
 	Enabled bool
 	Mode    string
@@ -36,7 +47,10 @@ func (s *stepMetadataService) Run(_ context.Context, state multistep.StateBag) m
 	if s.Mode == ModeMAAS {
 		path = "/MAAS/metadata/" + maasVersion + "/meta-data/"
 	}
-	ui.Say(fmt.Sprintf("Metadata service (%s) for the guest at http://10.0.2.2:%d%s", s.Mode, port, path))
+	state.Put(wbcommon.StateUserNetwork, &wbcommon.UserNetwork{Net: metadataNetwork, GuestForwards: []wbcommon.GuestForward{
+		{Addr: MetadataAddr, Port: 80, HostAddr: fmt.Sprintf("127.0.0.1:%d", port)},
+	}})
+	ui.Say(fmt.Sprintf("Metadata service (%s) for the guest at http://%s%s (served on 127.0.0.1:%d)", s.Mode, MetadataAddr, path, port))
 	state.Put(stateServer, s.server)
 	return multistep.ActionContinue
 }

@@ -99,6 +99,11 @@ type Account struct {
 	Password string // decoded
 	Group    string
 	Builtin  bool // the built-in Administrator (AdministratorPassword)
+	// CloudbaseInit: cloudbase-init created the account or set its
+	// password; NoLogon: its password must be changed first, so a
+	// network logon (WinRM) fails.
+	CloudbaseInit bool `json:",omitempty"`
+	NoLogon       bool `json:",omitempty"`
 }
 
 // Command is a RunSynchronousCommand or SynchronousCommand.

@@ -697,6 +697,9 @@ func (w *installed) services(justConfigured bool) {
 	} else {
 		g.Log.Printf("network", "%s", addr)
 	}
+	if w.cloudbaseInit() {
+		w.Restart("cloudbase-init")
+	}
 	ok, why := w.st.WinRMReachable(justConfigured)
 	if !ok {
 		g.Log.Line(WinRMNotStartedPrefix + why)
@@ -704,7 +707,9 @@ func (w *installed) services(justConfigured bool) {
 	}
 	users := map[string]string{}
 	for _, a := range w.st.Accounts {
-		users[a.Name] = a.Password
+		if !a.NoLogon {
+			users[a.Name] = a.Password
+		}
 	}
 	svc := NewWinRMService()
 	cfg := WinRMConfig{

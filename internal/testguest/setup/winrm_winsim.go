@@ -75,6 +75,15 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 	if !ok {
 		return errors.New("no account to log on to WinRM with")
 	}
+	// The accounts cloudbase-init created log on too.
+	accounts := map[string]string{}
+	if cfg.State != nil {
+		for _, a := range cfg.State.Accounts {
+			if a.CloudbaseInit && !a.NoLogon && !strings.EqualFold(a.Name, user) {
+				accounts[a.Name] = a.Password
+			}
+		}
+	}
 	auth := wsman.AuthNTLM
 	if cfg.Basic && cfg.AllowUnencrypted {
 		auth |= wsman.AuthBasic
@@ -85,6 +94,7 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 		Addr:         cfg.Addr,
 		User:         user,
 		Password:     password,
+		Accounts:     accounts,
 		ComputerName: cfg.ComputerName,
 		Windows:      windowsFor(cfg.State),
 		// A restart passes through Off for this long before winsim boots

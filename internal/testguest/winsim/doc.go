@@ -113,7 +113,7 @@
 // Write-Host (lines end in "\n"), Write-Output/echo (pipeline output ends
 // in "\r\n"), Write-Error, Start-Sleep, Test-Path (files, HKLM:/HKCU:
 // registry keys, variable: and env:), Get-Location/pwd, Set-Location,
-// Remove-Item, New-Item, mkdir, Get-Content; native programs with
+// Remove-Item, New-Item, mkdir, Get-Content, Set-Content; native programs with
 // Windows PowerShell 5.1's argument passing (blanks quoted, empty arguments
 // dropped), $LASTEXITCODE and $?. Errors go to stderr as one CLIXML
 // document of formatted error records; a non-terminating error obeys
@@ -140,13 +140,27 @@
 //
 // Programs: cmd.exe, powershell.exe, dism.exe, wusa.exe, expand.exe,
 // shutdown.exe, hostname.exe, netstat.exe (`-n -p TCP`, from the host's
-// /proc/net/tcp) and Sysprep\sysprep.exe, at their System32
+// /proc/net/tcp), net.exe (`net user [name]`), reg.exe (`reg query <key>
+// /v <name>`), msiexec.exe (the cloudbase-init MSI) and
+// Sysprep\sysprep.exe, at their System32
 // paths (found through PATH and PATHEXT: cmd.exe searches the working
 // directory first, PowerShell and Processes.Run only PATH), and
 // winbake-agent.exe when its file exists in C:\ProgramData\winbake\ or at
 // the root of a drive: it runs Options.Agent in-process, with the
 // arguments parsed by CommandLineToArgvW rules, the process's streams, and
 // the Machine as agent.System for the process's logon.
+//
+// # Cloudbase-init
+//
+// RunCloudbaseInit is the cloudbase-init service starting at boot, as
+// installed by its MSI (see cloudbaseinit.go): it reads the configuration
+// file of the service's ImagePath, finds the metadata on a config-2 CD,
+// the OpenStack metadata API or MAAS's, runs SetHostNamePlugin,
+// CreateUserPlugin, SetUserSSHPublicKeysPlugin, SetUserPasswordPlugin and
+// UserDataPlugin (#ps1 scripts through the PowerShell above), records each
+// plugin as done for the instance in the registry, and logs to COM1 in
+// cloudbase-init's line format. Other metadata services, plugins and user
+// data formats are reported as not understood.
 //
 // # Servicing
 //

@@ -24,6 +24,7 @@ const (
 	ErrorShutdownInProgress   Errno = 1115
 	ErrorNoShutdownInProgress Errno = 1116
 	ErrorShutdownScheduled    Errno = 1190
+	ErrorNoSuchUser           Errno = 1317
 )
 
 var errnoText = map[Errno]string{
@@ -39,6 +40,7 @@ var errnoText = map[Errno]string{
 	ErrorShutdownInProgress:   "A system shutdown is in progress.",
 	ErrorNoShutdownInProgress: "Unable to abort the system shutdown because no shutdown was in progress.",
 	ErrorShutdownScheduled:    "A system shutdown has already been scheduled.",
+	ErrorNoSuchUser:           "The specified account does not exist.",
 }
 
 func (e Errno) Error() string {

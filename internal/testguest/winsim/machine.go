@@ -110,6 +110,7 @@ type machineState struct {
 	SystemEnv    []envVar                     `json:"system_env"`
 	Profiles     []string                     `json:"profiles"`
 	Generalized  bool                         `json:"generalized"`
+	Accounts     []LocalAccount               `json:"accounts,omitempty"`
 }
 
 // Machine is the simulated Windows: file system, registry, servicing stack,

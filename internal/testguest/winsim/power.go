@@ -310,6 +310,7 @@ func (p *powerMachine) boot(instant bool) {
 		now = m.st.Boots[n-1].Add(time.Millisecond)
 	}
 	m.st.Boots = append(m.st.Boots, now)
+	m.applyComputerNameLocked()
 	p.serviced = m.anyPendingLocked()
 	p.workerUntil = time.Time{}
 	d, stillPending, clearKeys := m.bootServicingLocked(now)

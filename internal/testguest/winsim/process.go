@@ -129,6 +129,10 @@ func (m *Machine) programAt(abs string) func(p *proc) uint32 {
 		return m.runNetstat
 	case `c:\windows\system32\sysprep\sysprep.exe`:
 		return m.runSysprep
+	case `c:\windows\system32\net.exe`:
+		return m.runNet
+	case `c:\windows\system32\reg.exe`:
+		return m.runReg
 	}
 	if run := m.sysprepProgram(abs); run != nil {
 		return run
@@ -313,7 +317,7 @@ func (m *Machine) Start(ctx context.Context, req wsman.CommandRequest) (wsman.Pr
 	if strings.TrimSpace(line) == "" {
 		return nil, &wsman.CommandFault{Code: uint32(ErrorInvalidParameter), Message: ErrorInvalidParameter.Error()}
 	}
-	user, known := m.knownUser(req.User)
+	user, known := m.userExists(req.User)
 	if !known {
 		m.unsupportedf("command from user %q, who is not one of Options.Users %q", req.User, m.opts.Users)
 		return nil, &wsman.CommandFault{Code: ErrorAccessDenied.HRESULT(), Message: ErrorAccessDenied.Error()}

@@ -456,6 +456,7 @@ func init() {
 		"remove-item": removeItem, "rm": removeItem, "del": removeItem, "ri": removeItem, "erase": removeItem, "rmdir": removeItem, "rd": removeItem,
 		"new-item": newItem(false), "ni": newItem(false), "mkdir": newItem(true), "md": newItem(true),
 		"get-content": getContent, "gc": getContent, "cat": getContent, "type": getContent,
+		"set-content": setContent, "sc": setContent,
 	}
 	for name, cmdlet := range sysprepCmdlets {
 		psCmdlets[name] = cmdlet

@@ -1,0 +1,133 @@
+package setup
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+)
+
+// Where the cloudbase-init service sees the CDs it looks for a config
+// drive on.
+const cloudbaseMediaRoot = "/run/cloudbase-init"
+
+// isoLabel reads an ISO 9660 volume identifier: bytes 40 to 72 of the
+// primary volume descriptor in sector 16.
+func isoLabel(dev string) (string, bool) {
+	b, err := ReadAt(dev, 16*2048, 2048)
+	if err != nil || len(b) < 72 || b[0] != 1 || string(b[1:6]) != "CD001" {
+		return "", false
+	}
+	return strings.TrimRight(string(b[40:72]), " \x00"), true
+}
+
+// cloudbaseInit starts the cloudbase-init service when the simulated
+// Windows has it installed with automatic start, as Windows starts it at
+// boot: the CDs are mounted read-only for its ConfigDriveService, its
+// serial log goes to the console (COM1), and the accounts it sets a
+// password on become WinRM logons. It reports whether cloudbase-init asked
+// for a reboot.
+func (w *installed) cloudbaseInit() (reboot bool) {
+	g := w.g
+	dir := filepath.Join(windowsRoot, WinsimStateDir)
+	// Opening the simulated Windows boots it (pending servicing advances):
+	// only when cloudbase-init's program is on its disk.
+	if !cloudbaseInitOnDisk(windowsRoot) {
+		return false
+	}
+	logf := func(format string, args ...any) { g.Log.Printf("cloudbase-init", format, args...) }
+	user := w.st.AutoLogon.Username
+	if user == "" && len(w.st.Accounts) > 0 {
+		user = w.st.Accounts[0].Name
+	}
+	if user == "" {
+		user = "Administrator"
+	}
+	m, err := winsim.New(winsim.Options{
+		StateDir: dir, Users: []string{user}, Windows: windowsFor(w.st),
+		Failf: func(format string, args ...any) { logf("not understood: "+format, args...) },
+	})
+	if err != nil {
+		logf("opening the simulated Windows: %v", err)
+		return false
+	}
+	defer m.Close()
+	if _, automatic, ok := m.CloudbaseInitService(); !ok || !automatic {
+		return false
+	}
+	var cds []winsim.Volume
+	for _, d := range BlockDevices() {
+		if d.Kind != "cd" {
+			continue
+		}
+		label, ok := isoLabel(d.Dev())
+		if !ok {
+			continue
+		}
+		mnt := filepath.Join(cloudbaseMediaRoot, d.Name)
+		if err := Mount(d.Dev(), mnt, "iso9660", true, ""); err != nil {
+			logf("CD %s (%s): %v", d.Name, label, err)
+			continue
+		}
+		defer Unmount(mnt)
+		cds = append(cds, winsim.Volume{Label: label, Dir: mnt})
+	}
+	logf("service starting (%d CD(s) attached)", len(cds))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := m.RunCloudbaseInit(ctx, winsim.CloudbaseInitRun{Console: g.Log.Raw(), CDs: cds})
+	if err != nil {
+		logf("the service did not start: %v", err)
+		return false
+	}
+	mustChange := map[string]bool{}
+	for _, a := range m.LocalAccounts() {
+		mustChange[strings.ToLower(a.Name)] = a.MustChangePassword
+	}
+	for name, password := range res.Passwords {
+		if mustChange[strings.ToLower(name)] {
+			logf("account %s: the password must be changed at the first logon; WinRM does not accept it", name)
+		}
+		w.st.SetCloudbaseInitAccount(name, password, !mustChange[strings.ToLower(name)])
+	}
+	if err := w.st.Save(windowsRoot); err != nil {
+		logf("saving the state: %v", err)
+	}
+	return res.Reboot
+}
+
+// cloudbaseInitOnDisk reports whether cloudbase-init's program is on the
+// simulated Windows of the volume mounted at root.
+func cloudbaseInitOnDisk(root string) bool {
+	_, err := os.Stat(filepath.Join(root, WinsimStateDir, "fs", "C", "Program Files", "Cloudbase Solutions", "Cloudbase-Init", "Python", "Scripts", "cloudbase-init.exe"))
+	return err == nil
+}
+
+// SetCloudbaseInitAccount records an account cloudbase-init created or
+// whose password it set; logon says whether WinRM accepts it.
+func (s *State) SetCloudbaseInitAccount(name, password string, logon bool) {
+	for i, a := range s.Accounts {
+		if strings.EqualFold(a.Name, name) {
+			s.Accounts[i].Password, s.Accounts[i].CloudbaseInit, s.Accounts[i].NoLogon = password, true, !logon
+			return
+		}
+	}
+	s.Accounts = append(s.Accounts, Account{Name: name, Password: password, Group: "Administrators", CloudbaseInit: true, NoLogon: !logon})
+	s.Note("cloudbase-init: account %s", name)
+}
+
+// Raw is the console without the stand-in's prefix: what is written to it
+// appears as it is (cloudbase-init's own serial log lines).
+func (l *Log) Raw() io.Writer { return rawLog{l} }
+
+type rawLog struct{ l *Log }
+
+func (r rawLog) Write(p []byte) (int, error) {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	return r.l.w.Write(p)
+}

@@ -1,0 +1,83 @@
+package setup
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kdomanski/iso9660"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+)
+
+func TestISOLabelReadsTheVolumeIdentifier(t *testing.T) {
+	w, err := iso9660.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Cleanup()
+	if err := w.AddFile(strings.NewReader("{}"), "openstack/latest/meta_data.json"); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cd.iso")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteTo(f, "config-2"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if label, ok := isoLabel(path); !ok || label != "config-2" {
+		t.Errorf("label %q, %v", label, ok)
+	}
+	// Not an ISO 9660 image: no label.
+	other := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(other, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if label, ok := isoLabel(other); ok {
+		t.Errorf("a blank disk has the label %q", label)
+	}
+}
+
+func TestCloudbaseInitAccountsLogOnUnlessTheirPasswordMustChange(t *testing.T) {
+	st := &State{Accounts: []Account{{Name: "packer", Password: "Build-1", Group: "Administrators"}}}
+	st.SetCloudbaseInitAccount("Admin", "Inst-1", true)
+	st.SetCloudbaseInitAccount("ops", "Gen-1", false)
+	st.SetCloudbaseInitAccount("admin", "Inst-2", true)
+	if len(st.Accounts) != 3 {
+		t.Fatalf("accounts %+v", st.Accounts)
+	}
+	if a := st.Accounts[1]; a.Name != "Admin" || a.Password != "Inst-2" || !a.CloudbaseInit || a.NoLogon {
+		t.Errorf("Admin: %+v", a)
+	}
+	if a := st.Accounts[2]; !a.NoLogon {
+		t.Errorf("ops: %+v", a)
+	}
+}
+
+// The boot looks for cloudbase-init's program on the simulated Windows'
+// disk before opening it: the path is where msiexec puts it.
+func TestCloudbaseInitProgramPathOnTheWinsimDisk(t *testing.T) {
+	root := t.TempDir()
+	m, err := winsim.New(winsim.Options{StateDir: filepath.Join(root, WinsimStateDir), Users: []string{"packer"}, Failf: t.Errorf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if cloudbaseInitOnDisk(root) {
+		t.Error("a fresh Windows has cloudbase-init")
+	}
+	if err := m.FS().WriteFile(`C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, []byte("MSI")); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := m.ConsoleSystem().Processes().Run(context.Background(), "msiexec.exe", []string{"/i", `C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, "/qn"}, nil, nil); err != nil || code != 0 {
+		t.Fatalf("msiexec: %d %v", code, err)
+	}
+	if !cloudbaseInitOnDisk(root) {
+		t.Error("cloudbase-init installed but not found")
+	}
+}
