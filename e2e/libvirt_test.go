@@ -100,6 +100,9 @@ func nothingLeft(t *testing.T, l *golibvirt.Libvirt, pool, vmName string) {
 
 type libvirtCase struct {
 	name, uri, firmware, tpm, secureBoot string
+	// bridge: the guest joins the test bridge (scripts/bridge-lab.sh)
+	// instead of user networking.
+	bridge bool
 }
 
 func runLibvirtBuild(t *testing.T, tc libvirtCase) {
@@ -108,10 +111,15 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	pool := testPool(t, l)
 	out := filepath.Join(t.TempDir(), "out")
 	vmName := "winbake-e2e-" + tc.name
+	network, bridge := "user", ""
+	if tc.bridge {
+		network, bridge = "bridge", startBridgeLab(t)
+	}
 	start := time.Now()
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
 		"-var", "libvirt_uri="+tc.uri, "-var", "pool="+pool, "-var", "vm_name="+vmName,
 		"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, "-var", "secure_boot="+tc.secureBoot,
+		"-var", "network="+network, "-var", "bridge="+bridge,
 		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
 	t.Logf("%s build took %s", tc.name, time.Since(start).Round(time.Second))
 	nothingLeft(t, l, pool, vmName)
@@ -197,13 +205,15 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 
 // The stand-in ISO installed by real Packer on the lab's libvirtd under
 // TCG: media uploaded into a pool, Setup from the generated answer file,
-// WinRM through the user-mode forward, shutdown /s /t 0, disk downloaded,
-// domain and volumes removed. BIOS, then UEFI with Secure Boot (libvirt's
-// firmware autoselection: Microsoft's keys enrolled) and a TPM.
+// WinRM, shutdown /s /t 0, disk downloaded, domain and volumes removed.
+// BIOS on a host bridge (the guest's DHCP address from the hypervisor's
+// ARP table), then UEFI with Secure Boot (libvirt's firmware
+// autoselection: Microsoft's keys enrolled) and a TPM through the
+// user-mode forward.
 func TestLibvirtBuildsStandin(t *testing.T) {
 	for _, tc := range []libvirtCase{
-		{"bios", libvirtLabURI, "bios", "false", "false"},
-		{"uefi", libvirtLabURI, "uefi", "true", "true"},
+		{"bios", libvirtLabURI, "bios", "false", "false", true},
+		{"uefi", libvirtLabURI, "uefi", "true", "true", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runLibvirtBuild(t, tc) })
 	}
@@ -211,7 +221,7 @@ func TestLibvirtBuildsStandin(t *testing.T) {
 
 // The same build over a remote URI: libvirt's TCP transport on loopback.
 func TestLibvirtBuildsStandinOverTCP(t *testing.T) {
-	runLibvirtBuild(t, libvirtCase{"tcp", libvirtTCPURI, "bios", "false", "false"})
+	runLibvirtBuild(t, libvirtCase{"tcp", libvirtTCPURI, "bios", "false", "false", false})
 }
 
 // A missing pool fails with an error naming `pool`, before anything is

@@ -60,6 +60,19 @@ variable "vm_name" {
   default = "standin"
 }
 
+# "user" (QEMU user networking with WinRM forwarded on the hypervisor) or
+# "bridge" (the guest joins the hypervisor's bridge named by bridge and
+# gets its address by DHCP; winbake finds it in the ARP table).
+variable "network" {
+  type    = string
+  default = "user"
+}
+
+variable "bridge" {
+  type    = string
+  default = ""
+}
+
 variable "output_dir" {
   type    = string
   default = "output/standin-libvirt"
@@ -69,6 +82,8 @@ source "winbake-libvirt" "standin" {
   libvirt_uri      = var.libvirt_uri
   pool             = var.pool
   forward_address  = var.forward_address
+  network          = var.network
+  bridge           = var.bridge
   iso_url          = var.iso
   iso_checksum     = "none"
   image_name       = var.image_name

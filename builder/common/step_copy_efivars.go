@@ -3,7 +3,6 @@ package common
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -35,7 +34,7 @@ func (s *StepCopyEFIVars) Run(_ context.Context, state multistep.StateBag) multi
 	ui := state.Get("ui").(packersdk.Ui)
 	dst := filepath.Join(s.OutputDir, EFIVarsName)
 	ui.Say(fmt.Sprintf("UEFI firmware %s, variables from %s", s.OVMF.Code, s.OVMF.Vars))
-	if err := copyFile(s.OVMF.Vars, dst); err != nil {
+	if err := CopyFile(s.OVMF.Vars, dst, 0o644); err != nil {
 		return halt(state, ui, fmt.Errorf("efi_firmware_vars: copying the variable store: %w", err))
 	}
 	s.created = dst
@@ -50,22 +49,4 @@ func (s *StepCopyEFIVars) Cleanup(state multistep.StateBag) {
 	if s.created != "" && buildFailed(state) {
 		_ = os.Remove(s.created)
 	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(dst)
-		return err
-	}
-	return out.Close()
 }

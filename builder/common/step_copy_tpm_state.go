@@ -3,7 +3,6 @@ package common
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -35,21 +34,7 @@ func (s *StepCopyTPMState) Run(_ context.Context, state multistep.StateBag) mult
 		return halt(state, ui, fmt.Errorf("source_image: TPM state: %w", err))
 	}
 	s.created = dst
-	err := filepath.WalkDir(s.From, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(s.From, p)
-		switch {
-		case rel == ".":
-			return nil
-		case d.IsDir():
-			return os.Mkdir(filepath.Join(dst, rel), 0o700)
-		case d.Type().IsRegular():
-			return copyFile(p, filepath.Join(dst, rel))
-		}
-		return nil // sockets and the like belong to a stopped swtpm
-	})
+	err := CopyTree(s.From, dst)
 	if err != nil {
 		return halt(state, ui, fmt.Errorf("source_image: copying the TPM state: %w", err))
 	}

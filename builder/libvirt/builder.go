@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/url"
 
@@ -23,8 +24,9 @@ type Builder struct {
 	// connect and host are replaced in tests.
 	connect func(*url.URL) (Driver, error)
 	host    *wbcommon.HostPaths
-	// swtpmDir replaces LibvirtSwtpmDir in tests.
-	swtpmDir string
+	// swtpmDir replaces LibvirtSwtpmDir, arpTable wbcommon.ARPTable in
+	// tests.
+	swtpmDir, arpTable string
 }
 
 func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
@@ -113,6 +115,20 @@ func (b *Builder) winrmHost(state multistep.StateBag) (string, error) {
 	name, _ := state.Get(stateDomainName).(string)
 	mac, _ := state.Get(stateMAC).(string)
 	addrs, err := driver.InterfaceAddresses(name, mac, c.AddressSource)
+	if err != nil && c.AddressSource == AddressARP && (c.uri == nil || isLocalURI(c.uri)) && c.Bridge != "" {
+		// libvirt reads the ARP table over netlink, which fails on some
+		// kernels ("wrong nlmsg len"); on a local hypervisor the same
+		// table is /proc/net/arp.
+		table := b.arpTable
+		if table == "" {
+			table = wbcommon.ARPTable
+		}
+		log.Printf("libvirt's ARP lookup failed (%v); reading %s", err, table)
+		ip, lerr := wbcommon.LookupGuestAddress(table, mac, c.Bridge)
+		if lerr == nil && ip != "" {
+			return ip, nil
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("address_source %s: %w", c.AddressSource, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/builder/qemu"
@@ -26,15 +27,16 @@ import (
 // recordingDriver is an in-memory hypervisor: volumes with content,
 // domains with a state, and a log of what was asked.
 type recordingDriver struct {
-	mu        sync.Mutex
-	volumes   map[string][]byte
-	domains   map[string]golibvirt.DomainState
-	xml       string
-	liveXML   string
-	keys      [][]uint32
-	startErr  error
-	undefined []string
-	closed    bool
+	mu         sync.Mutex
+	volumes    map[string][]byte
+	domains    map[string]golibvirt.DomainState
+	xml        string
+	liveXML    string
+	addressErr error
+	keys       [][]uint32
+	startErr   error
+	undefined  []string
+	closed     bool
 }
 
 func newRecordingDriver() *recordingDriver {
@@ -96,6 +98,34 @@ func (d *recordingDriver) DefineAndStart(xml string) error {
 	return nil
 }
 
+// On a local hypervisor whose libvirt cannot read the ARP table over
+// netlink, the guest's address on the bridge comes from the same table in
+// /proc/net/arp; a remote hypervisor's error is reported as it is.
+func TestWinRMHostARPFallback(t *testing.T) {
+	arp := filepath.Join(t.TempDir(), "arp")
+	if err := os.WriteFile(arp, []byte("IP address       HW type     Flags       HW address            Mask     Device\n"+
+		"192.168.213.103  0x1         0x2         52:54:00:c6:97:73     *        wbbr0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ uri, want, err string }{
+		{"qemu:///system", "192.168.213.103", ""},
+		{"qemu+ssh://virthost/system", "", "wrong nlmsg len"},
+	} {
+		b, _, _ := prepared(t, map[string]interface{}{"network": "bridge", "bridge": "wbbr0", "libvirt_uri": tc.uri, "forward_address": ""})
+		b.arpTable = arp
+		drv := newRecordingDriver()
+		drv.addressErr = errors.New("internal error: wrong nlmsg len")
+		state := new(multistep.BasicStateBag)
+		state.Put(stateDriver, Driver(drv))
+		state.Put(stateDomainName, "packer-win")
+		state.Put(stateMAC, "52:54:00:C6:97:73")
+		host, err := b.winrmHost(state)
+		if host != tc.want || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: host %q err %v; want %q %q", tc.uri, host, err, tc.want, tc.err)
+		}
+	}
+}
+
 // DomainXML returns liveXML when set (what libvirt would report with the
 // firmware it chose), else the defined XML.
 func (d *recordingDriver) DomainXML(string) (string, error) {
@@ -121,7 +151,7 @@ func (d *recordingDriver) SendKeys(_ string, codes []uint32) error {
 	return nil
 }
 func (d *recordingDriver) InterfaceAddresses(string, string, string) ([]string, error) {
-	return nil, nil
+	return nil, d.addressErr
 }
 func (d *recordingDriver) NetworkHostAddress(string) (string, error) { return "192.168.122.1", nil }
 func (d *recordingDriver) KVMAvailable() (bool, error)               { return false, nil }

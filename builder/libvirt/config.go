@@ -74,7 +74,9 @@ type Config struct {
 	// How the guest's address is found with `libvirt_network` or
 	// `network = "bridge"`: `lease` (default with `libvirt_network`; the
 	// network's DHCP leases), `arp` (default with a bridge; the
-	// hypervisor's ARP table) or `agent` (the QEMU guest agent, which a
+	// hypervisor's ARP table, read from /proc/net/arp by winbake itself on a
+	// local hypervisor whose libvirt fails to read it over netlink) or
+	// `agent` (the QEMU guest agent, which a
 	// Windows install does not have unless your commands set it up).
 	AddressSource string `mapstructure:"address_source" required:"false"`
 	// Address on the hypervisor the WinRM forward listens on with

@@ -3,8 +3,6 @@ package libvirt
 import (
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -54,7 +52,7 @@ func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag)
 		}
 		dst := filepath.Join(c.OutputDir, wbcommon.EFIVarsName)
 		s.copied = append(s.copied, dst)
-		if err := copyFile(nvram, dst); err != nil {
+		if err := wbcommon.CopyFile(nvram, dst, 0o600); err != nil {
 			return halt(state, ui, fmt.Errorf("keeping the UEFI variables %s: %w", nvram, err))
 		}
 		state.Put(stateKeptEFIVars, true)
@@ -67,12 +65,12 @@ func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag)
 			root = LibvirtSwtpmDir
 		}
 		src := filepath.Join(root, uuid, "tpm2")
-		if uuid == "" {
-			return halt(state, ui, fmt.Errorf("the domain's UUID is unknown; its TPM state under %s cannot be kept", root))
+		if fi, err := os.Stat(src); uuid == "" || err != nil || !fi.IsDir() {
+			return halt(state, ui, fmt.Errorf("keeping the TPM state: libvirt's swtpm directory %s for domain UUID %q is not there", src, uuid))
 		}
 		dst := filepath.Join(c.OutputDir, wbcommon.TPMStateDirName)
 		s.copied = append(s.copied, dst)
-		if err := copyTree(src, dst); err != nil {
+		if err := wbcommon.CopyTree(src, dst); err != nil {
 			return halt(state, ui, fmt.Errorf("keeping the TPM state %s: %w", src, err))
 		}
 		state.Put(stateKeptTPMState, true)
@@ -91,47 +89,4 @@ func (s *stepKeepFirmwareState) Cleanup(state multistep.StateBag) {
 	for _, p := range s.copied {
 		_ = os.RemoveAll(p)
 	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// copyTree copies the regular files and directories under src to dst.
-func copyTree(src, dst string) error {
-	if fi, err := os.Stat(src); err != nil {
-		return err
-	} else if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", src)
-	}
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o700)
-		case d.Type().IsRegular():
-			return copyFile(p, target)
-		}
-		return nil // sockets, pid files' links: not state
-	})
 }

@@ -226,7 +226,7 @@ func (s *stepStartDomain) Cleanup(state multistep.StateBag) {
 }
 
 func moveFile(src, dst string) error {
-	if err := copyFile(src, dst); err != nil {
+	if err := wbcommon.CopyFile(src, dst, 0o644); err != nil {
 		return err
 	}
 	return os.Remove(src)

@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -66,7 +65,7 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 	state.Put(wbcommon.StateGuestMAC, inst.MAC)
 	if in.EFIVarsPath != "" {
 		vars := filepath.Join(dir, wbcommon.EFIVarsName)
-		if err := copyFile(in.EFIVarsPath, vars); err != nil {
+		if err := wbcommon.CopyFile(in.EFIVarsPath, vars, 0o600); err != nil {
 			return halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
 		}
 		ovmf := s.Code
@@ -74,7 +73,7 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 		state.Put(wbcommon.StateOVMF, ovmf)
 	}
 	if in.TPMStateDir != "" {
-		if err := copyTree(in.TPMStateDir, filepath.Join(dir, wbcommon.TPMStateDirName)); err != nil {
+		if err := wbcommon.CopyTree(in.TPMStateDir, filepath.Join(dir, wbcommon.TPMStateDirName)); err != nil {
 			return halt(state, ui, fmt.Errorf("copying the TPM state: %w", err))
 		}
 	}
@@ -115,40 +114,6 @@ func (s *stepPrepareInstance) Cleanup(multistep.StateBag) {
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o700)
-		case d.Type().IsRegular():
-			return copyFile(p, target)
-		}
-		return nil // swtpm's socket
-	})
 }
 
 // imageFormat tells a qcow2 flash image from a raw one by its magic.
