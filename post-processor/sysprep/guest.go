@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"encoding/base64"
 	"fmt"
-	"html"
-	"regexp"
 	"strings"
 	"text/template"
-	"unicode/utf16"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
 
 // guestFiles are the PowerShell scripts, the answer file and the
@@ -22,14 +20,9 @@ import (
 var guestFiles embed.FS
 
 var guestTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"ps":   psQuote,
+	"ps":   wbcommon.PSQuote,
 	"join": strings.Join,
 }).ParseFS(guestFiles, "guest/*"))
-
-// psQuote makes s a single-quoted PowerShell string literal.
-func psQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
 
 // renderGuestFile renders one embedded guest file with data.
 func renderGuestFile(name string, data any) (string, error) {
@@ -41,18 +34,8 @@ func renderGuestFile(name string, data any) (string, error) {
 }
 
 // powershellCommand is the command line that runs script under Windows
-// PowerShell: -EncodedCommand (UTF-16LE, base64) keeps quoting out of
-// cmd.exe's way; progress records are silenced so that they do not reach
-// stderr as CLIXML.
-func powershellCommand(script string) string {
-	script = "$ProgressPreference = 'SilentlyContinue';\n" + script
-	u := utf16.Encode([]rune(script))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		b[2*i], b[2*i+1] = byte(c), byte(c>>8)
-	}
-	return "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + base64.StdEncoding.EncodeToString(b)
-}
+// PowerShell.
+func powershellCommand(script string) string { return wbcommon.PowerShellCommand(script) }
 
 // guestResult is what a guest command printed and how it exited.
 type guestResult struct {
@@ -60,25 +43,10 @@ type guestResult struct {
 	ExitStatus     int
 }
 
-// errorText turns PowerShell's CLIXML error stream into plain lines.
+// errorText is PowerShell's error output as plain lines.
 func (r guestResult) errorText() string {
-	s := strings.TrimSpace(r.Stderr)
-	if !strings.HasPrefix(s, "#< CLIXML") {
-		return s
-	}
-	var lines []string
-	for _, m := range clixmlString.FindAllStringSubmatch(s, -1) {
-		line := html.UnescapeString(m[1])
-		line = strings.ReplaceAll(line, "_x000D__x000A_", "\n")
-		line = strings.TrimRight(line, "\n")
-		if strings.TrimSpace(line) != "" {
-			lines = append(lines, line)
-		}
-	}
-	return strings.Join(lines, "\n")
+	return strings.Join(wbcommon.PowerShellErrorLines(r.Stderr), "\n")
 }
-
-var clixmlString = regexp.MustCompile(`<S S="Error">(.*?)</S>`)
 
 // runGuest runs command in the guest and collects its output.
 func runGuest(ctx context.Context, comm packersdk.Communicator, command string) (guestResult, error) {
