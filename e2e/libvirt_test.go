@@ -69,6 +69,34 @@ func testPool(t *testing.T, l *golibvirt.Libvirt) string {
 	return name
 }
 
+// testNetwork creates a transient isolated libvirt network with DHCP
+// (libvirt runs its dnsmasq) for one test; it vanishes when destroyed. The
+// host holds the network's first address, so WinRM reaches the guest.
+func testNetwork(t *testing.T, l *golibvirt.Libvirt) string {
+	t.Helper()
+	const name, bridge = "winbake-e2e-net", "wbvirbr-e2e"
+	if old, err := l.NetworkLookupByName(name); err == nil {
+		// Left by an interrupted run: transient, so destroying removes it.
+		_ = l.NetworkDestroy(old)
+	}
+	doc, err := (&libvirtxml.Network{
+		Name:   name,
+		Bridge: &libvirtxml.NetworkBridge{Name: bridge, STP: "off"},
+		IPs: []libvirtxml.NetworkIP{{Address: "192.168.214.1", Netmask: "255.255.255.0",
+			DHCP: &libvirtxml.NetworkDHCP{Ranges: []libvirtxml.NetworkDHCPRange{{Start: "192.168.214.100", End: "192.168.214.200"}}}}},
+	}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := l.NetworkCreateXML(doc)
+	if err != nil {
+		t.Fatalf("creating the test network (libvirt needs dnsmasq-base and iptables; scripts/deps.sh installs them): %v", err)
+	}
+	t.Logf("transient libvirt network %s on %s, DHCP 192.168.214.100-200", name, bridge)
+	t.Cleanup(func() { _ = l.NetworkDestroy(net) })
+	return name
+}
+
 // nothingLeft checks that the build left no domain and no volume behind.
 func nothingLeft(t *testing.T, l *golibvirt.Libvirt, pool, vmName string) {
 	t.Helper()
@@ -103,6 +131,9 @@ type libvirtCase struct {
 	// bridge: the guest joins the test bridge (scripts/bridge-lab.sh)
 	// instead of user networking.
 	bridge bool
+	// libvirtNetwork: the guest joins a libvirt network and its address
+	// comes from the network's DHCP leases.
+	libvirtNetwork bool
 }
 
 func runLibvirtBuild(t *testing.T, tc libvirtCase) {
@@ -111,15 +142,18 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	pool := testPool(t, l)
 	out := filepath.Join(t.TempDir(), "out")
 	vmName := "winbake-e2e-" + tc.name
-	network, bridge := "user", ""
-	if tc.bridge {
+	network, bridge, libvirtNetwork := "user", "", ""
+	switch {
+	case tc.bridge:
 		network, bridge = "bridge", startBridgeLab(t)
+	case tc.libvirtNetwork:
+		network, libvirtNetwork = "", testNetwork(t, l)
 	}
 	start := time.Now()
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
 		"-var", "libvirt_uri="+tc.uri, "-var", "pool="+pool, "-var", "vm_name="+vmName,
 		"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, "-var", "secure_boot="+tc.secureBoot,
-		"-var", "network="+network, "-var", "bridge="+bridge,
+		"-var", "network="+network, "-var", "bridge="+bridge, "-var", "libvirt_network="+libvirtNetwork,
 		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
 	t.Logf("%s build took %s", tc.name, time.Since(start).Round(time.Second))
 	nothingLeft(t, l, pool, vmName)
@@ -196,6 +230,17 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	if strings.Contains(string(serial), "Secure Boot on") != (tc.secureBoot == "true") {
 		t.Errorf("serial.log and secure_boot = %s disagree on Secure Boot:\n%s", tc.secureBoot, serial)
 	}
+	// WinRM went to the guest's own address where it has one.
+	switch {
+	case tc.libvirtNetwork:
+		if !strings.Contains(log, "The guest's address is 192.168.214.") || !strings.Contains(log, "(from address_source = lease)") {
+			t.Errorf("the log does not report the guest's DHCP lease on the test network:\n%s", log)
+		}
+	case tc.bridge:
+		if !strings.Contains(log, "The guest's address is 192.168.213.") {
+			t.Errorf("the log does not report the guest's address on the test bridge:\n%s", log)
+		}
+	}
 	for _, want := range []string{"Uploading the install ISO", "The VM powered off", "Downloading volume " + vmName + ".qcow2"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q:\n%s", want, log)
@@ -212,16 +257,18 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 // user-mode forward.
 func TestLibvirtBuildsStandin(t *testing.T) {
 	for _, tc := range []libvirtCase{
-		{"bios", libvirtLabURI, "bios", "false", "false", true},
-		{"uefi", libvirtLabURI, "uefi", "true", "true", false},
+		{name: "bios", uri: libvirtLabURI, firmware: "bios", tpm: "false", secureBoot: "false", bridge: true},
+		{name: "uefi", uri: libvirtLabURI, firmware: "uefi", tpm: "true", secureBoot: "true"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runLibvirtBuild(t, tc) })
 	}
 }
 
-// The same build over a remote URI: libvirt's TCP transport on loopback.
+// The same build over a remote URI, libvirt's TCP transport on loopback,
+// with the guest on a libvirt network: its address is read from the
+// network's DHCP leases through the remote connection.
 func TestLibvirtBuildsStandinOverTCP(t *testing.T) {
-	runLibvirtBuild(t, libvirtCase{"tcp", libvirtTCPURI, "bios", "false", "false", false})
+	runLibvirtBuild(t, libvirtCase{name: "tcp", uri: libvirtTCPURI, firmware: "bios", tpm: "false", secureBoot: "false", libvirtNetwork: true})
 }
 
 // A missing pool fails with an error naming `pool`, before anything is

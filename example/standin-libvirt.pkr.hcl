@@ -73,6 +73,19 @@ variable "bridge" {
   default = ""
 }
 
+# A libvirt network to join instead of network (set network = ""); the
+# guest's address comes from address_source: "lease" (the network's DHCP
+# leases, the default), "arp" or "agent".
+variable "libvirt_network" {
+  type    = string
+  default = ""
+}
+
+variable "address_source" {
+  type    = string
+  default = ""
+}
+
 variable "output_dir" {
   type    = string
   default = "output/standin-libvirt"
@@ -84,6 +97,8 @@ source "winbake-libvirt" "standin" {
   forward_address  = var.forward_address
   network          = var.network
   bridge           = var.bridge
+  libvirt_network  = var.libvirt_network
+  address_source   = var.address_source
   iso_url          = var.iso
   iso_checksum     = "none"
   image_name       = var.image_name

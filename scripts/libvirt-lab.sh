@@ -85,6 +85,11 @@ stop_pid() { # pidfile name
 }
 
 stop() {
+  # A test network an interrupted test left: libvirtd leaves a network's
+  # bridge and dnsmasq running when it exits, so destroy it first.
+  if running "$libvirtd_pid"; then
+    virsh -q -c "qemu:///system?socket=$sock_dir/libvirt-sock" net-destroy winbake-e2e-net >/dev/null 2>&1 || true
+  fi
   stop_pid "$libvirtd_pid" libvirtd
   stop_pid "$virtlogd_pid" virtlogd
   rm -rf "$lab"

@@ -27,6 +27,8 @@ type Builder struct {
 	// swtpmDir replaces LibvirtSwtpmDir, arpTable wbcommon.ARPTable in
 	// tests.
 	swtpmDir, arpTable string
+	// guestAddress is the address last reported to the user.
+	guestAddress string
 }
 
 func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
@@ -126,6 +128,7 @@ func (b *Builder) winrmHost(state multistep.StateBag) (string, error) {
 		log.Printf("libvirt's ARP lookup failed (%v); reading %s", err, table)
 		ip, lerr := wbcommon.LookupGuestAddress(table, mac, c.Bridge)
 		if lerr == nil && ip != "" {
+			b.reportGuestAddress(state, ip, table)
 			return ip, nil
 		}
 	}
@@ -135,7 +138,20 @@ func (b *Builder) winrmHost(state multistep.StateBag) (string, error) {
 	if len(addrs) == 0 {
 		return "", fmt.Errorf("address_source %s: the guest (MAC %s) has no IPv4 address yet", c.AddressSource, mac)
 	}
+	b.reportGuestAddress(state, addrs[0], "address_source = "+c.AddressSource)
 	return addrs[0], nil
+}
+
+// reportGuestAddress tells the user where WinRM goes, once per address (a
+// guest that reboots may get another one).
+func (b *Builder) reportGuestAddress(state multistep.StateBag, ip, source string) {
+	if ip == b.guestAddress {
+		return
+	}
+	b.guestAddress = ip
+	if ui, ok := state.Get("ui").(packersdk.Ui); ok {
+		ui.Say(fmt.Sprintf("The guest's address is %s (from %s)", ip, source))
+	}
 }
 
 func (b *Builder) winrmPort(guestPort int) func(multistep.StateBag) (int, error) {

@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -116,12 +117,20 @@ func TestWinRMHostARPFallback(t *testing.T) {
 		drv := newRecordingDriver()
 		drv.addressErr = errors.New("internal error: wrong nlmsg len")
 		state := new(multistep.BasicStateBag)
+		var out bytes.Buffer
+		state.Put("ui", &packersdk.BasicUi{Writer: &out, ErrorWriter: &out})
 		state.Put(stateDriver, Driver(drv))
 		state.Put(stateDomainName, "packer-win")
 		state.Put(stateMAC, "52:54:00:C6:97:73")
-		host, err := b.winrmHost(state)
-		if host != tc.want || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("%s: host %q err %v; want %q %q", tc.uri, host, err, tc.want, tc.err)
+		for i := 0; i < 2; i++ { // StepConnect asks again on every try
+			host, err := b.winrmHost(state)
+			if host != tc.want || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: host %q err %v; want %q %q", tc.uri, host, err, tc.want, tc.err)
+			}
+		}
+		// The address is reported once, with where it came from.
+		if want := "The guest's address is " + tc.want + " (from " + arp + ")"; tc.want != "" && (strings.Count(out.String(), "The guest's address") != 1 || !strings.Contains(out.String(), want)) {
+			t.Errorf("%s: ui %q; want %q once", tc.uri, out.String(), want)
 		}
 	}
 }
