@@ -23,6 +23,10 @@ import (
 const (
 	libvirtLabURI = "qemu:///system?socket=/run/winbake-libvirt/sock/libvirt-sock"
 	libvirtTCPURI = "qemu+tcp://127.0.0.1/system"
+	// libssh: go-libvirt checks the host key against the lab's
+	// known_hosts and tunnels to libvirtd's unix socket through sshd.
+	libvirtSSHURI = "qemu+libssh://root@127.0.0.1:16522/system?socket=/run/winbake-libvirt/sock/libvirt-sock" +
+		"&keyfile=/run/winbake-libvirt/ssh/id_ed25519&known_hosts=/run/winbake-libvirt/ssh/known_hosts"
 )
 
 // libvirtLab connects to the lab's libvirtd or fails with what to run.
@@ -269,6 +273,12 @@ func TestLibvirtBuildsStandin(t *testing.T) {
 // network's DHCP leases through the remote connection.
 func TestLibvirtBuildsStandinOverTCP(t *testing.T) {
 	runLibvirtBuild(t, libvirtCase{name: "tcp", uri: libvirtTCPURI, firmware: "bios", tpm: "false", secureBoot: "false", libvirtNetwork: true})
+}
+
+// The same build through SSH, as operators reach a virt host: the lab's
+// sshd in front of libvirtd, key authentication, host key checked.
+func TestLibvirtBuildsStandinOverSSH(t *testing.T) {
+	runLibvirtBuild(t, libvirtCase{name: "ssh", uri: libvirtSSHURI, firmware: "bios", tpm: "false", secureBoot: "false"})
 }
 
 // A missing pool fails with an error naming `pool`, before anything is

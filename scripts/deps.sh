@@ -14,6 +14,7 @@ packages=(
   xz-utils                                            # dd.xz output
   libvirt-daemon-system libvirt-daemon-driver-qemu   # a real libvirtd for winbake-libvirt tests
   dnsmasq-base iptables                               # libvirt networks: DHCP leases, firewall rules
+  openssh-server                                      # qemu+libssh: sshd on loopback in front of libvirtd
   glance-api glance-common python3-glance             # a real Glance for winbake-glance tests
   python3-keystone python3-openstackclient            # a real Keystone and the openstack CLI
   ca-certificates git make gcc                        # toolchain basics

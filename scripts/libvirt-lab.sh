@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Test-only libvirt for winbake-libvirt's end-to-end tests: libvirtd and
 # virtlogd run as plain daemons (no systemd), libvirtd on a private unix
-# socket and on qemu+tcp 127.0.0.1:16509 with auth none. The tests create
-# their own transient storage pools.
+# socket and on qemu+tcp 127.0.0.1:16509 with auth none, and an sshd on
+# 127.0.0.1:16522 that lets a lab key in as root, for qemu+libssh URIs
+# (libvirt's ssh transport tunnels to the daemon's unix socket). The tests
+# create their own transient storage pools and networks.
 #
 #   scripts/libvirt-lab.sh start    start (idempotent); prints the URIs
 #   scripts/libvirt-lab.sh stop     stop both daemons, remove the lab
@@ -18,6 +20,9 @@ conf=$lab/libvirtd.conf
 libvirtd_pid=$lab/libvirtd.pid
 virtlogd_pid=$lab/virtlogd.pid
 tcp_port=16509
+ssh_dir=$lab/ssh
+sshd_pid=$ssh_dir/sshd.pid
+ssh_port=16522
 
 running() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -64,8 +69,46 @@ CONF
     # The first start probes QEMU's capabilities (~8 s); later ones are fast.
     wait_for "$sock_dir/libvirt-sock" 60 "libvirtd's socket"
   fi
+  start_sshd
   echo "qemu:///system?socket=$sock_dir/libvirt-sock"
   echo "qemu+tcp://127.0.0.1/system"
+  echo "qemu+libssh://root@127.0.0.1:$ssh_port/system?socket=$sock_dir/libvirt-sock&keyfile=$ssh_dir/id_ed25519&known_hosts=$ssh_dir/known_hosts"
+}
+
+# sshd on loopback with its own host key, the lab key the only way in, and
+# the client's known_hosts written from the host key, so the tests connect
+# with host key checking on. The client opens a direct-streamlocal channel
+# to libvirtd's socket, which sshd only grants when local forwarding is
+# allowed (AllowTcpForwarding local or yes, OpenSSH's default).
+start_sshd() {
+  running "$sshd_pid" && return 0
+  command -v /usr/sbin/sshd >/dev/null || {
+    echo "libvirt-lab: sshd missing; install openssh-server (scripts/deps.sh)" >&2
+    exit 1
+  }
+  mkdir -p "$ssh_dir" /run/sshd
+  chmod 700 "$ssh_dir"
+  [[ -f $ssh_dir/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N "" -C winbake-lab-host -f "$ssh_dir/host_ed25519"
+  [[ -f $ssh_dir/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N "" -C winbake-lab-client -f "$ssh_dir/id_ed25519"
+  cp "$ssh_dir/id_ed25519.pub" "$ssh_dir/authorized_keys"
+  echo "[127.0.0.1]:$ssh_port $(cut -d' ' -f1,2 "$ssh_dir/host_ed25519.pub")" >"$ssh_dir/known_hosts"
+  cat >"$ssh_dir/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+Port $ssh_port
+HostKey $ssh_dir/host_ed25519
+PidFile $sshd_pid
+AuthorizedKeysFile $ssh_dir/authorized_keys
+AllowUsers root
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AllowStreamLocalForwarding yes
+AllowTcpForwarding local
+X11Forwarding no
+CONF
+  /usr/sbin/sshd -f "$ssh_dir/sshd_config"
+  wait_for "$sshd_pid" 10 "sshd's pid file"
 }
 
 stop_pid() { # pidfile name
@@ -90,6 +133,7 @@ stop() {
   if running "$libvirtd_pid"; then
     virsh -q -c "qemu:///system?socket=$sock_dir/libvirt-sock" net-destroy winbake-e2e-net >/dev/null 2>&1 || true
   fi
+  stop_pid "$sshd_pid" sshd
   stop_pid "$libvirtd_pid" libvirtd
   stop_pid "$virtlogd_pid" virtlogd
   rm -rf "$lab"
@@ -100,6 +144,7 @@ stop() {
 status() {
   running "$libvirtd_pid" && echo "libvirtd running ($(cat "$libvirtd_pid"))" || echo "libvirtd stopped"
   running "$virtlogd_pid" && echo "virtlogd running ($(cat "$virtlogd_pid"))" || echo "virtlogd stopped"
+  running "$sshd_pid" && echo "sshd running ($(cat "$sshd_pid"))" || echo "sshd stopped"
 }
 
 case ${1:-} in

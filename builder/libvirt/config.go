@@ -45,9 +45,14 @@ type Config struct {
 	// `qemu:///system` (default, the local daemon's unix socket;
 	// `?socket=/path` picks another socket), `qemu+tcp://virthost/system`,
 	// `qemu+tls://virthost/system` (`?pkipath=`, `?no_verify=1`),
-	// `qemu+ssh://user@virthost/system` (`?keyfile=`, `?no_verify=1`) or
-	// `qemu+libssh://...`. The builder speaks libvirt's RPC protocol
-	// itself, so neither virsh nor the libvirt client library is needed.
+	// `qemu+ssh://user@virthost/system` (`?keyfile=`, `?no_verify=1`;
+	// host keys from `~/.ssh/known_hosts`) or `qemu+libssh://...`
+	// (`?keyfile=`, `?known_hosts=`, `?known_hosts_verify=`). The builder
+	// speaks libvirt's RPC protocol itself, so neither virsh nor the
+	// libvirt client library is needed; over SSH it opens a channel to the
+	// daemon's unix socket (`?socket=` when not the default), which the SSH
+	// server grants when local forwarding is allowed (`AllowTcpForwarding`
+	// `yes` or `local`, OpenSSH's default).
 	LibvirtURI string `mapstructure:"libvirt_uri" required:"false"`
 	// Storage pool holding the uploaded media (install ISO, virtio-win ISO,
 	// answer-file CD or floppy) and the qcow2 system disk. Defaults to
