@@ -23,6 +23,9 @@ import (
 const (
 	libvirtLabURI = "qemu:///system?socket=/run/winbake-libvirt/sock/libvirt-sock"
 	libvirtTCPURI = "qemu+tcp://127.0.0.1/system"
+	// TLS with the lab CA's client certificate; the server's certificate
+	// is checked against the CA and the address.
+	libvirtTLSURI = "qemu+tls://127.0.0.1/system?pkipath=/run/winbake-libvirt/pki"
 	// libssh: go-libvirt checks the host key against the lab's
 	// known_hosts and tunnels to libvirtd's unix socket through sshd.
 	libvirtSSHURI = "qemu+libssh://root@127.0.0.1:16522/system?socket=/run/winbake-libvirt/sock/libvirt-sock" +
@@ -279,6 +282,11 @@ func TestLibvirtBuildsStandinOverTCP(t *testing.T) {
 // sshd in front of libvirtd, key authentication, host key checked.
 func TestLibvirtBuildsStandinOverSSH(t *testing.T) {
 	runLibvirtBuild(t, libvirtCase{name: "ssh", uri: libvirtSSHURI, firmware: "bios", tpm: "false", secureBoot: "false"})
+}
+
+// And through TLS, libvirt's other remote transport.
+func TestLibvirtBuildsStandinOverTLS(t *testing.T) {
+	runLibvirtBuild(t, libvirtCase{name: "tls", uri: libvirtTLSURI, firmware: "bios", tpm: "false", secureBoot: "false"})
 }
 
 // A missing pool fails with an error naming `pool`, before anything is

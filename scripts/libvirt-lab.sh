@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test-only libvirt for winbake-libvirt's end-to-end tests: libvirtd and
 # virtlogd run as plain daemons (no systemd), libvirtd on a private unix
-# socket and on qemu+tcp 127.0.0.1:16509 with auth none, and an sshd on
+# socket, on qemu+tcp 127.0.0.1:16509 with auth none, on qemu+tls
+# 127.0.0.1:16514 with certificates from a lab CA, and an sshd on
 # 127.0.0.1:16522 that lets a lab key in as root, for qemu+libssh URIs
 # (libvirt's ssh transport tunnels to the daemon's unix socket). The tests
 # create their own transient storage pools and networks.
@@ -21,6 +22,8 @@ libvirtd_pid=$lab/libvirtd.pid
 virtlogd_pid=$lab/virtlogd.pid
 tcp_port=16509
 ssh_dir=$lab/ssh
+pki_dir=$lab/pki
+tls_port=16514
 sshd_pid=$ssh_dir/sshd.pid
 ssh_port=16522
 
@@ -53,13 +56,19 @@ start() {
     wait_for /run/libvirt/virtlogd-sock 10 "virtlogd's socket"
   fi
   if ! running "$libvirtd_pid"; then
+    make_pki
     cat >"$conf" <<CONF
 unix_sock_dir = "$sock_dir"
 unix_sock_group = "root"
 unix_sock_rw_perms = "0700"
 auth_unix_rw = "none"
 auth_unix_ro = "none"
-listen_tls = 0
+listen_tls = 1
+tls_port = "$tls_port"
+auth_tls = "none"
+ca_file = "$pki_dir/cacert.pem"
+cert_file = "$pki_dir/servercert.pem"
+key_file = "$pki_dir/serverkey.pem"
 listen_tcp = 1
 listen_addr = "127.0.0.1"
 tcp_port = "$tcp_port"
@@ -72,7 +81,34 @@ CONF
   start_sshd
   echo "qemu:///system?socket=$sock_dir/libvirt-sock"
   echo "qemu+tcp://127.0.0.1/system"
+  echo "qemu+tls://127.0.0.1/system?pkipath=$pki_dir"
   echo "qemu+libssh://root@127.0.0.1:$ssh_port/system?socket=$sock_dir/libvirt-sock&keyfile=$ssh_dir/id_ed25519&known_hosts=$ssh_dir/known_hosts"
+}
+
+# A lab CA, a server certificate for 127.0.0.1 that libvirtd presents and
+# a client certificate, named as libvirt's pkipath expects (cacert.pem,
+# clientcert.pem, clientkey.pem). libvirt checks key usage and purpose.
+make_pki() {
+  [[ -f $pki_dir/clientcert.pem ]] && return 0
+  mkdir -p "$pki_dir"
+  chmod 700 "$pki_dir"
+  local ossl=(openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+  "${ossl[@]}" -x509 -days 7 -subj "/CN=winbake lab CA" -keyout "$pki_dir/cakey.pem" -out "$pki_dir/cacert.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  local who ext
+  for who in server client; do
+    ext="basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment"
+    if [[ $who == server ]]; then
+      ext+=$'\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost'
+    else
+      ext+=$'\nextendedKeyUsage=clientAuth'
+    fi
+    "${ossl[@]}" -subj "/CN=winbake lab $who" -keyout "$pki_dir/${who}key.pem" -out "$pki_dir/$who.csr" 2>/dev/null
+    openssl x509 -req -days 7 -in "$pki_dir/$who.csr" -CA "$pki_dir/cacert.pem" -CAkey "$pki_dir/cakey.pem" \
+      -CAcreateserial -extfile <(echo "$ext") -out "$pki_dir/${who}cert.pem" 2>/dev/null
+    rm -f "$pki_dir/$who.csr"
+  done
 }
 
 # sshd on loopback with its own host key, the lab key the only way in, and
