@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,5 +310,89 @@ func TestLibvirtMissingPoolFails(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Error("output directory left behind")
+	}
+}
+
+// Ctrl-C while the domain boots (UEFI with a TPM): Packer cancels the
+// build through the plugin and every step undoes its part: the domain is
+// destroyed and undefined (libvirt stops its swtpm), the uploaded media
+// and the disk volume are deleted, no output directory is left.
+func TestLibvirtInterruptLeavesNothing(t *testing.T) {
+	iso := standinISO(t)
+	l := libvirtLab(t)
+	pool := testPool(t, l)
+	out := filepath.Join(t.TempDir(), "out")
+	const vmName = "winbake-e2e-interrupt"
+	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "output_dir="+out,
+		"-var", "libvirt_uri="+libvirtLabURI, "-var", "pool="+pool, "-var", "vm_name="+vmName,
+		"-var", "firmware=uefi", "-var", "tpm=true", "-var", "secure_boot=true",
+		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
+	cmd.Env = installed.environ()
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	// As a terminal's Ctrl-C: SIGINT to the foreground process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	ended := false
+	defer func() {
+		if !ended {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+
+	// Interrupt once the domain runs and its TPM emulator is up.
+	running := func() bool {
+		d, err := l.DomainLookupByName(vmName)
+		if err != nil {
+			return false
+		}
+		state, _, err := l.DomainGetState(d, 0)
+		return err == nil && golibvirt.DomainState(state) == golibvirt.DomainRunning && len(processesMentioning("swtpm", vmName)) > 0
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for !running() {
+		select {
+		case err := <-exited:
+			ended = true
+			t.Fatalf("packer ended before the domain ran: %v\n%s", err, log.String())
+		case <-time.After(500 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the domain did not start within 5 minutes:\n%s", log.String())
+		}
+	}
+	time.Sleep(2 * time.Second) // the firmware at work
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-exited:
+		ended = true
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("packer still runs 3 minutes after SIGINT:\n%s", log.String())
+	}
+	if err == nil {
+		t.Errorf("packer exited 0 after SIGINT:\n%s", log.String())
+	}
+	nothingLeft(t, l, pool, vmName)
+	var left []string
+	for range 20 {
+		left = append(processesMentioning("swtpm", vmName), processesMentioning(installed.pluginPath, " start builder")...)
+		if len(left) == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	for _, p := range left {
+		t.Errorf("still running after the interrupted build: %s", p)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("the output directory %s is left behind", out)
 	}
 }
