@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -306,29 +307,46 @@ func (k *checker) checkUpdates(ctx context.Context, g guest, r *Report) {
 		r.fail(name, fmt.Sprintf("dism /Get-Packages: exit %d %v: %s", code, err, trim(pkgs)))
 		return
 	}
-	installed := strings.ToUpper(pkgs)
+	states := dismPackageStates(pkgs)
 	var ok, bad []string
 	for _, p := range m.Packages {
 		label := p.File
 		if p.KB != "" {
 			label = p.KB
 		}
-		switch p.Result {
-		case "not_applicable":
-			continue
-		case "installed", "already_installed":
-		default:
-			bad = append(bad, fmt.Sprintf("%s (%s in the manifest)", label, p.Result))
+		if p.Result == "not_applicable" {
 			continue
 		}
+		recorded := p.Result == "installed" || p.Result == "already_installed"
 		if p.KB == "" {
-			ok = append(ok, label)
+			// Nothing to look up in DISM: the record is all there is.
+			if recorded {
+				ok = append(ok, label)
+			} else {
+				bad = append(bad, fmt.Sprintf("%s (%s in the manifest)", label, p.Result))
+			}
 			continue
 		}
-		if strings.Contains(installed, strings.ToUpper(p.KB)) {
+		// DISM is the truth: a package deferred to first boot may have gone
+		// in by now, and one recorded as installed may have been removed.
+		kb := strings.ToUpper(p.KB)
+		if !strings.HasPrefix(kb, "KB") {
+			kb = "KB" + kb
+		}
+		label = kb
+		state, listed := states[kb]
+		switch {
+		case listed && (state == "Installed" || state == "Superseded"):
+			if !recorded {
+				label += fmt.Sprintf(" (%s in the manifest, installed at first boot)", p.Result)
+			}
 			ok = append(ok, label)
-		} else {
+		case listed:
+			bad = append(bad, fmt.Sprintf("%s (%s in the manifest, DISM state %s)", label, p.Result, state))
+		case recorded:
 			bad = append(bad, label+" (not in dism /Get-Packages)")
+		default:
+			bad = append(bad, fmt.Sprintf("%s (%s in the manifest, not in dism /Get-Packages)", label, p.Result))
 		}
 	}
 	if len(bad) > 0 {
@@ -337,6 +355,36 @@ func (k *checker) checkUpdates(ctx context.Context, g guest, r *Report) {
 	}
 	r.pass(name, fmt.Sprintf("%d package(s) installed: %s", len(ok), strings.Join(ok, ", ")))
 }
+
+// dismPackageStates maps the KB numbers in `dism /Get-Packages` output
+// (upper case, "KB5034439") to their package's State ("Installed",
+// "Install Pending", "Superseded", "Staged"...). A KB with several
+// packages keeps its installed one.
+func dismPackageStates(out string) map[string]string {
+	states := map[string]string{}
+	var kb string
+	for _, line := range strings.Split(out, "\n") {
+		key, value, found := strings.Cut(line, ":")
+		if !found {
+			continue
+		}
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		switch key {
+		case "Package Identity":
+			kb = ""
+			if m := kbPattern.FindString(strings.ToUpper(value)); m != "" {
+				kb = m
+			}
+		case "State":
+			if kb != "" && states[kb] != "Installed" {
+				states[kb] = value
+			}
+		}
+	}
+	return states
+}
+
+var kbPattern = regexp.MustCompile(`KB[0-9]+`)
 
 func (k *checker) checkNoBuildPassword(ctx context.Context, g guest, r *Report) {
 	const name = "no build password left"

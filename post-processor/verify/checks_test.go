@@ -118,6 +118,13 @@ func TestChecksCatchBrokenImages(t *testing.T) {
 		{"missing update", func(g *guestAnswers, _ *instance) {
 			g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_ServicingStack~31bf3856ad364e35~amd64~~20348.1.1.0\r\n"
 		}, consoleWithCloudbaseInit, "updates installed", "KB5034439 (not in dism /Get-Packages)"},
+		{"update not finished", func(g *guestAnswers, _ *instance) {
+			g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_KB5034439~31bf3856ad364e35~amd64~~20348.2200.1.0\r\nState : Install Pending\r\n"
+		}, consoleWithCloudbaseInit, "updates installed", "KB5034439 (installed in the manifest, DISM state Install Pending)"},
+		{"deferred update still missing", func(g *guestAnswers, _ *instance) {
+			g.out[`type `+updatesManifestPath] = `{"version":1,"packages":[{"file":"windows10.0-kb5034439-x64.msu","kb":"KB5034439","result":"installed"},` +
+				`{"file":"windows10.0-kb5000012-x64.cab","kb":"5000012","result":"deferred"}]}`
+		}, consoleWithCloudbaseInit, "updates installed", "KB5000012 (deferred in the manifest, not in dism /Get-Packages)"},
 		{"hostname not set", func(g *guestAnswers, _ *instance) { g.out["hostname"] = "WIN-ABCDEF\r\n" }, consoleWithCloudbaseInit, "hostname set from metadata", `"WIN-ABCDEF"`},
 		{"user data did not run", func(g *guestAnswers, _ *instance) { delete(g.out, `type `+UserDataMarker) }, consoleWithCloudbaseInit, "user data ran", "lacks the instance UUID"},
 		{"no SSH key", func(g *guestAnswers, _ *instance) { delete(g.out, `type "C:\Users\Admin\.ssh\authorized_keys"`) }, consoleWithCloudbaseInit, "SSH public key installed", "does not hold"},
@@ -141,6 +148,24 @@ func TestChecksCatchBrokenImages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A package deferred to first boot that went in there counts as installed:
+// DISM, not the build's record, says what the image holds.
+func TestDeferredUpdateInstalledAtFirstBootPasses(t *testing.T) {
+	c := prepared(t, map[string]interface{}{})
+	inst := testInstance(t, c)
+	g := healthyGuest(t, c, inst)
+	g.out[`type `+updatesManifestPath] = `{"version":1,"packages":[{"file":"windows10.0-kb5000012-x64.cab","kb":"KB5000012","result":"deferred"}]}`
+	g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_KB5000012~31bf3856ad364e35~amd64~~10.0.1.0\r\nState : Installed\r\n\r\n" +
+		"Package Identity : Package_for_KB5000010~31bf3856ad364e35~amd64~~10.0.1.0\r\nState : Superseded\r\n"
+	r := runChecks(t, c, inst, g, consoleWithCloudbaseInit)
+	if res, ev := resultOf(r, "updates installed"); res != ResultPass || !strings.Contains(ev, "KB5000012 (deferred in the manifest, installed at first boot)") {
+		t.Errorf("updates installed: %s (%s)", res, ev)
+	}
+	if got := dismPackageStates(g.out[`dism /English /Online /Get-Packages`]); got["KB5000012"] != "Installed" || got["KB5000010"] != "Superseded" || len(got) != 2 {
+		t.Errorf("states %v", got)
 	}
 }
 
