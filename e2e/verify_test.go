@@ -4,9 +4,15 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
 type verifyReport struct {
@@ -23,6 +29,15 @@ func (r verifyReport) result(name string) string {
 		}
 	}
 	return "missing"
+}
+
+func (r verifyReport) evidence(name string) string {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c.Evidence
+		}
+	}
+	return ""
 }
 
 // One golden stand-in with real Packer under TCG (UEFI with a TPM), two
@@ -100,6 +115,153 @@ func TestVerifyWithAndWithoutCloudbaseInit(t *testing.T) {
 		rb, _ := os.ReadFile(filepath.Join(d, "standin.verify.json"))
 		if strings.Contains(string(rb), password) {
 			t.Errorf("the build password is in %s's report", d)
+		}
+	}
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "winbake-verify-*"))
+	if len(after) > len(before) {
+		t.Errorf("instance directories left behind: %v", after)
+	}
+}
+
+// verifyInstanceDir finds winbake-verify's instance directories in the
+// build log ("serial console in <dir>/serial.log").
+var verifyInstanceDir = regexp.MustCompile(`\(winbake-verify\): Starting QEMU .*; serial console in (\S+)/serial\.log`)
+
+// The broken images winbake-verify must catch, besides the one without
+// cloudbase-init (above), end to end: one golden stand-in (BIOS, real Packer under TCG) left with
+// the build's answer file in C:\Windows\System32\Sysprep (Packer's file
+// provisioner over WinRM; it holds the build password) and with an update
+// that kept failing and was deferred (winbake-updates, defer_failed). With
+// cloudbase-init reading the metadata service and the config drive, exactly
+// "no build password left" and "updates installed" fail, naming the answer
+// file and the KB; everything cloudbase-init does passes. With
+// cloudbase-init reading the metadata API only and the instance given a
+// config drive only, "cloudbase-init ran its plugins" fails: no metadata
+// service found. The generalized images are unchanged and the password is
+// in neither the log nor the reports.
+func TestVerifyCatchesBrokenImages(t *testing.T) {
+	iso := standinISO(t)
+	dir := t.TempDir()
+	pkgDir := filepath.Join(dir, "packages")
+	if err := os.MkdirAll(pkgDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010",
+		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
+	broken := testguest.PackageFile{Name: "windows10.0-kb5000012-x64.cab", KB: "5000012", PackageName: "Package_for_KB5000012",
+		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs", Failures: 10}}
+	for _, p := range []testguest.PackageFile{good, broken} {
+		b, err := p.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pkgDir, p.Name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msi := filepath.Join(dir, "CloudbaseInitSetup_x64.msi")
+	if err := os.WriteFile(msi, []byte("stand-in cloudbase-init MSI"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	golden, metadata, noConfigDrive := filepath.Join(dir, "golden"), filepath.Join(dir, "metadata"), filepath.Join(dir, "no-config-drive")
+	const password = "Broken-e2e-Pw7"
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "winbake-verify-*"))
+	start := time.Now()
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "packages_dir="+pkgDir,
+		"-var", "metadata_dir="+metadata, "-var", "no_config_drive_dir="+noConfigDrive, "-var", "cloudbase_init_msi="+msi,
+		"-var", "winrm_password="+password, filepath.Join("testdata", "verify-standin-broken.pkr.hcl"))
+	t.Logf("build, 2 x sysprep and verify took %s", time.Since(start).Round(time.Second))
+	noQEMULeft(t, golden)
+	noQEMULeft(t, metadata)
+	noQEMULeft(t, noConfigDrive)
+	// The verification VMs run in instance directories of their own.
+	instances := verifyInstanceDir.FindAllStringSubmatch(log, -1)
+	for _, m := range instances {
+		if b, err := exec.Command("pgrep", "-f", "qemu-system-x86_64 .*"+regexp.QuoteMeta(m[1])).Output(); err == nil && len(b) > 0 {
+			t.Errorf("the verification VM of %s still runs: pids %s", m[1], b)
+		}
+	}
+	if err == nil {
+		t.Fatalf("packer build passed although both images are broken:\n%s", log)
+	}
+	if len(instances) != 2 {
+		t.Errorf("the log names %d verification VMs, want 2:\n%s", len(instances), log)
+	}
+	if strings.Contains(log, password) {
+		t.Error("the build password appears in the build log")
+	}
+	for _, want := range []string{"defer_failed: 1 package(s) stay in the image", "Config drive (config-2)",
+		"Metadata service (openstack) for the guest at http://169.254.169.254/", "winbake-verify report for", "check(s) failed"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "All checks passed.") {
+		t.Errorf("a verification passed:\n%s", log)
+	}
+
+	// Metadata service and config drive: only the two defects fail.
+	var rm verifyReport
+	bm := readJSON(t, filepath.Join(metadata, "standin.verify.json"), &rm)
+	wantFail := map[string]bool{"no build password left": true, "updates installed": true}
+	for _, name := range []string{"first boot completes", "cloudbase-init ran its plugins", "WinRM answers (keep_winrm = true)",
+		"hostname set from metadata", "user created", "SSH public key installed", "user data ran", "updates installed", "no build password left"} {
+		want := "pass"
+		if wantFail[name] {
+			want = "fail"
+		}
+		if got := rm.result(name); got != want {
+			t.Errorf("with the metadata service: %s: %s, want %s", name, got, want)
+		}
+	}
+	for _, c := range rm.Checks {
+		if c.Result == "fail" && !wantFail[c.Name] {
+			t.Errorf("with the metadata service: %s failed: %s", c.Name, c.Evidence)
+		}
+	}
+	if rm.Passed {
+		t.Error("with the metadata service: the report says passed")
+	}
+	if ev := rm.evidence("no build password left"); !strings.Contains(ev, `C:\Windows\System32\Sysprep\unattend.xml remains and holds a build password`) {
+		t.Errorf("answer-file evidence %q", ev)
+	}
+	if ev := rm.evidence("updates installed"); !strings.Contains(ev, "KB5000012 (deferred in the manifest)") || strings.Contains(ev, "KB5000010") {
+		t.Errorf("updates evidence %q", ev)
+	}
+	if t.Failed() {
+		serial, _ := os.ReadFile(filepath.Join(metadata, "standin.verify-serial.log"))
+		t.Logf("report with the metadata service %s\nconsole:\n%s", bm, serial)
+	}
+
+	// Config drive only, for an image that reads the metadata API only.
+	var rc verifyReport
+	bc := readJSON(t, filepath.Join(noConfigDrive, "standin.verify.json"), &rc)
+	if ev := rc.evidence("cloudbase-init ran its plugins"); rc.Passed || rc.result("cloudbase-init ran its plugins") != "fail" || !strings.Contains(ev, "No metadata service found") {
+		serial, _ := os.ReadFile(filepath.Join(noConfigDrive, "standin.verify-serial.log"))
+		t.Errorf("report without config drive support %s\nconsole:\n%s", bc, serial)
+	}
+	if got := rc.result("WinRM answers (keep_winrm = true)"); got != "fail" {
+		t.Errorf("without config drive support: WinRM answers: %s, but cloudbase-init created no account", got)
+	}
+
+	for _, d := range []string{metadata, noConfigDrive} {
+		var m struct{ Disk, SHA256 string }
+		readJSON(t, filepath.Join(d, "standin.json"), &m)
+		if got := fileSHA256(t, filepath.Join(d, m.Disk)); got != m.SHA256 {
+			t.Errorf("%s: disk checksum %s, manifest says %s: verification changed the image", d, got, m.SHA256)
+		}
+		for _, report := range []string{"standin.verify.json", "standin.verify.txt"} {
+			b, err := os.ReadFile(filepath.Join(d, report))
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			if strings.Contains(string(b), password) {
+				t.Errorf("the build password is in %s", filepath.Join(filepath.Base(d), report))
+			}
+			if report == "standin.verify.txt" {
+				t.Logf("%s:\n%s", filepath.Base(d), b)
+			}
 		}
 	}
 	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "winbake-verify-*"))

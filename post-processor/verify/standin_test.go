@@ -20,7 +20,11 @@ import (
 // with cloudbase-init installed as winbake-sysprep installs it, its first
 // boots run cloudbase-init on this instance's real config drive (written,
 // then read back as the guest's CD) and metadata server, and the checks log
-// on over WinRM as the account cloudbase-init created.
+// on over WinRM as the account cloudbase-init created. The broken variants
+// also run end to end with real Packer and QEMU in e2e/verify_test.go:
+// without cloudbase-init (TestVerifyWithAndWithoutCloudbaseInit), and with
+// a leftover answer file, a missing update and no config drive support
+// (TestVerifyCatchesBrokenImages).
 
 const standinBuildPassword = "Build-Pw-9"
 
