@@ -67,6 +67,7 @@ func TestVerifyWithAndWithoutCloudbaseInit(t *testing.T) {
 		"-var", "winrm_password="+password, filepath.Join("testdata", "verify-standin-both.pkr.hcl"))
 	noQEMULeft(t, plain)
 	noQEMULeft(t, cloudbase)
+	noVerifyVMLeft(t, log, 2)
 	if err == nil {
 		t.Fatalf("packer build passed although one image has no cloudbase-init:\n%s", log)
 	}
@@ -174,18 +175,9 @@ func TestVerifyCatchesBrokenImages(t *testing.T) {
 	noQEMULeft(t, golden)
 	noQEMULeft(t, metadata)
 	noQEMULeft(t, noConfigDrive)
-	// The verification VMs run in instance directories of their own.
-	instances := verifyInstanceDir.FindAllStringSubmatch(log, -1)
-	for _, m := range instances {
-		if b, err := exec.Command("pgrep", "-f", "qemu-system-x86_64 .*"+regexp.QuoteMeta(m[1])).Output(); err == nil && len(b) > 0 {
-			t.Errorf("the verification VM of %s still runs: pids %s", m[1], b)
-		}
-	}
+	noVerifyVMLeft(t, log, 2)
 	if err == nil {
 		t.Fatalf("packer build passed although both images are broken:\n%s", log)
-	}
-	if len(instances) != 2 {
-		t.Errorf("the log names %d verification VMs, want 2:\n%s", len(instances), log)
 	}
 	if strings.Contains(log, password) {
 		t.Error("the build password appears in the build log")
@@ -267,5 +259,21 @@ func TestVerifyCatchesBrokenImages(t *testing.T) {
 	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "winbake-verify-*"))
 	if len(after) > len(before) {
 		t.Errorf("instance directories left behind: %v", after)
+	}
+}
+
+// noVerifyVMLeft checks that no verification VM outlived the build: they
+// run in instance directories of their own, which the log names (want of
+// them).
+func noVerifyVMLeft(t *testing.T, log string, want int) {
+	t.Helper()
+	instances := verifyInstanceDir.FindAllStringSubmatch(log, -1)
+	for _, m := range instances {
+		if b, err := exec.Command("pgrep", "-f", "qemu-system-x86_64 .*"+regexp.QuoteMeta(m[1])).Output(); err == nil && len(b) > 0 {
+			t.Errorf("the verification VM of %s still runs: pids %s", m[1], b)
+		}
+	}
+	if len(instances) != want {
+		t.Errorf("the log names %d verification VMs, want %d:\n%s", len(instances), want, log)
 	}
 }

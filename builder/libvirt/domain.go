@@ -61,6 +61,9 @@ const (
 	NetLibvirt = "network"
 )
 
+// GuestAgentChannel is the virtio-serial port name qemu-ga listens on.
+const GuestAgentChannel = "org.qemu.guest_agent.0"
+
 // userNICSlot is the PCI slot of the user-mode NIC.
 const userNICSlot = 0x10
 
@@ -122,6 +125,14 @@ func (s DomainSpec) Domain() (*libvirtxml.Domain, error) {
 		return nil, err
 	}
 	s.addNetwork(d)
+
+	// The QEMU guest agent's channel, as virt-install adds it: libvirt
+	// reaches qemu-ga through it (address_source = "agent"); a guest
+	// without the agent only sees an idle virtio-serial port.
+	d.Devices.Channels = []libvirtxml.DomainChannel{{
+		Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind"}},
+		Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: GuestAgentChannel}},
+	}}
 
 	if s.SerialLog != "" {
 		port := uint(0)

@@ -90,6 +90,12 @@ func TestDomainBIOSUserNetworking(t *testing.T) {
 	if d.Devices.MemBalloon == nil || d.Devices.MemBalloon.Model != "none" {
 		t.Errorf("memballoon should be none:\n%s", doc)
 	}
+	// The guest agent's channel: libvirt picks the socket path.
+	if ch := d.Devices.Channels; len(ch) != 1 || ch[0].Target == nil || ch[0].Target.VirtIO == nil || ch[0].Target.VirtIO.Name != "org.qemu.guest_agent.0" ||
+		ch[0].Source == nil || ch[0].Source.UNIX == nil || ch[0].Source.UNIX.Mode != "bind" || ch[0].Source.UNIX.Path != "" ||
+		!strings.Contains(doc, `<channel type="unix">`) {
+		t.Errorf("guest agent channel wrong:\n%s", doc)
+	}
 }
 
 func TestDomainUEFIVariants(t *testing.T) {
