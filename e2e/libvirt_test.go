@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,8 +107,27 @@ func testNetwork(t *testing.T, l *golibvirt.Libvirt) string {
 	return name
 }
 
-// nothingLeft checks that the build left no domain and no volume behind.
-func nothingLeft(t *testing.T, l *golibvirt.Libvirt, pool, vmName string) {
+// poolDir is the directory of a dir pool on this machine.
+func poolDir(t *testing.T, l *golibvirt.Libvirt, pool string) string {
+	t.Helper()
+	p, err := l.StoragePoolLookupByName(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := l.StoragePoolGetXMLDesc(p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x libvirtxml.StoragePool
+	if err := x.Unmarshal(doc); err != nil || x.Target == nil {
+		t.Fatalf("pool %s: %v\n%s", pool, err, doc)
+	}
+	return x.Target.Path
+}
+
+// nothingLeft checks that the build left no domain and no volume behind
+// but the ones named in keep.
+func nothingLeft(t *testing.T, l *golibvirt.Libvirt, pool, vmName string, keep ...string) {
 	t.Helper()
 	doms, _, err := l.ConnectListAllDomains(1, 0)
 	if err != nil {
@@ -126,8 +147,17 @@ func nothingLeft(t *testing.T, l *golibvirt.Libvirt, pool, vmName string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kept := map[string]bool{}
 	for _, v := range vols {
-		t.Errorf("volume %s left in pool %s", v.Name, pool)
+		kept[v.Name] = true
+		if !slices.Contains(keep, v.Name) {
+			t.Errorf("volume %s left in pool %s", v.Name, pool)
+		}
+	}
+	for _, k := range keep {
+		if !kept[k] {
+			t.Errorf("volume %s is not in pool %s", k, pool)
+		}
 	}
 	if b, err := exec.Command("pgrep", "-f", "qemu-system-x86_64 -name guest="+vmName+",").Output(); err == nil && len(b) > 0 {
 		t.Errorf("QEMU of %s still runs: pids %s", vmName, b)
@@ -142,6 +172,8 @@ type libvirtCase struct {
 	// libvirtNetwork: the guest joins a libvirt network and its address
 	// comes from the network's DHCP leases.
 	libvirtNetwork bool
+	// keepInPool: the disk stays in the pool as a volume.
+	keepInPool bool
 }
 
 func runLibvirtBuild(t *testing.T, tc libvirtCase) {
@@ -162,9 +194,14 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 		"-var", "libvirt_uri="+tc.uri, "-var", "pool="+pool, "-var", "vm_name="+vmName,
 		"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, "-var", "secure_boot="+tc.secureBoot,
 		"-var", "network="+network, "-var", "bridge="+bridge, "-var", "libvirt_network="+libvirtNetwork,
+		"-var", fmt.Sprintf("keep_in_pool=%t", tc.keepInPool),
 		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
 	t.Logf("%s build took %s", tc.name, time.Since(start).Round(time.Second))
-	nothingLeft(t, l, pool, vmName)
+	var keep []string
+	if tc.keepInPool && err == nil {
+		keep = []string{vmName + ".qcow2"}
+	}
+	nothingLeft(t, l, pool, vmName, keep...)
 	if err != nil {
 		t.Fatalf("packer build: %v\n%s", err, log)
 	}
@@ -189,7 +226,9 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Disk != vmName+".qcow2" || len(m.SHA256) != 64 || m.Firmware != tc.firmware || m.TPM != (tc.tpm == "true") || m.Accelerator != "tcg" ||
+	// keep_in_pool: the manifest names the volume and has no checksum (the
+	// disk was never read).
+	if m.Disk != vmName+".qcow2" || (len(m.SHA256) == 64) == tc.keepInPool || m.Firmware != tc.firmware || m.TPM != (tc.tpm == "true") || m.Accelerator != "tcg" ||
 		m.SecureBoot != (tc.secureBoot == "true") ||
 		m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") {
 		t.Errorf("manifest %s", b)
@@ -218,6 +257,15 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 		t.Errorf("BIOS build with efi_firmware_code %q", m.EFIFirmwareCode)
 	}
 	disk := filepath.Join(out, vmName+".qcow2")
+	if tc.keepInPool {
+		if _, err := os.Stat(disk); err == nil {
+			t.Errorf("keep_in_pool: the disk was downloaded to %s as well", disk)
+		}
+		if !strings.Contains(log, "qcow2 volume "+pool+"/"+vmName+".qcow2") {
+			t.Errorf("the artifact does not name the kept volume:\n%s", log)
+		}
+		disk = filepath.Join(poolDir(t, l, pool), vmName+".qcow2")
+	}
 	if info, err := exec.Command("qemu-img", "info", disk).CombinedOutput(); err != nil || !strings.Contains(string(info), "file format: qcow2") {
 		t.Errorf("qemu-img info: %v\n%s", err, info)
 	}
@@ -249,7 +297,14 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 			t.Errorf("the log does not report the guest's address on the test bridge:\n%s", log)
 		}
 	}
-	for _, want := range []string{"Uploading the install ISO", "The VM powered off", "Downloading volume " + vmName + ".qcow2"} {
+	wants := []string{"Uploading the install ISO", "The VM powered off", "Downloading volume " + vmName + ".qcow2"}
+	if tc.keepInPool {
+		wants = wants[:2]
+		if strings.Contains(log, "Downloading volume") {
+			t.Errorf("keep_in_pool: the disk was downloaded:\n%s", log)
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q:\n%s", want, log)
 		}
@@ -285,9 +340,10 @@ func TestLibvirtBuildsStandinOverSSH(t *testing.T) {
 	runLibvirtBuild(t, libvirtCase{name: "ssh", uri: libvirtSSHURI, firmware: "bios", tpm: "false", secureBoot: "false"})
 }
 
-// And through TLS, libvirt's other remote transport.
+// And through TLS, libvirt's other remote transport, keeping the disk in
+// the pool instead of downloading it.
 func TestLibvirtBuildsStandinOverTLS(t *testing.T) {
-	runLibvirtBuild(t, libvirtCase{name: "tls", uri: libvirtTLSURI, firmware: "bios", tpm: "false", secureBoot: "false"})
+	runLibvirtBuild(t, libvirtCase{name: "tls", uri: libvirtTLSURI, firmware: "bios", tpm: "false", secureBoot: "false", keepInPool: true})
 }
 
 // A missing pool fails with an error naming `pool`, before anything is

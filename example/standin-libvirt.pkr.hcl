@@ -86,6 +86,12 @@ variable "address_source" {
   default = ""
 }
 
+# Leave the finished disk in pool instead of downloading it.
+variable "keep_in_pool" {
+  type    = bool
+  default = false
+}
+
 variable "output_dir" {
   type    = string
   default = "output/standin-libvirt"
@@ -99,6 +105,7 @@ source "winbake-libvirt" "standin" {
   bridge           = var.bridge
   libvirt_network  = var.libvirt_network
   address_source   = var.address_source
+  keep_in_pool     = var.keep_in_pool
   iso_url          = var.iso
   iso_checksum     = "none"
   image_name       = var.image_name
