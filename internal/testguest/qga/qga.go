@@ -209,13 +209,6 @@ func (a *Agent) write(w io.Writer, delimited bool, resp response) error {
 	if err != nil {
 		return err
 	}
-	if resp.Return == nil && resp.Error == nil {
-		// {} for commands returning nothing.
-		b, _ = json.Marshal(struct {
-			Return struct{}        `json:"return"`
-			ID     json.RawMessage `json:"id,omitempty"`
-		}{ID: resp.ID})
-	}
 	out := make([]byte, 0, len(b)+2)
 	if delimited {
 		out = append(out, 0xFF)
