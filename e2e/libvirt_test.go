@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -19,6 +20,8 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/standin"
 )
 
 // The libvirtd that scripts/libvirt-lab.sh starts (make e2e starts and
@@ -174,6 +177,34 @@ type libvirtCase struct {
 	libvirtNetwork bool
 	// keepInPool: the disk stays in the pool as a volume.
 	keepInPool bool
+	// guestAgent: a virtio-win CD is attached, the first logon installs
+	// the VirtIO Serial driver and the QEMU guest agent from it, and the
+	// address comes from the agent (address_source = "agent").
+	guestAgent bool
+}
+
+// guestAgentCommands install, at the first logon, the VirtIO Serial driver
+// and virtio-win's QEMU guest agent from the virtio-win CD: F:, after the
+// install ISO (D:) and the answer CD (E:).
+var guestAgentCommands = []string{
+	`pnputil /add-driver F:\vioserial\2k22\amd64\vioser.inf /install`,
+	`msiexec /i F:\guest-agent\qemu-ga-x86_64.msi /qn /norestart`,
+}
+
+// virtioWinWithAgent builds a small virtio-win ISO: the Server 2022 amd64
+// folders of the storage, network and serial drivers, and the guest
+// agent's MSI in guest-agent\.
+func virtioWinWithAgent(t *testing.T) string {
+	t.Helper()
+	files := map[string][]byte{"guest-agent/qemu-ga-x86_64.msi": []byte("winbake stand-in: QEMU guest agent MSI\r\n")}
+	for _, d := range [][2]string{{"viostor", "viostor"}, {"vioscsi", "vioscsi"}, {"NetKVM", "netkvm"}, {"vioserial", "vioser"}} {
+		files[d[0]+"/2k22/amd64/"+d[1]+".inf"] = []byte("; winbake stand-in test driver\r\n")
+	}
+	p := filepath.Join(t.TempDir(), "virtio-win.iso")
+	if err := standin.AnswerCD(p, "virtio-win-0.1.266", files); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func runLibvirtBuild(t *testing.T, tc libvirtCase) {
@@ -189,13 +220,18 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	case tc.libvirtNetwork:
 		network, libvirtNetwork = "", testNetwork(t, l)
 	}
+	args := []string{"build", "-var", "iso=" + iso, "-var", "output_dir=" + out,
+		"-var", "libvirt_uri=" + tc.uri, "-var", "pool=" + pool, "-var", "vm_name=" + vmName,
+		"-var", "firmware=" + tc.firmware, "-var", "tpm=" + tc.tpm, "-var", "secure_boot=" + tc.secureBoot,
+		"-var", "network=" + network, "-var", "bridge=" + bridge, "-var", "libvirt_network=" + libvirtNetwork,
+		"-var", fmt.Sprintf("keep_in_pool=%t", tc.keepInPool)}
+	if tc.guestAgent {
+		cmds, _ := json.Marshal(guestAgentCommands)
+		args = append(args, "-var", "virtio_win_iso="+virtioWinWithAgent(t), "-var", "unattend_extra_commands="+string(cmds),
+			"-var", "address_source=agent")
+	}
 	start := time.Now()
-	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
-		"-var", "libvirt_uri="+tc.uri, "-var", "pool="+pool, "-var", "vm_name="+vmName,
-		"-var", "firmware="+tc.firmware, "-var", "tpm="+tc.tpm, "-var", "secure_boot="+tc.secureBoot,
-		"-var", "network="+network, "-var", "bridge="+bridge, "-var", "libvirt_network="+libvirtNetwork,
-		"-var", fmt.Sprintf("keep_in_pool=%t", tc.keepInPool),
-		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
+	log, err := installed.run("", append(args, filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))...)
 	t.Logf("%s build took %s", tc.name, time.Since(start).Round(time.Second))
 	var keep []string
 	if tc.keepInPool && err == nil {
@@ -233,11 +269,12 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 		m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") {
 		t.Errorf("manifest %s", b)
 	}
-	// The guest was asked before the shutdown (the stand-in has no
-	// QEMU-GA service); under UEFI the manifest names the loader libvirt
-	// chose, read back from the live domain XML, a file on this machine.
-	if m.AdminUser != "Administrator" || m.QemuGuestAgent == nil || *m.QemuGuestAgent {
-		t.Errorf("manifest admin_user %q qemu_guest_agent %v; want Administrator and false:\n%s", m.AdminUser, m.QemuGuestAgent, b)
+	// The guest was asked before the shutdown (the stand-in has the
+	// QEMU-GA service only when the first logon installed it); under UEFI
+	// the manifest names the loader libvirt chose, read back from the live
+	// domain XML, a file on this machine.
+	if m.AdminUser != "Administrator" || m.QemuGuestAgent == nil || *m.QemuGuestAgent != tc.guestAgent {
+		t.Errorf("manifest admin_user %q qemu_guest_agent %v; want Administrator and %t:\n%s", m.AdminUser, m.QemuGuestAgent, tc.guestAgent, b)
 	}
 	if tc.firmware == "uefi" {
 		if _, err := os.Stat(m.EFIFirmwareCode); m.EFIFirmwareCode == "" || err != nil {
@@ -288,6 +325,19 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 	}
 	// WinRM went to the guest's own address where it has one.
 	switch {
+	case tc.guestAgent:
+		if !regexp.MustCompile(`The guest's address is 192\.168\.214\.\d+ \(from address_source = agent\)`).MatchString(log) {
+			t.Errorf("the log does not report the guest's address from the QEMU guest agent:\n%s", log)
+		}
+		if !strings.Contains(string(serial), "qemu-ga: service QEMU-GA running on org.qemu.guest_agent.0") {
+			t.Errorf("serial.log does not show the guest agent running:\n%s", serial)
+		}
+		n := strings.Count(string(serial), "qemu-ga: QEMU guest agent: ")
+		t.Logf("the guest agent answered %d command(s) from libvirt", n)
+		// libvirt sent only commands the stand-in's agent models.
+		if strings.Contains(string(serial), "qemu-ga: not understood") {
+			t.Errorf("libvirt sent the guest agent a command the stand-in does not model:\n%s", serial)
+		}
 	case tc.libvirtNetwork:
 		if !strings.Contains(log, "The guest's address is 192.168.214.") || !strings.Contains(log, "(from address_source = lease)") {
 			t.Errorf("the log does not report the guest's DHCP lease on the test network:\n%s", log)
@@ -338,6 +388,16 @@ func TestLibvirtBuildsStandinOverTCP(t *testing.T) {
 // sshd in front of libvirtd, key authentication, host key checked.
 func TestLibvirtBuildsStandinOverSSH(t *testing.T) {
 	runLibvirtBuild(t, libvirtCase{name: "ssh", uri: libvirtSSHURI, firmware: "bios", tpm: "false", secureBoot: "false"})
+}
+
+// The guest's address from the QEMU guest agent: the first logon installs
+// the VirtIO Serial driver and qemu-ga from a virtio-win CD, the agent
+// answers libvirt on the org.qemu.guest_agent.0 channel with the guest's
+// DHCP address on the test network, and the manifest records the QEMU-GA
+// service.
+func TestLibvirtBuildsStandinAgentAddress(t *testing.T) {
+	runLibvirtBuild(t, libvirtCase{name: "agent", uri: libvirtLabURI, firmware: "bios", tpm: "false", secureBoot: "false",
+		libvirtNetwork: true, guestAgent: true})
 }
 
 // And through TLS, libvirt's other remote transport, keeping the disk in

@@ -86,6 +86,21 @@ variable "address_source" {
   default = ""
 }
 
+# A virtio-win ISO (its drivers, and the guest agent's MSI in guest-agent\)
+# attached as a further CD; empty for none.
+variable "virtio_win_iso" {
+  type    = string
+  default = ""
+}
+
+# Commands run at the first logon, before WinRM is enabled (for example
+# installing the QEMU guest agent from the virtio-win CD, which
+# address_source = "agent" needs).
+variable "unattend_extra_commands" {
+  type    = list(string)
+  default = []
+}
+
 # Leave the finished disk in pool instead of downloading it.
 variable "keep_in_pool" {
   type    = bool
@@ -98,29 +113,32 @@ variable "output_dir" {
 }
 
 source "winbake-libvirt" "standin" {
-  libvirt_uri      = var.libvirt_uri
-  pool             = var.pool
-  forward_address  = var.forward_address
-  network          = var.network
-  bridge           = var.bridge
-  libvirt_network  = var.libvirt_network
-  address_source   = var.address_source
-  keep_in_pool     = var.keep_in_pool
-  iso_url          = var.iso
-  iso_checksum     = "none"
-  image_name       = var.image_name
-  firmware         = var.firmware
-  tpm              = var.tpm
-  secure_boot      = var.secure_boot
-  accelerator      = "tcg"
-  cpus             = 1
-  memory           = 1024
-  disk_interface   = "sata"
-  net_device       = "e1000"
-  vm_name          = var.vm_name
-  output_directory = var.output_dir
-  winrm_timeout    = "5m"
-  shutdown_timeout = "2m"
+  libvirt_uri             = var.libvirt_uri
+  pool                    = var.pool
+  forward_address         = var.forward_address
+  network                 = var.network
+  bridge                  = var.bridge
+  libvirt_network         = var.libvirt_network
+  address_source          = var.address_source
+  keep_in_pool            = var.keep_in_pool
+  iso_url                 = var.iso
+  iso_checksum            = "none"
+  virtio_win_iso_url      = var.virtio_win_iso
+  virtio_win_iso_checksum = var.virtio_win_iso == "" ? "" : "none"
+  unattend_extra_commands = var.unattend_extra_commands
+  image_name              = var.image_name
+  firmware                = var.firmware
+  tpm                     = var.tpm
+  secure_boot             = var.secure_boot
+  accelerator             = "tcg"
+  cpus                    = 1
+  memory                  = 1024
+  disk_interface          = "sata"
+  net_device              = "e1000"
+  vm_name                 = var.vm_name
+  output_directory        = var.output_dir
+  winrm_timeout           = "5m"
+  shutdown_timeout        = "2m"
 }
 
 build {

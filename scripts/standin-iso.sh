@@ -53,10 +53,11 @@ if [[ $(ldd "$busybox_bin" 2>&1 || true) != *"not a dynamic"* ]]; then
 fi
 
 # Modules for the devices the VMs use: CD (IDE on pc, AHCI on q35), floppy,
-# virtio (block, SCSI, net), SATA/IDE disks, e1000/e1000e NICs, FAT (ESP,
-# floppy, installed "Windows" volume) and its code pages, efivarfs.
+# virtio (block, SCSI, net, and console: the QEMU guest agent's
+# virtio-serial port), SATA/IDE disks, e1000/e1000e NICs, FAT (ESP, floppy,
+# installed "Windows" volume) and its code pages, efivarfs.
 modules=(sr_mod cdrom isofs floppy vfat fat nls_ascii nls_cp437 nls_utf8
-  virtio_pci virtio_blk virtio_scsi virtio_net ahci ata_piix sd_mod e1000 e1000e efivarfs)
+  virtio_pci virtio_blk virtio_scsi virtio_net virtio_console ahci ata_piix sd_mod e1000 e1000e efivarfs)
 
 # --- kernel, cached ---------------------------------------------------------
 kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }

@@ -16,7 +16,12 @@
 // First boot from disk: specialize (computer name, time zone) and oobeSystem
 // (accounts, automatic logon, FirstLogonCommands). The WinRM service starts
 // only when the FirstLogonCommands enabled it; later boots start it again
-// when its start mode says so. Everything is recorded in State on the
+// when its start mode says so. FirstLogonCommands may install from the
+// attached media (lettered from D: in device order): `pnputil /add-driver
+// <inf> [/install]` and `msiexec /i <qemu-ga-x86_64.msi> /qn`; with the
+// QEMU-GA service installed and the VirtIO Serial driver (vioser) in the
+// driver store, every boot runs the QEMU guest agent (package qga) on the
+// virtio-serial port org.qemu.guest_agent.0. Everything is recorded in State on the
 // installed Windows partition, so it survives restarts and a boot of the
 // disk alone.
 //

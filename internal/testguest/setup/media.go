@@ -117,6 +117,9 @@ var DriverModules = map[string]string{
 	"viostor": "virtio_blk",
 	"vioscsi": "virtio_scsi",
 	"netkvm":  "virtio_net",
+	// vioser, the VirtIO Serial driver: the ports the QEMU guest agent
+	// talks through.
+	"vioser": "virtio_console",
 }
 
 // DriverFor names the virtio-win driver a virtio PCI function needs.

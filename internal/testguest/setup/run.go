@@ -76,6 +76,10 @@ func (g *Guest) pe(format string, args ...any) {
 
 // mountMedia mounts every CD and floppy read-only and assigns drive letters.
 func (g *Guest) mountMedia(devs []BlockDevice) []Medium {
+	return g.mountMediaLog(devs, g.pe)
+}
+
+func (g *Guest) mountMediaLog(devs []BlockDevice, logf func(format string, args ...any)) []Medium {
 	var media []Medium
 	cd, fd := 'D', 'A'
 	for _, d := range devs {
@@ -93,11 +97,11 @@ func (g *Guest) mountMedia(devs []BlockDevice) []Medium {
 		}
 		dir := filepath.Join(mediaRoot, d.Name)
 		if err := Mount(d.Dev(), dir, fstype, true, data); err != nil {
-			g.pe("%c: %s %s: no readable medium (%v)", letter, d.Kind, d.Name, err)
+			logf("%c: %s %s: no readable medium (%v)", letter, d.Kind, d.Name, err)
 			continue
 		}
 		m := Medium{Device: d, Letter: string(letter), Dir: dir}
-		g.pe("%s mounted", m.Where())
+		logf("%s mounted", m.Where())
 		media = append(media, m)
 	}
 	return media
@@ -473,7 +477,15 @@ func (g *Guest) applyImage(src *Medium, ans *Answer, plan *Plan, disk BlockDevic
 }
 
 func (g *Guest) runCommand(st *State, pass string, c Command) *PowerAction {
-	out := Interpret(st, c.CommandLine)
+	return g.record(st, pass, c, Interpret(st, c.CommandLine))
+}
+
+// runMediaCommand runs a command that reads the media (usesMedia).
+func (g *Guest) runMediaCommand(st *State, pass string, c Command, media []Medium) {
+	g.record(st, pass, c, InterpretWithMedia(st, media, c.CommandLine))
+}
+
+func (g *Guest) record(st *State, pass string, c Command, out Outcome) *PowerAction {
 	st.Commands = append(st.Commands, CommandRecord{Pass: pass, Order: c.Order, CommandLine: c.CommandLine, Outcome: out.Summary})
 	desc := ""
 	if c.Description != "" {
@@ -656,7 +668,20 @@ func (w *installed) oobe(ans *Answer) *PowerAction {
 		w.st.AutoLogon.Username = al.Username
 		w.st.AutoLogon.Remaining = al.LogonCount - 1
 		log("%s logged on automatically", al.Username)
+		var media []Medium
 		for _, c := range ans.FirstLogonCommands {
+			if usesMedia(c.CommandLine) && media == nil {
+				media = w.g.mountMediaLog(BlockDevices(), log)
+				defer func() {
+					for _, m := range media {
+						_ = Unmount(m.Dir)
+					}
+				}()
+			}
+			if usesMedia(c.CommandLine) {
+				w.g.runMediaCommand(w.st, "oobeSystem", c, media)
+				continue
+			}
 			if p := w.g.runCommand(w.st, "oobeSystem", c); p != nil {
 				power = p
 			}
@@ -700,6 +725,7 @@ func (w *installed) services(justConfigured bool) {
 	if w.cloudbaseInit() {
 		w.Restart("cloudbase-init")
 	}
+	w.qemuGuestAgent()
 	ok, why := w.st.WinRMReachable(justConfigured)
 	if !ok {
 		g.Log.Line(WinRMNotStartedPrefix + why)

@@ -68,6 +68,10 @@ type State struct {
 	Firewall        []string          `json:"firewall_rules"`
 	WinRM           WinRMState        `json:"winrm"`
 
+	// QemuGuestAgent: the QEMU guest agent service (QEMU-GA) is
+	// installed (virtio-win's qemu-ga-x86_64.msi).
+	QemuGuestAgent bool `json:"qemu_guest_agent,omitempty"`
+
 	// Commands are the RunSynchronous and FirstLogonCommands run so far.
 	Commands []CommandRecord `json:"commands"`
 

@@ -107,6 +107,13 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 	if err != nil {
 		return err
 	}
+	// The QEMU guest agent Setup's first logon installed.
+	if cfg.State != nil && cfg.State.QemuGuestAgent && !g.Machine.QemuGuestAgentInstalled() {
+		if err := g.Machine.InstallQemuGuestAgent(); err != nil {
+			_ = g.Close()
+			return err
+		}
+	}
 	if err := g.Start(); err != nil {
 		_ = g.Close()
 		return err
@@ -153,6 +160,9 @@ func (s *simulatedWinRM) Stop() error {
 			st.InstalledPackages = append(st.InstalledPackages, p.Identity+" ("+p.State+")")
 		}
 		st.PendingReboot = s.g.Machine.RebootPending()
+		if s.g.Machine.QemuGuestAgentInstalled() {
+			st.QemuGuestAgent = true
+		}
 	}
 	err := s.g.Close()
 	s.g = nil

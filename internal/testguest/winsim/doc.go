@@ -141,7 +141,8 @@
 // Programs: cmd.exe, powershell.exe, dism.exe, wusa.exe, expand.exe,
 // shutdown.exe, hostname.exe, netstat.exe (`-n -p TCP`, from the host's
 // /proc/net/tcp), net.exe (`net user [name]`), reg.exe (`reg query <key>
-// /v <name>`), msiexec.exe (the cloudbase-init MSI) and
+// /v <name>`), msiexec.exe (the cloudbase-init MSI and virtio-win's
+// qemu-ga-x86_64.msi, which installs the QEMU-GA service) and
 // Sysprep\sysprep.exe, at their System32
 // paths (found through PATH and PATHEXT: cmd.exe searches the working
 // directory first, PowerShell and Processes.Run only PATH), and

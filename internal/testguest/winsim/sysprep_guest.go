@@ -426,7 +426,8 @@ func likeMatch(pattern, s string) (bool, error) {
 
 // runMsiexec is msiexec.exe /i <package> with /qn (or /quiet), optional
 // /norestart, /l*v <log> and PROPERTY=value pairs. It installs the
-// cloudbase-init MSI (CloudbaseInitSetup*.msi); other packages are not
+// cloudbase-init MSI (CloudbaseInitSetup*.msi) and virtio-win's QEMU guest
+// agent (qemu-ga-x86_64.msi, without properties); other packages are not
 // modelled.
 func (m *Machine) runMsiexec(p *proc) uint32 {
 	var pkg, logPath string
@@ -474,8 +475,17 @@ func (m *Machine) runMsiexec(p *proc) uint32 {
 		return errInstallOpenFailed
 	}
 	base := strings.ToLower(pkg[strings.LastIndexAny(pkg, `\/`)+1:])
+	if isQemuGAMSI(pkg) && len(data) > 0 && len(props) == 0 {
+		if err := m.InstallQemuGuestAgent(); err != nil {
+			logLine(fmt.Sprintf("installing QEMU Guest Agent: %v", err))
+			return 1603
+		}
+		logLine("Product: QEMU guest agent -- Installation completed successfully.")
+		logLine("MainEngineThread is returning 0")
+		return 0
+	}
 	if !strings.HasPrefix(base, cloudbaseMSIPrefix) || !strings.HasSuffix(base, ".msi") || len(data) == 0 {
-		m.unsupportedf("msiexec.exe /i %s: only the cloudbase-init MSI (CloudbaseInitSetup*.msi) is modelled", pkg)
+		m.unsupportedf("msiexec.exe /i %s: only the cloudbase-init MSI (CloudbaseInitSetup*.msi) and qemu-ga-x86_64.msi without properties are modelled", pkg)
 		logLine("MainEngineThread is returning 1620")
 		return errInstallInvalid
 	}
