@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -444,68 +443,25 @@ func TestLibvirtInterruptLeavesNothing(t *testing.T) {
 		"-var", "firmware=uefi", "-var", "tpm=true", "-var", "secure_boot=true",
 		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
 	cmd.Env = installed.environ()
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	// As a terminal's Ctrl-C: SIGINT to the foreground process group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	ended := false
-	defer func() {
-		if !ended {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	b := startInterruptible(t, cmd)
 
 	// Interrupt once the domain runs and its TPM emulator is up.
-	running := func() bool {
+	b.waitFor(t, "the domain to run", func() bool {
 		d, err := l.DomainLookupByName(vmName)
 		if err != nil {
 			return false
 		}
 		state, _, err := l.DomainGetState(d, 0)
 		return err == nil && golibvirt.DomainState(state) == golibvirt.DomainRunning && len(processesMentioning("swtpm", vmName)) > 0
-	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for !running() {
-		select {
-		case err := <-exited:
-			ended = true
-			t.Fatalf("packer ended before the domain ran: %v\n%s", err, log.String())
-		case <-time.After(500 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the domain did not start within 5 minutes:\n%s", log.String())
-		}
-	}
+	})
 	time.Sleep(2 * time.Second) // the firmware at work
-	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	select {
-	case err = <-exited:
-		ended = true
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("packer still runs 3 minutes after SIGINT:\n%s", log.String())
-	}
-	if err == nil {
-		t.Errorf("packer exited 0 after SIGINT:\n%s", log.String())
+	if err := b.interrupt(t); err == nil {
+		t.Errorf("packer exited 0 after SIGINT:\n%s", b.log.String())
 	}
 	nothingLeft(t, l, pool, vmName)
-	var left []string
-	for range 20 {
-		left = append(processesMentioning("swtpm", vmName), processesMentioning(installed.pluginPath, " start builder")...)
-		if len(left) == 0 {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	for _, p := range left {
+	for _, p := range leftRunning(func() []string {
+		return append(processesMentioning("swtpm", vmName), processesMentioning(installed.pluginPath, " start builder")...)
+	}) {
 		t.Errorf("still running after the interrupted build: %s", p)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {

@@ -54,6 +54,85 @@ func processesMentioning(words ...string) []string {
 	return found
 }
 
+// leftRunning returns what find lists after an interrupted build: cleanup
+// finished before packer exited, but processes get 5 s to be reaped.
+func leftRunning(find func() []string) []string {
+	var left []string
+	for range 20 {
+		if left = find(); len(left) == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return left
+}
+
+// interruptibleBuild is a packer build run in its own process group, so
+// the test can send SIGINT as a terminal's Ctrl-C does: to the whole
+// foreground group (packer's outer panicwrap process ignores SIGINT and
+// relies on that).
+type interruptibleBuild struct {
+	cmd    *exec.Cmd
+	log    lockedBuffer
+	exited chan error
+	ended  bool
+}
+
+// startInterruptible starts cmd; the build is killed if the test ends
+// before it does.
+func startInterruptible(t *testing.T, cmd *exec.Cmd) *interruptibleBuild {
+	t.Helper()
+	b := &interruptibleBuild{cmd: cmd, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = &b.log, &b.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if !b.ended {
+			_ = cmd.Process.Kill()
+			<-b.exited
+		}
+	})
+	return b
+}
+
+// waitFor polls ready for up to 5 minutes; the test fails when packer ends
+// first or ready never holds.
+func (b *interruptibleBuild) waitFor(t *testing.T, what string, ready func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for !ready() {
+		select {
+		case err := <-b.exited:
+			b.ended = true
+			t.Fatalf("packer ended before %s: %v\n%s", what, err, b.log.String())
+		case <-time.After(500 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5 minutes for %s:\n%s", what, b.log.String())
+		}
+	}
+}
+
+// interrupt sends SIGINT to the build's process group and returns how
+// packer exited; it fails the test when packer still runs 3 minutes later.
+func (b *interruptibleBuild) interrupt(t *testing.T) error {
+	t.Helper()
+	if err := syscall.Kill(-b.cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-b.exited:
+		b.ended = true
+		return err
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("packer still runs 3 minutes after SIGINT:\n%s", b.log.String())
+		return nil
+	}
+}
+
 // Ctrl-C while the guest boots (SIGINT to packer's process group, as a
 // terminal sends it): Packer cancels the build through the plugin,
 // every step cleans up, and nothing of the build is left: no QEMU, no swtpm,
@@ -67,56 +146,18 @@ func TestQemuInterruptLeavesNothing(t *testing.T) {
 		"-var", "firmware=uefi", "-var", "tpm=true", filepath.Join("..", "example", "standin.pkr.hcl"))
 	// The plugin's temporary files (the answer-file CD) go to this TMPDIR.
 	cmd.Env = append(installed.environ(), "TMPDIR="+tmp)
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	// Ctrl-C in a terminal interrupts the whole foreground process group;
-	// packer's outer (panicwrap) process ignores SIGINT and relies on that.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	ended := false
-	defer func() {
-		// Never leave a build running when the test fails early.
-		if !ended {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	b := startInterruptible(t, cmd)
 
 	// Interrupt once the guest is booting: QEMU and swtpm both run and the
 	// serial console shows the firmware or the boot loader at work.
 	serial := filepath.Join(out, "serial.log")
-	booting := func() bool {
-		b, err := os.ReadFile(serial)
-		return err == nil && len(b) > 0 && len(processesMentioning("qemu-system-x86_64", out)) > 0 &&
+	b.waitFor(t, "the guest to boot", func() bool {
+		console, err := os.ReadFile(serial)
+		return err == nil && len(console) > 0 && len(processesMentioning("qemu-system-x86_64", out)) > 0 &&
 			len(processesMentioning("swtpm", out)) > 0
-	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for !booting() {
-		select {
-		case err := <-exited:
-			ended = true
-			t.Fatalf("packer ended before the guest booted: %v\n%s", err, log.String())
-		case <-time.After(500 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the guest did not start booting within 5 minutes:\n%s", log.String())
-		}
-	}
-	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-
-	var err error
-	select {
-	case err = <-exited:
-		ended = true
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("packer still runs 3 minutes after SIGINT:\n%s", log.String())
-	}
+	})
+	err := b.interrupt(t)
+	log := &b.log
 	if err == nil {
 		t.Errorf("packer exited 0 after SIGINT:\n%s", log.String())
 	}
@@ -125,17 +166,10 @@ func TestQemuInterruptLeavesNothing(t *testing.T) {
 		t.Errorf("packer's output does not report the cancelled build:\n%s", log.String())
 	}
 
-	// Cleanup finished before packer exited; processes get a moment to be reaped.
-	var left []string
-	for range 20 {
-		left = append(processesMentioning("qemu-system-x86_64", out), processesMentioning("swtpm", out)...)
-		left = append(left, processesMentioning(installed.pluginPath, " start builder")...)
-		if len(left) == 0 {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	for _, p := range left {
+	for _, p := range leftRunning(func() []string {
+		left := append(processesMentioning("qemu-system-x86_64", out), processesMentioning("swtpm", out)...)
+		return append(left, processesMentioning(installed.pluginPath, " start builder")...)
+	}) {
 		t.Errorf("still running after the interrupted build: %s", p)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {

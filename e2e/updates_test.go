@@ -30,10 +30,6 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 	}
 	isoChecksum := fmt.Sprintf("sha256:%x", sha256.Sum256(isoData))
 	dir := t.TempDir()
-	pkgDir := filepath.Join(dir, "packages")
-	if err := os.MkdirAll(pkgDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ssu := testguest.PackageFile{Name: "ssu-20348.2700-x64.cab", KB: "5044415", PackageName: "Package_for_ServicingStack_2700",
 		Version: "20348.2700.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
 	pkgs := []testguest.PackageFile{
@@ -46,15 +42,7 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 			Spec: winsim.PackageSpec{Result: "reboot_required", Requires: ssu.Identity(), UBR: 2762}},
 		ssu,
 	}
-	for _, p := range pkgs {
-		b, err := p.Build()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(pkgDir, p.Name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pkgDir := writePackages(t, filepath.Join(dir, "packages"), pkgs...)
 	out := filepath.Join(dir, "out")
 	manifestOut := filepath.Join(dir, "updates.json")
 	start := time.Now()
@@ -156,26 +144,12 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 func TestUpdatesDeferFailedOnStandinVM(t *testing.T) {
 	iso := standinISO(t)
 	dir := t.TempDir()
-	pkgDir := filepath.Join(dir, "packages")
 	copyDir := filepath.Join(dir, "copied")
-	for _, d := range []string{pkgDir, copyDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(copyDir, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	good := testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010",
-		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
-	broken := testguest.PackageFile{Name: "windows10.0-kb5000012-x64.cab", KB: "5000012", PackageName: "Package_for_KB5000012",
-		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs", Failures: 10}}
-	for _, p := range []testguest.PackageFile{good, broken} {
-		b, err := p.Build()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(pkgDir, p.Name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	good, broken := goodAndFailingPackages()
+	pkgDir := writePackages(t, filepath.Join(dir, "packages"), good, broken)
 	out := filepath.Join(dir, "out")
 	start := time.Now()
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "packages_dir="+pkgDir,
@@ -218,4 +192,33 @@ func TestUpdatesDeferFailedOnStandinVM(t *testing.T) {
 	if list := read("pending-updates.txt"); list != `C:\ProgramData\winbake\updates\`+broken.Name+"\r\n" {
 		t.Errorf("pending-updates.txt %q", list)
 	}
+}
+
+// goodAndFailingPackages are two cumulative-update .cab files: one that
+// installs, one whose install keeps failing (0x800F0922).
+func goodAndFailingPackages() (good, failing testguest.PackageFile) {
+	good = testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010",
+		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
+	failing = testguest.PackageFile{Name: "windows10.0-kb5000012-x64.cab", KB: "5000012", PackageName: "Package_for_KB5000012",
+		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs", Failures: 10}}
+	return good, failing
+}
+
+// writePackages builds the stand-in update packages into dir (created)
+// and returns dir.
+func writePackages(t *testing.T, dir string, pkgs ...testguest.PackageFile) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkgs {
+		b, err := p.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.Name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -10,9 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
 type verifyReport struct {
@@ -143,23 +140,8 @@ var verifyInstanceDir = regexp.MustCompile(`\(winbake-verify\): Starting QEMU .*
 func TestVerifyCatchesBrokenImages(t *testing.T) {
 	iso := standinISO(t)
 	dir := t.TempDir()
-	pkgDir := filepath.Join(dir, "packages")
-	if err := os.MkdirAll(pkgDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	good := testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010",
-		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
-	broken := testguest.PackageFile{Name: "windows10.0-kb5000012-x64.cab", KB: "5000012", PackageName: "Package_for_KB5000012",
-		Version: "10.0.1.0", Spec: winsim.PackageSpec{Result: "installs", Failures: 10}}
-	for _, p := range []testguest.PackageFile{good, broken} {
-		b, err := p.Build()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(pkgDir, p.Name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	good, failing := goodAndFailingPackages()
+	pkgDir := writePackages(t, filepath.Join(dir, "packages"), good, failing)
 	msi := filepath.Join(dir, "CloudbaseInitSetup_x64.msi")
 	if err := os.WriteFile(msi, []byte("stand-in cloudbase-init MSI"), 0o644); err != nil {
 		t.Fatal(err)
