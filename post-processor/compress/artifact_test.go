@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,10 @@ func TestArtifactState(t *testing.T) {
 		{"dd.xz", "ddxz", ""},
 	}
 	for _, tc := range cases {
-		a := &Artifact{Path: "/images/win." + tc.format, Format: tc.format, SHA256: "abc123", Size: 42}
+		spec, _ := lookupFormat(tc.format)
+		out := image.Output{Path: "/images/win." + tc.format, Format: tc.format, SHA256: "abc123", Size: 42,
+			DiskFormat: spec.DiskFormat, MaasFiletype: spec.MaasFiletype}
+		a := &Artifact{Outputs: []image.Output{out}}
 		if got := a.State("format"); got != tc.format {
 			t.Errorf("%s: State(format) = %v", tc.format, got)
 		}
@@ -40,12 +44,12 @@ func TestArtifactState(t *testing.T) {
 			t.Errorf("%s: State(something_else) = %v, want nil", tc.format, got)
 		}
 		s := a.String()
-		for _, want := range []string{tc.format, a.Path, "abc123"} {
+		for _, want := range []string{tc.format, out.Path, "abc123"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("String() = %q lacks %q", s, want)
 			}
 		}
-		if a.Id() != a.Path || a.BuilderId() != BuilderId {
+		if a.Id() != out.Path || a.BuilderId() != BuilderId {
 			t.Errorf("Id() = %q, BuilderId() = %q", a.Id(), a.BuilderId())
 		}
 	}
@@ -60,7 +64,7 @@ func TestArtifactDestroy(t *testing.T) {
 	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := &Artifact{Path: path, Format: "qcow2"}
+	a := &Artifact{Outputs: []image.Output{{Path: path, Format: "qcow2"}}}
 	if got := a.Files(); len(got) != 1 || got[0] != path {
 		t.Errorf("Files() = %v", got)
 	}

@@ -32,12 +32,22 @@ type Config struct {
 	//   the raw disk bytes (MAAS `ddtgz`).
 	// - `dd.xz`: raw disk bytes compressed with xz (MAAS `ddxz`); needs the
 	//   `xz` command (xz-utils) on the machine that runs Packer.
-	Format string `mapstructure:"format" required:"true"`
+	//
+	// Set `format` or `formats`.
+	Format string `mapstructure:"format" required:"false"`
+
+	// Several formats from one build, written one after the other from the
+	// same input, e.g. `["qcow2", "dd.gz"]` for Glance and MAAS. The
+	// artifact holds every file; winbake-glance takes the first format
+	// Glance boots, winbake-maas the first MAAS deploys, winbake-verify the
+	// qcow2. `output` must then contain `{{.Ext}}`, which the
+	// default does. Set `format` or `formats`.
+	Formats []string `mapstructure:"formats" required:"false"`
 
 	// How `qcow2` clusters are compressed: `zstd` (the default), `zlib`, or
 	// `none` for an uncompressed qcow2. Reading zstd-compressed clusters needs
 	// QEMU 5.1 or later on every host that opens the image; pick `zlib` for
-	// older hosts. Only valid with `format = "qcow2"`.
+	// older hosts. Only valid when qcow2 is among the formats.
 	Qcow2Compression string `mapstructure:"qcow2_compression" required:"false"`
 
 	// Compression level for the `dd.*` formats:
@@ -46,7 +56,7 @@ type Config struct {
 	// - `dd.xz`: the `xz` preset, 0 (fastest) to 9 (smallest); default 6.
 	//
 	// The `qcow2`, `raw`, `vhdx` and `vmdk` formats have no level, and
-	// setting one with them is an error.
+	// setting one when no dd.* format is written is an error.
 	CompressionLevel *int `mapstructure:"compression_level" required:"false"`
 
 	// Path of the file to write. Relative paths are relative to the directory
@@ -65,11 +75,16 @@ type Config struct {
 
 	// Keep the input artifact after this post-processor has run (Packer
 	// reads `keep_input_artifact` on the post-processor block itself). By
-	// default the input artifact is discarded, except when the output lies
-	// in (or below) the input's directory, as the default `output` does:
-	// builders may discard an artifact by deleting their whole output
-	// directory, so the input is then always kept.
+	// default a winbake builder's golden image (winbake-qemu,
+	// winbake-libvirt) is kept, since the next build starts from it, and
+	// other inputs are discarded; set it to `false` to discard a golden
+	// image too. The input is always kept when the output lies in (or
+	// below) the input's directory, as the default `output` does: builders
+	// may discard an artifact by deleting their whole output directory.
 	KeepInputArtifact bool `mapstructure:"keep_input_artifact" required:"false"`
+
+	// specs are the formats to write, in order.
+	specs []formatSpec
 
 	ctx interpolate.Context
 }
@@ -119,16 +134,12 @@ func (c *Config) Prepare(raws ...interface{}) error {
 
 	c.Format = strings.ToLower(strings.TrimSpace(c.Format))
 	c.Qcow2Compression = strings.ToLower(strings.TrimSpace(c.Qcow2Compression))
-
-	spec, known := lookupFormat(c.Format)
-	switch {
-	case c.Format == "":
-		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(
-			"format: is required; use one of %s", formatNames()))
-	case !known:
-		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(
-			"format: %q is not supported; use one of %s", c.Format, formatNames()))
+	var formatErrs []error
+	c.specs, formatErrs = c.resolveFormats()
+	for _, err := range formatErrs {
+		errs = packersdk.MultiErrorAppend(errs, err)
 	}
+	hasQcow2 := c.writes("qcow2")
 
 	if c.Qcow2Compression != "" {
 		valid := false
@@ -140,30 +151,46 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(
 				"qcow2_compression: %q is not supported; use one of %s",
 				c.Qcow2Compression, strings.Join(qcow2Compressions, ", ")))
-		case known && c.Format != "qcow2":
+		case len(c.specs) > 0 && !hasQcow2:
 			errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(
-				"qcow2_compression: only applies to format qcow2, not %q; remove it",
-				c.Format))
+				"qcow2_compression: only applies to format qcow2, not %s; remove it",
+				c.formatList()))
 		}
-	} else if c.Format == "qcow2" {
+	} else if hasQcow2 {
 		c.Qcow2Compression = qcow2Zstd
 	}
 
-	if c.CompressionLevel != nil && known {
+	if c.CompressionLevel != nil && len(c.specs) > 0 {
 		lvl := *c.CompressionLevel
-		switch {
-		case !spec.takesLevel():
+		leveled := 0
+		for _, spec := range c.specs {
+			if !spec.takesLevel() {
+				continue
+			}
+			leveled++
+			if lvl < spec.MinLevel || lvl > spec.MaxLevel {
+				errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(
+					"compression_level: %d is out of range for format %s; use %d (fastest) to %d (smallest)",
+					lvl, spec.Name, spec.MinLevel, spec.MaxLevel))
+			}
+		}
+		if leveled == 0 {
 			hint := "compression_level applies to dd.gz, dd.tgz and dd.xz"
-			if spec.Name == "qcow2" {
+			if hasQcow2 {
 				hint = "qcow2 compression is chosen with qcow2_compression"
 			}
 			errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(
 				"compression_level: format %s has no compression level; remove it (%s)",
-				spec.Name, hint))
-		case lvl < spec.MinLevel || lvl > spec.MaxLevel:
+				c.formatList(), hint))
+		}
+	}
+
+	if c.Output != "" && len(c.specs) > 1 {
+		first, err1 := c.renderOutput(c.Output, outputTemplateData{InputDir: "dir", InputName: "disk", Ext: c.specs[0].Name})
+		second, err2 := c.renderOutput(c.Output, outputTemplateData{InputDir: "dir", InputName: "disk", Ext: c.specs[1].Name})
+		if err1 == nil && err2 == nil && first == second {
 			errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(
-				"compression_level: %d is out of range for format %s; use %d (fastest) to %d (smallest)",
-				lvl, spec.Name, spec.MinLevel, spec.MaxLevel))
+				"output: %q names the same file for every format of formats; put {{.Ext}} in it (e.g. \"out/disk.{{.Ext}}\")", c.Output))
 		}
 	}
 
@@ -179,6 +206,62 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		return errs
 	}
 	return nil
+}
+
+// resolveFormats checks format or formats and returns their specs.
+func (c *Config) resolveFormats() ([]formatSpec, []error) {
+	field, names := "format", []string{c.Format}
+	switch {
+	case c.Format != "" && len(c.Formats) > 0:
+		return nil, []error{fmt.Errorf("format and formats: set one of them (formats = [%q, ...] for several)", c.Format)}
+	case c.Format == "" && len(c.Formats) == 0:
+		return nil, []error{fmt.Errorf("format: is required; use one of %s (or formats for several)", formatNames())}
+	case len(c.Formats) > 0:
+		field, names = "formats", c.Formats
+	}
+	var specs []formatSpec
+	var errs []error
+	seen := map[string]bool{}
+	for i, name := range names {
+		name = strings.ToLower(strings.TrimSpace(name))
+		where := field
+		if field == "formats" {
+			where = fmt.Sprintf("formats[%d]", i)
+		}
+		spec, ok := lookupFormat(name)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: %q is not supported; use one of %s", where, name, formatNames()))
+		case seen[name]:
+			errs = append(errs, fmt.Errorf("%s: %q is listed twice", where, name))
+		default:
+			seen[name] = true
+			specs = append(specs, spec)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return specs, nil
+}
+
+// writes reports whether format is among the formats to write.
+func (c *Config) writes(format string) bool {
+	for _, s := range c.specs {
+		if s.Name == format {
+			return true
+		}
+	}
+	return false
+}
+
+// formatList names the formats to write: "qcow2" or "qcow2, dd.gz".
+func (c *Config) formatList() string {
+	names := make([]string, len(c.specs))
+	for i, s := range c.specs {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // renderOutput renders the output template tmpl with data.

@@ -18,7 +18,8 @@ type FlatConfig struct {
 	PackerOnError       *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
 	PackerUserVars      map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Format              *string           `mapstructure:"format" required:"true" cty:"format" hcl:"format"`
+	Format              *string           `mapstructure:"format" required:"false" cty:"format" hcl:"format"`
+	Formats             []string          `mapstructure:"formats" required:"false" cty:"formats" hcl:"formats"`
 	Qcow2Compression    *string           `mapstructure:"qcow2_compression" required:"false" cty:"qcow2_compression" hcl:"qcow2_compression"`
 	CompressionLevel    *int              `mapstructure:"compression_level" required:"false" cty:"compression_level" hcl:"compression_level"`
 	Output              *string           `mapstructure:"output" required:"false" cty:"output" hcl:"output"`
@@ -46,6 +47,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
 		"format":                     &hcldec.AttrSpec{Name: "format", Type: cty.String, Required: false},
+		"formats":                    &hcldec.AttrSpec{Name: "formats", Type: cty.List(cty.String), Required: false},
 		"qcow2_compression":          &hcldec.AttrSpec{Name: "qcow2_compression", Type: cty.String, Required: false},
 		"compression_level":          &hcldec.AttrSpec{Name: "compression_level", Type: cty.Number, Required: false},
 		"output":                     &hcldec.AttrSpec{Name: "output", Type: cty.String, Required: false},

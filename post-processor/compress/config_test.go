@@ -34,7 +34,7 @@ func TestConfigErrors(t *testing.T) {
 		{
 			name: "qcow2_compression with another format",
 			cfg:  map[string]interface{}{"format": "vmdk", "qcow2_compression": "zlib"},
-			want: []string{`qcow2_compression: only applies to format qcow2, not "vmdk"`},
+			want: []string{`qcow2_compression: only applies to format qcow2, not vmdk`},
 		},
 		{
 			name: "gzip level too high",
@@ -71,6 +71,36 @@ func TestConfigErrors(t *testing.T) {
 			name: "output template unknown field",
 			cfg:  map[string]interface{}{"format": "raw", "output": "{{.Nope}}/x.raw"},
 			want: []string{"output: "},
+		},
+		{
+			name: "format and formats",
+			cfg:  map[string]interface{}{"format": "qcow2", "formats": []string{"qcow2", "dd.gz"}},
+			want: []string{`format and formats: set one of them`},
+		},
+		{
+			name: "formats with an unknown one",
+			cfg:  map[string]interface{}{"formats": []string{"qcow2", "zip"}},
+			want: []string{`formats[1]: "zip" is not supported; use one of qcow2, raw, vhdx, vmdk, dd.gz, dd.tgz, dd.xz`},
+		},
+		{
+			name: "formats with a duplicate",
+			cfg:  map[string]interface{}{"formats": []string{"dd.gz", "qcow2", "dd.gz"}},
+			want: []string{`formats[2]: "dd.gz" is listed twice`},
+		},
+		{
+			name: "formats into one file",
+			cfg:  map[string]interface{}{"formats": []string{"qcow2", "dd.gz"}, "output": "out/disk.img"},
+			want: []string{`output: "out/disk.img" names the same file for every format of formats; put {{.Ext}} in it`},
+		},
+		{
+			name: "level out of range for one of the formats",
+			cfg:  map[string]interface{}{"formats": []string{"dd.xz", "dd.gz"}, "compression_level": 0},
+			want: []string{"compression_level: 0 is out of range for format dd.gz; use 1 (fastest) to 9 (smallest)"},
+		},
+		{
+			name: "qcow2_compression without qcow2 among formats",
+			cfg:  map[string]interface{}{"formats": []string{"vhdx", "dd.gz"}, "qcow2_compression": "zlib"},
+			want: []string{"qcow2_compression: only applies to format qcow2, not vhdx, dd.gz; remove it"},
 		},
 		{
 			name: "several errors at once",

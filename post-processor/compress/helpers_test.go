@@ -18,6 +18,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
@@ -232,8 +233,16 @@ func inputArtifact(files ...string) packersdk.Artifact {
 	return &packersdk.MockArtifact{BuilderIdValue: "winbake.test", FilesValue: files}
 }
 
-// postProcess runs p on an artifact holding files.
-func postProcess(ctx context.Context, p *PostProcessor, ui packersdk.Ui, files ...string) (*Artifact, bool, error) {
+// oneOutput is the artifact of a single format, with its one output's
+// fields at hand.
+type oneOutput struct {
+	*Artifact
+	image.Output
+}
+
+// postProcess runs p, configured with one format, on an artifact holding
+// files.
+func postProcess(ctx context.Context, p *PostProcessor, ui packersdk.Ui, files ...string) (*oneOutput, bool, error) {
 	a, keep, _, err := p.PostProcess(ctx, ui, inputArtifact(files...))
 	if err != nil {
 		if a != nil {
@@ -241,5 +250,9 @@ func postProcess(ctx context.Context, p *PostProcessor, ui packersdk.Ui, files .
 		}
 		return nil, keep, err
 	}
-	return a.(*Artifact), keep, nil
+	art := a.(*Artifact)
+	if len(art.Outputs) != 1 {
+		panic(fmt.Sprintf("PostProcess wrote %d outputs for one format", len(art.Outputs)))
+	}
+	return &oneOutput{Artifact: art, Output: art.Outputs[0]}, keep, nil
 }

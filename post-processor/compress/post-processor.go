@@ -23,11 +23,12 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // BuilderId identifies artifacts made by this post-processor.
-const BuilderId = "winbake.post-processor.compress"
+const BuilderId = image.CompressBuilderID
 
 // TarMemberName is the name of the raw disk inside a dd.tgz archive.
 const TarMemberName = "root-dd"
@@ -45,14 +46,16 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 	return p.config.Prepare(raws...)
 }
 
-// PostProcess writes the input artifact's disk image in the configured format.
+// PostProcess writes the input artifact's disk image in the configured
+// formats. A winbake builder's golden image is kept unless the user sets
+// keep_input_artifact = false: it is what the next build starts from.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
-	keep := p.config.KeepInputArtifact
+	keep := p.config.KeepInputArtifact || input != nil && image.IsGolden(input)
 	a, err := p.run(ctx, ui, input)
 	if err != nil {
 		return nil, keep, false, err
 	}
-	if dir, inside := insideInputDir(a.Path, input.Files()); inside {
+	if dir, inside := insideInputDir(a.Files(), input.Files()); inside {
 		// Builders may discard an artifact by deleting its whole directory
 		// (packer-plugin-qemu does), which would take the new image with it.
 		ui.Say(fmt.Sprintf("Keeping the input artifact: the output lies in its directory %s, which discarding it could delete", dir))
@@ -61,9 +64,18 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	return a, keep, false, nil
 }
 
-// insideInputDir reports whether out lies in (or below) the directory of one
-// of the input artifact's files, and which directory.
-func insideInputDir(out string, inputs []string) (string, bool) {
+// insideInputDir reports whether one of outs lies in (or below) the
+// directory of one of the input artifact's files, and which directory.
+func insideInputDir(outs, inputs []string) (string, bool) {
+	for _, out := range outs {
+		if dir, inside := insideDirOf(out, inputs); inside {
+			return dir, true
+		}
+	}
+	return "", false
+}
+
+func insideDirOf(out string, inputs []string) (string, bool) {
 	outDir, err := filepath.Abs(filepath.Dir(out))
 	if err != nil {
 		return "", false
@@ -82,9 +94,8 @@ func insideInputDir(out string, inputs []string) (string, bool) {
 
 func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (*Artifact, error) {
 	c := &p.config
-	spec, ok := lookupFormat(c.Format)
-	if !ok {
-		return nil, fmt.Errorf("format: %q is not supported; use one of %s", c.Format, formatNames())
+	if len(c.specs) == 0 {
+		return nil, errors.New("winbake-compress was not configured")
 	}
 	if input == nil {
 		return nil, errors.New("no input artifact to compress")
@@ -93,7 +104,7 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 	if _, err := exec.LookPath(qemuImgCommand); err != nil {
 		return nil, fmt.Errorf("winbake-compress needs %s (Debian/Ubuntu package qemu-utils) on PATH: %w", qemuImgCommand, err)
 	}
-	if spec.Name == "dd.xz" {
+	if c.writes("dd.xz") {
 		if _, err := exec.LookPath(xzCommand); err != nil {
 			return nil, fmt.Errorf("format dd.xz needs %s (Debian/Ubuntu package xz-utils) on PATH: %w", xzCommand, err)
 		}
@@ -105,21 +116,105 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 	}
 	ui.Say(fmt.Sprintf("Input disk image: %s (%s, %s virtual)", src, info.Format, humanBytes(info.VirtualSize)))
 
-	out, err := p.outputPath(src, spec)
+	// Plan every output first, so a name clash stops the run before any
+	// file is written.
+	outs := make([]string, len(c.specs))
+	for i, spec := range c.specs {
+		if outs[i], err = p.outputPath(src, spec); err != nil {
+			return nil, err
+		}
+		for _, prev := range outs[:i] {
+			if prev == outs[i] {
+				return nil, fmt.Errorf("output: formats %s and %s would both be written to %s; put {{.Ext}} in output", c.specs[i-1].Name, spec.Name, prev)
+			}
+		}
+	}
+
+	a := &Artifact{Manifest: manifestOf(input)}
+	var createdDirs []string
+	fail := func(err error) (*Artifact, error) {
+		// Nothing half-made: the outputs written before and the folders
+		// made for them go too.
+		_ = a.Destroy()
+		removeCreated(createdDirs)
+		return nil, err
+	}
+	for _, out := range outs {
+		created, err := mkdirAllCreated(filepath.Dir(out))
+		createdDirs = append(createdDirs, created...)
+		if err != nil {
+			return fail(fmt.Errorf("output: creating directory: %w", err))
+		}
+	}
+	for i, spec := range c.specs {
+		w := &writer{ctx: ctx, ui: ui, cfg: c, spec: spec, src: src, info: info, out: outs[i]}
+		out, err := w.writeAndFinish()
+		if err != nil {
+			return fail(err)
+		}
+		a.Outputs = append(a.Outputs, out)
+	}
+	return a, nil
+}
+
+// writeAndFinish writes the output and moves it into place; whatever it
+// made is removed when it fails.
+func (w *writer) writeAndFinish() (image.Output, error) {
+	defer w.cleanup()
+	if err := w.write(); err != nil {
+		return image.Output{}, err
+	}
+	return w.finish()
+}
+
+// manifestOf is the winbake manifest the input carries: its "manifest"
+// state, else its one <name>.json file; "" when it has none.
+func manifestOf(a packersdk.Artifact) string {
+	if path, _ := a.State(image.StateManifest).(string); path != "" {
+		return path
+	}
+	var found []string
+	for _, f := range a.Files() {
+		if strings.HasSuffix(f, ".json") {
+			found = append(found, f)
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	abs, err := filepath.Abs(found[0])
+	if err != nil {
+		return ""
+	}
+	return abs
+}
+
+// mkdirAllCreated is os.MkdirAll that returns the directories it created,
+// outermost first.
+func mkdirAllCreated(dir string) ([]string, error) {
+	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	outDir := filepath.Dir(out)
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output: creating directory: %w", err)
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		missing = append([]string{d}, missing...)
+		if filepath.Dir(d) == d {
+			break
+		}
 	}
+	return missing, os.MkdirAll(dir, 0o755)
+}
 
-	w := &writer{ctx: ctx, ui: ui, cfg: c, spec: spec, src: src, info: info, out: out}
-	defer w.cleanup()
-	if err := w.write(); err != nil {
-		return nil, err
+// removeCreated removes the directories mkdirAllCreated made, innermost
+// first, where they are empty.
+func removeCreated(dirs []string) {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = os.Remove(dirs[i])
 	}
-	return w.finish()
 }
 
 // outputPath renders the output path for the input disk src, and refuses
@@ -462,9 +557,9 @@ func tarFraming(size int64) (head, tail []byte, err error) {
 }
 
 // finish checks the finished output, hashes it, and moves it into place.
-func (w *writer) finish() (*Artifact, error) {
+func (w *writer) finish() (image.Output, error) {
 	if err := w.ctx.Err(); err != nil {
-		return nil, err
+		return image.Output{}, err
 	}
 	sum := w.sha256
 	var size int64
@@ -472,28 +567,28 @@ func (w *writer) finish() (*Artifact, error) {
 		w.ui.Say(fmt.Sprintf("Computing SHA-256 of %s...", filepath.Base(w.out)))
 		var err error
 		if sum, size, err = hashFile(w.ctx, w.partial); err != nil {
-			return nil, err
+			return image.Output{}, err
 		}
 	} else {
 		fi, err := os.Stat(w.partial)
 		if err != nil {
-			return nil, err
+			return image.Output{}, err
 		}
 		size = fi.Size()
 	}
 	if err := os.Chmod(w.partial, 0o644); err != nil {
-		return nil, err
+		return image.Output{}, err
 	}
 	if err := os.Rename(w.partial, w.out); err != nil {
-		return nil, fmt.Errorf("moving %s into place: %w", w.out, err)
+		return image.Output{}, fmt.Errorf("moving %s into place: %w", w.out, err)
 	}
 	w.done = true
 	for _, f := range w.temps {
 		_ = os.Remove(f)
 	}
-	a := &Artifact{Path: w.out, Format: w.spec.Name, SHA256: sum, Size: size}
 	w.ui.Say(fmt.Sprintf("Wrote %s (%s, sha256 %s)", w.out, humanBytes(size), sum))
-	return a, nil
+	return image.Output{Path: w.out, Format: w.spec.Name, SHA256: sum, Size: size,
+		DiskFormat: w.spec.DiskFormat, MaasFiletype: w.spec.MaasFiletype}, nil
 }
 
 // hashFile returns the hex SHA-256 and the size of the file at path, read

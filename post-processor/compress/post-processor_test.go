@@ -17,6 +17,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // checkRoundTrip verifies that the image at out holds the test disk.
@@ -444,6 +448,19 @@ func TestPostProcessOutput(t *testing.T) {
 		}
 	})
 
+	t.Run("a winbake golden image is kept by default", func(t *testing.T) {
+		in := newInput(t, "raw")
+		p := configure(t, map[string]interface{}{"format": "qcow2", "output": filepath.Join(t.TempDir(), "out.qcow2")})
+		golden := &packersdk.MockArtifact{BuilderIdValue: image.QemuBuilderID, FilesValue: []string{in}}
+		_, keep, force, err := p.PostProcess(context.Background(), newTestUI(), golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !keep || force {
+			t.Errorf("PostProcess returned keep %v, force %v; want the golden image kept, and keep_input_artifact = false still honoured", keep, force)
+		}
+	})
+
 	t.Run("keep_input_artifact", func(t *testing.T) {
 		in := newInput(t, "raw")
 		p := configure(t, map[string]interface{}{"format": "raw", "keep_input_artifact": true})
@@ -559,5 +576,61 @@ func TestPercentReporter(t *testing.T) {
 	}
 	if want := []int{10, 30, 90, 100}; !slices.Equal(got, want) {
 		t.Errorf("reported %v, want %v", got, want)
+	}
+}
+
+// formats writes every format from one input: one artifact listing them in
+// order, each file a faithful copy, the input's manifest handed on.
+func TestSeveralFormats(t *testing.T) {
+	requireTools(t, "qemu-img")
+	in := newInput(t, "qcow2")
+	manifest := filepath.Join(filepath.Dir(in), "win.json")
+	if err := os.WriteFile(manifest, []byte(`{"disk":"win.qcow2"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outDir := t.TempDir()
+	p := configure(t, map[string]interface{}{"formats": []string{"qcow2", "dd.gz"}, "output": filepath.Join(outDir, "win.{{.Ext}}")})
+	a, _, _, err := p.PostProcess(context.Background(), newTestUI(), inputArtifact(in, manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs, err := image.CompressedOutputs(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if image.Formats(outputs) != "qcow2, dd.gz" || len(a.Files()) != 2 {
+		t.Fatalf("outputs %s, files %v; want qcow2, dd.gz", image.Formats(outputs), a.Files())
+	}
+	if got := a.State(image.StateManifest); got != manifest {
+		t.Errorf("manifest state %v, want %s", got, manifest)
+	}
+	if outputs[0].DiskFormat != "qcow2" || outputs[1].MaasFiletype != "ddgz" {
+		t.Errorf("outputs %+v", outputs)
+	}
+	for _, o := range outputs {
+		if got := fileSHA256(t, o.Path); got != o.SHA256 {
+			t.Errorf("%s: recorded sha256 %s, file hashes to %s", o.Format, o.SHA256, got)
+		}
+	}
+	checkRoundTrip(t, "qcow2", outputs[0].Path)
+}
+
+// A failure in a later format removes the files written before it and the
+// folder made for them: nothing half-made stays.
+func TestSeveralFormatsFailureLeavesNothing(t *testing.T) {
+	requireTools(t, "qemu-img")
+	in := newInput(t, "raw")
+	outDir := filepath.Join(t.TempDir(), "new", "clouds")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ui := newTestUI()
+	var once sync.Once
+	ui.onRead = func() { once.Do(cancel) } // the dd.gz writer reports progress; qcow2 goes through qemu-img
+	p := configure(t, map[string]interface{}{"formats": []string{"qcow2", "dd.gz"}, "output": filepath.Join(outDir, "win.{{.Ext}}")})
+	if _, _, _, err := p.PostProcess(ctx, ui, inputArtifact(in)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("PostProcess: %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(filepath.Dir(outDir)); !os.IsNotExist(err) {
+		t.Errorf("the output folders stay after the failure: %v", err)
 	}
 }

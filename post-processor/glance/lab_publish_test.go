@@ -19,7 +19,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 func testUi() (*packersdk.BasicUi, *bytes.Buffer) {
@@ -122,7 +122,7 @@ func TestPublishCompressArtifactWithEnvGlanceDirect(t *testing.T) {
 		t.Fatal("the lab's openrc has no OS_PROJECT_DOMAIN_NAME; the test would not cover the domain variables")
 	}
 	ui, out := testUi()
-	input := &compress.Artifact{Path: raw, Format: "raw", Size: 5 << 20}
+	input := &image.Compressed{Outputs: []image.Output{{Path: raw, Format: "raw", Size: 5 << 20, DiskFormat: "raw"}}}
 	a, _, _, err := p.PostProcess(context.Background(), ui, input)
 	if err != nil {
 		t.Fatalf("PostProcess: %v\n%s", err, out)
@@ -156,7 +156,7 @@ func TestWrongPasswordIsAClearError(t *testing.T) {
 	p := configure(t, map[string]interface{}{"image_name": name})
 	p.getenv = func(k string) string { return env[k] }
 	ui, out := testUi()
-	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
+	_, _, _, err := p.PostProcess(context.Background(), ui, &image.Compressed{Outputs: []image.Output{{Path: raw, Format: "raw", DiskFormat: "raw"}}})
 	if err == nil {
 		t.Fatal("PostProcess with a wrong password succeeded")
 	}
@@ -184,7 +184,7 @@ func TestSizeCapLeavesNoImage(t *testing.T) {
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
 	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name})
 	ui, out := testUi()
-	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
+	_, _, _, err := p.PostProcess(context.Background(), ui, &image.Compressed{Outputs: []image.Output{{Path: raw, Format: "raw", DiskFormat: "raw"}}})
 	if err == nil {
 		t.Fatalf("uploading %d bytes over a cap of %d succeeded", lab.sizeCap+(1<<20), lab.sizeCap)
 	}
@@ -246,7 +246,7 @@ func TestConnectionCutLeavesNoImage(t *testing.T) {
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
 	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "image_endpoint": endpoint})
 	ui, out := testUi()
-	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
+	_, _, _, err := p.PostProcess(context.Background(), ui, &image.Compressed{Outputs: []image.Output{{Path: raw, Format: "raw", DiskFormat: "raw"}}})
 	if err == nil {
 		t.Fatal("an upload cut after 2 MiB succeeded")
 	}
@@ -289,7 +289,7 @@ func TestHashMismatchDeletesImage(t *testing.T) {
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
 	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "image_endpoint": endpoint})
 	ui, out := testUi()
-	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
+	_, _, _, err := p.PostProcess(context.Background(), ui, &image.Compressed{Outputs: []image.Output{{Path: raw, Format: "raw", DiskFormat: "raw"}}})
 	if err == nil {
 		t.Fatal("a corrupted upload was accepted")
 	}
@@ -379,7 +379,7 @@ func TestCancelDuringUploadLeavesNoImage(t *testing.T) {
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
 	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "image_endpoint": endpoint})
 	ui, out := testUi()
-	_, _, _, err := p.PostProcess(ctx, ui, &compress.Artifact{Path: raw, Format: "raw"})
+	_, _, _, err := p.PostProcess(ctx, ui, &image.Compressed{Outputs: []image.Output{{Path: raw, Format: "raw", DiskFormat: "raw"}}})
 	if err == nil {
 		t.Fatal("a cancelled upload succeeded")
 	}
@@ -436,7 +436,7 @@ func TestUploadRetriedAfterTokenRefusal(t *testing.T) {
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
 	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "image_endpoint": srv.URL})
 	ui, out := testUi()
-	a, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
+	a, _, _, err := p.PostProcess(context.Background(), ui, &image.Compressed{Outputs: []image.Output{{Path: raw, Format: "raw", DiskFormat: "raw"}}})
 	if err != nil {
 		t.Fatalf("PostProcess after one 401: %v\n%s", err, out)
 	}
@@ -464,7 +464,7 @@ func TestUnknownStoreLeavesNoImage(t *testing.T) {
 	t.Cleanup(func() { deleteImagesNamed(t, name) })
 	p := configure(t, map[string]interface{}{"cloud": "winbake-test", "clouds_file": lab.cloudsFile, "image_name": name, "stores": []string{"no-such-store"}})
 	ui, out := testUi()
-	_, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: raw, Format: "raw"})
+	_, _, _, err := p.PostProcess(context.Background(), ui, &image.Compressed{Outputs: []image.Output{{Path: raw, Format: "raw", DiskFormat: "raw"}}})
 	if err == nil {
 		t.Fatal("an upload into an unknown store succeeded")
 	}

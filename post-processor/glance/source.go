@@ -11,8 +11,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
-	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
@@ -47,7 +46,7 @@ func resolveSource(ctx context.Context, c *Config, a packersdk.Artifact) (*sourc
 	switch {
 	case c.ImageFile != "":
 		src.Path = c.ImageFile
-	case a.BuilderId() == qemu.BuilderID:
+	case image.IsGolden(a):
 		for _, f := range a.Files() {
 			if strings.HasSuffix(f, ".qcow2") {
 				src.Path = f
@@ -57,13 +56,22 @@ func resolveSource(ctx context.Context, c *Config, a packersdk.Artifact) (*sourc
 		if m, ok := a.State("manifest").(string); ok && manifestPath == "" {
 			manifestPath = m
 		}
-	case a.BuilderId() == compress.BuilderId:
-		src.Path, _ = a.State("path").(string)
-		if src.Path == "" && len(a.Files()) == 1 {
-			src.Path = a.Files()[0]
+	case a.BuilderId() == image.CompressBuilderID:
+		outputs, err := image.CompressedOutputs(a)
+		if err != nil {
+			return nil, err
 		}
-		if format, _ := a.State("format").(string); strings.HasPrefix(format, "dd.") {
-			return nil, fmt.Errorf("the winbake-compress artifact is %s, a MAAS format Glance cannot boot; use winbake-compress format qcow2, raw, vhdx or vmdk before winbake-glance", format)
+		for _, o := range outputs {
+			if o.DiskFormat != "" {
+				src.Path = o.Path
+				break
+			}
+		}
+		if src.Path == "" {
+			return nil, fmt.Errorf("the winbake-compress artifact holds %s, MAAS formats Glance cannot boot; add qcow2 (or raw, vhdx, vmdk) to winbake-compress's formats before winbake-glance", image.Formats(outputs))
+		}
+		if m, _ := a.State(image.StateManifest).(string); m != "" && manifestPath == "" {
+			manifestPath = m
 		}
 	default:
 		var disks []string

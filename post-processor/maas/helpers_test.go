@@ -18,6 +18,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/testing/maasserver"
 	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
 
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
@@ -50,9 +51,16 @@ func writeRawDisk(t *testing.T, path string, seed uint64) {
 	}
 }
 
+// compressedDisk is winbake-compress's artifact of one format, with its
+// one output's fields at hand.
+type compressedDisk struct {
+	*image.Compressed
+	image.Output
+}
+
 // compressed runs the real winbake-compress on a fresh raw disk and returns
 // its artifact.
-func compressed(t *testing.T, format string, seed uint64) *compress.Artifact {
+func compressed(t *testing.T, format string, seed uint64) *compressedDisk {
 	t.Helper()
 	requireTools(t, "qemu-img")
 	if format == "dd.xz" {
@@ -71,7 +79,8 @@ func compressed(t *testing.T, format string, seed uint64) *compress.Artifact {
 	if err != nil {
 		t.Fatalf("winbake-compress format %s: %v", format, err)
 	}
-	return a.(*compress.Artifact)
+	c := a.(*image.Compressed)
+	return &compressedDisk{Compressed: c, Output: c.Outputs[0]}
 }
 
 // configure returns a post-processor for srv configured from cfg on top of

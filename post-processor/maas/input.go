@@ -12,11 +12,11 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
-// image is the file winbake-maas uploads.
-type image struct {
+// diskFile is the file winbake-maas uploads.
+type diskFile struct {
 	path     string
 	format   string // winbake-compress format, e.g. "dd.gz"
 	filetype string // MAAS filetype, e.g. "ddgz"
@@ -30,32 +30,33 @@ const addCompress = `add post-processor "winbake-compress" { format = "dd.gz" } 
 // inputImage checks that input is a winbake-compress artifact in a format
 // MAAS deploys, and returns the file with its MAAS filetype and the
 // recorded sha256 and size.
-func inputImage(input packersdk.Artifact) (*image, error) {
+func inputImage(input packersdk.Artifact) (*diskFile, error) {
 	if input == nil {
 		return nil, fmt.Errorf("winbake-maas got no input artifact; %s", addCompress)
 	}
-	if input.BuilderId() != compress.BuilderId {
+	if input.BuilderId() != image.CompressBuilderID {
 		return nil, fmt.Errorf("winbake-maas uploads the output of winbake-compress, got an artifact of %s; %s", input.BuilderId(), addCompress)
 	}
-	format, _ := input.State("format").(string)
-	filetype, _ := input.State("maas_filetype").(string)
-	if filetype == "" && format == "raw" {
-		// MAAS takes an uncompressed raw disk as ddraw.
-		filetype = "ddraw"
+	outputs, err := image.CompressedOutputs(input)
+	if err != nil {
+		return nil, err
 	}
-	if filetype == "" {
-		return nil, fmt.Errorf("winbake-compress wrote format %q, which MAAS cannot deploy; set format = \"dd.gz\" in winbake-compress (or dd.tgz, dd.xz, raw)", format)
+	// The first output MAAS deploys; MAAS takes an uncompressed raw disk
+	// as ddraw.
+	for _, o := range outputs {
+		filetype := o.MaasFiletype
+		if filetype == "" && o.Format == "raw" {
+			filetype = "ddraw"
+		}
+		if filetype == "" {
+			continue
+		}
+		if len(o.SHA256) != 64 || o.Size <= 0 {
+			return nil, fmt.Errorf("the winbake-compress artifact %s does not record its sha256 and size", o.Path)
+		}
+		return &diskFile{path: o.Path, format: o.Format, filetype: filetype, sha256: o.SHA256, size: o.Size}, nil
 	}
-	files := input.Files()
-	if len(files) != 1 {
-		return nil, fmt.Errorf("the winbake-compress artifact has %d files, expected one", len(files))
-	}
-	sum, _ := input.State("sha256").(string)
-	size, ok := input.State("size").(int64)
-	if !ok || len(sum) != 64 {
-		return nil, fmt.Errorf("the winbake-compress artifact %s does not record its sha256 and size", files[0])
-	}
-	return &image{path: files[0], format: format, filetype: filetype, sha256: sum, size: size}, nil
+	return nil, fmt.Errorf("winbake-compress wrote %s, which MAAS cannot deploy; add \"dd.gz\" to winbake-compress's formats (or dd.tgz, dd.xz, raw)", image.Formats(outputs))
 }
 
 // detectFiletype reads the start of the file and returns the MAAS filetype

@@ -107,7 +107,7 @@ type upload struct {
 	ui           packersdk.Ui
 	client       *maasapi.Client
 	cfg          *Config
-	img          *image
+	img          *diskFile
 	pollInterval time.Duration
 
 	existing *maasapi.BootResource // the resource being replaced, if any

@@ -10,8 +10,8 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/testing/maasserver"
-	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
 )
 
 // checkChunks asserts the upload of a file came as 4 MiB chunks (the last
@@ -163,16 +163,16 @@ func TestRefusesInputsMAASCannotDeploy(t *testing.T) {
 			&packersdk.MockArtifact{BuilderIdValue: "transcend.qemu", FilesValue: []string{gz.Path}},
 			[]string{"winbake-compress", `format = "dd.gz"`, "transcend.qemu"}},
 		{"qcow2 from winbake-compress",
-			&compress.Artifact{Path: gz.Path, Format: "qcow2", SHA256: gz.SHA256, Size: gz.Size},
-			[]string{`format "qcow2"`, "MAAS cannot deploy", `format = "dd.gz"`}},
+			&image.Compressed{Outputs: []image.Output{{Path: gz.Path, Format: "qcow2", SHA256: gz.SHA256, Size: gz.Size, DiskFormat: "qcow2"}}},
+			[]string{`wrote qcow2`, "MAAS cannot deploy", `add "dd.gz" to winbake-compress's formats`}},
 		{"xz content recorded as dd.gz",
-			&compress.Artifact{Path: xz.Path, Format: "dd.gz", SHA256: xz.SHA256, Size: xz.Size},
+			&image.Compressed{Outputs: []image.Output{{Path: xz.Path, Format: "dd.gz", SHA256: xz.SHA256, Size: xz.Size, MaasFiletype: "ddgz"}}},
 			[]string{"holds xz content", `"dd.gz"`, "ddgz"}},
 		{"gzip content recorded as dd.tgz",
-			&compress.Artifact{Path: gz.Path, Format: "dd.tgz", SHA256: gz.SHA256, Size: gz.Size},
+			&image.Compressed{Outputs: []image.Output{{Path: gz.Path, Format: "dd.tgz", SHA256: gz.SHA256, Size: gz.Size, MaasFiletype: "ddtgz"}}},
 			[]string{"holds gzip (not tar) content", "ddtgz"}},
 		{"gzip content recorded as raw",
-			&compress.Artifact{Path: gz.Path, Format: "raw", SHA256: gz.SHA256, Size: gz.Size},
+			&image.Compressed{Outputs: []image.Output{{Path: gz.Path, Format: "raw", SHA256: gz.SHA256, Size: gz.Size, DiskFormat: "raw"}}},
 			[]string{"holds gzip (not tar) content", "ddraw"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,25 +6,41 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
 // inputImage is the generalized image the input artifact describes.
 type inputImage = sysprep.Image
 
-// readInput finds the manifest of the input (winbake-sysprep's artifact or
-// winbake-compress's, which keeps the manifest) and checks that it
-// describes a generalized qcow2 image whose files are there.
+// readInput finds the manifest of the input (winbake-sysprep's artifact,
+// or winbake-compress's after it, which hands the manifest on) and checks
+// that it describes a generalized image whose files are there. After
+// winbake-compress, the disk booted is its qcow2 output: the file that is
+// published is the file that is verified.
 func readInput(a packersdk.Artifact) (*inputImage, error) {
 	if a == nil {
 		return nil, errors.New("no input artifact: winbake-verify follows winbake-sysprep (or winbake-compress after it)")
 	}
-	path := sysprep.ManifestOf(a)
-	if path == "" {
-		if a.BuilderId() == compress.BuilderId {
-			return nil, fmt.Errorf("the input is winbake-compress's file %s, which carries no manifest of the firmware, TPM and machine the image boots with: put winbake-verify right after winbake-sysprep and winbake-compress after it (winbake-verify passes its input on unchanged)", a.Id())
+	var path, published string
+	if a.BuilderId() == image.CompressBuilderID {
+		outputs, err := image.CompressedOutputs(a)
+		if err != nil {
+			return nil, err
 		}
+		for _, o := range outputs {
+			if o.Format == "qcow2" {
+				published = o.Path
+				break
+			}
+		}
+		if published == "" {
+			return nil, fmt.Errorf("winbake-verify boots a qcow2 image, and the winbake-compress artifact holds %s: add qcow2 to its formats, or put winbake-verify right after winbake-sysprep", image.Formats(outputs))
+		}
+		if path, _ = a.State(image.StateManifest).(string); path == "" {
+			return nil, fmt.Errorf("the winbake-compress artifact %s carries no winbake manifest of the firmware, TPM and machine the image boots with: its input was not a winbake image (winbake-sysprep's artifact)", a.Id())
+		}
+	} else if path = sysprep.ManifestOf(a); path == "" {
 		return nil, fmt.Errorf("the input artifact (%s, builder %s) has no winbake manifest (<vm_name>.json): winbake-verify takes the artifact of winbake-sysprep", a.Id(), a.BuilderId())
 	}
 	in, err := sysprep.OpenImage(path)
@@ -33,6 +49,9 @@ func readInput(a packersdk.Artifact) (*inputImage, error) {
 	}
 	if !in.Manifest.Generalized {
 		return nil, fmt.Errorf("the input image %s is not generalized: winbake-verify boots an image as a cloud instance, which needs winbake-sysprep first", in.ManifestPath)
+	}
+	if published != "" {
+		in.DiskPath = published
 	}
 	return in, nil
 }

@@ -14,7 +14,7 @@ import (
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/builder/qemu"
-	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
@@ -179,9 +179,27 @@ func TestReadInputRefusesAGoldenImage(t *testing.T) {
 	}
 }
 
-func TestReadInputSendsCompressedImagesBack(t *testing.T) {
-	art := &compress.Artifact{Path: "/images/standin.qcow2", Format: "qcow2"}
-	if _, err := readInput(art); err == nil || !strings.Contains(err.Error(), "put winbake-verify right after winbake-sysprep") {
-		t.Errorf("error %v", err)
+// After winbake-compress, verify boots the qcow2 it wrote (the published
+// file) with the manifest the artifact hands on.
+func TestReadInputBootsTheCompressedFile(t *testing.T) {
+	dir, _ := generalizedImage(t)
+	manifest := filepath.Join(dir, "standin.json")
+	qcow2 := image.Output{Path: "/clouds/standin.qcow2", Format: "qcow2", DiskFormat: "qcow2"}
+	ddgz := image.Output{Path: "/clouds/standin.dd.gz", Format: "dd.gz", MaasFiletype: "ddgz"}
+
+	in, err := readInput(&image.Compressed{Outputs: []image.Output{ddgz, qcow2}, Manifest: manifest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.DiskPath != qcow2.Path || in.ManifestPath != manifest || in.EFIVarsPath != filepath.Join(dir, "efivars.fd") {
+		t.Errorf("disk %s manifest %s efivars %s; want the compressed qcow2 with the generalized image's manifest and firmware state", in.DiskPath, in.ManifestPath, in.EFIVarsPath)
+	}
+	if _, err := readInput(&image.Compressed{Outputs: []image.Output{ddgz}, Manifest: manifest}); err == nil ||
+		!strings.Contains(err.Error(), "holds dd.gz: add qcow2 to its formats") {
+		t.Errorf("dd.gz only: error %v", err)
+	}
+	if _, err := readInput(&image.Compressed{Outputs: []image.Output{qcow2}}); err == nil ||
+		!strings.Contains(err.Error(), "carries no winbake manifest") {
+		t.Errorf("no manifest: error %v", err)
 	}
 }

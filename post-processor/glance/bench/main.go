@@ -37,7 +37,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/post-processor/glance"
 )
 
@@ -69,7 +69,7 @@ func child(cloudsFile, file string) error {
 	}
 	var said strings.Builder
 	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &said, ErrorWriter: os.Stderr, PB: &packersdk.NoopProgressTracker{}}
-	a, _, _, err := p.PostProcess(context.Background(), ui, &compress.Artifact{Path: file, Format: "raw"})
+	a, _, _, err := p.PostProcess(context.Background(), ui, &image.Compressed{Outputs: []image.Output{{Path: file, Format: "raw", DiskFormat: "raw"}}})
 	if err != nil {
 		return err
 	}
