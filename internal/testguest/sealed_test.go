@@ -122,7 +122,8 @@ func TestPywinrmSealedNTLM(t *testing.T) {
 			cmd := exec.CommandContext(ctx, debianPython, "testdata/pywinrm_run.py", "http://"+g.Addr()+"/wsman", user, pass, "ntlm", "always",
 				"cmd:echo sealed",
 				"cmd:hostname",
-				`ps:Write-Output "ps $env:COMPUTERNAME"`)
+				`ps:Write-Output "ps $env:COMPUTERNAME"`,
+				`ps:if ($PSVersionTable.PSVersion.Major -lt 5) { exit 1 }; "$($PSVersionTable.PSVersion) $($Host.Name)"`)
 			cmd.Env = append(os.Environ(), "OPENSSL_CONF=testdata/openssl-legacy.cnf")
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
@@ -141,7 +142,7 @@ func TestPywinrmSealedNTLM(t *testing.T) {
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatalf("pywinrm output %q: %v", out, err)
 			}
-			want := []string{"sealed\r\n", "SEALED-02\r\n", "ps SEALED-02\r\n"}
+			want := []string{"sealed\r\n", "SEALED-02\r\n", "ps SEALED-02\r\n", "5.1.20348.2700 ConsoleHost\r\n"}
 			if !got.Encrypted || len(got.Results) != len(want) {
 				t.Fatalf("pywinrm: %+v", got)
 			}

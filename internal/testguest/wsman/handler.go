@@ -110,7 +110,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			s.failf("wsman: %v", err)
 		case session == nil:
-			s.failf("wsman: an encrypted request on a connection without an NTLM security context that negotiated sealing (authenticated by NTLM: %v)", viaNTLM)
+			s.failf("wsman: an encrypted request on a connection without an NTLM security context for it (authenticated by NTLM: %v; sealing needs SIGN or SEAL with extended session security, NTLMv1 sealing is not modelled)", viaNTLM)
 		case session.flags&ntlmSeal == 0:
 			s.failf("wsman: an encrypted request, but the NTLM context negotiated signing only (NTLMSSP_NEGOTIATE_SEAL not set)")
 		default:
