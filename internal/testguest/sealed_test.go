@@ -50,8 +50,14 @@ func (s *sealedTrace) add(e wsman.Exchange) {
 	}
 }
 
-func (s *sealedTrace) check(t *testing.T, commands int) {
+// check closes the guest first: the server records an exchange after
+// sending its answer, so the last one may not be recorded yet when the
+// client has it.
+func (s *sealedTrace) check(t *testing.T, g *Guest, commands int) {
 	t.Helper()
+	if err := g.Close(); err != nil {
+		t.Error(err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.clear) != 0 {
@@ -94,7 +100,7 @@ func TestMasterzenSealedNTLM(t *testing.T) {
 			if r.err != nil || r.code != 3 || r.stdout != "sealed SEALED-01\r\n" {
 				t.Errorf("PowerShell: %v", r)
 			}
-			tr.check(t, 2)
+			tr.check(t, g, 2)
 		})
 	}
 }
@@ -151,7 +157,7 @@ func TestPywinrmSealedNTLM(t *testing.T) {
 					t.Errorf("command %d: %+v, want stdout %q", i, r, want[i])
 				}
 			}
-			tr.check(t, len(want))
+			tr.check(t, g, len(want))
 		})
 	}
 }

@@ -313,6 +313,9 @@ func TestSealedRequests(t *testing.T) {
 		t.Errorf("Delete on the first context: %d %v", r.status, r.openErr)
 	}
 
+	// Exchanges are recorded after their answer is sent: Close waits for
+	// the last one.
+	_ = s.Close()
 	sealed, setups := 0, 0
 	for _, e := range tr.all() {
 		if e.Sealed {
@@ -364,6 +367,9 @@ func TestClientNTLMSealed(t *testing.T) {
 			if n := len(h.requests()); n != 2 {
 				t.Errorf("%d processes for 2 commands", n)
 			}
+			// Exchanges are recorded after their answer is sent: Close
+			// waits for the last one.
+			_ = s.Close()
 			ops := map[Op]int{}
 			for _, e := range tr.all() {
 				if e.Op == OpUnknown {
