@@ -17,6 +17,7 @@ packages=(
   openssh-server                                      # qemu+libssh: sshd on loopback in front of libvirtd
   glance-api glance-common python3-glance             # a real Glance for winbake-glance tests
   python3-keystone python3-openstackclient            # a real Keystone and the openstack CLI
+  python3-winrm                                       # pywinrm, Ansible's WinRM client: sealed NTLM against the stand-in
   ca-certificates git make gcc                        # toolchain basics
 )
 

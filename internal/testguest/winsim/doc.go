@@ -115,7 +115,12 @@
 // registry keys, variable: and env:), Get-Location/pwd, Set-Location,
 // Remove-Item, New-Item, mkdir, Get-Content, Set-Content; native programs with
 // Windows PowerShell 5.1's argument passing (blanks quoted, empty arguments
-// dropped), $LASTEXITCODE and $?. Errors go to stderr as one CLIXML
+// dropped), $LASTEXITCODE and $?; the automatic and preference variables
+// of 5.1 on Server 2022 ($PSVersionTable, $PID, $Host, $PSHOME, $HOME,
+// $PWD, $ShellId, the *Preference variables; $IsWindows and the other
+// PowerShell 6+ names read as $null, as in 5.1), while a variable that is
+// neither assigned by the script nor modelled is reported (psautovars.go).
+// Errors go to stderr as one CLIXML
 // document of formatted error records; a non-terminating error obeys
 // -ErrorAction and $ErrorActionPreference; method exceptions end their
 // statement; throw ends the script. Exit codes: `exit N` passes N; under

@@ -213,6 +213,8 @@ type psRuntime struct {
 	sink     *[]any
 	src      []rune
 	cwd      string
+	pid      int64           // $PID
+	assigned map[string]bool // variables the script assigns somewhere
 }
 
 func newPSRuntime(m *Machine, p *proc, file bool) *psRuntime {
@@ -222,6 +224,7 @@ func newPSRuntime(m *Machine, p *proc, file bool) *psRuntime {
 		lastOK: true,
 		errs:   &clixml{w: p.stderr},
 		cwd:    p.cwd(),
+		pid:    newPSPID(),
 	}
 }
 
@@ -242,6 +245,7 @@ func (rt *psRuntime) run(script string) uint32 {
 		errors.As(err, &pe)
 		return rt.unsupported(&psUnsupported{msg: "PowerShell: " + pe.msg, at: psPos{pe.offset}})
 	}
+	rt.assigned = psAssignedNames(stmts)
 	err = rt.exec(stmts)
 	var ex *psExit
 	var stop *psStop
@@ -460,6 +464,11 @@ func (rt *psRuntime) emit(vals []any) {
 		if v == nil {
 			continue
 		}
+		if o, ok := v.(psStructured); ok {
+			// PowerShell formats it as a table or a list for the host.
+			rt.m.unsupportedf("PowerShell: writing a %s to the output (its host formatting is not modelled)", o.typeName())
+			continue
+		}
 		rt.p.print(rt.p.stdout, formatForHost(v))
 	}
 }
@@ -491,42 +500,31 @@ func flatten(vals []any) []any {
 	return out
 }
 
-func (rt *psRuntime) getVar(name string) (any, bool) {
-	n := strings.ToLower(name)
-	for _, scope := range []string{"global:", "script:", "local:", "private:", "variable:"} {
-		n = strings.TrimPrefix(n, scope)
-	}
+// getVar reads a variable (psautovars.go says from where). A name that is
+// neither assigned by the script nor modelled is a *psUnsupported at at.
+func (rt *psRuntime) getVar(name string, at psPos) (any, error) {
+	n := psVarKey(name)
 	if strings.HasPrefix(n, "env:") {
-		v, ok := rt.p.env.get(name[len("env:"):])
+		v, ok := rt.p.env.get(n[len("env:"):])
 		if !ok {
-			return nil, false
+			return nil, nil
 		}
-		return v, true
+		return v, nil
 	}
-	switch n {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	case "null":
-		return nil, true
-	case "?":
-		return rt.lastOK, true
-	case "lastexitcode":
-		if rt.lastExit == nil {
-			return nil, false
-		}
-		return *rt.lastExit, true
-	case "pwd":
-		return &psPathInfo{path: rt.cwd}, true
-	case "home":
-		v, _ := rt.p.env.get("USERPROFILE")
-		return v, true
-	case "pshome":
-		return `C:\Windows\System32\WindowsPowerShell\v1.0`, true
+	if v, ok := rt.vars[n]; ok {
+		return v, nil
 	}
-	v, ok := rt.vars[n]
-	return v, ok
+	if v, ok := rt.automaticVar(n); ok {
+		return v, nil
+	}
+	if rt.assigned[n] {
+		return nil, nil
+	}
+	return nil, &psUnsupported{
+		msg:  fmt.Sprintf("PowerShell variable $%s: the script does not assign it and the stand-in does not model it (an automatic variable Windows provides would not read as $null)", name),
+		name: "$" + name,
+		at:   at,
+	}
 }
 
 func (rt *psRuntime) setVar(name string, v any) {

@@ -1,6 +1,7 @@
 package winsim
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +182,79 @@ func TestEncodedCommandLength(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, r, 0, strings.Repeat("x", 3100)+"\r\n", "")
+}
+
+// TestPowerShellAutomaticVariables: the automatic variables of Windows
+// PowerShell 5.1 on Windows Server 2022 have their values there.
+func TestPowerShellAutomaticVariables(t *testing.T) {
+	m := newMachine(t, Options{})
+	ps := func(script string) result { return run(t, m, winrm.Powershell(script)) }
+	// The version check scripts make before using 5.x features.
+	expect(t, ps(`if ($PSVersionTable.PSVersion.Major -lt 5) { exit 1 }; exit 0`), 0, "", "")
+	expect(t, ps(`"$($PSVersionTable.PSVersion)"; $PSVersionTable.PSVersion.Minor; $PSVersionTable.PSEdition; "$($PSVersionTable.BuildVersion)"`),
+		0, "5.1.20348.2700\r\n1\r\nDesktop\r\n10.0.20348.2700\r\n", "")
+	expect(t, ps(`"$($PSVersionTable.CLRVersion) $($PSVersionTable.WSManStackVersion) $($PSVersionTable.PSRemotingProtocolVersion) $($PSVersionTable.SerializationVersion)"`),
+		0, "4.0.30319.42000 3.0 2.3 1.1.0.1\r\n", "")
+	expect(t, ps(`"$($PSVersionTable.PSCompatibleVersions)"; $PSVersionTable.Count; $PSVersionTable.WSManStackVersion.Build`),
+		0, "1.0 2.0 3.0 4.0 5.0 5.1.20348.2700\r\n8\r\n-1\r\n", "")
+	expect(t, ps(`$Host.Name; "$($Host.Version)"`), 0, "ConsoleHost\r\n5.1.20348.2700\r\n", "")
+	expect(t, ps(`$PSHOME; $HOME; $ShellId; "[$LASTEXITCODE]"; hostname | Out-Null; "[$LASTEXITCODE]"`), 0,
+		"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\r\nC:\\Users\\vagrant\r\nMicrosoft.PowerShell\r\n[]\r\n[0]\r\n", "")
+	expect(t, ps(`"$ErrorActionPreference $WarningPreference $VerbosePreference $DebugPreference $ConfirmPreference $WhatIfPreference"`), 0,
+		"Continue Continue SilentlyContinue SilentlyContinue High False\r\n", "")
+	// PowerShell 6+ variables are not defined in 5.1: $null, no error.
+	expect(t, ps(`if ($IsWindows) { 'core' } elseif ($IsCoreCLR) { 'core' } else { 'desktop' }; "[$IsLinux]"`), 0, "desktop\r\n[]\r\n", "")
+
+	// $PID is the process's: a number, another one in another process.
+	pid := func() int64 {
+		r := ps(`"$PID"`)
+		n, err := strconv.ParseInt(strings.TrimSpace(r.stdout), 10, 64)
+		if err != nil || r.code != 0 || n <= 0 {
+			t.Fatalf("$PID: %v", r)
+		}
+		return n
+	}
+	if a, b := pid(), pid(); a == b {
+		t.Errorf("two powershell.exe processes with $PID %d", a)
+	}
+	expect(t, ps(`if ($PID -gt 0) { 'positive' }`), 0, "positive\r\n", "")
+
+	// The revision follows the installed Windows.
+	m1366 := newMachine(t, Options{Windows: Windows{ProductName: "Windows Server 2022 Standard", EditionID: "ServerStandard", InstallationType: "Server", Build: 20348, UBR: 1366, DisplayVersion: "21H2"}})
+	expect(t, run(t, m1366, winrm.Powershell(`"$($PSVersionTable.PSVersion)"`)), 0, "5.1.20348.1366\r\n", "")
+
+	// A variable the script assigns somewhere is $null until it is set,
+	// as without Set-StrictMode.
+	expect(t, ps(`if ($false) { $x = 1 }; "[$x]"; $x = 2; "[$x]"`), 0, "[]\r\n[2]\r\n", "")
+}
+
+// TestPowerShellUnmodelledVariablesAreReported: a variable neither assigned
+// by the script nor modelled is reported, as an unknown command is, never
+// read as a silent $null.
+func TestPowerShellUnmodelledVariablesAreReported(t *testing.T) {
+	f := &failures{}
+	m := newMachine(t, Options{Failf: f.Failf})
+	ps := func(script string) result { return run(t, m, winrm.Powershell(script)) }
+	for _, tc := range []struct{ script, report string }{
+		{`'before'; $MyInvocation.MyCommand.Path; 'after'`, "$MyInvocation"},
+		{`'before'; "root: $PSScriptRoot"; 'after'`, "$PSScriptRoot"},
+		{`'before'; if ($Error.Count -gt 0) { exit 2 }; 'after'`, "$Error"},
+		{`'before'; Write-Output $typo; 'after'`, "$typo"},
+		// A Version is not compared as text (that would put 5.1 above 10.0).
+		{`'before'; if ($PSVersionTable.PSVersion -ge '5.1') { 'new' }; 'after'`, "System.Version"},
+		// Members the model lacks.
+		{`'before'; $Host.UI.RawUI; 'after'`, "member UI"},
+	} {
+		r := ps(tc.script)
+		if r.code != 1 || r.stdout != "before\r\n" || !strings.HasPrefix(r.stderr, "#< CLIXML") {
+			t.Errorf("%s: %v", tc.script, r)
+		}
+		f.expectReported(t, tc.report)
+	}
+	// Objects whose host formatting (a table) is not modelled.
+	r := ps(`$PSVersionTable; 'after'`)
+	if r.code != 0 || r.stdout != "after\r\n" {
+		t.Errorf("$PSVersionTable to the output: %v", r)
+	}
+	f.expectReported(t, "PSVersionHashTable")
 }

@@ -172,7 +172,10 @@ func (rt *psRuntime) eval(x psExpr, e *psElem) (any, error) {
 		for _, part := range x.parts {
 			switch {
 			case part.isV:
-				v, _ := rt.getVar(part.varN)
+				v, err := rt.getVar(part.varN, e.at)
+				if err != nil {
+					return nil, err
+				}
 				b.WriteString(toString(v))
 			case part.isS:
 				out, err := rt.capture(func() error { return rt.exec(part.sub) })
@@ -186,8 +189,7 @@ func (rt *psRuntime) eval(x psExpr, e *psElem) (any, error) {
 		}
 		return b.String(), nil
 	case *psVar:
-		v, _ := rt.getVar(x.name)
-		return v, nil
+		return rt.getVar(x.name, e.at)
 	case *psParen:
 		out, err := rt.capture(func() error {
 			vals, err := rt.pipeline(x.pipe)
@@ -241,6 +243,13 @@ func (rt *psRuntime) binary(x *psBinary, e *psElem) (any, error) {
 	}
 	if _, isArr := l.([]any); isArr && x.op != "-f" && x.op != "+" {
 		return nil, &psUnsupported{msg: fmt.Sprintf("%s with an array on the left", x.op), at: e.at}
+	}
+	for _, operand := range []any{l, r} {
+		if o, ok := operand.(psStructured); ok && x.op != "-and" && x.op != "-or" && x.op != "-xor" && x.op != "-f" {
+			// PowerShell compares a Version as a Version, converting the
+			// other side; comparing its text would answer 5.1 > 10.0.
+			return nil, &psUnsupported{msg: fmt.Sprintf("%s with a %s operand", x.op, o.typeName()), at: e.at}
+		}
 	}
 	switch x.op {
 	case "-and", "-or":
@@ -388,6 +397,12 @@ func (rt *psRuntime) member(x *psMember, e *psElem) (any, error) {
 	}
 	unsupported := func() (any, error) {
 		return nil, &psUnsupported{msg: fmt.Sprintf("member %s of %T", x.name, t), at: e.at}
+	}
+	if o, ok := t.(psStructured); ok && !x.call {
+		if v, found := o.psProperty(name); found {
+			return v, nil
+		}
+		return unsupported()
 	}
 	if v, ok := psObjectMember(t, name, x.call); ok {
 		return v, nil

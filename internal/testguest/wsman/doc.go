@@ -122,10 +122,25 @@
 // authenticate → served) runs per connection, later requests on it carry no
 // Authorization, and only the authenticated leg has side effects. 401s
 // have no body and no Content-Type, and WWW-Authenticate Negotiate and/or
-// Basic realm="WSMAN". NTLM message encryption is not supported: the HTTP
-// listener acts as AllowUnencrypted=true, or, with Options.RejectUnencrypted
-// (Windows' default), answers 401 to everything. ListenTLS adds an HTTPS
-// listener with a self-signed certificate (CertificatePEM).
+// Basic realm="WSMAN".
+//
+// NTLM message encryption ([MS-WSMV] 2.2.9.1.1), what pywinrm, Ansible
+// and masterzen's winrm.NewEncryption("ntlm") use over HTTP by default:
+// the challenge grants the SIGN, SEAL and KEY_EXCH the client asks for; the
+// AUTHENTICATE message yields the exported session key (its MIC checked
+// when announced) and the connection's security context, NTLMv2 session
+// security of [MS-NLMP] 3.4 (ntlmseal.go); an empty POST carrying the
+// AUTHENTICATE gets 200 with no body (the context is complete), an empty
+// POST without Authorization gets 401 (a fresh handshake); a
+// multipart/encrypted request is unsealed, its signature and sequence
+// number verified, served, and answered sealed, faults included
+// (encrypted.go). A sealed message that does not verify or is malformed
+// gets 400 and a closed connection, as on Windows; CredSSP and Kerberos
+// sealing are not modelled (reported). Options.RejectUnencrypted
+// (AllowUnencrypted=false, Windows' default) answers 401 on the HTTP
+// listener to everything but sealed NTLM and its handshake; without it,
+// unsealed requests are served too (AllowUnencrypted=true). ListenTLS adds
+// an HTTPS listener with a self-signed certificate (CertificatePEM).
 //
 // # Power states and fault injection
 //

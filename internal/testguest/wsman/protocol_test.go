@@ -605,6 +605,18 @@ func TestRejectUnencrypted(t *testing.T) {
 	if resp.StatusCode != 401 || s.ShellCount() != 0 {
 		t.Errorf("Basic over HTTP with AllowUnencrypted=false: %d", resp.StatusCode)
 	}
+	// Unsealed NTLM over HTTP: refused as well (packer#6205), although the
+	// handshake itself succeeds; sealed NTLM is TestClientNTLMSealed.
+	hh, hp := hostPort(t, s.Addr())
+	params := winrm.NewParameters("PT5S", "en-US", 153600)
+	params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
+	nc, _ := winrm.NewClientWithParameters(&winrm.Endpoint{Host: hh, Port: hp}, testUser, testPassword, params)
+	if _, _, _, err := nc.RunCmdWithContext(context.Background(), "echo hi"); err == nil || err.Error() != "http response error: 401 - invalid content type" {
+		t.Errorf("unsealed NTLM over HTTP with AllowUnencrypted=false: %v", err)
+	}
+	if s.ShellCount() != 0 || len(h.requests()) != 0 {
+		t.Error("unsealed NTLM over HTTP was served")
+	}
 	hst, port := hostPort(t, s.TLSAddr())
 	wc, _ := winrm.NewClient(&winrm.Endpoint{Host: hst, Port: port, HTTPS: true, CACert: s.CertificatePEM()}, testUser, testPassword)
 	if out, _, _, err := wc.RunCmdWithContext(context.Background(), "echo hi"); err != nil || out != "hi\r\n" {

@@ -47,8 +47,11 @@ type Options struct {
 	// on by default on Windows and Packer setups enable Basic).
 	Auth AuthMethods
 	// RejectUnencrypted is Service/AllowUnencrypted=false, Windows'
-	// default: on the HTTP listener every request, authenticated or not,
-	// gets 401 (this server has no message encryption); HTTPS is unaffected.
+	// default: on the HTTP listener every request that is not NTLM-sealed
+	// (multipart/encrypted) gets 401, Basic and unsealed NTLM alike; the
+	// empty POST completing an NTLM handshake is let through so sealing
+	// can start. HTTPS is unaffected. Sealed requests are served whatever
+	// this says, as on Windows.
 	RejectUnencrypted bool
 	// ComputerName is the NetBIOS name in NTLM challenges (default
 	// "WINBAKE").
@@ -127,6 +130,12 @@ type Exchange struct {
 	Status   int
 	Request  []byte
 	Response []byte
+	// Sealed: the request came NTLM-sealed (multipart/encrypted) and the
+	// answer went back sealed; Request and Response are the plaintext.
+	Sealed bool
+	// ContextSetup: the empty authenticated POST that completes an NTLM
+	// handshake before sealed messages, answered 200 with no body.
+	ContextSetup bool
 }
 
 func (o Options) withDefaults() Options {
@@ -526,6 +535,10 @@ type trackedConn struct {
 	user      string // NTLM-authenticated user
 	challenge []byte // pending NTLM server challenge
 	requests  int
+	// The pending handshake's NEGOTIATE and CHALLENGE messages (for the
+	// MIC) and the security context it established, for sealed messages.
+	negotiateMsg, challengeMsg []byte
+	session                    *ntlmSession
 }
 
 // Read blocks while the listener is blackholed: nothing sent is ever read
