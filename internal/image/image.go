@@ -34,6 +34,12 @@ func IsGolden(a packersdk.Artifact) bool {
 	return id == QemuBuilderID || id == LibvirtBuilderID
 }
 
+// IsWinbakeImage reports whether an artifact is a disk image with its
+// winbake manifest: a golden image or winbake-sysprep's generalized copy.
+func IsWinbakeImage(a packersdk.Artifact) bool {
+	return IsGolden(a) || a.BuilderId() == SysprepBuilderID
+}
+
 // Artifact state names.
 const (
 	// StateManifest is the path of the winbake manifest (<vm_name>.json)

@@ -75,9 +75,11 @@ type Config struct {
 
 	// Keep the input artifact after this post-processor has run (Packer
 	// reads `keep_input_artifact` on the post-processor block itself). By
-	// default a winbake builder's golden image (winbake-qemu,
-	// winbake-libvirt) is kept, since the next build starts from it, and
-	// other inputs are discarded; set it to `false` to discard a golden
+	// default a winbake image is kept: the golden image of winbake-qemu or
+	// winbake-libvirt, which the next build starts from, and the
+	// generalized copy of winbake-sysprep, whose manifest and firmware
+	// state winbake-verify and winbake-glance read after winbake-compress.
+	// Other inputs are discarded. Set it to `false` to discard a winbake
 	// image too. The input is always kept when the output lies in (or
 	// below) the input's directory, as the default `output` does: builders
 	// may discard an artifact by deleting their whole output directory.

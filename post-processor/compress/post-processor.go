@@ -47,10 +47,12 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 }
 
 // PostProcess writes the input artifact's disk image in the configured
-// formats. A winbake builder's golden image is kept unless the user sets
-// keep_input_artifact = false: it is what the next build starts from.
+// formats. A winbake image (the golden image a rebuild starts from, or
+// winbake-sysprep's generalized copy whose manifest and firmware state the
+// artifact hands on to winbake-verify and winbake-glance) is kept unless
+// the user sets keep_input_artifact = false.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
-	keep := p.config.KeepInputArtifact || input != nil && image.IsGolden(input)
+	keep := p.config.KeepInputArtifact || input != nil && image.IsWinbakeImage(input)
 	a, err := p.run(ctx, ui, input)
 	if err != nil {
 		return nil, keep, false, err
