@@ -5,7 +5,9 @@ package sysprep
 
 import (
 	"fmt"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/fetch"
 )
 
 // pluginType is the name Packer's decoder uses in its messages.
@@ -102,14 +105,21 @@ type Config struct {
 	ctx interpolate.Context
 }
 
-// CloudbaseInitConfig installs cloudbase-init from a local MSI.
+// CloudbaseInitConfig installs cloudbase-init from its MSI.
 type CloudbaseInitConfig struct {
-	// Path of the cloudbase-init MSI on the machine that runs Packer, e.g.
-	// `CloudbaseInitSetup_Stable_x64.msi`. It is copied into the guest over
-	// WinRM (a 40 MB MSI takes a few minutes) and installed with
+	// The cloudbase-init MSI: a path on the machine that runs Packer, e.g.
+	// `CloudbaseInitSetup_Stable_x64.msi`, or an `http(s)://` URL, e.g.
+	// `https://cloudbase.it/downloads/CloudbaseInitSetup_Stable_x64.msi`,
+	// downloaded once into Packer's cache (`PACKER_CACHE_DIR`) and reused
+	// while its checksum matches. It is copied into the guest over WinRM (a
+	// 40 MB MSI takes a few minutes) and installed with
 	// `msiexec /i ... /qn LOGGINGSERIALPORTNAME=COM1`, so cloudbase-init
 	// logs to the first serial port.
 	MSI string `mapstructure:"msi" required:"true"`
+	// SHA-256 of the MSI, `sha256:<64 hex digits>`. Required when `msi` is
+	// a URL (Cloudbase publishes the MSI without a checksum: pin the one you
+	// tested); with a path, the file is checked against it when set.
+	MSIChecksum string `mapstructure:"msi_checksum" required:"false"`
 	// Metadata services cloudbase-init tries, in order, as Python class
 	// paths, e.g.
 	// `["cloudbaseinit.metadata.services.configdrive.ConfigDriveService",
@@ -198,17 +208,53 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	return nil
 }
 
+// prepareMSI checks msi and msi_checksum: a URL needs a checksum, a local
+// file must be an .msi and match the checksum when one is given.
+func (ci *CloudbaseInitConfig) prepareMSI() []error {
+	if ci.MSIChecksum != "" {
+		if err := fetch.CheckSHA256("cloudbase_init.msi_checksum", ci.MSIChecksum); err != nil {
+			return []error{err}
+		}
+	}
+	switch {
+	case ci.MSI == "":
+		return []error{fmt.Errorf("cloudbase_init.msi: required; give the path of CloudbaseInitSetup_Stable_x64.msi (or another cloudbase-init MSI) on this machine, or its https:// URL with msi_checksum")}
+	case fetch.IsURL(ci.MSI):
+		u, err := url.Parse(ci.MSI)
+		if err != nil || u.Host == "" {
+			return []error{fmt.Errorf("cloudbase_init.msi: %q is not a valid URL", ci.MSI)}
+		}
+		if !strings.EqualFold(path.Ext(u.Path), ".msi") {
+			return []error{fmt.Errorf("cloudbase_init.msi: %s does not name an .msi file", ci.MSI)}
+		}
+		if ci.MSIChecksum == "" {
+			return []error{fmt.Errorf("cloudbase_init.msi_checksum: required with an msi URL; give \"sha256:\" and the 64 hex digits of the MSI you tested")}
+		}
+		return nil
+	}
+	fi, err := os.Stat(ci.MSI)
+	switch {
+	case err != nil:
+		return []error{fmt.Errorf("cloudbase_init.msi: %v", err)}
+	case !fi.Mode().IsRegular() || !strings.EqualFold(filepath.Ext(ci.MSI), ".msi"):
+		return []error{fmt.Errorf("cloudbase_init.msi: %s is not an .msi file", ci.MSI)}
+	case ci.MSIChecksum != "":
+		got, err := fetch.FileSHA256(ci.MSI)
+		if err != nil {
+			return []error{fmt.Errorf("cloudbase_init.msi: %v", err)}
+		}
+		if want := strings.ToLower(strings.TrimPrefix(ci.MSIChecksum, "sha256:")); got != want {
+			return []error{fmt.Errorf("cloudbase_init.msi_checksum: %s has SHA-256 %s, not %s", ci.MSI, got, want)}
+		}
+	}
+	return nil
+}
+
 var appxName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.\-]*$`)
 
 func (ci *CloudbaseInitConfig) prepare() []error {
 	var errs []error
-	if ci.MSI == "" {
-		errs = append(errs, fmt.Errorf("cloudbase_init.msi: required; give the path of CloudbaseInitSetup_Stable_x64.msi (or another cloudbase-init MSI) on this machine"))
-	} else if fi, err := os.Stat(ci.MSI); err != nil {
-		errs = append(errs, fmt.Errorf("cloudbase_init.msi: %v", err))
-	} else if !fi.Mode().IsRegular() || !strings.EqualFold(filepath.Ext(ci.MSI), ".msi") {
-		errs = append(errs, fmt.Errorf("cloudbase_init.msi: %s is not an .msi file", ci.MSI))
-	}
+	errs = append(errs, ci.prepareMSI()...)
 	for _, s := range ci.MetadataServices {
 		if !classPath.MatchString(s) {
 			errs = append(errs, fmt.Errorf("cloudbase_init.metadata_services: %q is not a Python class path such as \"cloudbaseinit.metadata.services.configdrive.ConfigDriveService\"", s))

@@ -11,6 +11,7 @@ import (
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatCloudbaseInitConfig struct {
 	MSI              *string           `mapstructure:"msi" required:"true" cty:"msi" hcl:"msi"`
+	MSIChecksum      *string           `mapstructure:"msi_checksum" required:"false" cty:"msi_checksum" hcl:"msi_checksum"`
 	MetadataServices []string          `mapstructure:"metadata_services" required:"false" cty:"metadata_services" hcl:"metadata_services"`
 	Plugins          []string          `mapstructure:"plugins" required:"false" cty:"plugins" hcl:"plugins"`
 	Username         *string           `mapstructure:"username" required:"false" cty:"username" hcl:"username"`
@@ -31,6 +32,7 @@ func (*CloudbaseInitConfig) FlatMapstructure() interface{ HCL2Spec() map[string]
 func (*FlatCloudbaseInitConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
 		"msi":               &hcldec.AttrSpec{Name: "msi", Type: cty.String, Required: false},
+		"msi_checksum":      &hcldec.AttrSpec{Name: "msi_checksum", Type: cty.String, Required: false},
 		"metadata_services": &hcldec.AttrSpec{Name: "metadata_services", Type: cty.List(cty.String), Required: false},
 		"plugins":           &hcldec.AttrSpec{Name: "plugins", Type: cty.List(cty.String), Required: false},
 		"username":          &hcldec.AttrSpec{Name: "username", Type: cty.String, Required: false},

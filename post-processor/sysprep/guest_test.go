@@ -101,7 +101,7 @@ func TestGuestSequenceGeneralizesStandin(t *testing.T) {
 	}
 	runSteps(t, state,
 		&stepEnsureAgent{}, &stepCheckPending{}, &stepRemoveAppx{Names: DefaultRemoveAppxPackages},
-		&stepInstallCloudbaseInit{Config: ci}, &stepTrim{}, &stepSysprep{Timeout: time.Minute})
+		&stepFetchCloudbaseInit{Config: ci}, &stepInstallCloudbaseInit{Config: ci}, &stepTrim{}, &stepSysprep{Timeout: time.Minute})
 
 	if !m.Generalized() {
 		t.Error("Windows was not generalized")

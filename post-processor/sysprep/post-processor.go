@@ -113,6 +113,7 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 	vm.Firmware, vm.TPM, vm.MachineType = in.Manifest.Firmware, &tpm, in.Manifest.Machine
 	vm.DiskInterface, vm.NetDevice = in.Manifest.DiskInterface, in.Manifest.NetDevice
 	return []multistep.Step{
+		&stepFetchCloudbaseInit{Config: c.CloudbaseInit},
 		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: out},
 		&stepCopyDisk{Path: filepath.Join(out, name+".qcow2")},
 		&stepCopyFirmwareState{OutputDir: out, Code: ovmf},

@@ -25,7 +25,7 @@ const (
 // cloudbase-init-unattend.conf, and removes the MSI again. It does nothing
 // without a cloudbase_init block.
 //
-// Uses state: "ui", "communicator".
+// Uses state: "ui", "communicator", stateCloudbaseInitMSI.
 // Produces state: stateCloudbaseInit.
 type stepInstallCloudbaseInit struct {
 	Config *CloudbaseInitConfig
@@ -47,13 +47,14 @@ func (s *stepInstallCloudbaseInit) Run(ctx context.Context, state multistep.Stat
 	}
 	ui := state.Get("ui").(packersdk.Ui)
 	comm := communicatorOf(state)
-	msi := guestTemp + `\` + filepath.Base(s.Config.MSI)
-	f, err := os.Open(s.Config.MSI)
+	local := state.Get(stateCloudbaseInitMSI).(string)
+	msi := guestTemp + `\` + filepath.Base(local)
+	f, err := os.Open(local)
 	if err != nil {
 		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: %w", err))
 	}
 	defer f.Close()
-	ui.Say(fmt.Sprintf("Uploading %s to %s", s.Config.MSI, msi))
+	ui.Say(fmt.Sprintf("Uploading %s to %s", local, msi))
 	if err := comm.Upload(msi, f, nil); err != nil {
 		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: uploading: %w", err))
 	}

@@ -3,14 +3,9 @@ package updates
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,8 +13,6 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
-
-	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // ManifestPath is where the manifest is left in the image.
@@ -133,70 +126,4 @@ func uploadFile(comm packersdk.Communicator, dest string, pk *Package) error {
 		return fmt.Errorf("uploading %s to %s over WinRM: %w", pk.Name, dest, err)
 	}
 	return nil
-}
-
-// download fetches a remote package into Packer's cache once; a cached file
-// with the right checksum is reused.
-func download(ctx context.Context, ui packersdk.Ui, url, checksum string) (string, error) {
-	want := strings.ToLower(strings.TrimPrefix(checksum, "sha256:"))
-	name := filepath.Base(strings.SplitN(url, "?", 2)[0])
-	dir, err := packersdk.CachePath("winbake-updates", want)
-	if err != nil {
-		return "", err
-	}
-	dest := filepath.Join(dir, name)
-	if got, err := fileSHA256(dest); err == nil && got == want {
-		ui.Message(fmt.Sprintf("Using the cached %s", dest))
-		return dest, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("downloading %s: HTTP %s", url, resp.Status)
-	}
-	tmp, err := os.CreateTemp(dir, name+".*.part")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	body := progress.Track(ui, name, resp.ContentLength, resp.Body)
-	_, err = io.Copy(io.MultiWriter(tmp, h), body)
-	body.Close()
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("downloading %s: %w", url, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return "", fmt.Errorf("%s has SHA-256 %s, the checksum says %s", url, got, want)
-	}
-	if err := os.Rename(tmp.Name(), dest); err != nil {
-		return "", err
-	}
-	return dest, nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -14,6 +14,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
+	"github.com/winbake/packer-plugin-winbake/internal/fetch"
 )
 
 // Provisioner is winbake-updates.
@@ -145,7 +146,7 @@ func (c *Config) resolvePackages(ctx context.Context, ui packersdk.Ui) ([]*Packa
 		path := b.Path
 		if b.URL != "" {
 			var err error
-			if path, err = download(ctx, ui, b.URL, b.Checksum); err != nil {
+			if path, err = fetch.Download(ctx, ui, "winbake-updates", b.URL, b.Checksum); err != nil {
 				return nil, fmt.Errorf("%s.url: %w", field, err)
 			}
 		}

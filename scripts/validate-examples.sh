@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Checks every template users read: `packer fmt -check` and `packer
+# validate` of example/*.pkr.hcl (with the values their users set, from
+# example/validate.pkrvars.hcl) and demo/*.pkr.hcl (with the demo's own
+# inputs). Files those values name are made under build/validate first.
+# PACKER names the packer binary (default .tools/bin/packer); the plugin must
+# be installed in PACKER_PLUGIN_PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packer=${PACKER:-$PWD/.tools/bin/packer}
+
+fixtures=build/validate
+rm -rf "$fixtures"
+mkdir -p "$fixtures/updates"
+go run ./internal/testing/cmd/winbake-demo inputs "$fixtures"
+qemu-img create -q -f qcow2 "$fixtures/golden.qcow2" 1G
+
+failed=0
+check() {
+  local template=$1; shift
+  if ! "$packer" fmt -check -diff "$template" || ! "$packer" validate "$@" "$template"; then
+    echo "validate-examples: $template failed" >&2
+    failed=1
+  fi
+}
+for template in example/*.pkr.hcl; do
+  check "$template" -var-file=example/validate.pkrvars.hcl
+done
+"$packer" fmt -check -diff example/validate.pkrvars.hcl || failed=1
+check demo/standin.pkr.hcl -var updates_dir="$fixtures/updates" \
+  -var cloudbase_init_msi="$fixtures/CloudbaseInitSetup_Stable_x64.msi" -var winrm_password=Validate-Only-1
+exit $failed
