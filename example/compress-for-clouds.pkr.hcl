@@ -1,6 +1,7 @@
-# Turns an existing Windows disk image (for example the golden image of an
-# earlier winbake build) into the formats OpenStack and MAAS take:
-#   packer build -var disk_image=output/windows-server-2022/disk.qcow2 example/compress-for-clouds.pkr.hcl
+# Turns an existing Windows disk image (by default the generalized image of
+# example/windows-server-2022.pkr.hcl) into the formats OpenStack and MAAS
+# take, in one pass:
+#   packer build example/compress-for-clouds.pkr.hcl
 packer {
   required_plugins {
     winbake = {
@@ -13,7 +14,7 @@ packer {
 variable "disk_image" {
   type        = string
   description = "The disk image to convert (qcow2, raw, vhdx or vmdk)."
-  default     = "output/windows-server-2022/disk.qcow2"
+  default     = "output/windows-server-2022-generalized/windows-server-2022.qcow2"
 }
 
 variable "output_dir" {
@@ -30,18 +31,12 @@ build {
   sources = ["source.file.golden"]
 
   # For Glance: zstd-compressed qcow2 (readers need QEMU 5.1 or later; use
-  # "zlib" for older compute nodes).
+  # qcow2_compression = "zlib" for older compute nodes). For MAAS: a
+  # gzip-compressed raw disk, uploaded with filetype ddgz. Only the data the
+  # disk holds is read and compressed, not its virtual size.
   post-processor "winbake-compress" {
-    format              = "qcow2"
-    qcow2_compression   = "zstd"
-    output              = "${var.output_dir}/windows.qcow2"
+    formats             = ["qcow2", "dd.gz"]
+    output              = "${var.output_dir}/windows.{{.Ext}}"
     keep_input_artifact = true
-  }
-
-  # For MAAS: a gzip-compressed raw disk, uploaded with filetype ddgz. Only
-  # the data the disk holds is read and compressed, not its virtual size.
-  post-processor "winbake-compress" {
-    format = "dd.gz"
-    output = "${var.output_dir}/windows.dd.gz"
   }
 }

@@ -1,8 +1,9 @@
 # Publishes a Windows image to OpenStack Glance: the qcow2 of an earlier
-# winbake build (its <vm_name>.json manifest lies next to it) goes to the
-# cloud "prod" of clouds.yaml with the properties Nova needs, and only the two
+# winbake build (by default what example/windows-server-2022.pkr.hcl wrote,
+# with the properties of its generalized image's manifest) goes to the cloud
+# "prod" of clouds.yaml with the properties Nova needs, and only the two
 # newest images of the family stay visible.
-#   packer build -var disk_image=output/windows-server-2022/ws2022.qcow2 example/glance.pkr.hcl
+#   packer build -var cloud=prod example/glance.pkr.hcl
 packer {
   required_plugins {
     winbake = {
@@ -14,8 +15,14 @@ packer {
 
 variable "disk_image" {
   type        = string
-  description = "The disk image to publish; its winbake manifest <name>.json next to it supplies the properties."
-  default     = "output/windows-server-2022/ws2022.qcow2"
+  description = "The disk image to publish."
+  default     = "output/clouds/windows-server-2022.qcow2"
+}
+
+variable "manifest" {
+  type        = string
+  description = "The winbake manifest of the image, which supplies the properties."
+  default     = "output/windows-server-2022-generalized/windows-server-2022.json"
 }
 
 variable "cloud" {
@@ -26,7 +33,7 @@ variable "cloud" {
 
 source "file" "golden" {
   source = var.disk_image
-  target = "output/glance/ws2022.qcow2"
+  target = "output/glance/windows-server-2022.qcow2"
 }
 
 build {
@@ -38,7 +45,7 @@ build {
     visibility   = "private"
     tags         = ["windows", "ws2022"]
     min_ram      = 4096
-    manifest     = "${dirname(var.disk_image)}/ws2022.json"
+    manifest     = var.manifest
     family       = "ws2022"
     keep_visible = 2
     properties = {

@@ -1,10 +1,10 @@
 # Publishes a generalized Windows image to MAAS as windows/win2022:
 #   export MAAS_API_KEY=$(maas apikey --username admin)
-#   packer build -var disk_image=output/windows-server-2022-sysprep/disk.qcow2 \
-#     -var maas_url=http://maas.example.com:5240/MAAS example/maas-publish.pkr.hcl
+#   packer build -var maas_url=http://maas.example.com:5240/MAAS example/maas-publish.pkr.hcl
+# (by default the generalized image of example/windows-server-2022.pkr.hcl)
 #
 # MAAS deploys the image with curtin, which only works when the image has:
-#   - a GPT disk that boots with UEFI (winbake-qemu with efi_boot);
+#   - a GPT disk that boots with UEFI (winbake-qemu with firmware = "uefi");
 #   - cloudbase-init installed, with the MAAS metadata service among its
 #     metadata_services (winbake-sysprep's cloudbase_init block, see below);
 #     MAAS appends its metadata URL and OAuth token to cloudbase-init.conf at
@@ -33,7 +33,7 @@ packer {
 variable "disk_image" {
   type        = string
   description = "The generalized (sysprepped) Windows disk image, qcow2 or raw."
-  default     = "output/windows-server-2022-sysprep/disk.qcow2"
+  default     = "output/windows-server-2022-generalized/windows-server-2022.qcow2"
 }
 
 variable "output_dir" {

@@ -23,6 +23,18 @@ variable "iso_checksum" {
   default = "none"
 }
 
+# Windows has no inbox driver for virtio disks and network cards; Setup
+# loads them from the virtio-win ISO.
+variable "virtio_win_iso_url" {
+  type    = string
+  default = "https://fedorapeople.org/groups/virt/virtio-win/direct-downloads/archive-virtio/virtio-win-0.1.271-1/virtio-win-0.1.271.iso"
+}
+
+variable "virtio_win_iso_checksum" {
+  type    = string
+  default = "sha256:bbe6166ad86a490caefad438fef8aa494926cb0a1b37fa1212925cfd81656429"
+}
+
 variable "cloudbase_init_msi" {
   type = string
 }
@@ -35,14 +47,16 @@ variable "winrm_password" {
 }
 
 source "winbake-qemu" "server2022" {
-  iso_url          = var.iso
-  iso_checksum     = var.iso_checksum
-  image_name       = "Windows Server 2022 SERVERSTANDARD"
-  firmware         = "uefi"
-  tpm              = true
-  output_directory = "output/server2022-golden"
-  vm_name          = "server2022"
-  winrm_password   = var.winrm_password
+  iso_url                 = var.iso
+  iso_checksum            = var.iso_checksum
+  virtio_win_iso_url      = var.virtio_win_iso_url
+  virtio_win_iso_checksum = var.virtio_win_iso_checksum
+  image_name              = "Windows Server 2022 SERVERSTANDARD"
+  firmware                = "uefi"
+  tpm                     = true
+  output_directory        = "output/server2022-golden"
+  vm_name                 = "server2022"
+  winrm_password          = var.winrm_password
 }
 
 build {
