@@ -30,6 +30,8 @@ type Driver interface {
 	QueryStatus(ctx context.Context) (string, error)
 	// SystemPowerdown sends an ACPI power button press.
 	SystemPowerdown(ctx context.Context) error
+	// VNCAddress returns host:port of the VM's VNC server.
+	VNCAddress(ctx context.Context) (string, error)
 	// SendKeys presses and releases the keys together, each a QMP qcode
 	// such as "spc", "ret" or "a".
 	SendKeys(ctx context.Context, qcodes ...string) error
@@ -248,6 +250,25 @@ func (d *QemuDriver) QueryStatus(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("QMP query-status: %w", err)
 	}
 	return st.Status, nil
+}
+
+func (d *QemuDriver) VNCAddress(ctx context.Context) (string, error) {
+	raw, err := d.qmp(ctx, "query-vnc", nil)
+	if err != nil {
+		return "", err
+	}
+	var vnc struct {
+		Enabled bool   `json:"enabled"`
+		Host    string `json:"host"`
+		Service string `json:"service"`
+	}
+	if err := json.Unmarshal(raw, &vnc); err != nil {
+		return "", fmt.Errorf("QMP query-vnc: %w", err)
+	}
+	if !vnc.Enabled {
+		return "", errors.New("QMP query-vnc: the VM has no VNC server")
+	}
+	return net.JoinHostPort(vnc.Host, vnc.Service), nil
 }
 
 func (d *QemuDriver) SystemPowerdown(ctx context.Context) error {

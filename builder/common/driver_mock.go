@@ -17,6 +17,9 @@ type DriverMock struct {
 
 	Status         string // QueryStatus result, "running" when empty
 	QueryStatusErr error
+	// VNC and VNCErr are what VNCAddress returns.
+	VNC    string
+	VNCErr error
 
 	PowerdownCalled bool
 	PowerdownErr    error
@@ -59,6 +62,10 @@ func (d *DriverMock) QueryStatus(context.Context) (string, error) {
 		return "running", d.QueryStatusErr
 	}
 	return d.Status, d.QueryStatusErr
+}
+
+func (d *DriverMock) VNCAddress(context.Context) (string, error) {
+	return d.VNC, d.VNCErr
 }
 
 func (d *DriverMock) SystemPowerdown(context.Context) error {

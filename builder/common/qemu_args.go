@@ -51,6 +51,8 @@ type VMSpec struct {
 	SerialLog string
 	QMPSocket string
 	PIDFile   string
+	// VNC is the -vnc display ("127.0.0.1:0,to=100"); empty for none.
+	VNC string
 
 	// UserArgs are appended unchanged after winbake's own arguments
 	// (`qemu_args`): each entry is one option and its value, if any.
@@ -79,6 +81,11 @@ func (s VMSpec) Args() ([]QemuArg, error) {
 		QemuArg{"-m", fmt.Sprint(s.MemoryMB)},
 		QemuArg{"-nodefaults", ""},
 		QemuArg{"-display", "none"},
+	)
+	if s.VNC != "" {
+		a = append(a, QemuArg{"-vnc", s.VNC})
+	}
+	a = append(a,
 		QemuArg{"-vga", "std"},
 		QemuArg{"-serial", "file:" + s.SerialLog},
 		QemuArg{"-qmp", "unix:" + s.QMPSocket + ",server=on,wait=off"},

@@ -48,6 +48,14 @@ func TestVMSpecArgsUEFI(t *testing.T) {
 	if !slices.Equal(args, again) {
 		t.Error("the same spec gave different arguments")
 	}
+	if strings.Contains(got, "-vnc") {
+		t.Errorf("a VNC server without vnc:\n%s", got)
+	}
+	spec.VNC = "127.0.0.1:0,to=100"
+	args, _ = spec.Args()
+	if got := strings.Join(Flatten(args), " "); !strings.Contains(got, "-display none -vnc 127.0.0.1:0,to=100 -vga std") {
+		t.Errorf("args lack the VNC server:\n%s", got)
+	}
 }
 
 func TestVMSpecArgsBIOSSATAe1000Floppy(t *testing.T) {

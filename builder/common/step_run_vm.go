@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -65,6 +67,7 @@ func (s *StepRunVM) Spec(state multistep.StateBag, accel string) VMSpec {
 		SerialLog:     filepath.Join(s.OutputDir, SerialLogName),
 		QMPSocket:     filepath.Join(s.OutputDir, qmpSocketName),
 		PIDFile:       filepath.Join(s.OutputDir, pidFileName),
+		VNC:           s.VM.VNCDisplay(),
 		UserArgs:      s.UserArgs,
 	}
 	if v := str(StateVirtioWinISO); v != "" {
@@ -82,7 +85,7 @@ func (s *StepRunVM) Spec(state multistep.StateBag, accel string) VMSpec {
 	return spec
 }
 
-func (s *StepRunVM) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+func (s *StepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	driver := state.Get(StateDriver).(Driver)
 	accel, reason := s.Host.ChooseAccelerator(s.VM.Accelerator)
@@ -104,6 +107,14 @@ func (s *StepRunVM) Run(_ context.Context, state multistep.StateBag) multistep.S
 		return halt(state, ui, err)
 	}
 	s.started = true
+	if s.VM.VNC {
+		addr, err := vncAddress(ctx, driver)
+		if err != nil {
+			return halt(state, ui, fmt.Errorf("vnc: %w", err))
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		ui.Say(fmt.Sprintf("The VM's screen is served over VNC at %s (vncviewer %s::%s)", addr, host, port))
+	}
 	return multistep.ActionContinue
 }
 
@@ -119,5 +130,23 @@ func (s *StepRunVM) Cleanup(state multistep.StateBag) {
 	_ = os.Remove(filepath.Join(s.OutputDir, pidFileName))
 	if buildFailed(state) {
 		_ = os.Remove(filepath.Join(s.OutputDir, SerialLogName))
+	}
+}
+
+// vncAddress asks QEMU where its VNC server listens, once QMP answers
+// (within 30 s of the start).
+func vncAddress(ctx context.Context, driver Driver) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		addr, err := driver.VNCAddress(ctx)
+		if err == nil {
+			return addr, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", err
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

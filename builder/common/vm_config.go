@@ -5,6 +5,7 @@ package common
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
@@ -100,6 +101,30 @@ type VMConfig struct {
 	// How long to wait for Windows to power off after `shutdown /s /t 0`
 	// before QEMU is killed (which the log reports). Defaults to `5m`.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" required:"false"`
+	// Serve the VM's screen over VNC, to watch Windows Setup or see a
+	// dialog that stops it. QEMU takes the first free port from
+	// `vnc_port_min` to `vnc_port_max` on `vnc_bind_address`, and the build
+	// prints the address to point a VNC viewer at (e.g. `vncviewer
+	// 127.0.0.1::5900`). The VNC server has no password: keep it on
+	// 127.0.0.1 (the default) and reach it through an SSH tunnel from
+	// elsewhere. Defaults to `false` (no display).
+	VNC bool `mapstructure:"vnc" required:"false"`
+	// Address the VNC server listens on. Defaults to `127.0.0.1`.
+	VNCBindAddress string `mapstructure:"vnc_bind_address" required:"false"`
+	// Lowest VNC port tried. Defaults to `5900`.
+	VNCPortMin int `mapstructure:"vnc_port_min" required:"false"`
+	// Highest VNC port tried. Defaults to `6000`.
+	VNCPortMax int `mapstructure:"vnc_port_max" required:"false"`
+}
+
+// VNCDisplay is QEMU's -vnc value for the VNC settings, "" without VNC:
+// display numbers count from port 5900, and `to=` lets QEMU take the
+// first free one.
+func (c *VMConfig) VNCDisplay() string {
+	if !c.VNC {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d,to=%d", c.VNCBindAddress, c.VNCPortMin-5900, c.VNCPortMax-5900)
 }
 
 // TPMEnabled reports whether the VM gets a TPM (after Prepare).
@@ -172,6 +197,7 @@ func (c *VMConfig) Prepare(_ *interpolate.Context) []error {
 	default:
 		errs = append(errs, fmt.Errorf("network: %q is not supported; use %q or %q", c.Network, NetworkUser, NetworkBridge))
 	}
+	errs = append(errs, c.prepareVNC()...)
 	if c.Network == NetworkBridge && c.Bridge == "" {
 		errs = append(errs, fmt.Errorf(`bridge: required with network = "bridge"; name the host bridge, e.g. "br0"`))
 	}
@@ -193,6 +219,31 @@ func (c *VMConfig) Prepare(_ *interpolate.Context) []error {
 		c.ShutdownTimeout = 5 * time.Minute
 	} else if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("shutdown_timeout: %s is negative; use a duration such as \"5m\"", c.ShutdownTimeout))
+	}
+	return errs
+}
+
+func (c *VMConfig) prepareVNC() []error {
+	if !c.VNC {
+		if c.VNCBindAddress != "" || c.VNCPortMin != 0 || c.VNCPortMax != 0 {
+			return []error{fmt.Errorf("vnc_bind_address, vnc_port_min, vnc_port_max: set without vnc = true; add vnc = true or remove them")}
+		}
+		return nil
+	}
+	var errs []error
+	if c.VNCBindAddress == "" {
+		c.VNCBindAddress = "127.0.0.1"
+	} else if net.ParseIP(c.VNCBindAddress) == nil {
+		errs = append(errs, fmt.Errorf("vnc_bind_address: %q is not an IP address; use e.g. 127.0.0.1", c.VNCBindAddress))
+	}
+	if c.VNCPortMin == 0 {
+		c.VNCPortMin = 5900
+	}
+	if c.VNCPortMax == 0 {
+		c.VNCPortMax = 6000
+	}
+	if c.VNCPortMin < 5900 || c.VNCPortMax > 65535 || c.VNCPortMin > c.VNCPortMax {
+		errs = append(errs, fmt.Errorf("vnc_port_min, vnc_port_max: %d to %d is not a port range from 5900 up (QEMU numbers VNC displays from port 5900)", c.VNCPortMin, c.VNCPortMax))
 	}
 	return errs
 }

@@ -26,6 +26,10 @@ type FlatVMConfig struct {
 	HostPortMin     *int    `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
 	HostPortMax     *int    `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
 	ShutdownTimeout *string `mapstructure:"shutdown_timeout" required:"false" cty:"shutdown_timeout" hcl:"shutdown_timeout"`
+	VNC             *bool   `mapstructure:"vnc" required:"false" cty:"vnc" hcl:"vnc"`
+	VNCBindAddress  *string `mapstructure:"vnc_bind_address" required:"false" cty:"vnc_bind_address" hcl:"vnc_bind_address"`
+	VNCPortMin      *int    `mapstructure:"vnc_port_min" required:"false" cty:"vnc_port_min" hcl:"vnc_port_min"`
+	VNCPortMax      *int    `mapstructure:"vnc_port_max" required:"false" cty:"vnc_port_max" hcl:"vnc_port_max"`
 }
 
 // FlatMapstructure returns a new FlatVMConfig.
@@ -56,6 +60,10 @@ func (*FlatVMConfig) HCL2Spec() map[string]hcldec.Spec {
 		"host_port_min":     &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},
 		"host_port_max":     &hcldec.AttrSpec{Name: "host_port_max", Type: cty.Number, Required: false},
 		"shutdown_timeout":  &hcldec.AttrSpec{Name: "shutdown_timeout", Type: cty.String, Required: false},
+		"vnc":               &hcldec.AttrSpec{Name: "vnc", Type: cty.Bool, Required: false},
+		"vnc_bind_address":  &hcldec.AttrSpec{Name: "vnc_bind_address", Type: cty.String, Required: false},
+		"vnc_port_min":      &hcldec.AttrSpec{Name: "vnc_port_min", Type: cty.Number, Required: false},
+		"vnc_port_max":      &hcldec.AttrSpec{Name: "vnc_port_max", Type: cty.Number, Required: false},
 	}
 	return s
 }

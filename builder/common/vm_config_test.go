@@ -54,6 +54,9 @@ func TestVMConfigRejects(t *testing.T) {
 		{"bridge network without bridge", VMConfig{Network: NetworkBridge}, "bridge:", `"br0"`},
 		{"bridge on user network", VMConfig{Bridge: "br0"}, "bridge:", `network = "bridge"`},
 		{"negative timeout", VMConfig{ShutdownTimeout: -time.Second}, "shutdown_timeout:", "negative"},
+		{"VNC settings without vnc", VMConfig{VNCPortMin: 5901}, "vnc_bind_address, vnc_port_min, vnc_port_max:", "vnc = true"},
+		{"VNC on a name", VMConfig{VNC: true, VNCBindAddress: "localhost"}, "vnc_bind_address:", "not an IP address"},
+		{"VNC below 5900", VMConfig{VNC: true, VNCPortMin: 5000}, "vnc_port_min, vnc_port_max:", "from 5900 up"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,5 +68,19 @@ func TestVMConfigRejects(t *testing.T) {
 				t.Fatalf("error %q should start with %q and say %q", msg, tc.field, tc.says)
 			}
 		})
+	}
+}
+
+func TestVMConfigVNC(t *testing.T) {
+	c := VMConfig{VNC: true}
+	if errs := c.Prepare(&interpolate.Context{}); len(errs) != 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	if got := c.VNCDisplay(); got != "127.0.0.1:0,to=100" {
+		t.Errorf("VNCDisplay() = %q, want 127.0.0.1 from display 0 (port 5900) to 100 (port 6000)", got)
+	}
+	off := VMConfig{}
+	if errs := off.Prepare(&interpolate.Context{}); len(errs) != 0 || off.VNCDisplay() != "" {
+		t.Errorf("without vnc: %v, display %q", errs, off.VNCDisplay())
 	}
 }

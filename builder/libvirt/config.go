@@ -100,10 +100,6 @@ type Config struct {
 	// or be signed with a key in the enrolled `db`. Recorded in the
 	// manifest as `secure_boot`. Defaults to `false`.
 	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
-	// Add a VNC display listening on the hypervisor's 127.0.0.1 (for
-	// watching Setup through an SSH tunnel). Defaults to `false`: no
-	// display; the serial console is logged.
-	Graphics bool `mapstructure:"graphics" required:"false"`
 	// Name of the libvirt domain and of the disk file (`<vm_name>.qcow2`)
 	// and manifest (`<vm_name>.json`). Defaults to `packer-<build name>`.
 	// A domain or volume of that name must not exist yet.
@@ -146,6 +142,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 
 	warnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
 	add(isoErrs...)
+	if c.VNCPortMin != 0 || c.VNCPortMax != 0 {
+		add(fmt.Errorf("vnc_port_min, vnc_port_max: libvirt picks the VNC port itself, from remote_display_port_min/max of the hypervisor's qemu.conf; remove them"))
+	}
 	add(c.VMConfig.Prepare(&c.ctx)...)
 	add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
 	add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)

@@ -51,7 +51,8 @@ type DomainSpec struct {
 	// SerialLog is the file on the hypervisor the serial console is
 	// logged to.
 	SerialLog string
-	Graphics  bool
+	// VNCListen is the address of a VNC display; "" for none.
+	VNCListen string
 }
 
 // Network modes of a DomainSpec.
@@ -142,10 +143,10 @@ func (s DomainSpec) Domain() (*libvirtxml.Domain, error) {
 			Log:    &libvirtxml.DomainChardevLog{File: s.SerialLog, Append: "off"},
 		}}
 	}
-	if s.Graphics {
+	if s.VNCListen != "" {
 		d.Devices.Graphics = []libvirtxml.DomainGraphic{{VNC: &libvirtxml.DomainGraphicVNC{
 			AutoPort:  "yes",
-			Listeners: []libvirtxml.DomainGraphicListener{{Address: &libvirtxml.DomainGraphicListenerAddress{Address: "127.0.0.1"}}},
+			Listeners: []libvirtxml.DomainGraphicListener{{Address: &libvirtxml.DomainGraphicListenerAddress{Address: s.VNCListen}}},
 		}}}
 		d.Devices.Videos = []libvirtxml.DomainVideo{{Model: libvirtxml.DomainVideoModel{Type: "vga"}}}
 	}

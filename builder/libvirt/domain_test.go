@@ -218,7 +218,7 @@ func TestDomainNetworks(t *testing.T) {
 
 func TestDomainKVMAndGraphics(t *testing.T) {
 	s := baseSpec()
-	s.Type, s.Graphics = "kvm", true
+	s.Type, s.VNCListen = "kvm", "127.0.0.1"
 	d, doc := roundTrip(t, s)
 	if d.Type != "kvm" || d.CPU.Mode != "host-passthrough" {
 		t.Errorf("kvm:\n%s", doc)

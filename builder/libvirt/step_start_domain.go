@@ -90,10 +90,37 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 			state.Put(stateNVRAMPath, live.OS.NVRam.NVRam)
 		}
 		state.Put(stateDomainUUID, live.UUID)
+		sayVNC(ui, live, c)
 	}
 	state.Put(stateMAC, spec.MAC)
 	state.Put(stateDomainName, c.VMName)
 	return multistep.ActionContinue
+}
+
+// vncListen is the address of the domain's VNC display, "" without one.
+func vncListen(c *Config) string {
+	if !c.VNC {
+		return ""
+	}
+	return c.VNCBindAddress
+}
+
+// sayVNC prints where the VNC display of the live domain listens: libvirt
+// picks the port (autoport) from its qemu.conf range.
+func sayVNC(ui packersdk.Ui, live *libvirtxml.Domain, c *Config) {
+	if !c.VNC || live.Devices == nil {
+		return
+	}
+	for _, g := range live.Devices.Graphics {
+		if g.VNC != nil && g.VNC.Port > 0 {
+			where := "the hypervisor's"
+			if c.uri == nil || isLocalURI(c.uri) {
+				where = "this machine's"
+			}
+			ui.Say(fmt.Sprintf("The domain's screen is served over VNC on %s %s:%d (vncviewer %s::%d)",
+				where, c.VNCBindAddress, g.VNC.Port, c.VNCBindAddress, g.VNC.Port))
+		}
+	}
 }
 
 // hostAddresses returns WinbakeHostIP and WinbakeHostBindIP: 10.0.2.2 and
@@ -163,7 +190,7 @@ func (s *stepStartDomain) spec(state multistep.StateBag, domainType string) (Dom
 		Pool: c.Pool, InstallISO: volumes["iso_path"], AnswerCD: volumes["cd_path"], AnswerFloppy: volumes["floppy_path"],
 		Disk: disk, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, MAC: mac,
 		NetworkMode: NetUser, ForwardAddress: c.ForwardAddress, GuestPort: s.GuestPort,
-		Bridge: c.Bridge, Network: c.LibvirtNetwork, SerialLog: serialLogPath(c.VMName), Graphics: c.Graphics,
+		Bridge: c.Bridge, Network: c.LibvirtNetwork, SerialLog: serialLogPath(c.VMName), VNCListen: vncListen(c),
 	}
 	if v := volumes[wbcommon.StateVirtioWinISO]; v != "" {
 		spec.ExtraCDs = []string{v}
