@@ -15,10 +15,14 @@ mkdir -p "$fixtures/updates"
 go run ./internal/testing/cmd/winbake-demo inputs "$fixtures"
 qemu-img create -q -f qcow2 "$fixtures/golden.qcow2" 1G
 
-failed=0
+failed=0 checked=0
+# check TEMPLATE ARGS...: quiet when the template is valid, Packer's output
+# when it is not.
 check() {
-  local template=$1; shift
-  if ! "$packer" fmt -check -diff "$template" || ! "$packer" validate "$@" "$template"; then
+  local template=$1 out; shift
+  checked=$((checked + 1))
+  if ! out=$("$packer" fmt -check -diff "$template" 2>&1 && "$packer" validate "$@" "$template" 2>&1); then
+    echo "$out" >&2
     echo "validate-examples: $template failed" >&2
     failed=1
   fi
@@ -29,4 +33,7 @@ done
 "$packer" fmt -check -diff example/validate.pkrvars.hcl || failed=1
 check demo/standin.pkr.hcl -var updates_dir="$fixtures/updates" \
   -var cloudbase_init_msi="$fixtures/CloudbaseInitSetup_Stable_x64.msi" -var winrm_password=Validate-Only-1
+if ((failed == 0)); then
+  echo "validate-examples: $checked templates formatted and valid"
+fi
 exit $failed
