@@ -239,10 +239,10 @@ func TestNamesCaseVersionAndTrailingDot(t *testing.T) {
 // expected, or a missing level, fails as on Windows.
 func TestNestedDirectories(t *testing.T) {
 	files := map[string]string{
-		"a/b/c/d/e/deep.txt": "deep",
+		"a/b/c/d/e/deep.txt":  "deep",
 		"a/b/x/d/e/other.txt": "other",
-		"b/c/d/e/root-b.txt": "b",
-		"a/file":             "file",
+		"b/c/d/e/root-b.txt":  "b",
+		"a/file":              "file",
 	}
 	v := open(t, master(t, "xorriso", files, "-J", "-r", "-V", "nested"))
 	readOK(t, v, `a\b\c\d\e\deep.txt`, "deep")
