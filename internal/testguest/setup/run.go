@@ -44,6 +44,9 @@ const (
 	grubCfgPath = "EFI/debian/grub.cfg"
 )
 
+// InstallSourceFiles are the files Setup reads from the stand-in ISO.
+var InstallSourceFiles = []string{isoMarker, isoKernel, isoInitrd, isoInstall, isoBootImg, isoCoreImg, isoShim, isoGrub, isoGrubCfg}
+
 // Main runs the stand-in: Windows Setup when booted from the ISO
 // (winbake.boot=setup), the installed Windows when booted from disk. It
 // returns only when the guest should idle (after an error Setup shows).
