@@ -130,9 +130,12 @@ var verifyInstanceDir = regexp.MustCompile(`\(winbake-verify\): Starting QEMU .*
 // the build's answer file in C:\Windows\System32\Sysprep (Packer's file
 // provisioner over WinRM; it holds the build password) and with an update
 // that kept failing and was deferred (winbake-updates, defer_failed). With
-// cloudbase-init reading the metadata service and the config drive, exactly
-// "no build password left" and "updates installed" fail, naming the answer
-// file and the KB; everything cloudbase-init does passes. With
+// cloudbase-init reading the config drive first and the metadata service
+// after it, exactly "no build password left" and "updates installed" fail,
+// naming the answer file and the KB; everything cloudbase-init does passes,
+// from the metadata of the config drive: winbake-verify masters it with path
+// tables, and the stand-in reads CDs as Windows' CD-ROM file system does
+// (directories through the path table only). With
 // cloudbase-init reading the metadata API only and the instance given a
 // config drive only, "cloudbase-init ran its plugins" fails: no metadata
 // service found. The generalized images are unchanged and the password is
@@ -174,7 +177,7 @@ func TestVerifyCatchesBrokenImages(t *testing.T) {
 		t.Errorf("a verification passed:\n%s", log)
 	}
 
-	// Metadata service and config drive: only the two defects fail.
+	// Config drive, then metadata service: only the two defects fail.
 	var rm verifyReport
 	bm := readJSON(t, filepath.Join(metadata, "standin.verify.json"), &rm)
 	wantFail := map[string]bool{"no build password left": true, "updates installed": true}
@@ -198,6 +201,9 @@ func TestVerifyCatchesBrokenImages(t *testing.T) {
 	}
 	if ev := rm.evidence("no build password left"); !strings.Contains(ev, `C:\Windows\System32\Sysprep\unattend.xml remains and holds a build password`) {
 		t.Errorf("answer-file evidence %q", ev)
+	}
+	if ev := rm.evidence("cloudbase-init ran its plugins"); !strings.Contains(ev, "metadata service ConfigDriveService") {
+		t.Errorf("cloudbase-init did not read the config drive: %q", ev)
 	}
 	if ev := rm.evidence("updates installed"); !strings.Contains(ev, "KB5000012 (deferred in the manifest, not in dism /Get-Packages)") || strings.Contains(ev, "KB5000010") {
 		t.Errorf("updates evidence %q", ev)

@@ -3,8 +3,10 @@
 # (uploaded by Packer's file provisioner over WinRM), and an update that
 # failed during the build and was deferred (winbake-updates with
 # defer_failed). Two generalized copies are verified as OpenStack boots
-# them: with cloudbase-init reading the metadata service and the config
-# drive (only "no build password left" and "updates installed" fail), and
+# them: with cloudbase-init reading the config drive first, then the
+# metadata service (only "no build password left" and "updates installed"
+# fail; the metadata comes from the config drive, which the stand-in reads
+# as Windows' CD-ROM file system does), and
 # with cloudbase-init reading the metadata API only while the instance gets
 # a config drive only (cloudbase-init finds no metadata). Packer runs the
 # second post-processor chain although the first failed.
@@ -111,8 +113,8 @@ build {
       cloudbase_init {
         msi = var.cloudbase_init_msi
         metadata_services = [
-          "cloudbaseinit.metadata.services.httpservice.HttpService",
           "cloudbaseinit.metadata.services.configdrive.ConfigDriveService",
+          "cloudbaseinit.metadata.services.httpservice.HttpService",
         ]
         plugins = [
           "cloudbaseinit.plugins.common.sethostname.SetHostNamePlugin",

@@ -6,6 +6,7 @@ package verify
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"time"
@@ -36,7 +37,8 @@ type Config struct {
 	// endpoints cloudbase-init's MAASHttpService reads.
 	Mode string `mapstructure:"mode" required:"false"`
 	// Attach a ConfigDrive v2 (ISO 9660, label `config-2`) in `openstack`
-	// mode. Defaults to `true`.
+	// mode, mastered with `xorriso` (needed on PATH) as Nova masters it
+	// with genisoimage. Defaults to `true`.
 	ConfigDrive *bool `mapstructure:"config_drive" required:"false"`
 	// Serve the metadata API host-side (OpenStack's in `openstack` mode,
 	// MAAS's in `maas` mode). The instance's user network is then
@@ -161,6 +163,11 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		c.ConfigDrive = &v
 	} else if *c.ConfigDrive && c.Mode == ModeMAAS {
 		add(fmt.Errorf("config_drive: MAAS gives no config drive; set mode = \"openstack\" or leave config_drive out"))
+	}
+	if *c.ConfigDrive && c.Mode == ModeOpenStack {
+		if _, err := exec.LookPath(ConfigDriveTool); err != nil {
+			add(fmt.Errorf("config_drive: writing the config drive needs %s on PATH (Debian/Ubuntu package xorriso); install it, or set config_drive = false and metadata_service = true", ConfigDriveTool))
+		}
 	}
 	if c.MetadataService == nil {
 		v := c.Mode == ModeMAAS

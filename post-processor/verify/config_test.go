@@ -49,6 +49,25 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 }
 
+// Without xorriso the config drive cannot be written: packer validate
+// says so.
+func TestConfigDriveNeedsXorriso(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	var c Config
+	err := c.Prepare(map[string]interface{}{})
+	if err == nil || !strings.Contains(err.Error(), "config_drive: writing the config drive needs xorriso on PATH") {
+		t.Errorf("openstack without xorriso: %v", err)
+	}
+	var maas Config
+	if err := maas.Prepare(map[string]interface{}{"mode": "maas"}); err != nil {
+		t.Errorf("maas needs no config drive: %v", err)
+	}
+	var noDrive Config
+	if err := noDrive.Prepare(map[string]interface{}{"config_drive": false, "metadata_service": true}); err != nil {
+		t.Errorf("config_drive = false: %v", err)
+	}
+}
+
 func TestCheckNameDefaultsToCommand(t *testing.T) {
 	var c Config
 	err := c.Prepare(map[string]interface{}{"check": []map[string]interface{}{{"command": "tzutil /g", "contains": "UTC"}}})

@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/kdomanski/iso9660"
+
+	"github.com/winbake/packer-plugin-winbake/version"
 )
 
 // ConfigDriveLabel is the volume label cloud-init and cloudbase-init look
@@ -82,8 +87,7 @@ func NetworkDataJSON(mac string) ([]byte, error) {
 
 // ConfigDriveFiles lays the metadata out as Nova does under openstack/latest.
 // Nova also writes dated copies (openstack/2012-08-10, ...) and the EC2
-// tree; cloudbase-init and cloud-init read openstack/latest, and ISO 9660
-// names cannot hold the dates' hyphens without Rock Ridge, so only latest
+// tree; cloudbase-init and cloud-init read openstack/latest, so only latest
 // is written.
 func ConfigDriveFiles(m Metadata, mac string) (map[string][]byte, error) {
 	meta, err := m.MetaDataJSON()
@@ -106,45 +110,71 @@ func ConfigDriveFiles(m Metadata, mac string) (map[string][]byte, error) {
 	return files, nil
 }
 
-// WriteConfigDrive writes the ConfigDrive v2 ISO for m to path.
+// ConfigDriveTool masters the config drive's ISO 9660 image.
+const ConfigDriveTool = "xorriso"
+
+// configDriveMasteringArgs are the options Nova gives genisoimage
+// (nova/virt/configdrive.py, ConfigDriveBuilder._make_iso9660), for
+// xorriso's emulation of it: Rock Ridge (-r) and Joliet (-J) names beside
+// ISO 9660 names of up to 31 characters (-l) that keep their case, dots
+// and a leading dot, and the path tables every mastering tool writes.
+// Windows' CD-ROM file system finds directories only through the path
+// table and reads the Joliet names, so cloudbase-init's ConfigDriveService
+// reads openstack\latest\meta_data.json on this drive as on Nova's.
+func configDriveMasteringArgs(out, dir string) []string {
+	return []string{"-as", "genisoimage", "-o", out, "-ldots", "-allow-lowercase", "-allow-multidot", "-l",
+		"-publisher", "winbake " + version.Version, "-quiet", "-J", "-r", "-V", ConfigDriveLabel, dir}
+}
+
+// WriteConfigDrive writes the ConfigDrive v2 ISO for m to path, which must
+// not exist: the files are laid out in a temporary directory beside path
+// and mastered with ConfigDriveTool as Nova masters them; the image is
+// renamed into place once complete, and nothing is left behind on failure.
 func WriteConfigDrive(path string, m Metadata, mac string) error {
 	files, err := ConfigDriveFiles(m, mac)
 	if err != nil {
-		return err
+		return fmt.Errorf("config drive: %w", err)
 	}
-	w, err := iso9660.NewWriter()
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("config drive: %s already exists", path)
+	}
+	tool, err := exec.LookPath(ConfigDriveTool)
+	if err != nil {
+		return fmt.Errorf("config drive: %s (Debian/Ubuntu package xorriso) is needed on PATH to write it: %w", ConfigDriveTool, err)
+	}
+	// The files hold admin_pass: only this user reads them.
+	work, err := os.MkdirTemp(filepath.Dir(path), ".config-drive-")
 	if err != nil {
 		return fmt.Errorf("config drive: %w", err)
 	}
-	defer w.Cleanup()
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := w.AddFile(bytes.NewReader(files[name]), name); err != nil {
-			return fmt.Errorf("config drive: adding %s: %w", name, err)
+	defer os.RemoveAll(work)
+	tree := filepath.Join(work, "tree")
+	for name, content := range files {
+		p := filepath.Join(tree, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return fmt.Errorf("config drive: %w", err)
+		}
+		if err := os.WriteFile(p, content, 0o600); err != nil {
+			return fmt.Errorf("config drive: %w", err)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	image := filepath.Join(work, "config-drive.iso")
+	cmd := exec.Command(tool, configDriveMasteringArgs(image, tree)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("config drive: %s %s: %v: %s", ConfigDriveTool, strings.Join(cmd.Args[1:], " "), err, bytes.TrimSpace(out))
+	}
+	if err := os.Chmod(image, 0o600); err != nil {
 		return fmt.Errorf("config drive: %w", err)
 	}
-	if err := w.WriteTo(f, ConfigDriveLabel); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("config drive: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
+	if err := os.Rename(image, path); err != nil {
 		return fmt.Errorf("config drive: %w", err)
 	}
 	return nil
 }
 
-// ReadConfigDrive reads the files of a config drive back, by their ISO 9660
-// names (lower case, without version suffix), and its label.
+// ReadConfigDrive reads the files of a config drive back, by their Rock
+// Ridge names as Linux reads them (github.com/kdomanski/iso9660), and the
+// primary volume descriptor's label.
 func ReadConfigDrive(path string) (label string, files map[string][]byte, err error) {
 	f, err := os.Open(path)
 	if err != nil {

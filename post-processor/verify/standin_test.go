@@ -13,6 +13,7 @@ import (
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
@@ -70,25 +71,26 @@ func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 	inst.MAC = "52:54:00:12:34:56"
 	dir := t.TempDir()
 
-	// The config drive: written as for the VM, read back as the guest's CD.
+	// The config drive: written as for the VM, read back as the guest's CD
+	// through Windows' CDFS (what cloudbase-init reads in the stand-in VM).
 	iso := filepath.Join(dir, "config-drive.iso")
 	if err := WriteConfigDrive(iso, inst.Metadata, inst.MAC); err != nil {
 		t.Fatal(err)
 	}
-	label, files, err := ReadConfigDrive(iso)
+	isoFile, err := os.Open(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drive, err := setup.OpenCD(setup.BlockDevice{Name: "sr0", Kind: "cd"}, "D", isoFile, isoFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cd := filepath.Join(dir, "cd")
-	for name, b := range files {
-		p := filepath.Join(cd, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := setup.CopyCDView(drive, cd, t.Errorf); err != nil {
+		t.Fatal(err)
 	}
+	label := drive.CD.Label()
+	drive.Close()
 	server := &metadataServer{Mode: ModeOpenStack, Metadata: inst.Metadata, MAC: inst.MAC}
 	port, err := server.Start()
 	if err != nil {

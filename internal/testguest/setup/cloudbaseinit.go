@@ -12,22 +12,12 @@ import (
 )
 
 // Where the cloudbase-init service sees the CDs it looks for a config
-// drive on.
+// drive on: copies of what CDFS finds on them (CopyCDView).
 const cloudbaseMediaRoot = "/run/cloudbase-init"
-
-// isoLabel reads an ISO 9660 volume identifier: bytes 40 to 72 of the
-// primary volume descriptor in sector 16.
-func isoLabel(dev string) (string, bool) {
-	b, err := ReadAt(dev, 16*2048, 2048)
-	if err != nil || len(b) < 72 || b[0] != 1 || string(b[1:6]) != "CD001" {
-		return "", false
-	}
-	return strings.TrimRight(string(b[40:72]), " \x00"), true
-}
 
 // cloudbaseInit starts the cloudbase-init service when the simulated
 // Windows has it installed with automatic start, as Windows starts it at
-// boot: the CDs are mounted read-only for its ConfigDriveService, its
+// boot: the CDs are read through CDFS for its ConfigDriveService, its
 // serial log goes to the console (COM1), and the accounts it sets a
 // password on become WinRM logons. It reports whether cloudbase-init asked
 // for a reboot.
@@ -59,22 +49,29 @@ func (w *installed) cloudbaseInit() (reboot bool) {
 	if _, automatic, ok := m.CloudbaseInitService(); !ok || !automatic {
 		return false
 	}
+	// The CDs as Windows' CDFS reads them: their labels, and a copy of
+	// what CDFS finds on them for cloudbase-init to read.
 	var cds []winsim.Volume
+	letter := 'D'
 	for _, d := range BlockDevices() {
 		if d.Kind != "cd" {
 			continue
 		}
-		label, ok := isoLabel(d.Dev())
-		if !ok {
+		m, err := openCDDevice(d, string(letter))
+		letter++
+		if err != nil {
+			logf("%s: no medium CDFS reads (%v)", m.Where(), err)
 			continue
 		}
-		mnt := filepath.Join(cloudbaseMediaRoot, d.Name)
-		if err := Mount(d.Dev(), mnt, "iso9660", true, ""); err != nil {
-			logf("CD %s (%s): %v", d.Name, label, err)
+		view := filepath.Join(cloudbaseMediaRoot, d.Name)
+		err = CopyCDView(m, view, func(format string, args ...any) { logf("CDFS: "+format, args...) })
+		m.Close()
+		if err != nil {
+			logf("%s (%s): %v", m.Where(), m.CD.Label(), err)
 			continue
 		}
-		defer Unmount(mnt)
-		cds = append(cds, winsim.Volume{Label: label, Dir: mnt})
+		defer os.RemoveAll(view)
+		cds = append(cds, winsim.Volume{Label: m.CD.Label(), Dir: view})
 	}
 	logf("service starting (%d CD(s) attached)", len(cds))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -3,6 +3,12 @@
 // (scripts/standin-iso.sh), looks for autounattend.xml on every attached CD
 // and floppy, and behaves like Setup where winbake's builders depend on it.
 //
+// Every CD (the install ISO, the answer-file CD, virtio-win, a config
+// drive) is read from its device through package cdfs, which finds files as
+// Windows' CD-ROM file system does; what CDFS cannot find, Setup, the first
+// logon's commands and cloudbase-init do not see either, and the console
+// says why ("not found", with CDFS's reason).
+//
 // windowsPE (booted from the ISO): the answer file is read and checked; the
 // drivers of PnpCustomizationsWinPE's paths are loaded (a virtio disk is
 // invisible without viostor/vioscsi); the image is selected by /IMAGE/NAME

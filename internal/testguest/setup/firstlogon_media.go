@@ -54,19 +54,23 @@ func splitArgs(s string) []string {
 }
 
 // resolveMediaFile finds a file named by a Windows path (D:\dir\file) on
-// the medium with that drive letter.
-func resolveMediaFile(media []Medium, path string) (string, bool) {
+// the medium with that drive letter; the error says why Windows would not.
+func resolveMediaFile(media []Medium, path string) (MediaEntry, error) {
 	p := strings.ReplaceAll(path, "/", `\`)
 	if len(p) < 3 || p[1] != ':' {
-		return "", false
+		return MediaEntry{}, fmt.Errorf("%s: not a drive letter path", path)
 	}
 	letter := strings.ToUpper(p[:1])
 	for _, m := range media {
 		if m.Letter == letter {
-			return LookupFold(m.Dir, strings.ReplaceAll(strings.TrimPrefix(p[2:], `\`), `\`, "/"))
+			e, err := m.Stat(p[2:])
+			if err == nil && e.IsDir {
+				return MediaEntry{}, fmt.Errorf("%s: a folder, not a file", e.Path)
+			}
+			return e, err
 		}
 	}
-	return "", false
+	return MediaEntry{}, fmt.Errorf("%s: no medium in drive %s:", path, letter)
 }
 
 // InterpretWithMedia runs a first-logon command that reads the media
@@ -107,9 +111,9 @@ func msiexecOutcome(s *State, media []Medium, args []string) Outcome {
 	if !strings.EqualFold(filepath.Base(strings.ReplaceAll(pkg, `\`, "/")), QemuGAMSI) {
 		return Outcome{Summary: "not understood by the stand-in: msiexec /i " + pkg + " (only virtio-win's " + QemuGAMSI + " is modelled at first logon); recorded only"}
 	}
-	if _, ok := resolveMediaFile(media, pkg); !ok {
+	if _, err := resolveMediaFile(media, pkg); err != nil {
 		// msiexec's ERROR_INSTALL_PACKAGE_OPEN_FAILED.
-		return Outcome{Understood: true, Summary: "msiexec exit code 1619: " + pkg + " could not be opened"}
+		return Outcome{Understood: true, Summary: "msiexec exit code 1619: " + pkg + " could not be opened (" + err.Error() + ")"}
 	}
 	s.QemuGuestAgent = true
 	return Outcome{Understood: true, Summary: "QEMU Guest Agent installed from " + pkg + " (service QEMU-GA, automatic start)"}
@@ -128,8 +132,8 @@ func pnputilOutcome(s *State, media []Medium, args []string) Outcome {
 	if strings.ContainsAny(inf, "*?") || !strings.EqualFold(filepath.Ext(inf), ".inf") {
 		return Outcome{Summary: "not understood by the stand-in: pnputil /add-driver " + inf + " (one .inf file is modelled); recorded only"}
 	}
-	if _, ok := resolveMediaFile(media, inf); !ok {
-		return Outcome{Understood: true, Summary: "pnputil: " + inf + ": the system cannot find the file specified; Total driver packages: 0"}
+	if _, err := resolveMediaFile(media, inf); err != nil {
+		return Outcome{Understood: true, Summary: "pnputil: " + inf + ": the system cannot find the file specified; Total driver packages: 0 (" + err.Error() + ")"}
 	}
 	name := strings.ToLower(strings.TrimSuffix(filepath.Base(strings.ReplaceAll(inf, `\`, "/")), filepath.Ext(inf)))
 	s.Drivers = appendOnce(s.Drivers, name)

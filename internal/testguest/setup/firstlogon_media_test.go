@@ -1,8 +1,6 @@
 package setup
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,17 +9,8 @@ import (
 // (F: after the install ISO and the answer CD) and adds the VirtIO Serial
 // driver it talks through.
 func TestFirstLogonInstallsQemuGuestAgentFromMedia(t *testing.T) {
-	virtio := t.TempDir()
-	for _, f := range []string{"guest-agent/qemu-ga-x86_64.msi", "vioserial/2k22/amd64/vioser.inf"} {
-		p := filepath.Join(virtio, f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	media := []Medium{{Letter: "D", Dir: t.TempDir()}, {Letter: "E", Dir: t.TempDir()}, {Letter: "F", Dir: virtio}}
+	virtio := testCD(t, "sr2", "F", map[string]string{"guest-agent/qemu-ga-x86_64.msi": "x", "vioserial/2k22/amd64/vioser.inf": "x"})
+	media := []Medium{testCD(t, "sr0", "D", map[string]string{"sources/install.wim": "x"}), testCD(t, "sr1", "E", map[string]string{"autounattend.xml": "x"}), virtio}
 	st := &State{}
 	for _, line := range []string{
 		`pnputil /add-driver F:\vioserial\2k22\amd64\vioser.inf /install`,
@@ -41,7 +30,7 @@ func TestFirstLogonInstallsQemuGuestAgentFromMedia(t *testing.T) {
 	// The wrong drive letter: msiexec cannot open the package.
 	st = &State{}
 	out := InterpretWithMedia(st, media, `msiexec.exe /i "E:\guest-agent\qemu-ga-x86_64.msi" /qn`)
-	if !strings.Contains(out.Summary, "1619") || st.QemuGuestAgent {
+	if !strings.Contains(out.Summary, "1619") || !strings.Contains(out.Summary, `E:\guest-agent\qemu-ga-x86_64.msi: not found`) || st.QemuGuestAgent {
 		t.Errorf("missing package: %+v, agent %v", out, st.QemuGuestAgent)
 	}
 	// Other packages and forms are not modelled.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -43,6 +44,9 @@ const (
 	grubCfgPath = "EFI/debian/grub.cfg"
 )
 
+// InstallSourceFiles are the files Setup reads from the stand-in ISO.
+var InstallSourceFiles = []string{isoMarker, isoKernel, isoInitrd, isoInstall, isoBootImg, isoCoreImg, isoShim, isoGrub, isoGrubCfg}
+
 // Main runs the stand-in: Windows Setup when booted from the ISO
 // (winbake.boot=setup), the installed Windows when booted from disk. It
 // returns only when the guest should idle (after an error Setup shows).
@@ -74,37 +78,62 @@ func (g *Guest) pe(format string, args ...any) {
 	g.Log.Printf("setup: windowsPE", format, args...)
 }
 
-// mountMedia mounts every CD and floppy read-only and assigns drive letters.
-func (g *Guest) mountMedia(devs []BlockDevice) []Medium {
-	return g.mountMediaLog(devs, g.pe)
+// openMedia opens every CD and mounts every floppy read-only, and assigns
+// drive letters.
+func (g *Guest) openMedia(devs []BlockDevice) []Medium {
+	return g.openMediaLog(devs, g.pe)
 }
 
-func (g *Guest) mountMediaLog(devs []BlockDevice, logf func(format string, args ...any)) []Medium {
+func (g *Guest) openMediaLog(devs []BlockDevice, logf func(format string, args ...any)) []Medium {
 	var media []Medium
 	cd, fd := 'D', 'A'
 	for _, d := range devs {
-		var letter rune
-		var fstype, data string
+		var m Medium
+		var err error
 		switch d.Kind {
 		case "cd":
-			letter, fstype = cd, "iso9660"
+			m, err = openCDDevice(d, string(cd))
 			cd++
 		case "floppy":
-			letter, fstype, data = fd, "vfat", "iocharset=ascii,codepage=437"
+			dir := filepath.Join(mediaRoot, d.Name)
+			m = Medium{Device: d, Letter: string(fd), Dir: dir}
+			err = Mount(d.Dev(), dir, "vfat", true, "iocharset=ascii,codepage=437")
 			fd++
 		default:
 			continue
 		}
-		dir := filepath.Join(mediaRoot, d.Name)
-		if err := Mount(d.Dev(), dir, fstype, true, data); err != nil {
-			logf("%c: %s %s: no readable medium (%v)", letter, d.Kind, d.Name, err)
+		if err != nil {
+			logf("%s: no readable medium (%v)", Medium{Device: d, Letter: m.Letter}.Where(), err)
 			continue
 		}
-		m := Medium{Device: d, Letter: string(letter), Dir: dir}
-		logf("%s mounted", m.Where())
+		if m.CD != nil {
+			logf("%s: %s", m.Where(), m.CD.Describe())
+		} else {
+			logf("%s mounted", m.Where())
+		}
 		media = append(media, m)
 	}
 	return media
+}
+
+// openCDDevice reads a CD drive's medium through CDFS.
+func openCDDevice(d BlockDevice, letter string) (Medium, error) {
+	f, err := os.Open(d.Dev())
+	if err != nil {
+		return Medium{Device: d, Letter: letter}, err
+	}
+	m, err := OpenCD(d, letter, f, f)
+	if err != nil {
+		f.Close()
+		return Medium{Device: d, Letter: letter}, err
+	}
+	return m, nil
+}
+
+func closeMedia(media []Medium) {
+	for _, m := range media {
+		_ = m.Close()
+	}
 }
 
 func randomBytes(n int) []byte {
@@ -122,14 +151,22 @@ func (g *Guest) WindowsPE() error {
 	secureBoot := g.SecureBoot()
 	g.pe("Windows Setup (winbake stand-in) starting, %s firmware%s", firmware, map[bool]string{true: ", Secure Boot on"}[secureBoot])
 	devs := WaitDevices(700*time.Millisecond, 5*time.Second)
-	media := g.mountMedia(devs)
+	media := g.openMedia(devs)
 
 	var src *Medium
 	for i, m := range media {
-		if _, ok := LookupFold(m.Dir, isoInstall); ok && m.Device.Kind == "cd" {
-			if _, ok := LookupFold(m.Dir, isoMarker); ok {
-				src = &media[i]
-				break
+		if m.CD == nil {
+			continue
+		}
+		_, errWIM := m.Stat(isoInstall)
+		_, errMarker := m.Stat(isoMarker)
+		if errWIM == nil && errMarker == nil {
+			src = &media[i]
+			break
+		}
+		for _, err := range []error{errWIM, errMarker} {
+			if err != nil {
+				g.pe("installation source: %v", err)
 			}
 		}
 	}
@@ -139,18 +176,17 @@ func (g *Guest) WindowsPE() error {
 	}
 	g.pe("installation source %s", src.Where())
 
-	path, source, ok := FindAnswerFile(media)
+	raw, source, problems, ok := FindAnswerFile(media)
+	for _, p := range problems {
+		g.pe("answer file search: %s", p)
+	}
 	if !ok {
 		var where []string
 		for _, m := range media {
 			where = append(where, m.Where())
 		}
 		return &Error{Pass: "windowsPE", Message: "Windows Setup is waiting for input on its first page (language, time and keyboard).",
-			Details: []string{"no autounattend.xml in the root of any CD or floppy; searched " + strings.Join(where, ", ")}}
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
+			Details: append([]string{"no autounattend.xml in the root of any CD or floppy; searched " + strings.Join(where, ", ")}, problems...)}
 	}
 	g.pe("answer file %s (%d bytes)", source, len(raw))
 	ans, err := ParseAnswer(source, raw)
@@ -170,9 +206,12 @@ func (g *Guest) WindowsPE() error {
 	var modules []string
 	seen := map[string]bool{}
 	for _, p := range ans.DriverPaths {
-		df, ok := ResolveDriverPath(media, p)
+		df, misses, ok := ResolveDriverPath(media, p)
 		if !ok {
 			g.pe("driver path %s: not found on any medium", p)
+			for _, miss := range misses {
+				g.pe("driver path %s: %s", p, miss)
+			}
 			continue
 		}
 		if seen[df.Dir] {
@@ -202,8 +241,7 @@ func (g *Guest) WindowsPE() error {
 	}
 
 	// The image.
-	wimPath, _ := LookupFold(src.Dir, isoInstall)
-	f, err := os.Open(wimPath)
+	f, err := src.Open(isoInstall)
 	if err != nil {
 		return err
 	}
@@ -266,9 +304,7 @@ func (g *Guest) WindowsPE() error {
 		return err
 	}
 	_ = Unmount(windowsRoot)
-	for _, m := range media {
-		_ = Unmount(m.Dir)
-	}
+	closeMedia(media)
 	g.pe("windowsPE took %s (%s since the kernel started)", time.Since(start).Round(time.Millisecond), Uptime())
 	g.Log.Line(WindowsPEDoneLine)
 	g.Log.Line(RestartLine)
@@ -378,11 +414,13 @@ func (g *Guest) partition(disk BlockDevice, plan *Plan, st *State) error {
 	return nil
 }
 
-func copyFile(dst, src string) error {
-	b, err := os.ReadFile(src)
+// copyFromMedium copies a file of the medium to dst and syncs it.
+func copyFromMedium(dst string, m *Medium, rel string) error {
+	in, err := m.Open(rel)
 	if err != nil {
 		return err
 	}
+	defer in.Close()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
@@ -390,7 +428,7 @@ func copyFile(dst, src string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
+	if _, err := io.Copy(f, in); err != nil {
 		f.Close()
 		return err
 	}
@@ -404,15 +442,8 @@ func copyFile(dst, src string) error {
 // applyImage "applies" the image: the stand-in's kernel and initramfs, the
 // answer file in Panther, and the boot loader for the firmware.
 func (g *Guest) applyImage(src *Medium, ans *Answer, plan *Plan, disk BlockDevice, st *State) error {
-	from := func(rel string) string {
-		p, ok := LookupFold(src.Dir, rel)
-		if !ok {
-			return filepath.Join(src.Dir, rel)
-		}
-		return p
-	}
 	for _, c := range [][2]string{{KernelPath, isoKernel}, {InitrdPath, isoInitrd}} {
-		if err := copyFile(filepath.Join(windowsRoot, c[0]), from(c[1])); err != nil {
+		if err := copyFromMedium(filepath.Join(windowsRoot, c[0]), src, c[1]); err != nil {
 			return fmt.Errorf("applying the image: %w", err)
 		}
 	}
@@ -429,11 +460,11 @@ func (g *Guest) applyImage(src *Medium, ans *Answer, plan *Plan, disk BlockDevic
 
 	switch plan.Style {
 	case StyleMBR:
-		boot, err := os.ReadFile(from(isoBootImg))
+		boot, err := src.ReadFile(isoBootImg)
 		if err != nil {
 			return err
 		}
-		core, err := os.ReadFile(from(isoCoreImg))
+		core, err := src.ReadFile(isoCoreImg)
 		if err != nil {
 			return err
 		}
@@ -463,7 +494,7 @@ func (g *Guest) applyImage(src *Medium, ans *Answer, plan *Plan, disk BlockDevic
 			{grubCfgPath, isoGrubCfg},
 		}
 		for _, f := range files {
-			if err := copyFile(filepath.Join(espRoot, f[0]), from(f[1])); err != nil {
+			if err := copyFromMedium(filepath.Join(espRoot, f[0]), src, f[1]); err != nil {
 				_ = Unmount(espRoot)
 				return err
 			}
@@ -669,14 +700,11 @@ func (w *installed) oobe(ans *Answer) *PowerAction {
 		w.st.AutoLogon.Remaining = al.LogonCount - 1
 		log("%s logged on automatically", al.Username)
 		var media []Medium
+		opened := false
 		for _, c := range ans.FirstLogonCommands {
-			if usesMedia(c.CommandLine) && media == nil {
-				media = w.g.mountMediaLog(BlockDevices(), log)
-				defer func() {
-					for _, m := range media {
-						_ = Unmount(m.Dir)
-					}
-				}()
+			if usesMedia(c.CommandLine) && !opened {
+				media, opened = w.g.openMediaLog(BlockDevices(), log), true
+				defer closeMedia(media)
 			}
 			if usesMedia(c.CommandLine) {
 				w.g.runMediaCommand(w.st, "oobeSystem", c, media)

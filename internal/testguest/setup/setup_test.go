@@ -311,48 +311,6 @@ func TestInterpret(t *testing.T) {
 	}
 }
 
-func TestMedia(t *testing.T) {
-	dir := t.TempDir()
-	write := func(p string) {
-		p = filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("cd0/sources/install.wim")
-	write("cd1/AutoUnattend.XML")
-	write("cd2/VIOSTOR/2k22/AMD64/viostor.inf")
-	write("cd2/NetKVM/2k22/amd64/readme.txt")
-	write("fd0/autounattend.xml")
-	media := []Medium{
-		{Device: BlockDevice{Name: "sr0", Kind: "cd"}, Letter: "D", Dir: filepath.Join(dir, "cd0")},
-		{Device: BlockDevice{Name: "sr1", Kind: "cd"}, Letter: "E", Dir: filepath.Join(dir, "cd1")},
-		{Device: BlockDevice{Name: "sr2", Kind: "cd"}, Letter: "F", Dir: filepath.Join(dir, "cd2")},
-	}
-	if _, src, ok := FindAnswerFile(media); !ok || src != `E:\AutoUnattend.XML` {
-		t.Errorf("answer file on CDs: %q %v", src, ok)
-	}
-	withFloppy := append(media, Medium{Device: BlockDevice{Name: "fd0", Kind: "floppy"}, Letter: "A", Dir: filepath.Join(dir, "fd0")})
-	if _, src, ok := FindAnswerFile(withFloppy); !ok || src != `A:\autounattend.xml` {
-		t.Errorf("answer file with a floppy: %q %v", src, ok)
-	}
-	df, ok := ResolveDriverPath(media, `E:\viostor\2k22\amd64`)
-	if !ok || df.Medium.Letter != "F" || !slices.Equal(df.INFs, []string{"viostor"}) {
-		t.Errorf("viostor: %+v %v", df, ok)
-	}
-	if df, ok := ResolveDriverPath(media, `F:\NetKVM\2k22\amd64`); !ok || len(df.INFs) != 0 {
-		t.Errorf("NetKVM without .inf: %+v %v", df, ok)
-	}
-	for _, p := range []string{`F:\vioscsi\2k22\amd64`, `\\server\share\viostor`, `viostor`} {
-		if _, ok := ResolveDriverPath(media, p); ok {
-			t.Errorf("%s resolved", p)
-		}
-	}
-}
-
 func TestStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	st := &State{Phase: PhaseOOBE, ComputerName: "X", Accounts: []Account{{Name: "a", Password: "b"}}}

@@ -1,6 +1,7 @@
 package standin
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/cdfs"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
 )
 
 // The stand-in ISO passes winbake's install-image check with the image
@@ -36,6 +39,25 @@ func TestISO(t *testing.T) {
 		}
 		if folder, err := img.VirtioDriverFolder(); err != nil || folder != "2k22" {
 			t.Errorf("%s: virtio folder %q %v", name, folder, err)
+		}
+	}
+	// Setup reads its files through the CDFS model, as Windows would find
+	// them on this ISO (ISO 9660 names, path table).
+	f, err := os.Open(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	vol, err := cdfs.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol.PathTableSize() == 0 || vol.UDF() {
+		t.Errorf("CDFS mounts %s", vol.Describe())
+	}
+	for _, name := range setup.InstallSourceFiles {
+		if st, err := vol.Stat(name); err != nil || st.IsDir() || st.Size() == 0 {
+			t.Errorf("%s through CDFS: %+v %v", name, st, err)
 		}
 	}
 	out, err := exec.Command("xorriso", "-indev", iso, "-report_el_torito", "plain").CombinedOutput()

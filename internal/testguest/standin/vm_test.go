@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdomanski/iso9660"
 	"github.com/masterzen/winrm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
@@ -103,6 +104,33 @@ func virtioCD(t *testing.T) string {
 	}
 	p := filepath.Join(t.TempDir(), "virtio-win.iso")
 	if err := AnswerCD(p, "virtio-win-0.1.266", files); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pathTablelessVirtioCD is virtioCD written with
+// github.com/kdomanski/iso9660, which records an empty path table: Windows
+// finds none of its folders.
+func pathTablelessVirtioCD(t *testing.T) string {
+	t.Helper()
+	w, err := iso9660.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Cleanup()
+	for _, d := range []string{"viostor", "vioscsi", "NetKVM"} {
+		if err := w.AddFile(strings.NewReader("; winbake stand-in test driver\r\n"), d+"/2k22/amd64/"+strings.ToLower(d)+".inf"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "virtio-win-no-path-table.iso")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := w.WriteTo(f, "virtio-win-0.1.266"); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -460,6 +488,18 @@ func TestBadAnswerFiles(t *testing.T) {
 			cfg:     Config{DiskBus: BusVirtio},
 			message: "Windows could not apply the unattend answer file's <DiskConfiguration> setting.",
 			detail:  "virtio-blk controller at PCI",
+		},
+		{
+			// The driver folders are there for Linux, not for Windows.
+			name: "virtio drivers on a CD without a path table",
+			answer: func(t *testing.T) []byte {
+				st := settings(unattend.FirmwareBIOS)
+				st.VirtioFolder = "2k22"
+				return render(t, st)
+			},
+			cfg:     Config{DiskBus: BusVirtio, CDs: []string{pathTablelessVirtioCD(t)}},
+			message: "Windows could not apply the unattend answer file's <DiskConfiguration> setting.",
+			detail:  `\viostor\2k22\amd64: not found (STATUS_OBJECT_PATH_NOT_FOUND): the volume's path table is empty (0 bytes)`,
 		},
 		{
 			name: "malformed XML",
