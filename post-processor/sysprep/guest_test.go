@@ -248,7 +248,7 @@ func TestWrittenCloudbaseInitConfKeepsTheInjectedPasswordValid(t *testing.T) {
 			}
 			ci := &CloudbaseInitConfig{MSI: msi, FirstLogonBehaviour: c.firstLogon, Options: c.options,
 				MetadataServices: []string{"cloudbaseinit.metadata.services.configdrive.ConfigDriveService"},
-				Plugins: []string{"cloudbaseinit.plugins.windows.createuser.CreateUserPlugin", "cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin"}}
+				Plugins:          []string{"cloudbaseinit.plugins.windows.createuser.CreateUserPlugin", "cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin"}}
 			if errs := ci.prepare(); len(errs) > 0 {
 				t.Fatal(errs)
 			}
