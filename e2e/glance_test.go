@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -64,11 +65,21 @@ func openstackJSON(t *testing.T, env map[string]string, out interface{}, args ..
 }
 
 // Real Packer: file builder → winbake-compress → winbake-glance with the
-// OS_* variables. The machine-readable output names the image, the image is
+// OS_* variables, the way CI runs it (no terminal, -machine-readable) and
+// the way a person runs it (in a terminal, so Packer draws progress bars
+// and closes each bar once; a second Close crashed Packer). The image is
 // active with the manifest's properties, and the debug log never contains
 // the password.
 func TestGlancePublishesThroughPacker(t *testing.T) {
 	env := openstackLab(t)
+	for _, terminal := range []bool{false, true} {
+		t.Run(map[bool]string{false: "log", true: "terminal"}[terminal], func(t *testing.T) {
+			publishThroughPacker(t, env, terminal)
+		})
+	}
+}
+
+func publishThroughPacker(t *testing.T, env map[string]string, terminal bool) {
 	dir := t.TempDir()
 	input := filepath.Join(dir, "input.raw")
 	writeRawDisk(t, input)
@@ -86,30 +97,34 @@ func TestGlancePublishesThroughPacker(t *testing.T) {
 	name := fmt.Sprintf("winbake-e2e %d", time.Now().UnixNano())
 	logPath := filepath.Join(dir, "packer.log")
 
-	cmd := exec.Command(installed.packer, "build", "-machine-readable",
-		"-var", "input_disk="+input, "-var", "output_dir="+out, "-var", "image_name="+name,
-		filepath.Join("testdata", "glance-file.pkr.hcl"))
-	cmd.Env = append(installed.environ(), "PACKER_LOG=1", "PACKER_LOG_PATH="+logPath)
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	args := []string{"build", "-var", "input_disk=" + input, "-var", "output_dir=" + out, "-var", "image_name=" + name,
+		filepath.Join("testdata", "glance-file.pkr.hcl")}
+	if !terminal {
+		args = append([]string{args[0], "-machine-readable"}, args[1:]...)
 	}
-	stdout, err := cmd.CombinedOutput()
+	cmdEnv := append(installed.environ(), "PACKER_LOG=1", "PACKER_LOG_PATH="+logPath)
+	for k, v := range env {
+		cmdEnv = append(cmdEnv, k+"="+v)
+	}
+	stdout, err := installed.command(terminal, cmdEnv, args...)
 	logText, _ := os.ReadFile(logPath)
 	var created []struct{ ID string }
+	listErr := openstackJSON(t, env, &created, "image", "list", "--name", name)
 	t.Cleanup(func() {
-		if openstackJSON(t, env, &created, "image", "list", "--name", name) == nil {
-			for _, img := range created {
-				cmd := exec.Command("openstack", "image", "delete", img.ID)
-				cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + t.TempDir()}
-				for k, v := range env {
-					cmd.Env = append(cmd.Env, k+"="+v)
-				}
-				_ = cmd.Run()
+		for _, img := range created {
+			cmd := exec.Command("openstack", "image", "delete", img.ID)
+			cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + t.TempDir()}
+			for k, v := range env {
+				cmd.Env = append(cmd.Env, k+"="+v)
 			}
+			_ = cmd.Run()
 		}
 	})
 	if err != nil {
 		t.Fatalf("packer build: %v\n%s\nlog:\n%s", err, stdout, logText)
+	}
+	if strings.Contains(string(stdout), "panic:") || strings.Contains(string(logText), "panic:") {
+		t.Fatalf("Packer or the plugin panicked:\n%s\nlog:\n%s", stdout, logText)
 	}
 
 	password := env["OS_PASSWORD"]
@@ -120,26 +135,21 @@ func TestGlancePublishesThroughPacker(t *testing.T) {
 		t.Errorf("the OpenStack password appears in the Packer output or PACKER_LOG")
 	}
 
-	// -machine-readable: "<time>,<build>,artifact,<n>,id,<image id>"; the
-	// Glance artifact is the one whose builder-id is winbake-glance's.
-	fields := map[string]map[string]string{}
-	for _, line := range strings.Split(string(stdout), "\n") {
-		f := strings.SplitN(line, ",", 6)
-		if len(f) == 6 && f[2] == "artifact" {
-			if fields[f[3]] == nil {
-				fields[f[3]] = map[string]string{}
-			}
-			fields[f[3]][f[4]] = f[5]
+	var imageID string
+	if terminal {
+		// No machine-readable output in a terminal: the image is the one
+		// of that name.
+		if listErr != nil || len(created) != 1 {
+			t.Fatalf("images named %q: %v (%v)", name, created, listErr)
 		}
-	}
-	var imageID, builderID, artifactString string
-	for _, a := range fields {
-		if a["builder-id"] == "winbake.post-processor.glance" {
-			imageID, builderID, artifactString = a["id"], a["builder-id"], a["string"]
+		imageID = created[0].ID
+	} else {
+		// Without a terminal Packer draws no bars: winbake writes the
+		// upload's progress as lines, at least its last one.
+		if !regexp.MustCompile(`ws2022-compressed\.qcow2: [0-9.]+ [KMG]?i?B in [0-9.]+m?s \(`).Match(stdout) {
+			t.Errorf("no progress line for the upload in the build output:\n%s", stdout)
 		}
-	}
-	if builderID != "winbake.post-processor.glance" || imageID == "" || !strings.Contains(artifactString, "http://127.0.0.1:") {
-		t.Fatalf("machine-readable artifact: builder-id %q id %q string %q\n%s", builderID, imageID, artifactString, stdout)
+		imageID = machineReadableGlanceID(t, stdout)
 	}
 
 	var img struct {
@@ -161,4 +171,30 @@ func TestGlancePublishesThroughPacker(t *testing.T) {
 			t.Errorf("property %s = %q, want %q", k, got, v)
 		}
 	}
+}
+
+// machineReadableGlanceID reads "<time>,<build>,artifact,<n>,id,<image id>"
+// of the artifact whose builder-id is winbake-glance's.
+func machineReadableGlanceID(t *testing.T, stdout []byte) string {
+	t.Helper()
+	fields := map[string]map[string]string{}
+	for _, line := range strings.Split(string(stdout), "\n") {
+		f := strings.SplitN(line, ",", 6)
+		if len(f) == 6 && f[2] == "artifact" {
+			if fields[f[3]] == nil {
+				fields[f[3]] = map[string]string{}
+			}
+			fields[f[3]][f[4]] = f[5]
+		}
+	}
+	for _, a := range fields {
+		if a["builder-id"] == "winbake.post-processor.glance" {
+			if a["id"] == "" || !strings.Contains(a["string"], "http://127.0.0.1:") {
+				t.Fatalf("machine-readable artifact: id %q string %q\n%s", a["id"], a["string"], stdout)
+			}
+			return a["id"]
+		}
+	}
+	t.Fatalf("no winbake-glance artifact in the machine-readable output:\n%s", stdout)
+	return ""
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -88,6 +89,27 @@ func (e *packerEnv) run(dir string, args ...string) (string, error) {
 		return out.String(), fmt.Errorf("packer %s timed out", strings.Join(args, " "))
 	}
 }
+
+// command runs packer with env (environ() and more) and returns its output.
+// With terminal, packer runs in a pseudo-terminal (util-linux script), as
+// when a person runs it: Packer then draws progress bars.
+func (e *packerEnv) command(terminal bool, env []string, args ...string) ([]byte, error) {
+	name, argv := e.packer, args
+	if terminal {
+		quoted := []string{shellQuote(e.packer)}
+		for _, a := range args {
+			quoted = append(quoted, shellQuote(a))
+		}
+		name, argv = "script", []string{"-qefc", strings.Join(quoted, " "), "/dev/null"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, argv...)
+	cmd.Env = env
+	return cmd.CombinedOutput()
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func TestPluginIsInstalled(t *testing.T) {
 	out, err := installed.run("", "plugins", "installed")

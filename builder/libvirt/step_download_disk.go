@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // stepDownloadDisk copies the finished disk volume into the output
@@ -52,9 +54,9 @@ func (s *stepDownloadDisk) Run(ctx context.Context, state multistep.StateBag) mu
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	progress := ui.TrackProgress(name, 0, int64(size), pr)
-	_, copyErr := io.Copy(f, progress)
-	progress.Close()
+	body := progress.Track(ui, name, int64(size), pr)
+	_, copyErr := io.Copy(f, body)
+	body.Close()
 	pr.CloseWithError(io.ErrClosedPipe)
 	dlErr := <-done
 	closeErr := f.Close()

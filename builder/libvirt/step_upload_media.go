@@ -10,6 +10,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // medium is a local file from an earlier step that becomes a volume.
@@ -80,9 +82,9 @@ func (s *stepUploadMedia) upload(ctx context.Context, ui packersdk.Ui, driver Dr
 		return fmt.Errorf("pool: %w", err)
 	}
 	s.created = append(s.created, name)
-	progress := ui.TrackProgress(filepath.Base(path), 0, int64(size), f)
-	defer progress.Close()
-	if err := driver.UploadVolume(s.Pool, name, ctxReader{ctx: ctx, r: progress}, size); err != nil {
+	body := progress.Track(ui, filepath.Base(path), int64(size), f)
+	defer body.Close()
+	if err := driver.UploadVolume(s.Pool, name, ctxReader{ctx: ctx, r: body}, size); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

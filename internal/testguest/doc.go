@@ -46,7 +46,7 @@
 // That the joined guest behaves like Windows through real clients:
 //
 //   - TestCaptureReplay: every exchange recorded with real Windows
-//     (shared/reference/winrm-captures), replayed by package wsman/replay
+//     (embedded in package wsman/replay), replayed by it
 //     against the whole guest, its cmd.exe and PowerShell producing the
 //     output (Start-Sleep on a clock scaled as the replay scales time).
 //   - masterzen (masterzen_test.go): commands, NTLM, HTTPS, 3 MiB of

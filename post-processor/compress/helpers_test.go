@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // requireTools fails the test when a command the post-processor runs is
@@ -193,6 +195,10 @@ func (u *testUI) messages() string {
 	defer u.mu.Unlock()
 	return strings.Join(u.said, "\n")
 }
+
+// The tests watch reads through Packer's progress bar, which Packer draws
+// when it runs in a terminal.
+func init() { progress.Terminal = func() bool { return true } }
 
 func (u *testUI) TrackProgress(src string, cur, total int64, stream io.ReadCloser) io.ReadCloser {
 	if u.onRead == nil {

@@ -22,6 +22,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // BuilderId identifies artifacts made by this post-processor.
@@ -351,25 +353,10 @@ func (w *writer) diskLayout() (*diskLayout, error) {
 	return layout, err
 }
 
-// progress starts a progress bar over total guest bytes; add moves it.
+// progress reports total guest bytes; add counts done ones.
 func (w *writer) progress(name string, total int64) (add func(int64), done func()) {
-	bar := w.ui.TrackProgress(name, 0, total, io.NopCloser(countingReader{}))
-	scratch := make([]byte, 1<<20)
-	add = func(n int64) {
-		for n > 0 {
-			k := int(min(n, int64(len(scratch))))
-			_, _ = bar.Read(scratch[:k])
-			n -= int64(k)
-		}
-	}
-	return add, func() { _ = bar.Close() }
+	return progress.Counter(w.ui, name, total)
 }
-
-// countingReader "reads" whatever is asked of it; the progress bar only
-// counts the bytes.
-type countingReader struct{}
-
-func (countingReader) Read(p []byte) (int, error) { return len(p), nil }
 
 // ctxReadCloser stops reading once its context is done.
 type ctxReadCloser struct {

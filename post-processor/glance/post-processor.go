@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // PostProcessor publishes the build's disk image to OpenStack Glance.
@@ -56,7 +58,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	pub := &publisher{
 		client: client, config: c, say: ui.Say, pollInterval: 2 * time.Second,
 		progress: func(size int64, f io.Reader) io.ReadCloser {
-			return ui.TrackProgress(src.Path, 0, size, nopCloser{f})
+			return progress.Track(ui, src.Path, size, nopCloser{f})
 		},
 	}
 	img, err := pub.createImage(ctx, src, c.Name)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/testing/maasserver"
 	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // requireTools fails the test when a command winbake-compress runs is
@@ -124,6 +126,10 @@ func (u *testUI) messages() string {
 	defer u.mu.Unlock()
 	return strings.Join(u.said, "\n")
 }
+
+// The tests watch reads through Packer's progress bar, which Packer draws
+// when it runs in a terminal.
+func init() { progress.Terminal = func() bool { return true } }
 
 func (u *testUI) TrackProgress(src string, cur, total int64, stream io.ReadCloser) io.ReadCloser {
 	if u.onRead == nil {

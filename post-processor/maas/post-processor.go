@@ -17,6 +17,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/post-processor/maas/maasapi"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // chunkSize is the size of each upload PUT, as the MAAS CLI sends them; MAAS
@@ -201,7 +203,7 @@ func (u *upload) sendContent(uploadURI string) error {
 	if err != nil {
 		return err
 	}
-	r := u.ui.TrackProgress(filepath.Base(img.path), 0, img.size, f)
+	r := progress.Track(u.ui, filepath.Base(img.path), img.size, f)
 	defer r.Close()
 	buf := make([]byte, chunkSize)
 	var sent int64

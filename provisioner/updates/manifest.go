@@ -18,6 +18,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // ManifestPath is where the manifest is left in the image.
@@ -168,7 +170,7 @@ func download(ctx context.Context, ui packersdk.Ui, url, checksum string) (strin
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	body := ui.TrackProgress(name, 0, resp.ContentLength, resp.Body)
+	body := progress.Track(ui, name, resp.ContentLength, resp.Body)
 	_, err = io.Copy(io.MultiWriter(tmp, h), body)
 	body.Close()
 	if cerr := tmp.Close(); err == nil {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // packageServer serves exactly the build's packages over HTTP, each under
@@ -84,7 +86,7 @@ func (s *packageServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var body io.ReadCloser = f
 	if s.ui != nil {
-		body = s.ui.TrackProgress(p.Name, 0, p.Size, f)
+		body = progress.Track(s.ui, p.Name, p.Size, f)
 		defer body.Close()
 	}
 	io.CopyBuffer(w, body, make([]byte, 1<<20))

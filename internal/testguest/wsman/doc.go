@@ -27,8 +27,8 @@
 //
 // Three sources, each with tests in this package:
 //
-//   - Recorded exchanges with real Windows (shared/reference/winrm-captures,
-//     Windows 2008 R2 and 2016, from the pypsrp test suite). TestCaptureReplay
+//   - Recorded exchanges with real Windows (replay/captures, Windows 2008
+//     R2 and 2016, from the pypsrp test suite). TestCaptureReplay
 //     (the harness is package wsman/replay, which package testguest uses to
 //     replay them against the complete stand-in guest) sends every recorded
 //     request, in order, with the IDs this server chose
@@ -39,11 +39,9 @@
 //     included), stream layout (runs of stdout and stderr, End markers,
 //     CommandState, ExitCode) and decoded output. Only IDs, timestamps,
 //     addresses, Owner/ClientIP/Machine, durations and chunk boundaries may
-//     differ. The captures are found by walking up from the module root to a
-//     directory holding shared/reference/winrm-captures, or in
-//     $WINBAKE_REFERENCE_DIR (the reference directory or the captures
-//     directory itself); the test fails when they are missing.
-//   - The list of behaviours of shared/reference/winrm-protocol.md §12.
+//     differ. The captures are embedded in package replay.
+//   - The list of WinRM behaviours real Windows shows under faults (drops,
+//     reboots, timeouts, 503 while booting), each with its test.
 //   - The client winbake and Packer use, github.com/masterzen/winrm
 //     v0.0.0-20250927112105-5f8e6c707321 (with go-ntlmssp for NTLM), driven
 //     against the server: output, exit codes, timeouts, drops, auth,

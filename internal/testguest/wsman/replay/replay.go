@@ -1,5 +1,5 @@
 // Package replay replays the exchanges recorded with real Windows
-// (shared/reference/winrm-captures, from the pypsrp test suite) against a
+// (captures/, from the pypsrp test suite) against a
 // WinRM server and compares each answer with the recorded one. It is
 // test-support code for winbake's stand-in Windows guest: package wsman
 // replays the captures against its test-only Host, package testguest
@@ -42,22 +42,22 @@
 // Compare exposes the comparison of one response, for tests of its
 // strictness.
 //
-// # Finding the captures
+// # The captures
 //
-// Dir looks in $WINBAKE_REFERENCE_DIR (the reference directory or the
-// captures directory itself), else in the first ancestor of the module
-// root (the directory holding go.mod above the working directory) that has
-// shared/reference/winrm-captures. Missing captures fail the test.
+// The recorded exchanges are this package's own data, embedded from
+// captures/ (test_winrs_*.yml from the pypsrp test suite, recorded against
+// Windows Server 2008 R2 and 2016; MIT, captures/LICENSE.pypsrp).
 package replay
 
 import (
 	"bytes"
+	"embed"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -67,6 +67,9 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman/soapxml"
 )
+
+//go:embed captures/test_winrs_*.yml
+var captureFiles embed.FS
 
 const (
 	// User is the account the captures were recorded with; their `set`
@@ -97,7 +100,6 @@ type Message struct {
 type Capture struct {
 	// Name is the file name without .yml, e.g. "test_winrs_standard".
 	Name     string
-	Path     string
 	Messages []Message
 }
 
@@ -120,58 +122,19 @@ type Target struct {
 	User, Password string
 }
 
-// Dir finds the captures directory (see the package documentation).
-func Dir() (string, error) {
-	if env := os.Getenv("WINBAKE_REFERENCE_DIR"); env != "" {
-		for _, d := range []string{filepath.Join(env, "winrm-captures"), env} {
-			if m, _ := filepath.Glob(filepath.Join(d, "test_winrs_*.yml")); len(m) > 0 {
-				return d, nil
-			}
-		}
-		return "", fmt.Errorf("WINBAKE_REFERENCE_DIR=%s holds no winrm-captures/test_winrs_*.yml", env)
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	root := wd
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			return "", fmt.Errorf("no go.mod above %s", wd)
-		}
-		root = parent
-	}
-	for d := root; ; {
-		c := filepath.Join(d, "shared", "reference", "winrm-captures")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
-	}
-	return "", fmt.Errorf("WinRM captures not found: no shared/reference/winrm-captures in %s or any parent; clone the shared reference beside the repository or set WINBAKE_REFERENCE_DIR", root)
-}
-
-// LoadAll loads every test_winrs_*.yml of dir, sorted by name.
-func LoadAll(dir string) ([]*Capture, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "test_winrs_*.yml"))
+// All loads every embedded capture, sorted by name.
+func All() ([]*Capture, error) {
+	files, err := fs.Glob(captureFiles, "captures/test_winrs_*.yml")
 	if err != nil {
 		return nil, err
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no test_winrs_*.yml in %s", dir)
+		return nil, fmt.Errorf("no captures/test_winrs_*.yml embedded")
 	}
 	sort.Strings(files)
 	var out []*Capture
 	for _, f := range files {
-		c, err := Load(f)
+		c, err := Named(path.Base(f))
 		if err != nil {
 			return nil, err
 		}
@@ -180,35 +143,40 @@ func LoadAll(dir string) ([]*Capture, error) {
 	return out, nil
 }
 
-// Load reads one capture file.
-func Load(path string) (*Capture, error) {
-	data, err := os.ReadFile(path)
+// Named loads one embedded capture by file name ("test_winrs_standard.yml").
+func Named(name string) (*Capture, error) {
+	data, err := captureFiles.ReadFile("captures/" + name)
 	if err != nil {
 		return nil, err
 	}
+	return Parse(name, data)
+}
+
+// Parse reads one capture file's content; name is its file name.
+func Parse(name string, data []byte) (*Capture, error) {
 	v, err := parseYAML(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	top, _ := v.(map[string]any)
 	items, _ := top["messages"].([]any)
 	if len(items) == 0 {
-		return nil, fmt.Errorf("%s: no messages", path)
+		return nil, fmt.Errorf("%s: no messages", name)
 	}
-	c := &Capture{Name: strings.TrimSuffix(filepath.Base(path), ".yml"), Path: path}
+	c := &Capture{Name: strings.TrimSuffix(name, ".yml")}
 	for i, it := range items {
 		m, _ := it.(map[string]any)
 		req, _ := m["request"].(string)
 		resp, _ := m["response"].(string)
 		if req == "" || resp == "" {
-			return nil, fmt.Errorf("%s: message %d lacks request or response", path, i)
+			return nil, fmt.Errorf("%s: message %d lacks request or response", name, i)
 		}
 		cm := Message{Request: req, Response: resp, Status: 200, OverrideIDs: map[string]bool{}}
 		if te, ok := m["transport_error"].(map[string]any); ok {
 			code, _ := te["code"].(string)
 			cm.Status, err = strconv.Atoi(code)
 			if err != nil {
-				return nil, fmt.Errorf("%s: message %d: bad transport_error code %q", path, i, code)
+				return nil, fmt.Errorf("%s: message %d: bad transport_error code %q", name, i, code)
 			}
 		}
 		if ov, ok := m["overrides"].([]any); ok {
@@ -228,15 +196,10 @@ func Load(path string) (*Capture, error) {
 }
 
 // RunAll replays every capture in a parallel subtest named after it;
-// start brings up the server for one capture. It fails the test when the
-// captures cannot be found.
+// start brings up the server for one capture.
 func RunAll(t *testing.T, start func(t *testing.T, c *Capture) Target) {
 	t.Helper()
-	dir, err := Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caps, err := LoadAll(dir)
+	caps, err := All()
 	if err != nil {
 		t.Fatal(err)
 	}

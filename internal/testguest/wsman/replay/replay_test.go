@@ -1,18 +1,13 @@
 package replay
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func loadNamed(t *testing.T, name string) *Capture {
 	t.Helper()
-	dir, err := Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(filepath.Join(dir, name))
+	c, err := Named(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,11 +15,7 @@ func loadNamed(t *testing.T, name string) *Capture {
 }
 
 func TestLoadAll(t *testing.T) {
-	dir, err := Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caps, err := LoadAll(dir)
+	caps, err := All()
 	if err != nil {
 		t.Fatal(err)
 	}
