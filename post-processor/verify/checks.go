@@ -129,11 +129,13 @@ func (k *checker) Run(ctx context.Context, r *Report) {
 		r.pass("WinRM answers (keep_winrm = true)", fmt.Sprintf("logged on as %s with the metadata's admin_pass", c.Username))
 	case keep && k.Comm != nil:
 		r.pass("WinRM answers (keep_winrm = true)", fmt.Sprintf("logged on as %s with the password cloudbase-init posted", c.Username))
-	case keep && *c.InjectAdminPassword:
+	case keep && *c.InjectAdminPassword && contains(f.Plugins, "SetUserPasswordPlugin"):
 		// Windows refuses an account that must change its password like
 		// a wrong password (a 401); cloudbase-init forces that change of
 		// an injected password unless first_logon_behaviour is "no".
 		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the metadata's admin_pass: %v (if cloudbase-init's first_logon_behaviour is not \"no\", the account must change that password first and Windows refuses network logons; winbake-sysprep writes \"no\" unless cloudbase_init.first_logon_behaviour says otherwise)", c.Username, k.WinRMErr))
+	case keep && *c.InjectAdminPassword:
+		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the metadata's admin_pass: %v", c.Username, k.WinRMErr))
 	case keep:
 		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the password cloudbase-init posted: %v", c.Username, k.WinRMErr))
 	case k.WinRMAnswers != nil && k.WinRMAnswers():
@@ -275,6 +277,15 @@ func (k *checker) checkPassword(r *Report) {
 	default:
 		r.pass(name, fmt.Sprintf("%d bytes of ciphertext posted; decrypted with the private key as nova get-password does", len(posted)))
 	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // postedPassword is the password cloudbase-init posted to the metadata

@@ -440,12 +440,3 @@ func TestStandinReadsTheMAASMetadata(t *testing.T) {
 		})
 	}
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
