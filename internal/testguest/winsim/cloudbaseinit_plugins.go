@@ -351,10 +351,13 @@ func (m *Machine) changePasswordNextLogon(user string) error {
 
 // PasswordMustChange reports whether the account's password must be
 // changed at the next logon (usri4_password_expired). Windows then
-// refuses to log it on with its password (LogonUser fails with
-// ERROR_PASSWORD_MUST_CHANGE, NTLM with STATUS_PASSWORD_MUST_CHANGE,
-// 0xC0000224): only an interactive logon can change it, so WinRM answers
-// such an account as it answers a wrong password.
+// refuses to log it on with its password: LogonUser fails with
+// ERROR_PASSWORD_MUST_CHANGE (1907, 0x773; seen through LogonUser in
+// ansible-collections/community.windows#223, handled in #246), the
+// authentication package with STATUS_PASSWORD_MUST_CHANGE (0xC0000224,
+// Microsoft KB Q140967). Only an interactive logon can change the
+// password, so WinRM's authentication fails and it answers with the 401
+// of any failed logon.
 func (m *Machine) PasswordMustChange(user string) bool {
 	user = userName(user)
 	m.mu.Lock()

@@ -56,8 +56,8 @@ type Options struct {
 	// LogonRefused, when set, is asked once a user's password matched:
 	// true refuses the logon with the same 401 as a wrong password, as
 	// Windows refuses an account whose password must be changed first
-	// (STATUS_PASSWORD_MUST_CHANGE; only an interactive logon can change
-	// it).
+	// (the logon fails with ERROR_PASSWORD_MUST_CHANGE; only an
+	// interactive logon can change it).
 	LogonRefused func(user string) bool
 
 	// MaxTimeout caps the Receive long-poll (MaxTimeoutms, 60 s): the
