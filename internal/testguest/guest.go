@@ -145,6 +145,11 @@ func New(opts Options) (*Guest, error) {
 	if opts.Failf != nil {
 		so.Failf = opts.Failf
 	}
+	// Windows refuses the logon of an account whose password must be
+	// changed first, whatever the password.
+	if so.LogonRefused == nil {
+		so.LogonRefused = m.PasswordMustChange
+	}
 	// The server sees the Machine's optional CreateFault (wsman.CreateFaulter)
 	// through the Host it is given.
 	s := wsman.New(m, so)

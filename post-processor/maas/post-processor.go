@@ -263,14 +263,19 @@ func (u *upload) waitComplete(id int) error {
 // cleanup handles a failed upload: a resource created by this upload is
 // deleted. A replaced resource is not: deleting it would delete the image
 // being replaced, which MAAS keeps deploying (it uses the newest complete
-// set).
+// set). The incomplete set stays in it: the replacement was created with
+// keep_old, MAAS removes no set of a resource at such uploads (winbake's
+// later ones keep_old too), and its API deletes whole resources only.
 func (u *upload) cleanup(cause error) error {
 	if u.created == nil {
 		return cause
 	}
 	if u.existing != nil {
-		return fmt.Errorf("%w; the previous image of boot resource %d is still the one MAAS deploys, "+
-			"and the incomplete set %s stays in it until a later upload replaces it", cause, u.created.ID, u.version)
+		return fmt.Errorf("%w; MAAS still deploys the previous image of boot resource %d (its newest complete set). "+
+			"The incomplete set %s stays in that resource: winbake uploads a replacement with keep_old, and MAAS then removes no set, "+
+			"neither now nor when winbake uploads again. Run the build again to publish the image; to get rid of the incomplete set, "+
+			"delete boot resource %d in MAAS, which deletes the previous image too, and upload again",
+			cause, u.existing.ID, u.version, u.existing.ID)
 	}
 	// The build context may be cancelled already (Ctrl-C).
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -349,8 +349,27 @@ func TestFailedReplacementKeepsTheExistingImage(t *testing.T) {
 	if err == nil {
 		t.Fatal("the replacement succeeded despite the failing chunk")
 	}
-	if !strings.Contains(err.Error(), "uploading chunk 2") || !strings.Contains(err.Error(), "previous image of boot resource "+a1.Id()+" is still the one MAAS deploys") {
-		t.Errorf("error does not name the failed chunk and the kept image: %v", err)
+	// The message names the resource being replaced (the one MAAS keeps
+	// deploying) and the incomplete set, says that keep_old keeps that set
+	// for good, and what to do.
+	res0 := srv.Resources()
+	if len(res0) != 1 {
+		t.Fatalf("resources = %+v", res0)
+	}
+	incomplete := ""
+	for _, s := range res0[0].Sets {
+		for _, f := range s.Files {
+			if !f.Complete {
+				incomplete = s.Version
+			}
+		}
+	}
+	want := "; MAAS still deploys the previous image of boot resource " + a1.Id() + " (its newest complete set). " +
+		"The incomplete set " + incomplete + " stays in that resource: winbake uploads a replacement with keep_old, and MAAS then removes no set, " +
+		"neither now nor when winbake uploads again. Run the build again to publish the image; to get rid of the incomplete set, " +
+		"delete boot resource " + a1.Id() + " in MAAS, which deletes the previous image too, and upload again"
+	if incomplete == "" || !strings.HasPrefix(err.Error(), "uploading chunk 2") || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error:\n%v\nwant it to start with the failed chunk and end with\n%s", err, want)
 	}
 	if n := countMethod(srv, "DELETE", "boot-resources"); n != 0 {
 		t.Errorf("%d DELETE calls: deleting the resource would delete the image being replaced", n)

@@ -105,7 +105,16 @@ type Config struct {
 	ctx interpolate.Context
 }
 
-// CloudbaseInitConfig installs cloudbase-init from its MSI.
+// CloudbaseInitConfig installs cloudbase-init from its MSI and writes
+// its `cloudbase-init.conf` and `cloudbase-init-unattend.conf` (both
+// ending in the `[DEFAULT]` section, where MAAS's curtin hook appends its
+// metadata settings). winbake turns off the deprecated config drive
+// switches (`config_drive_cdrom`, `config_drive_vfat`,
+// `config_drive_raw_hhd`), which could only add to the search, so that
+// `config_drive_types` and `config_drive_locations` decide it: by default
+// cloudbase-init looks for a `config-2` config drive of either type (ISO
+// 9660, vfat) in every location (CD-ROM, raw disk, partition); restrict
+// it with `options`, e.g. `config_drive_locations = "cdrom"`.
 type CloudbaseInitConfig struct {
 	// The cloudbase-init MSI: a path on the machine that runs Packer, e.g.
 	// `CloudbaseInitSetup_Stable_x64.msi`, or an `http(s)://` URL, e.g.
@@ -124,19 +133,31 @@ type CloudbaseInitConfig struct {
 	// paths, e.g.
 	// `["cloudbaseinit.metadata.services.configdrive.ConfigDriveService",
 	// "cloudbaseinit.metadata.services.httpservice.HttpService"]`.
-	// Defaults to the installer's list.
+	// Defaults to cloudbase-init's own list (HttpService,
+	// ConfigDriveService, EC2Service, MaaSHttpService, CloudStack,
+	// OpenNebulaService).
 	MetadataServices []string `mapstructure:"metadata_services" required:"false"`
-	// Plugins cloudbase-init runs, as Python class paths. Defaults to the
-	// installer's list.
+	// Plugins cloudbase-init runs, in order, as Python class paths.
+	// Defaults to cloudbase-init's own list (its conf/default.py).
 	Plugins []string `mapstructure:"plugins" required:"false"`
 	// Local account cloudbase-init creates or updates on the instance.
 	// Defaults to `Admin`.
 	Username string `mapstructure:"username" required:"false"`
 	// Local groups of `username`. Defaults to `["Administrators"]`.
 	Groups []string `mapstructure:"groups" required:"false"`
+	// Whether cloudbase-init makes `username` change its password at the
+	// first logon: `no`, `clear_text_injected_only` (when the password is
+	// the metadata's `admin_pass`) or `always`. Defaults to `no`, so the
+	// password the cloud injects (Nova's `admin_pass`) or cloudbase-init
+	// generates and posts stays valid and network logons (WinRM, and
+	// `winbake-verify`) work with it. cloudbase-init's own default is
+	// `clear_text_injected_only`: Windows then refuses every network
+	// logon with an injected password until someone changes it in an
+	// interactive logon (console or RDP).
+	FirstLogonBehaviour string `mapstructure:"first_logon_behaviour" required:"false"`
 	// More `[DEFAULT]` options written to both `cloudbase-init.conf` and
-	// `cloudbase-init-unattend.conf`, e.g. `{ first_logon_behaviour = "no",
-	// mtu_use_dhcp_config = "true" }`.
+	// `cloudbase-init-unattend.conf`, e.g. `{ mtu_use_dhcp_config = "true",
+	// config_drive_locations = "cdrom" }`.
 	Options map[string]string `mapstructure:"options" required:"false"`
 }
 
@@ -278,6 +299,13 @@ func (ci *CloudbaseInitConfig) prepare() []error {
 			errs = append(errs, fmt.Errorf("cloudbase_init.groups: %q is not a group name (no commas or line breaks)", g))
 		}
 	}
+	switch ci.FirstLogonBehaviour {
+	case "":
+		ci.FirstLogonBehaviour = "no"
+	case "no", "clear_text_injected_only", "always":
+	default:
+		errs = append(errs, fmt.Errorf("cloudbase_init.first_logon_behaviour: %q is not supported; use \"no\", \"clear_text_injected_only\" or \"always\"", ci.FirstLogonBehaviour))
+	}
 	for k, v := range ci.Options {
 		if !optionName.MatchString(k) {
 			errs = append(errs, fmt.Errorf("cloudbase_init.options: %q is not a cloudbase-init option name (lower case letters, digits, underscores)", k))
@@ -286,7 +314,7 @@ func (ci *CloudbaseInitConfig) prepare() []error {
 			errs = append(errs, fmt.Errorf("cloudbase_init.options: the value of %q spans lines; give one line", k))
 		}
 		switch k {
-		case "metadata_services", "plugins", "username", "groups", "logging_serial_port_settings":
+		case "metadata_services", "plugins", "username", "groups", "first_logon_behaviour", "logging_serial_port_settings":
 			errs = append(errs, fmt.Errorf("cloudbase_init.options: %q is set by its own field or by winbake; remove it from options", k))
 		}
 	}

@@ -10,13 +10,14 @@ import (
 // FlatCloudbaseInitConfig is an auto-generated flat version of CloudbaseInitConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatCloudbaseInitConfig struct {
-	MSI              *string           `mapstructure:"msi" required:"true" cty:"msi" hcl:"msi"`
-	MSIChecksum      *string           `mapstructure:"msi_checksum" required:"false" cty:"msi_checksum" hcl:"msi_checksum"`
-	MetadataServices []string          `mapstructure:"metadata_services" required:"false" cty:"metadata_services" hcl:"metadata_services"`
-	Plugins          []string          `mapstructure:"plugins" required:"false" cty:"plugins" hcl:"plugins"`
-	Username         *string           `mapstructure:"username" required:"false" cty:"username" hcl:"username"`
-	Groups           []string          `mapstructure:"groups" required:"false" cty:"groups" hcl:"groups"`
-	Options          map[string]string `mapstructure:"options" required:"false" cty:"options" hcl:"options"`
+	MSI                 *string           `mapstructure:"msi" required:"true" cty:"msi" hcl:"msi"`
+	MSIChecksum         *string           `mapstructure:"msi_checksum" required:"false" cty:"msi_checksum" hcl:"msi_checksum"`
+	MetadataServices    []string          `mapstructure:"metadata_services" required:"false" cty:"metadata_services" hcl:"metadata_services"`
+	Plugins             []string          `mapstructure:"plugins" required:"false" cty:"plugins" hcl:"plugins"`
+	Username            *string           `mapstructure:"username" required:"false" cty:"username" hcl:"username"`
+	Groups              []string          `mapstructure:"groups" required:"false" cty:"groups" hcl:"groups"`
+	FirstLogonBehaviour *string           `mapstructure:"first_logon_behaviour" required:"false" cty:"first_logon_behaviour" hcl:"first_logon_behaviour"`
+	Options             map[string]string `mapstructure:"options" required:"false" cty:"options" hcl:"options"`
 }
 
 // FlatMapstructure returns a new FlatCloudbaseInitConfig.
@@ -31,13 +32,14 @@ func (*CloudbaseInitConfig) FlatMapstructure() interface{ HCL2Spec() map[string]
 // The decoded values from this spec will then be applied to a FlatCloudbaseInitConfig.
 func (*FlatCloudbaseInitConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"msi":               &hcldec.AttrSpec{Name: "msi", Type: cty.String, Required: false},
-		"msi_checksum":      &hcldec.AttrSpec{Name: "msi_checksum", Type: cty.String, Required: false},
-		"metadata_services": &hcldec.AttrSpec{Name: "metadata_services", Type: cty.List(cty.String), Required: false},
-		"plugins":           &hcldec.AttrSpec{Name: "plugins", Type: cty.List(cty.String), Required: false},
-		"username":          &hcldec.AttrSpec{Name: "username", Type: cty.String, Required: false},
-		"groups":            &hcldec.AttrSpec{Name: "groups", Type: cty.List(cty.String), Required: false},
-		"options":           &hcldec.AttrSpec{Name: "options", Type: cty.Map(cty.String), Required: false},
+		"msi":                   &hcldec.AttrSpec{Name: "msi", Type: cty.String, Required: false},
+		"msi_checksum":          &hcldec.AttrSpec{Name: "msi_checksum", Type: cty.String, Required: false},
+		"metadata_services":     &hcldec.AttrSpec{Name: "metadata_services", Type: cty.List(cty.String), Required: false},
+		"plugins":               &hcldec.AttrSpec{Name: "plugins", Type: cty.List(cty.String), Required: false},
+		"username":              &hcldec.AttrSpec{Name: "username", Type: cty.String, Required: false},
+		"groups":                &hcldec.AttrSpec{Name: "groups", Type: cty.List(cty.String), Required: false},
+		"first_logon_behaviour": &hcldec.AttrSpec{Name: "first_logon_behaviour", Type: cty.String, Required: false},
+		"options":               &hcldec.AttrSpec{Name: "options", Type: cty.Map(cty.String), Required: false},
 	}
 	return s
 }

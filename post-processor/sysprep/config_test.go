@@ -76,6 +76,10 @@ func TestConfigErrors(t *testing.T) {
 			`cloudbase_init.options: "metadata_services" is set by its own field`},
 		{"option multiline", map[string]interface{}{"cloudbase_init": map[string]interface{}{"msi": msi, "options": map[string]string{"a": "1\n2"}}},
 			`the value of "a" spans lines`},
+		{"first logon", map[string]interface{}{"cloudbase_init": map[string]interface{}{"msi": msi, "first_logon_behaviour": "never"}},
+			`cloudbase_init.first_logon_behaviour: "never" is not supported; use "no", "clear_text_injected_only" or "always"`},
+		{"first logon option", map[string]interface{}{"cloudbase_init": map[string]interface{}{"msi": msi, "options": map[string]string{"first_logon_behaviour": "always"}}},
+			`cloudbase_init.options: "first_logon_behaviour" is set by its own field`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := map[string]interface{}{"winrm_password": "Secret-Pw-77"}
@@ -105,7 +109,7 @@ func TestConfigCloudbaseInitDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.CloudbaseInit.Username != "Admin" || strings.Join(c.CloudbaseInit.Groups, ",") != "Administrators" {
+	if c.CloudbaseInit.Username != "Admin" || strings.Join(c.CloudbaseInit.Groups, ",") != "Administrators" || c.CloudbaseInit.FirstLogonBehaviour != "no" {
 		t.Errorf("cloudbase_init defaults: %+v", c.CloudbaseInit)
 	}
 }

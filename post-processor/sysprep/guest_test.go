@@ -3,6 +3,7 @@ package sysprep
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,7 +95,7 @@ func TestGuestSequenceGeneralizesStandin(t *testing.T) {
 	ci := &CloudbaseInitConfig{
 		MSI:              msi,
 		MetadataServices: []string{"cloudbaseinit.metadata.services.configdrive.ConfigDriveService"},
-		Options:          map[string]string{"first_logon_behaviour": "no"},
+		Options:          map[string]string{"config_drive_locations": "cdrom"},
 	}
 	if errs := ci.prepare(); len(errs) > 0 {
 		t.Fatal(errs)
@@ -132,9 +133,17 @@ func TestGuestSequenceGeneralizesStandin(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"logging_serial_port_settings=COM1,115200,N,8\r\n", "username=Admin\r\n", "groups=Administrators\r\n",
-			"metadata_services=cloudbaseinit.metadata.services.configdrive.ConfigDriveService\r\n", "first_logon_behaviour=no"} {
+			"metadata_services=cloudbaseinit.metadata.services.configdrive.ConfigDriveService\r\n", "first_logon_behaviour=no\r\n",
+			"config_drive_locations=cdrom\r\n"} {
 			if !strings.Contains(string(conf), want) {
 				t.Errorf("%s lacks %q:\n%s", name, want, conf)
+			}
+		}
+		// The deprecated config drive switches, which only add to the
+		// types and locations, are off.
+		for _, off := range []string{"config_drive_cdrom=false\r\n", "config_drive_vfat=false\r\n", "config_drive_raw_hhd=false\r\n"} {
+			if !strings.Contains(string(conf), off) {
+				t.Errorf("%s lacks %q:\n%s", name, off, conf)
 			}
 		}
 	}
@@ -215,5 +224,81 @@ func TestSysprepRefusesGeneralizedImage(t *testing.T) {
 	}
 	if err, _ := state.Get("error").(error); err == nil || !strings.Contains(err.Error(), "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// What this post-processor writes, run by the stand-in's cloudbase-init
+// (a model of its code): with the default first_logon_behaviour ("no")
+// the metadata's admin_pass stays the account's valid password, which
+// WinRM and winbake-verify log on with; cloudbase-init's own default,
+// clear_text_injected_only, makes the account change it at the next
+// logon, which Windows refuses over the network.
+func TestWrittenCloudbaseInitConfKeepsTheInjectedPasswordValid(t *testing.T) {
+	const adminPass = "Inst-Admin-Pw-7"
+	for _, c := range []struct {
+		firstLogon string
+		options    map[string]string
+		mustChange bool
+	}{{"", nil, false}, {"clear_text_injected_only", nil, true}, {"always", nil, true},
+		{"", map[string]string{"config_drive_locations": "cdrom"}, false}} {
+		t.Run(fmt.Sprintf("first_logon_behaviour=%s,options=%v", c.firstLogon, c.options), func(t *testing.T) {
+			msi := filepath.Join(t.TempDir(), "CloudbaseInitSetup_Stable_x64.msi")
+			if err := os.WriteFile(msi, []byte("stand-in MSI"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ci := &CloudbaseInitConfig{MSI: msi, FirstLogonBehaviour: c.firstLogon, Options: c.options,
+				MetadataServices: []string{"cloudbaseinit.metadata.services.configdrive.ConfigDriveService"},
+				Plugins:          []string{"cloudbaseinit.plugins.windows.createuser.CreateUserPlugin", "cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin"}}
+			if errs := ci.prepare(); len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			m, err := winsim.New(winsim.Options{StateDir: t.TempDir(), Users: []string{"Administrator"}, Failf: t.Errorf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if err := m.FS().WriteFile(`C:\Windows\Temp\CloudbaseInitSetup_Stable_x64.msi`, []byte("MSI")); err != nil {
+				t.Fatal(err)
+			}
+			if code, err := m.ConsoleSystem().Processes().Run(context.Background(), "msiexec.exe", []string{"/i", `C:\Windows\Temp\CloudbaseInitSetup_Stable_x64.msi`, "/qn", "LOGGINGSERIALPORTNAME=COM1"}, nil, nil); err != nil || code != 0 {
+				t.Fatalf("msiexec: %d %v", code, err)
+			}
+			conf, err := CloudbaseInitConf(ci, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.FS().WriteFile(CloudbaseInitDir+`\conf\cloudbase-init.conf`, []byte(conf)); err != nil {
+				t.Fatal(err)
+			}
+			drive := t.TempDir()
+			latest := filepath.Join(drive, "openstack", "latest")
+			if err := os.MkdirAll(latest, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(latest, "meta_data.json"), []byte(`{"uuid":"2d5e","hostname":"inst","admin_pass":"`+adminPass+`"}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var console bytes.Buffer
+			res, err := m.RunCloudbaseInit(context.Background(), winsim.CloudbaseInitRun{Console: &console, CDs: []winsim.Volume{{Label: "config-2", Dir: drive}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Passwords["Admin"] != adminPass || m.PasswordMustChange("Admin") != c.mustChange {
+				t.Errorf("admin_pass set %v, must change %v (want %v)\n%s", res.Passwords["Admin"] == adminPass, m.PasswordMustChange("Admin"), c.mustChange, console.String())
+			}
+			// Without a config drive the search shows: every location by
+			// default, the locations option limits it.
+			console.Reset()
+			if _, err := m.RunCloudbaseInit(context.Background(), winsim.CloudbaseInitRun{Console: &console}); err != nil {
+				t.Fatal(err)
+			}
+			searchedDisks := strings.Contains(console.String(), "Looking for Config Drive iso in hdd") && strings.Contains(console.String(), "Looking for Config Drive vfat in partition")
+			if searchedDisks != (c.options == nil) || !strings.Contains(console.String(), "Looking for Config Drive iso in cdrom") {
+				t.Errorf("disks searched: %v\n%s", searchedDisks, console.String())
+			}
+			if len(m.Unsupported()) > 0 {
+				t.Errorf("the stand-in does not understand the written configuration: %q", m.Unsupported())
+			}
+		})
 	}
 }

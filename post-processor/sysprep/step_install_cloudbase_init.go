@@ -70,17 +70,10 @@ func (s *stepInstallCloudbaseInit) Run(ctx context.Context, state multistep.Stat
 		name     string
 		unattend bool
 	}{{"cloudbase-init.conf", false}, {"cloudbase-init-unattend.conf", true}} {
-		data := cloudbaseConf{CloudbaseInitConfig: s.Config, Dir: CloudbaseInitDir, Unattend: conf.unattend,
-			LogFile: strings.TrimSuffix(conf.name, ".conf") + ".log"}
-		for k, v := range s.Config.Options {
-			data.Options = append(data.Options, struct{ Key, Value string }{k, v})
-		}
-		sort.Slice(data.Options, func(i, j int) bool { return data.Options[i].Key < data.Options[j].Key })
-		text, err := renderGuestFile("cloudbase-init.conf", data)
+		text, err := CloudbaseInitConf(s.Config, conf.unattend)
 		if err != nil {
 			return halt(state, ui, err)
 		}
-		text = strings.ReplaceAll(strings.TrimLeft(text, "\n"), "\n", "\r\n")
 		dst := CloudbaseInitDir + `\conf\` + conf.name
 		if err := comm.Upload(dst, strings.NewReader(text), nil); err != nil {
 			return halt(state, ui, fmt.Errorf("writing %s: %w", dst, err))
@@ -92,3 +85,25 @@ func (s *stepInstallCloudbaseInit) Run(ctx context.Context, state multistep.Stat
 }
 
 func (s *stepInstallCloudbaseInit) Cleanup(multistep.StateBag) {}
+
+// CloudbaseInitConf is the cloudbase-init.conf (unattend false) or
+// cloudbase-init-unattend.conf (true) this post-processor writes for a
+// prepared ci, with CRLF line ends. Both end in the [DEFAULT] section:
+// MAAS's curtin hook appends its metadata options to them.
+func CloudbaseInitConf(ci *CloudbaseInitConfig, unattend bool) (string, error) {
+	name := "cloudbase-init.conf"
+	if unattend {
+		name = "cloudbase-init-unattend.conf"
+	}
+	data := cloudbaseConf{CloudbaseInitConfig: ci, Dir: CloudbaseInitDir, Unattend: unattend,
+		LogFile: strings.TrimSuffix(name, ".conf") + ".log"}
+	for k, v := range ci.Options {
+		data.Options = append(data.Options, struct{ Key, Value string }{k, v})
+	}
+	sort.Slice(data.Options, func(i, j int) bool { return data.Options[i].Key < data.Options[j].Key })
+	text, err := renderGuestFile("cloudbase-init.conf", data)
+	if err != nil {
+		return "", err
+	}
+	return strings.ReplaceAll(strings.TrimLeft(text, "\n"), "\n", "\r\n"), nil
+}

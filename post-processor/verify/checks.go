@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -104,6 +105,12 @@ func (k *checker) Run(ctx context.Context, r *Report) {
 	}
 	if f.NoMetadata && f.MetadataService == "" {
 		r.fail("cloudbase-init ran its plugins", fmt.Sprintf("console: cloudbase-init logged %q: it read neither the config drive nor the metadata service (check its metadata_services and config_drive_* options)", noMetadataText))
+	} else if len(f.Failed) > 0 {
+		var failed []string
+		for _, p := range f.Failed {
+			failed = append(failed, fmt.Sprintf("%s (%s)", p.Plugin, p.Error))
+		}
+		r.fail("cloudbase-init ran its plugins", fmt.Sprintf("console: plugin(s) failed and run again at every boot: %s", strings.Join(failed, "; ")))
 	} else if f.PluginsDone > 0 && len(f.Plugins) > 0 {
 		ev := fmt.Sprintf("console: plugins %s; %q", strings.Join(f.Plugins, ", "), pluginsDoneText)
 		if f.MetadataService != "" {
@@ -118,10 +125,19 @@ func (k *checker) Run(ctx context.Context, r *Report) {
 
 	keep := *c.KeepWinRM
 	switch {
-	case keep && k.Comm != nil:
+	case keep && k.Comm != nil && *c.InjectAdminPassword:
 		r.pass("WinRM answers (keep_winrm = true)", fmt.Sprintf("logged on as %s with the metadata's admin_pass", c.Username))
+	case keep && k.Comm != nil:
+		r.pass("WinRM answers (keep_winrm = true)", fmt.Sprintf("logged on as %s with the password cloudbase-init posted", c.Username))
+	case keep && *c.InjectAdminPassword && contains(f.Plugins, "SetUserPasswordPlugin"):
+		// Windows refuses an account that must change its password like
+		// a wrong password (a 401); cloudbase-init forces that change of
+		// an injected password unless first_logon_behaviour is "no".
+		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the metadata's admin_pass: %v (if cloudbase-init's first_logon_behaviour is not \"no\", the account must change that password first and Windows refuses network logons; winbake-sysprep writes \"no\" unless cloudbase_init.first_logon_behaviour says otherwise)", c.Username, k.WinRMErr))
+	case keep && *c.InjectAdminPassword:
+		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the metadata's admin_pass: %v", c.Username, k.WinRMErr))
 	case keep:
-		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s: %v", c.Username, k.WinRMErr))
+		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the password cloudbase-init posted: %v", c.Username, k.WinRMErr))
 	case k.WinRMAnswers != nil && k.WinRMAnswers():
 		r.fail("WinRM closed (keep_winrm = false)", "WinRM answers on port 5985 although the image is not meant to keep it")
 	default:
@@ -261,6 +277,32 @@ func (k *checker) checkPassword(r *Report) {
 	default:
 		r.pass(name, fmt.Sprintf("%d bytes of ciphertext posted; decrypted with the private key as nova get-password does", len(posted)))
 	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// postedPassword is the password cloudbase-init posted to the metadata
+// service, decrypted.
+func (k *checker) postedPassword() (string, error) {
+	if k.Server == nil {
+		return "", errors.New("no metadata service to read the posted password from")
+	}
+	posted := k.Server.PostedPassword()
+	if posted == "" {
+		return "", errors.New("cloudbase-init posted no password to the metadata service (inject_admin_password = false: WinRM logs on with the posted one)")
+	}
+	pw, err := decryptPassword(k.Inst.Key, posted)
+	if err != nil {
+		return "", fmt.Errorf("the posted password does not decrypt with the instance's private key: %w", err)
+	}
+	return pw, nil
 }
 
 // decryptPassword does what `nova get-password` does: base64, then RSA

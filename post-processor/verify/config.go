@@ -56,11 +56,17 @@ type Config struct {
 	// `Admin`.
 	Username string `mapstructure:"username" required:"false"`
 	// Password the metadata gives the account as `admin_pass`; WinRM logs
-	// on with it. Defaults to a random password generated for this run.
-	// It is never logged.
+	// on with it (the image's cloudbase-init must then keep it valid:
+	// `first_logon_behaviour = "no"`, winbake-sysprep's default). Defaults
+	// to a random password generated for this run. It is never logged.
 	AdminPassword string `mapstructure:"admin_password" required:"false"`
 	// Put `admin_pass` into the metadata. Defaults to `true`. Without it
-	// cloudbase-init generates a password and posts it encrypted.
+	// cloudbase-init generates a password and posts it encrypted to the
+	// metadata service, and WinRM logs on with that password (decrypted
+	// with the instance's key), which needs `metadata_service`: the way
+	// to verify an image whose cloudbase-init `first_logon_behaviour` is
+	// `clear_text_injected_only`, which makes an injected password
+	// unusable for network logons.
 	InjectAdminPassword *bool `mapstructure:"inject_admin_password" required:"false"`
 	// Expect cloudbase-init to post the admin password encrypted with the
 	// instance's SSH public key to the metadata service (OpenStack
@@ -178,6 +184,15 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 	if c.CheckPasswordPost && !*c.MetadataService {
 		add(fmt.Errorf("check_password_post: the password is posted to the metadata service; set metadata_service = true"))
+	}
+	if c.InjectAdminPassword != nil && !*c.InjectAdminPassword && (c.KeepWinRM == nil || *c.KeepWinRM) {
+		// WinRM then logs on with the password cloudbase-init posts.
+		switch {
+		case c.Mode == ModeMAAS:
+			add(fmt.Errorf("inject_admin_password: false leaves WinRM only the password cloudbase-init posts, and MAAS takes none; set keep_winrm = false"))
+		case !*c.MetadataService:
+			add(fmt.Errorf("inject_admin_password: false leaves WinRM only the password cloudbase-init posts to the metadata service; set metadata_service = true, or keep_winrm = false"))
+		}
 	}
 	if c.Hostname == "" {
 		c.Hostname = "winbake-verify"

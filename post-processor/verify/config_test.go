@@ -40,6 +40,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{map[string]interface{}{"timeout": "-1m"}, "timeout: -1m0s is negative"},
 		{map[string]interface{}{"winrm_timeout": "-1m"}, "winrm_timeout: -1m0s is negative"},
 		{map[string]interface{}{"cpus": 65}, "cpus"},
+		{map[string]interface{}{"inject_admin_password": false}, "inject_admin_password: false leaves WinRM only the password cloudbase-init posts to the metadata service; set metadata_service = true, or keep_winrm = false"},
+		{map[string]interface{}{"mode": "maas", "inject_admin_password": false}, "inject_admin_password: false leaves WinRM only the password cloudbase-init posts, and MAAS takes none"},
 	} {
 		var c Config
 		err := c.Prepare(tc.raw)
@@ -65,6 +67,21 @@ func TestConfigDriveNeedsXorriso(t *testing.T) {
 	var noDrive Config
 	if err := noDrive.Prepare(map[string]interface{}{"config_drive": false, "metadata_service": true}); err != nil {
 		t.Errorf("config_drive = false: %v", err)
+	}
+}
+
+// Without an injected password WinRM logs on with the one cloudbase-init
+// posts: fine with the metadata service, or without WinRM.
+func TestConfigWithoutInjectedPassword(t *testing.T) {
+	for _, raw := range []map[string]interface{}{
+		{"inject_admin_password": false, "metadata_service": true},
+		{"inject_admin_password": false, "keep_winrm": false},
+		{"mode": "maas", "inject_admin_password": false, "keep_winrm": false},
+	} {
+		var c Config
+		if err := c.Prepare(raw); err != nil {
+			t.Errorf("%v: %v", raw, err)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -242,6 +243,15 @@ func (s *metadataServer) servePassword(w http.ResponseWriter, r *http.Request) {
 // reads (its default).
 const maasVersion = "2012-03-01"
 
+// serveMAAS answers as MAAS's metadata API does for the deployed node
+// (src/metadataserver/api.py): MetaDataHandler lists its subfields
+// (without public-keys when there are none) and produces each with a
+// text/plain list response (make_list_response), so public-keys and x509
+// answer 200 even when empty; UserDataHandler answers 404 without user
+// data. cloudbase-init's MaaSHttpService reads meta-data/x509 for
+// ConfigWinRMCertificateAuthPlugin (get_client_auth_certs) and raises on
+// a 404, which fails that default plugin at every boot. vendor-data, a
+// cloud-init document cloudbase-init does not read, is not served.
 func (s *metadataServer) serveMAAS(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -258,24 +268,37 @@ func (s *metadataServer) serveMAAS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := s.Metadata
+	var keys []string
+	for _, k := range m.PublicKeys {
+		keys = append(keys, strings.TrimSpace(k))
+	}
+	sort.Strings(keys)
+	text := func(body string) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, body)
+	}
 	switch rest {
 	case "meta-data", "meta-data/":
-		io.WriteString(w, "instance-id\nlocal-hostname\npublic-keys\n")
-	case "meta-data/instance-id":
-		io.WriteString(w, m.UUID)
-	case "meta-data/local-hostname":
-		io.WriteString(w, m.Hostname)
-	case "meta-data/public-keys":
-		var keys []string
-		for _, k := range m.PublicKeys {
-			keys = append(keys, k)
+		fields := []string{"instance-id", "local-hostname"}
+		if len(keys) > 0 {
+			fields = append(fields, "public-keys")
 		}
-		io.WriteString(w, strings.Join(keys, "\n"))
+		text(strings.Join(append(fields, "x509"), "\n"))
+	case "meta-data/instance-id":
+		text(m.UUID)
+	case "meta-data/local-hostname":
+		text(m.Hostname)
+	case "meta-data/public-keys":
+		text(strings.Join(keys, "\n"))
+	case "meta-data/x509":
+		// The owner's SSL keys: none.
+		text("")
 	case "user-data":
 		if len(m.UserData) == 0 {
-			http.NotFound(w, r)
+			w.WriteHeader(http.StatusNotFound)
 			return
 		}
+		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Write(m.UserData)
 	default:
 		http.NotFound(w, r)

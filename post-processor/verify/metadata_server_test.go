@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -100,8 +101,24 @@ func TestMAASMetadataEndpoints(t *testing.T) {
 			t.Errorf("%s: %d %q, want %q", path, code, body, want)
 		}
 	}
-	if code, _ := get(t, base+"/meta-data/x509"); code != 404 {
-		t.Errorf("x509: %d, want 404", code)
+	// MAAS answers x509 with 200 and no certificate: a 404 would fail
+	// cloudbase-init's ConfigWinRMCertificateAuthPlugin at every boot.
+	if code, body := get(t, base+"/meta-data/x509"); code != 200 || body != "" {
+		t.Errorf("x509: %d %q, want 200 and an empty body", code, body)
+	}
+	if code, body := get(t, base+"/meta-data/"); code != 200 || body != "instance-id\nlocal-hostname\npublic-keys\nx509" {
+		t.Errorf("meta-data/: %d %q", code, body)
+	}
+	// Without keys and user data: public-keys is an empty list, user-data
+	// is 404, as MAAS answers.
+	s.Metadata.PublicKeys, s.Metadata.UserData = nil, nil
+	for path, want := range map[string]int{"/meta-data/public-keys": 200, "/meta-data/x509": 200, "/user-data": 404, "/meta-data/vendor-data": 404} {
+		if code, body := get(t, base+path); code != want || (code == 200 && body != "") {
+			t.Errorf("%s without keys and user data: %d %q, want %d", path, code, body, want)
+		}
+	}
+	if code, body := get(t, base+"/meta-data/"); code != 200 || body != "instance-id\nlocal-hostname\nx509" {
+		t.Errorf("meta-data/ without keys: %d %q", code, body)
 	}
 }
 
@@ -115,6 +132,32 @@ func TestReadSerialFindsCloudbaseInitRuns(t *testing.T) {
 	if !f.SetupComplete || f.PluginsDone != 1 || f.MetadataService != "ConfigDriveService" ||
 		strings.Join(f.Plugins, ",") != "SetHostNamePlugin,CreateUserPlugin" {
 		t.Errorf("%+v", f)
+	}
+}
+
+// A plugin whose last run raised fails the cloudbase-init check:
+// cloudbase-init runs it again, and logs the error, at every boot. One
+// that failed once and then ran without error does not.
+func TestReadSerialFindsFailedPlugins(t *testing.T) {
+	log := "2026-11-22 05:00:00.123 1 INFO cloudbaseinit.init [-] Metadata service loaded: 'MaaSHttpService'\n" +
+		"2026-11-22 05:00:00.200 1 INFO cloudbaseinit.init [-] Executing plugin 'SetHostNamePlugin'\n" +
+		"2026-11-22 05:00:00.210 1 ERROR cloudbaseinit.init [-] plugin 'SetHostNamePlugin' failed with error 'boom'\n" +
+		"2026-11-22 05:00:00.300 1 INFO cloudbaseinit.init [-] Executing plugin 'ConfigWinRMCertificateAuthPlugin'\n" +
+		"2026-11-22 05:00:00.310 1 ERROR cloudbaseinit.init [-] plugin 'ConfigWinRMCertificateAuthPlugin' failed with error '404 Client Error: Not Found for url: http://169.254.169.254/MAAS/metadata/2012-03-01/meta-data/x509'\n" +
+		"2026-11-22 05:00:00.400 1 INFO cloudbaseinit.init [-] Plugins execution done\n" +
+		"2026-11-22 05:01:00.200 2 INFO cloudbaseinit.init [-] Executing plugin 'SetHostNamePlugin'\n" +
+		"2026-11-22 05:01:00.300 2 INFO cloudbaseinit.init [-] Executing plugin 'ConfigWinRMCertificateAuthPlugin'\n" +
+		"2026-11-22 05:01:00.310 2 ERROR cloudbaseinit.init [-] plugin 'ConfigWinRMCertificateAuthPlugin' failed with error 'again'\n" +
+		"2026-11-22 05:01:00.400 2 INFO cloudbaseinit.init [-] Plugins execution done\n"
+	f := readSerial(log)
+	if len(f.Failed) != 1 || f.Failed[0] != (pluginFailure{"ConfigWinRMCertificateAuthPlugin", "again"}) || f.PluginsDone != 2 {
+		t.Fatalf("%+v", f)
+	}
+	c := prepared(t, map[string]interface{}{"mode": "maas", "keep_winrm": false})
+	r := &Report{}
+	(&checker{Config: c, Inst: testInstance(t, c), Serial: f}).Run(context.Background(), r)
+	if res, ev := resultOf(r, "cloudbase-init ran its plugins"); res != ResultFail || !strings.Contains(ev, "ConfigWinRMCertificateAuthPlugin (again)") {
+		t.Errorf("%s: %s", res, ev)
 	}
 }
 

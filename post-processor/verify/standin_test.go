@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
 // The checks against the stand-in guest in-process: the simulated Windows
@@ -29,10 +34,15 @@ import (
 
 const standinBuildPassword = "Build-Pw-9"
 
-// standinVariant breaks one thing of an otherwise correct image.
+// standinVariant is the image and the verification: what
+// winbake-sysprep's cloudbase_init block says, what winbake-verify's
+// settings say, and one thing broken in an otherwise correct image.
 type standinVariant struct {
-	// conf replaces the [DEFAULT] options after the metadata services.
-	services, extra string
+	// cloudbaseInit is the cloudbase_init block (msi is added); its
+	// metadata_services default to HttpService and ConfigDriveService.
+	cloudbaseInit map[string]interface{}
+	// verify are more winbake-verify settings.
+	verify map[string]interface{}
 	// leftoverAnswerFile leaves the build's answer file in Panther.
 	leftoverAnswerFile bool
 	// missingUpdate lists an update in updates.json that is not installed.
@@ -44,29 +54,106 @@ const (
 	httpServiceClass = "cloudbaseinit.metadata.services.httpservice.HttpService"
 )
 
-// cloudbaseConfFor is the cloudbase-init.conf winbake-sysprep writes with
-// the given metadata services and the plugins the checks look at.
-func cloudbaseConfFor(services, metadataURL, extra string) string {
-	return strings.ReplaceAll("[DEFAULT]\nusername=Admin\ngroups=Administrators\ninject_user_password=true\n"+
-		"config_drive_raw_hhd=true\nconfig_drive_cdrom=true\nconfig_drive_vfat=true\nverbose=true\ndebug=true\n"+
-		"logdir=C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init\\log\\\nlogfile=cloudbase-init.log\n"+
-		"logging_serial_port_settings=COM1,115200,N,8\nretry_count=1\n"+
-		"metadata_services="+services+"\n"+
-		"plugins=cloudbaseinit.plugins.common.sethostname.SetHostNamePlugin,cloudbaseinit.plugins.windows.createuser.CreateUserPlugin,"+
-		"cloudbaseinit.plugins.common.sshpublickeys.SetUserSSHPublicKeysPlugin,cloudbaseinit.plugins.common.userdata.UserDataPlugin,"+
-		"cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin\n"+
-		"check_latest_version=true\n"+extra+"[openstack]\nmetadata_base_url="+metadataURL+"\n", "\n", "\r\n")
+// standinPlugins are the plugins the checks look at, in cloudbase-init's
+// order, and ConfigWinRMCertificateAuthPlugin, which reads the metadata's
+// client certificates.
+var standinPlugins = []string{
+	"cloudbaseinit.plugins.common.sethostname.SetHostNamePlugin",
+	"cloudbaseinit.plugins.windows.createuser.CreateUserPlugin",
+	"cloudbaseinit.plugins.common.sshpublickeys.SetUserSSHPublicKeysPlugin",
+	"cloudbaseinit.plugins.common.userdata.UserDataPlugin",
+	"cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin",
+	"cloudbaseinit.plugins.windows.winrmcertificateauth.ConfigWinRMCertificateAuthPlugin",
+}
+
+// winbakeCloudbaseConf is the cloudbase-init.conf winbake-sysprep writes
+// for the cloudbase_init block.
+func winbakeCloudbaseConf(t *testing.T, block map[string]interface{}) []byte {
+	t.Helper()
+	msi := filepath.Join(t.TempDir(), "CloudbaseInitSetup_Stable_x64.msi")
+	if err := os.WriteFile(msi, []byte("MSI"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := map[string]interface{}{"msi": msi, "plugins": standinPlugins}
+	for k, v := range block {
+		b[k] = v
+	}
+	var sc sysprep.Config
+	if err := sc.Prepare(map[string]interface{}{"winrm_password": standinBuildPassword, "cloudbase_init": b}); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := sysprep.CloudbaseInitConf(sc.CloudbaseInit, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(conf)
+}
+
+// installStandinCloudbaseInit installs cloudbase-init on the golden
+// stand-in as winbake-sysprep does (msiexec, then its configuration).
+func installStandinCloudbaseInit(t *testing.T, m *winsim.Machine, conf []byte) {
+	t.Helper()
+	if err := m.FS().WriteFile(`C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, []byte("MSI")); err != nil {
+		t.Fatal(err)
+	}
+	code, err := m.ConsoleSystem().Processes().Run(context.Background(), "powershell.exe", []string{"-NoProfile", "-Command",
+		`$p = Start-Process -FilePath 'msiexec.exe' -ArgumentList '/i "C:\Windows\Temp\CloudbaseInitSetup_x64.msi" /qn /l*v "C:\Windows\Temp\cloudbase-init-install.log" LOGGINGSERIALPORTNAME=COM1 RUN_SERVICE_AS_LOCAL_SYSTEM=1' -Wait -PassThru; exit $p.ExitCode`}, nil, nil)
+	if err != nil || code != 0 {
+		t.Fatalf("msiexec: %d %v", code, err)
+	}
+	if err := m.FS().WriteFile(winsim.CloudbaseInitDir+`\conf\cloudbase-init.conf`, conf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logOn connects as winbake-verify's check step does: with the
+// metadata's admin_pass, or with the posted password when the password
+// is not injected. The account's WinRM logon is what the stand-in's
+// Windows allows (an account that must change its password is refused).
+func (k *checker) logOn(t *testing.T, g *testguest.Guest) {
+	t.Helper()
+	c := k.Config
+	password := c.AdminPassword
+	if !*c.InjectAdminPassword {
+		var err error
+		if password, err = k.postedPassword(); err != nil {
+			k.WinRMErr = err
+			return
+		}
+	}
+	h, p := g.HostPort()
+	// New opens a shell: a refused logon fails it.
+	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: h, Port: p, Username: c.Username, Password: password, Timeout: time.Minute})
+	if err != nil {
+		k.WinRMErr = err
+		return
+	}
+	var out bytes.Buffer
+	cmd := &packersdk.RemoteCmd{Command: "echo connected", Stdout: &out}
+	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: io.Discard, ErrorWriter: io.Discard}
+	if err := cmd.RunWithUi(context.Background(), comm, ui); err != nil {
+		k.WinRMErr = err
+		return
+	}
+	k.Comm = comm
 }
 
 // verifyStandin boots the generalized stand-in as winbake-verify does and
 // runs the checks; it returns the report and the console.
 func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 	t.Helper()
-	c := prepared(t, map[string]interface{}{
+	settings := map[string]interface{}{
 		"metadata_service": true, "check_password_post": true, "hostname": "verify-inst",
 		"build_passwords": []string{standinBuildPassword},
-	})
+	}
+	for k, val := range v.verify {
+		settings[k] = val
+	}
+	c := prepared(t, settings)
 	inst := testInstance(t, c)
+	if !*c.InjectAdminPassword {
+		inst.Metadata.AdminPass = ""
+	}
 	inst.Metadata.UserData = UserDataScript(inst.Metadata.UUID)
 	inst.MAC = "52:54:00:12:34:56"
 	dir := t.TempDir()
@@ -112,18 +199,19 @@ func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 			t.Fatal(err)
 		}
 	}
+	block := map[string]interface{}{"metadata_services": []string{httpServiceClass, configDriveClass}}
+	for k, val := range v.cloudbaseInit {
+		block[k] = val
+	}
+	options := map[string]string{"metadata_base_url": fmt.Sprintf("http://127.0.0.1:%d/", port), "retry_count": "1"}
+	if o, ok := block["options"].(map[string]string); ok {
+		for k, val := range o {
+			options[k] = val
+		}
+	}
+	block["options"] = options
+	installStandinCloudbaseInit(t, m, winbakeCloudbaseConf(t, block))
 	fs := m.FS()
-	must(fs.WriteFile(`C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, []byte("MSI")))
-	code, err := m.ConsoleSystem().Processes().Run(context.Background(), "powershell.exe", []string{"-NoProfile", "-Command",
-		`$p = Start-Process -FilePath 'msiexec.exe' -ArgumentList '/i "C:\Windows\Temp\CloudbaseInitSetup_x64.msi" /qn /l*v "C:\Windows\Temp\cloudbase-init-install.log" LOGGINGSERIALPORTNAME=COM1 RUN_SERVICE_AS_LOCAL_SYSTEM=1' -Wait -PassThru; exit $p.ExitCode`}, nil, nil)
-	if err != nil || code != 0 {
-		t.Fatalf("msiexec: %d %v", code, err)
-	}
-	services := v.services
-	if services == "" {
-		services = httpServiceClass + "," + configDriveClass
-	}
-	must(fs.WriteFile(winsim.CloudbaseInitDir+`\conf\cloudbase-init.conf`, []byte(cloudbaseConfFor(services, fmt.Sprintf("http://127.0.0.1:%d/", port), v.extra))))
 	updates := `{"version":1,"packages":[{"file":"windows10.0-kb5034439-x64.msu","kb":"KB5034439","result":"installed"}`
 	if v.missingUpdate {
 		updates += `,{"file":"windows10.0-kb5036909-x64.msu","kb":"KB5036909","result":"installed"}`
@@ -154,27 +242,13 @@ func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 			break
 		}
 	}
-	accounts := map[string]string{}
-	for _, a := range m.LocalAccounts() {
-		if !a.MustChangePassword && passwords[a.Name] != "" {
-			accounts[a.Name] = passwords[a.Name]
-		}
-	}
 	must(m.Close())
 
-	// Windows up: WinRM with the accounts that can log on.
-	g := testguest.StartForTest(t, testguest.Options{StateDir: stateDir, User: "packer", Password: standinBuildPassword, Accounts: accounts, Packages: packages})
+	// Windows up: WinRM knows every account cloudbase-init set a password
+	// for; Windows itself refuses the ones that must change it first.
+	g := testguest.StartForTest(t, testguest.Options{StateDir: stateDir, User: "packer", Password: standinBuildPassword, Accounts: passwords, Packages: packages})
 	k := &checker{Config: c, Inst: inst, Serial: readSerial(console.String()), Server: server}
-	if pw, ok := accounts[c.Username]; ok {
-		h, p := g.HostPort()
-		comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: h, Port: p, Username: c.Username, Password: pw, Timeout: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k.Comm = comm
-	} else {
-		k.WinRMErr = fmt.Errorf("no account %s", c.Username)
-	}
+	k.logOn(t, g)
 	r := &Report{}
 	k.Run(context.Background(), r)
 	return r, console.String()
@@ -209,7 +283,7 @@ func TestStandinWithCloudbaseInitPassesEveryCheck(t *testing.T) {
 }
 
 func TestStandinFromTheConfigDriveAlone(t *testing.T) {
-	r, console := verifyStandin(t, standinVariant{services: configDriveClass})
+	r, console := verifyStandin(t, standinVariant{cloudbaseInit: map[string]interface{}{"metadata_services": []string{configDriveClass}}})
 	// The config drive cannot take the password: only that check fails.
 	if got := r.Failed(); len(got) != 1 || got[0] != "admin password posted encrypted" {
 		t.Errorf("failed: %v\n%s\n%s", got, r.Table(), console)
@@ -219,13 +293,50 @@ func TestStandinFromTheConfigDriveAlone(t *testing.T) {
 	}
 }
 
+// winbake-sysprep turns cloudbase-init's deprecated config drive switches
+// off, so config_drive_locations alone decides where it looks: without
+// cdrom and partition it does not find the config drive on the CD.
 func TestStandinWithoutConfigDriveSupportFails(t *testing.T) {
-	r, console := verifyStandin(t, standinVariant{services: configDriveClass, extra: "config_drive_cdrom=false\n"})
+	r, console := verifyStandin(t, standinVariant{cloudbaseInit: map[string]interface{}{
+		"metadata_services": []string{configDriveClass}, "options": map[string]string{"config_drive_locations": "hdd"}}})
 	if res, ev := resultOf(r, "cloudbase-init ran its plugins"); res != ResultFail || !strings.Contains(ev, "No metadata service found") {
 		t.Errorf("cloudbase-init check %s: %s\nconsole:\n%s", res, ev, console)
 	}
 	if res, _ := resultOf(r, "WinRM answers (keep_winrm = true)"); res != ResultFail {
 		t.Errorf("WinRM check %s: no account was created", res)
+	}
+}
+
+// With cloudbase-init's own default first_logon_behaviour the account
+// must change the injected admin_pass at the next logon: Windows refuses
+// WinRM's logon with it, and the report says why that may be.
+func TestStandinWithClearTextInjectedOnlyRefusesTheInjectedPassword(t *testing.T) {
+	r, console := verifyStandin(t, standinVariant{cloudbaseInit: map[string]interface{}{"first_logon_behaviour": "clear_text_injected_only"}})
+	res, ev := resultOf(r, "WinRM answers (keep_winrm = true)")
+	if res != ResultFail || !strings.Contains(ev, `first_logon_behaviour is not "no"`) {
+		t.Errorf("WinRM check %s: %s\nconsole:\n%s", res, ev, console)
+	}
+	if res, _ := resultOf(r, "user created"); res != ResultNotRun {
+		t.Errorf("user check %s without a logon", res)
+	}
+	if res, _ := resultOf(r, "cloudbase-init ran its plugins"); res != ResultPass {
+		t.Errorf("cloudbase-init check %s", res)
+	}
+}
+
+// An image that keeps cloudbase-init's clear_text_injected_only is
+// verified without an injected password: cloudbase-init generates one,
+// which need not change, posts it encrypted, and WinRM logs on with it.
+func TestStandinWithClearTextInjectedOnlyLogsOnWithThePostedPassword(t *testing.T) {
+	r, console := verifyStandin(t, standinVariant{
+		cloudbaseInit: map[string]interface{}{"first_logon_behaviour": "clear_text_injected_only"},
+		verify:        map[string]interface{}{"inject_admin_password": false},
+	})
+	if len(r.Failed()) != 0 {
+		t.Errorf("failed: %v\n%s\nconsole:\n%s", r.Failed(), r.Table(), console)
+	}
+	if _, ev := resultOf(r, "WinRM answers (keep_winrm = true)"); !strings.Contains(ev, "with the password cloudbase-init posted") {
+		t.Errorf("evidence %q", ev)
 	}
 }
 
@@ -249,62 +360,85 @@ func TestStandinWithMissingUpdateFails(t *testing.T) {
 	}
 }
 
-// MAAS mode: the stand-in's cloudbase-init with MaaSHttpService reads this
-// post-processor's MAAS endpoints (signed with OAuth, as MAAS requires) and
-// sets the host name, creates the account, installs the key and runs the
-// user data.
+// MAAS mode: the stand-in's cloudbase-init, configured as winbake-sysprep
+// writes it and as MAAS's curtin hook then appends to it
+// (metadata_services and the maas_* options at the end of the file),
+// reads this post-processor's MAAS endpoints (signed with OAuth, as MAAS
+// requires), sets the host name, creates the account, installs the key,
+// runs the user data and finds no client certificate. Served as before,
+// with a 404 for meta-data/x509, ConfigWinRMCertificateAuthPlugin fails
+// at every boot and the cloudbase-init check says so.
 func TestStandinReadsTheMAASMetadata(t *testing.T) {
-	c := prepared(t, map[string]interface{}{"mode": "maas", "hostname": "maas-inst"})
-	inst := testInstance(t, c)
-	inst.Metadata.UserData = UserDataScript(inst.Metadata.UUID)
-	server := &metadataServer{Mode: ModeMAAS, Metadata: inst.Metadata}
-	port, err := server.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Stop()
-	stateDir := t.TempDir()
-	m, err := winsim.New(winsim.Options{StateDir: stateDir, Users: []string{"packer"}, Failf: t.Errorf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { m.Close() }()
-	if err := m.FS().WriteFile(`C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, []byte("MSI")); err != nil {
-		t.Fatal(err)
-	}
-	code, err := m.ConsoleSystem().Processes().Run(context.Background(), "msiexec.exe", []string{"/i", `C:\Windows\Temp\CloudbaseInitSetup_x64.msi`, "/qn", "LOGGINGSERIALPORTNAME=COM1"}, nil, nil)
-	if err != nil || code != 0 {
-		t.Fatalf("msiexec: %d %v", code, err)
-	}
-	conf := cloudbaseConfFor("cloudbaseinit.metadata.services.maasservice.MaaSHttpService", "", "allow_reboot=false\n"+
-		fmt.Sprintf("maas_metadata_url=http://127.0.0.1:%d/MAAS/metadata/\nmaas_oauth_consumer_key=ck\nmaas_oauth_token_key=tk\nmaas_oauth_token_secret=ts\n", port))
-	if err := m.FS().WriteFile(winsim.CloudbaseInitDir+`\conf\cloudbase-init.conf`, []byte(conf)); err != nil {
-		t.Fatal(err)
-	}
-	var console bytes.Buffer
-	res, err := m.RunCloudbaseInit(context.Background(), winsim.CloudbaseInitRun{Console: &console})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := readSerial(console.String())
-	if res.Service != "MaaSHttpService" || f.MetadataService != "MaaSHttpService" || f.PluginsDone != 1 || len(f.Plugins) != 5 {
-		t.Errorf("result %+v, console facts %+v:\n%s", res, f, console.String())
-	}
-	if got := m.PendingComputerName(); got != "maas-inst" {
-		t.Errorf("pending computer name %q", got)
-	}
-	keys, _ := m.FS().ReadFile(`C:\Users\Admin\.ssh\authorized_keys`)
-	marker, _ := m.FS().ReadFile(UserDataMarker)
-	if !strings.Contains(string(keys), strings.Fields(inst.Metadata.PublicKeys["winbake-verify"])[1]) || !strings.Contains(string(marker), inst.Metadata.UUID) {
-		t.Errorf("authorized_keys %q, marker %q", keys, marker)
-	}
-	for _, want := range []string{"GET /MAAS/metadata/2012-03-01/meta-data/", "GET /MAAS/metadata/2012-03-01/meta-data/instance-id", "GET /MAAS/metadata/2012-03-01/user-data"} {
-		found := false
-		for _, r := range server.Requests() {
-			found = found || r == want
-		}
-		if !found {
-			t.Errorf("no request %q in %v", want, server.Requests())
-		}
+	for _, c := range []struct {
+		name     string
+		x509Gone bool
+	}{{"as MAAS serves it", false}, {"x509 answered 404", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := prepared(t, map[string]interface{}{"mode": "maas", "hostname": "maas-inst", "keep_winrm": false})
+			inst := testInstance(t, cfg)
+			inst.Metadata.UserData = UserDataScript(inst.Metadata.UUID)
+			server := &metadataServer{Mode: ModeMAAS, Metadata: inst.Metadata}
+			handler := http.Handler(server)
+			if c.x509Gone {
+				handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if strings.HasSuffix(r.URL.Path, "/meta-data/x509") {
+						http.NotFound(w, r)
+						return
+					}
+					server.ServeHTTP(w, r)
+				})
+			}
+			srv := httptest.NewServer(handler)
+			defer srv.Close()
+			stateDir := t.TempDir()
+			m, err := winsim.New(winsim.Options{StateDir: stateDir, Users: []string{"packer"}, Failf: t.Errorf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { m.Close() }()
+			conf := winbakeCloudbaseConf(t, map[string]interface{}{"options": map[string]string{"allow_reboot": "false"}})
+			conf = append(conf, []byte("metadata_services=cloudbaseinit.metadata.services.maasservice.MaaSHttpService\r\n"+
+				"maas_metadata_url="+srv.URL+"/MAAS/metadata/\r\nmaas_oauth_consumer_key=ck\r\nmaas_oauth_consumer_secret=''\r\n"+
+				"maas_oauth_token_key=tk\r\nmaas_oauth_token_secret=ts\r\n")...)
+			installStandinCloudbaseInit(t, m, conf)
+			var console bytes.Buffer
+			for boot := 0; boot < 2; boot++ {
+				res, err := m.RunCloudbaseInit(context.Background(), winsim.CloudbaseInitRun{Console: &console})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Service != "MaaSHttpService" {
+					t.Fatalf("result %+v:\n%s", res, console.String())
+				}
+			}
+			f := readSerial(console.String())
+			if f.MetadataService != "MaaSHttpService" || f.PluginsDone != 2 || len(f.Plugins) != len(standinPlugins) {
+				t.Errorf("console facts %+v:\n%s", f, console.String())
+			}
+			if got := m.PendingComputerName(); got != "maas-inst" {
+				t.Errorf("pending computer name %q", got)
+			}
+			keys, _ := m.FS().ReadFile(`C:\Users\Admin\.ssh\authorized_keys`)
+			marker, _ := m.FS().ReadFile(UserDataMarker)
+			if !strings.Contains(string(keys), strings.Fields(inst.Metadata.PublicKeys["winbake-verify"])[1]) || !strings.Contains(string(marker), inst.Metadata.UUID) {
+				t.Errorf("authorized_keys %q, marker %q", keys, marker)
+			}
+			for _, want := range []string{"GET /MAAS/metadata/2012-03-01/meta-data/", "GET /MAAS/metadata/2012-03-01/meta-data/instance-id",
+				"GET /MAAS/metadata/2012-03-01/user-data", "GET /MAAS/metadata/2012-03-01/meta-data/x509"} {
+				if !contains(server.Requests(), want) && !(c.x509Gone && strings.HasSuffix(want, "x509")) {
+					t.Errorf("no request %q in %v", want, server.Requests())
+				}
+			}
+			r := &Report{}
+			(&checker{Config: cfg, Inst: inst, Serial: f}).Run(context.Background(), r)
+			res, ev := resultOf(r, "cloudbase-init ran its plugins")
+			if c.x509Gone {
+				if res != ResultFail || !strings.Contains(ev, "ConfigWinRMCertificateAuthPlugin") {
+					t.Errorf("cloudbase-init check %s: %s", res, ev)
+				}
+			} else if res != ResultPass || len(f.Failed) != 0 {
+				t.Errorf("cloudbase-init check %s: %s; failed plugins %v\n%s", res, ev, f.Failed, console.String())
+			}
+		})
 	}
 }

@@ -29,7 +29,6 @@ type stepCheck struct {
 
 func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
-	in := state.Get(stateInput).(*inputImage)
 	inst := state.Get(stateInstance).(*instance)
 	port, _ := state.Get(wbcommon.StateHostPort).(int)
 	serial, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
@@ -39,8 +38,21 @@ func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep
 	k.WinRMAnswers = func() bool { return winrmAnswers(addr) }
 
 	if *s.Config.KeepWinRM {
+		comm := *s.Comm
+		if !*s.Config.InjectAdminPassword {
+			// cloudbase-init generated the password and posted it
+			// encrypted: log on with it, as its user would after nova
+			// get-password.
+			pw, err := k.postedPassword()
+			if err != nil {
+				k.WinRMErr = err
+				return s.report(ctx, state, k)
+			}
+			packersdk.LogSecretFilter.Set(pw)
+			comm.WinRMPassword = pw
+		}
 		connect := &communicator.StepConnect{
-			Config:    s.Comm,
+			Config:    &comm,
 			Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(multistep.StateBag) (int, error) { return port, nil },
 		}
@@ -59,7 +71,15 @@ func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep
 			return halt(state, ui, ctx.Err())
 		}
 	}
+	return s.report(ctx, state, k)
+}
 
+// report runs the checks, saves the report and shows it.
+func (s *stepCheck) report(ctx context.Context, state multistep.StateBag, k *checker) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	in := state.Get(stateInput).(*inputImage)
+	inst := state.Get(stateInstance).(*instance)
+	serial, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
 	report := &Report{Image: in.ManifestPath, Mode: s.Config.Mode, Instance: inst.Metadata.UUID, Hostname: s.Config.Hostname}
 	k.Run(ctx, report)
 	report.Finished = time.Now().UTC()

@@ -100,10 +100,9 @@ type Account struct {
 	Group    string
 	Builtin  bool // the built-in Administrator (AdministratorPassword)
 	// CloudbaseInit: cloudbase-init created the account or set its
-	// password; NoLogon: its password must be changed first, so a
-	// network logon (WinRM) fails.
+	// password. Whether Windows logs it on (its password may have to be
+	// changed first) is the simulated Windows' state.
 	CloudbaseInit bool `json:",omitempty"`
-	NoLogon       bool `json:",omitempty"`
 }
 
 // Command is a RunSynchronousCommand or SynchronousCommand.

@@ -81,15 +81,11 @@ func (w *installed) cloudbaseInit() (reboot bool) {
 		logf("the service did not start: %v", err)
 		return false
 	}
-	mustChange := map[string]bool{}
-	for _, a := range m.LocalAccounts() {
-		mustChange[strings.ToLower(a.Name)] = a.MustChangePassword
-	}
 	for name, password := range res.Passwords {
-		if mustChange[strings.ToLower(name)] {
-			logf("account %s: the password must be changed at the first logon; WinRM does not accept it", name)
+		if m.PasswordMustChange(name) {
+			logf("account %s: the password must be changed at the next logon; Windows refuses its WinRM logon", name)
 		}
-		w.st.SetCloudbaseInitAccount(name, password, !mustChange[strings.ToLower(name)])
+		w.st.SetCloudbaseInitAccount(name, password)
 	}
 	if err := w.st.Save(windowsRoot); err != nil {
 		logf("saving the state: %v", err)
@@ -105,15 +101,15 @@ func cloudbaseInitOnDisk(root string) bool {
 }
 
 // SetCloudbaseInitAccount records an account cloudbase-init created or
-// whose password it set; logon says whether WinRM accepts it.
-func (s *State) SetCloudbaseInitAccount(name, password string, logon bool) {
+// whose password it set, with that password.
+func (s *State) SetCloudbaseInitAccount(name, password string) {
 	for i, a := range s.Accounts {
 		if strings.EqualFold(a.Name, name) {
-			s.Accounts[i].Password, s.Accounts[i].CloudbaseInit, s.Accounts[i].NoLogon = password, true, !logon
+			s.Accounts[i].Password, s.Accounts[i].CloudbaseInit = password, true
 			return
 		}
 	}
-	s.Accounts = append(s.Accounts, Account{Name: name, Password: password, Group: "Administrators", CloudbaseInit: true, NoLogon: !logon})
+	s.Accounts = append(s.Accounts, Account{Name: name, Password: password, Group: "Administrators", CloudbaseInit: true})
 	s.Note("cloudbase-init: account %s", name)
 }
 

@@ -8,19 +8,22 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
-func TestCloudbaseInitAccountsLogOnUnlessTheirPasswordMustChange(t *testing.T) {
+func TestCloudbaseInitAccountsAreRecordedWithTheirLastPassword(t *testing.T) {
 	st := &State{Accounts: []Account{{Name: "packer", Password: "Build-1", Group: "Administrators"}}}
-	st.SetCloudbaseInitAccount("Admin", "Inst-1", true)
-	st.SetCloudbaseInitAccount("ops", "Gen-1", false)
-	st.SetCloudbaseInitAccount("admin", "Inst-2", true)
+	st.SetCloudbaseInitAccount("Admin", "Inst-1")
+	st.SetCloudbaseInitAccount("ops", "Gen-1")
+	st.SetCloudbaseInitAccount("admin", "Inst-2")
 	if len(st.Accounts) != 3 {
 		t.Fatalf("accounts %+v", st.Accounts)
 	}
-	if a := st.Accounts[1]; a.Name != "Admin" || a.Password != "Inst-2" || !a.CloudbaseInit || a.NoLogon {
+	if a := st.Accounts[1]; a.Name != "Admin" || a.Password != "Inst-2" || !a.CloudbaseInit {
 		t.Errorf("Admin: %+v", a)
 	}
-	if a := st.Accounts[2]; !a.NoLogon {
+	if a := st.Accounts[2]; a.Name != "ops" || a.Password != "Gen-1" || !a.CloudbaseInit {
 		t.Errorf("ops: %+v", a)
+	}
+	if a := st.Accounts[0]; a.CloudbaseInit {
+		t.Errorf("packer: %+v", a)
 	}
 }
 

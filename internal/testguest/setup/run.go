@@ -759,11 +759,11 @@ func (w *installed) services(justConfigured bool) {
 		g.Log.Line(WinRMNotStartedPrefix + why)
 		return
 	}
+	// An account whose password must change first is refused by the
+	// simulated Windows itself (winsim's PasswordMustChange).
 	users := map[string]string{}
 	for _, a := range w.st.Accounts {
-		if !a.NoLogon {
-			users[a.Name] = a.Password
-		}
+		users[a.Name] = a.Password
 	}
 	svc := NewWinRMService()
 	cfg := WinRMConfig{

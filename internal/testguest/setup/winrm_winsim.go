@@ -75,11 +75,12 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 	if !ok {
 		return errors.New("no account to log on to WinRM with")
 	}
-	// The accounts cloudbase-init created log on too.
+	// The accounts cloudbase-init created log on too, unless the
+	// simulated Windows refuses them (a password that must change first).
 	accounts := map[string]string{}
 	if cfg.State != nil {
 		for _, a := range cfg.State.Accounts {
-			if a.CloudbaseInit && !a.NoLogon && !strings.EqualFold(a.Name, user) {
+			if a.CloudbaseInit && !strings.EqualFold(a.Name, user) {
 				accounts[a.Name] = a.Password
 			}
 		}

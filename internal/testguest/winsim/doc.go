@@ -159,13 +159,18 @@
 // # Cloudbase-init
 //
 // RunCloudbaseInit is the cloudbase-init service starting at boot, as
-// installed by its MSI (see cloudbaseinit.go): it reads the configuration
-// file of the service's ImagePath, finds the metadata on a config-2 CD,
-// the OpenStack metadata API or MAAS's, runs SetHostNamePlugin,
-// CreateUserPlugin, SetUserSSHPublicKeysPlugin, SetUserPasswordPlugin and
-// UserDataPlugin (#ps1 scripts through the PowerShell above), records each
-// plugin as done for the instance in the registry, and logs to COM1 in
-// cloudbase-init's line format. Other metadata services, plugins and user
+// installed by its MSI, modelled on cloudbase-init's code (see
+// cloudbaseinit.go): it reads the configuration file of the service's
+// ImagePath as oslo.config does, finds the metadata on a config-2 CD
+// (ConfigDriveService with its types and locations), the OpenStack
+// metadata API or MAAS's, runs SetHostNamePlugin, CreateUserPlugin,
+// SetUserSSHPublicKeysPlugin, UserDataPlugin (#ps1 scripts through the
+// PowerShell above), SetUserPasswordPlugin (with first_logon_behaviour's
+// forced password change) and ConfigWinRMCertificateAuthPlugin, records
+// each plugin's state for the instance in the registry, and logs to COM1
+// in cloudbase-init's line format. An account whose password must change
+// at the next logon is refused by WinRM (PasswordMustChange, used by
+// package testguest). Other metadata services, plugins, options and user
 // data formats are reported as not understood.
 //
 // # Servicing

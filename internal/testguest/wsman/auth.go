@@ -34,6 +34,12 @@ func (s *Server) lookupUser(name string) (string, string, bool) {
 	return "", "", false
 }
 
+// logonRefused reports whether Windows refuses user's logon although the
+// password matched (Options.LogonRefused).
+func (s *Server) logonRefused(user string) bool {
+	return s.opts.LogonRefused != nil && s.opts.LogonRefused(user)
+}
+
 // unauthorized answers 401 as WinRM does: no body, no Content-Type, the
 // enabled schemes in WWW-Authenticate.
 func (s *Server) unauthorized(w http.ResponseWriter, negotiateToken string) {
@@ -122,7 +128,7 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request, tc *tracked
 		raw, err := base64.StdEncoding.DecodeString(token)
 		if err == nil {
 			name, pass, _ := strings.Cut(string(raw), ":")
-			if u, p, ok := s.lookupUser(name); ok && subtle.ConstantTimeCompare([]byte(p), []byte(pass)) == 1 {
+			if u, p, ok := s.lookupUser(name); ok && subtle.ConstantTimeCompare([]byte(p), []byte(pass)) == 1 && !s.logonRefused(u) {
 				return u, true
 			}
 		}
@@ -159,7 +165,7 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request, tc *tracked
 				break
 			}
 			user, session, err := s.ntlmVerify(msg, challenge, negotiateMsg, challengeMsg)
-			if err != nil {
+			if err != nil || s.logonRefused(user) {
 				break
 			}
 			tc.mu.Lock()

@@ -56,6 +56,12 @@ type Options struct {
 	// ComputerName is the NetBIOS name in NTLM challenges (default
 	// "WINBAKE").
 	ComputerName string
+	// LogonRefused, when set, is asked once a user's password matched:
+	// true refuses the logon with the same 401 as a wrong password, as
+	// Windows refuses an account whose password must be changed first
+	// (the logon fails with ERROR_PASSWORD_MUST_CHANGE; only an
+	// interactive logon can change it).
+	LogonRefused func(user string) bool
 
 	// MaxTimeout caps the Receive long-poll (MaxTimeoutms, 60 s): the
 	// effective timeout is min(OperationTimeout, MaxTimeout).
