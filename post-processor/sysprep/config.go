@@ -97,8 +97,9 @@ type Config struct {
 
 	// Keep the input artifact (the golden image) after this post-processor
 	// has run; Packer reads `keep_input_artifact` on the post-processor
-	// block itself. By Packer's rules the input is discarded otherwise.
-	// The golden image is never modified either way.
+	// block itself. The golden image of winbake-qemu or winbake-libvirt is
+	// kept by default, as the next build starts from it; set `false` to let
+	// Packer discard it. The golden image is never modified either way.
 	KeepInputArtifact bool `mapstructure:"keep_input_artifact" required:"false"`
 
 	vm  wbcommon.VMConfig

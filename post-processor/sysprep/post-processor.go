@@ -16,6 +16,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // PostProcessor is the winbake-sysprep post-processor.
@@ -32,9 +33,11 @@ func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMap
 
 func (p *PostProcessor) Configure(raws ...interface{}) error { return p.config.Prepare(raws...) }
 
-// PostProcess generalizes a copy of the input artifact's disk.
+// PostProcess generalizes a copy of the input artifact's disk. The golden
+// image is kept unless the user sets keep_input_artifact = false: it is
+// what the next build starts from.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
-	keep := p.config.KeepInputArtifact
+	keep := p.config.KeepInputArtifact || input != nil && image.IsGolden(input)
 	in, err := readInput(input)
 	if err != nil {
 		return nil, keep, false, err

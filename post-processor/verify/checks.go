@@ -322,9 +322,10 @@ func decryptPassword(key *rsa.PrivateKey, posted string) (string, error) {
 // updatesManifest is the part of winbake-updates' manifest read here.
 type updatesManifest struct {
 	Packages []struct {
-		File   string `json:"file"`
-		KB     string `json:"kb"`
-		Result string `json:"result"`
+		File     string `json:"file"`
+		KB       string `json:"kb"`
+		Identity string `json:"identity"`
+		Result   string `json:"result"`
 	} `json:"packages"`
 }
 
@@ -360,7 +361,20 @@ func (k *checker) checkUpdates(ctx context.Context, g guest, r *Report) {
 			continue
 		}
 		recorded := p.Result == "installed" || p.Result == "already_installed"
-		if p.KB == "" {
+		// DISM is the truth: a package deferred to first boot may have gone
+		// in by now, and one recorded as installed may have been removed.
+		// DISM lists packages by CBS identity; the KB is in the identity
+		// only for packages named Package_for_KB<n> (not for cumulative
+		// updates, Package_for_RollupFix, or servicing stacks).
+		key := strings.ToLower(p.Identity)
+		if key == "" && p.KB != "" {
+			kb := strings.ToUpper(p.KB)
+			if !strings.HasPrefix(kb, "KB") {
+				kb = "KB" + kb
+			}
+			key, label = kb, kb
+		}
+		if key == "" {
 			// Nothing to look up in DISM: the record is all there is.
 			if recorded {
 				ok = append(ok, label)
@@ -369,14 +383,7 @@ func (k *checker) checkUpdates(ctx context.Context, g guest, r *Report) {
 			}
 			continue
 		}
-		// DISM is the truth: a package deferred to first boot may have gone
-		// in by now, and one recorded as installed may have been removed.
-		kb := strings.ToUpper(p.KB)
-		if !strings.HasPrefix(kb, "KB") {
-			kb = "KB" + kb
-		}
-		label = kb
-		state, listed := states[kb]
+		state, listed := states[key]
 		switch {
 		case listed && (state == "Installed" || state == "Superseded"):
 			if !recorded {
@@ -398,13 +405,13 @@ func (k *checker) checkUpdates(ctx context.Context, g guest, r *Report) {
 	r.pass(name, fmt.Sprintf("%d package(s) installed: %s", len(ok), strings.Join(ok, ", ")))
 }
 
-// dismPackageStates maps the KB numbers in `dism /Get-Packages` output
-// (upper case, "KB5034439") to their package's State ("Installed",
-// "Install Pending", "Superseded", "Staged"...). A KB with several
-// packages keeps its installed one.
+// dismPackageStates maps the packages of `dism /Get-Packages` output to
+// their State ("Installed", "Install Pending", "Superseded", "Staged"...),
+// by identity (lower case) and by the KB number an identity carries
+// ("KB5034439"). A KB with several packages keeps its installed one.
 func dismPackageStates(out string) map[string]string {
 	states := map[string]string{}
-	var kb string
+	var identity, kb string
 	for _, line := range strings.Split(out, "\n") {
 		key, value, found := strings.Cut(line, ":")
 		if !found {
@@ -413,11 +420,11 @@ func dismPackageStates(out string) map[string]string {
 		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
 		switch key {
 		case "Package Identity":
-			kb = ""
-			if m := kbPattern.FindString(strings.ToUpper(value)); m != "" {
-				kb = m
-			}
+			identity, kb = strings.ToLower(value), kbPattern.FindString(strings.ToUpper(value))
 		case "State":
+			if identity != "" {
+				states[identity] = value
+			}
 			if kb != "" && states[kb] != "Installed" {
 				states[kb] = value
 			}

@@ -164,8 +164,33 @@ func TestDeferredUpdateInstalledAtFirstBootPasses(t *testing.T) {
 	if res, ev := resultOf(r, "updates installed"); res != ResultPass || !strings.Contains(ev, "KB5000012 (deferred in the manifest, installed at first boot)") {
 		t.Errorf("updates installed: %s (%s)", res, ev)
 	}
-	if got := dismPackageStates(g.out[`dism /English /Online /Get-Packages`]); got["KB5000012"] != "Installed" || got["KB5000010"] != "Superseded" || len(got) != 2 {
+	if got := dismPackageStates(g.out[`dism /English /Online /Get-Packages`]); got["KB5000012"] != "Installed" || got["KB5000010"] != "Superseded" ||
+		got["package_for_kb5000010~31bf3856ad364e35~amd64~~10.0.1.0"] != "Superseded" || len(got) != 4 {
 		t.Errorf("states %v", got)
+	}
+}
+
+// Cumulative updates and servicing stacks are listed by DISM under
+// identities without their KB (Package_for_RollupFix,
+// Package_for_ServicingStack_<n>): the record's identity finds them.
+func TestUpdatesFoundByIdentity(t *testing.T) {
+	c := prepared(t, map[string]interface{}{})
+	inst := testInstance(t, c)
+	g := healthyGuest(t, c, inst)
+	g.out[`type `+updatesManifestPath] = `{"version":1,"packages":[` +
+		`{"file":"ssu-20348.2700-x64.cab","kb":"KB5044415","identity":"Package_for_ServicingStack_2700~31bf3856ad364e35~amd64~~20348.2700.1.0","result":"installed"},` +
+		`{"file":"windows10.0-kb5044281-x64.msu","kb":"KB5044281","identity":"Package_for_RollupFix~31bf3856ad364e35~amd64~~20348.2762.1.8","result":"installed"}]}`
+	g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_RollupFix~31bf3856ad364e35~amd64~~20348.2762.1.8\r\nState : Installed\r\n\r\n" +
+		"Package Identity : Package_for_ServicingStack_2700~31bf3856ad364e35~amd64~~20348.2700.1.0\r\nState : Installed\r\n"
+	r := runChecks(t, c, inst, g, consoleWithCloudbaseInit)
+	if res, ev := resultOf(r, "updates installed"); res != ResultPass || !strings.Contains(ev, "2 package(s) installed: KB5044415, KB5044281") {
+		t.Errorf("updates installed: %s (%s)", res, ev)
+	}
+	g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_RollupFix~31bf3856ad364e35~amd64~~20348.2762.1.8\r\nState : Install Pending\r\n"
+	r = runChecks(t, c, inst, g, consoleWithCloudbaseInit)
+	if res, ev := resultOf(r, "updates installed"); res != ResultFail ||
+		!strings.Contains(ev, "KB5044415 (not in dism /Get-Packages)") || !strings.Contains(ev, "KB5044281 (installed in the manifest, DISM state Install Pending)") {
+		t.Errorf("updates installed with the cumulative update pending: %s (%s)", res, ev)
 	}
 }
 

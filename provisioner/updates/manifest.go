@@ -36,11 +36,14 @@ type Manifest struct {
 
 // ManifestPackage is one package's record.
 type ManifestPackage struct {
-	File   string `json:"file"`
-	KB     string `json:"kb,omitempty"`
-	Kind   Kind   `json:"kind"`
-	SHA256 string `json:"sha256"`
-	Bytes  int64  `json:"bytes"`
+	File string `json:"file"`
+	KB   string `json:"kb,omitempty"`
+	// Identity is the CBS identity DISM lists the package under, when the
+	// package file names it.
+	Identity string `json:"identity,omitempty"`
+	Kind     Kind   `json:"kind"`
+	SHA256   string `json:"sha256"`
+	Bytes    int64  `json:"bytes"`
 	// Result: installed, already_installed, not_applicable, failed,
 	// deferred (failed, retried at first boot), pending.
 	Result string `json:"result"`
@@ -73,7 +76,7 @@ func (r *installRun) manifest() Manifest {
 			attempts++
 		}
 		m.Packages = append(m.Packages, ManifestPackage{
-			File: s.pkg.Name, KB: s.pkg.KB, Kind: s.pkg.Kind, SHA256: s.pkg.SHA256, Bytes: s.pkg.Size,
+			File: s.pkg.Name, KB: s.pkg.KB, Identity: s.pkg.Identity, Kind: s.pkg.Kind, SHA256: s.pkg.SHA256, Bytes: s.pkg.Size,
 			Result: res, Outcome: src.outcome, ExitCode: src.exitCode, ExitCodeHex: agent.HexCode(src.exitCode),
 			Attempts: attempts, Reboots: src.rebootsAfter, Message: message,
 		})

@@ -78,6 +78,11 @@ type Package struct {
 	// Version orders cumulative updates (checkpoints before the target):
 	// the package's file version, e.g. "20348.2762.1.8".
 	Version string
+	// Identity is the CBS package identity DISM lists it under once
+	// installed ("Package_for_RollupFix~31bf3856ad364e35~amd64~~20348.2762.1.8"):
+	// from a .cab's update.mum, from an .msu's unattend .xml; "" when the
+	// package does not say (a 24H2 .wim-payload .msu has no .xml).
+	Identity string
 	// WimPayload: an .msu whose payload is a .wim, as Windows 11 24H2 /
 	// Server 2025 cumulative updates are. DISM adds such a package from
 	// the .msu and takes the checkpoint updates it needs from its folder.
@@ -167,11 +172,8 @@ func readMum(p *Package, cab *cabinet.Reader) {
 		return
 	}
 	var doc struct {
-		Identity struct {
-			Name    string `xml:"name,attr"`
-			Version string `xml:"version,attr"`
-		} `xml:"assemblyIdentity"`
-		Package struct {
+		Identity assemblyIdentity `xml:"assemblyIdentity"`
+		Package  struct {
 			Identifier string `xml:"identifier,attr"`
 		} `xml:"package"`
 	}
@@ -182,9 +184,57 @@ func readMum(p *Package, cab *cabinet.Reader) {
 		p.Kind, p.KindSource = k, "update.mum"
 	}
 	p.Version = doc.Identity.Version
+	p.Identity = doc.Identity.String()
 	if id := doc.Package.Identifier; strings.HasPrefix(strings.ToUpper(id), "KB") {
 		p.KB = strings.ToUpper(id)
 	}
+}
+
+// assemblyIdentity is a CBS package's identity as manifests write it.
+type assemblyIdentity struct {
+	Name                  string `xml:"name,attr"`
+	Version               string `xml:"version,attr"`
+	ProcessorArchitecture string `xml:"processorArchitecture,attr"`
+	Language              string `xml:"language,attr"`
+	PublicKeyToken        string `xml:"publicKeyToken,attr"`
+}
+
+// String is the identity as DISM /Get-Packages prints it:
+// name~publicKeyToken~architecture~language~version, with the language
+// "neutral" left empty ("Package_for_RollupFix~31bf3856ad364e35~amd64~~20348.2762.1.8").
+func (a assemblyIdentity) String() string {
+	if a.Name == "" || a.Version == "" || a.PublicKeyToken == "" {
+		return ""
+	}
+	lang := a.Language
+	if strings.EqualFold(lang, "neutral") {
+		lang = ""
+	}
+	return strings.Join([]string{a.Name, a.PublicKeyToken, a.ProcessorArchitecture, lang, a.Version}, "~")
+}
+
+// readMsuIdentity reads the package identity from an .msu's unattend .xml
+// (<stem>.xml: servicing/package/assemblyIdentity, the package the .msu
+// installs), "" when there is none.
+func readMsuIdentity(cab *cabinet.Reader) string {
+	for _, m := range cab.Files {
+		if !strings.HasSuffix(strings.ToLower(m.Name), ".xml") {
+			continue
+		}
+		b, err := m.ReadAll()
+		if err != nil {
+			continue
+		}
+		var doc struct {
+			Packages []struct {
+				Identity assemblyIdentity `xml:"assemblyIdentity"`
+			} `xml:"servicing>package"`
+		}
+		if xml.Unmarshal(b, &doc) == nil && len(doc.Packages) == 1 {
+			return doc.Packages[0].Identity.String()
+		}
+	}
+	return ""
 }
 
 func readMsu(p *Package, cab *cabinet.Reader) {
@@ -193,6 +243,7 @@ func readMsu(p *Package, cab *cabinet.Reader) {
 			p.WimPayload = true
 		}
 	}
+	p.Identity = readMsuIdentity(cab)
 	f := cab.Lookup("*-pkgProperties.txt")
 	if f == nil {
 		if p.WimPayload {

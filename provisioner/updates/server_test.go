@@ -69,3 +69,23 @@ func TestPackageServerServesOnlyItsFiles(t *testing.T) {
 		}
 	}
 }
+
+// The CBS identity DISM will list a package under is read from the file:
+// a .cab's update.mum, an .msu's unattend .xml.
+func TestDescribeReadsTheIdentity(t *testing.T) {
+	paths := writePackages(t, t.TempDir(), pkgSSU, pkgLCU, pkgOther)
+	want := map[string]string{
+		pkgSSU.Name:   "Package_for_ServicingStack_2700~31bf3856ad364e35~amd64~~20348.2700.1.0",
+		pkgLCU.Name:   "Package_for_RollupFix~31bf3856ad364e35~amd64~~20348.2762.1.8",
+		pkgOther.Name: "Package_for_KB5000010~31bf3856ad364e35~amd64~~10.0.1.0",
+	}
+	for _, p := range paths {
+		pk, err := describe(p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pk.Identity != want[pk.Name] {
+			t.Errorf("%s: identity %q, want %q", pk.Name, pk.Identity, want[pk.Name])
+		}
+	}
+}
