@@ -66,8 +66,12 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 		return nil, keep, false, errors.Join(errs...)
 	}
 
+	// The VM watch ends the run through this context when QEMU exits.
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", ui)
+	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopRun))
 	state.Put(wbcommon.StateDriver, driver)
 	state.Put(stateInput, in)
 	runner := &multistep.BasicRunner{Steps: p.steps(in, out, name, ovmf, host, comm)}
@@ -123,7 +127,8 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 		&wbcommon.StepStartTPM{Enabled: tpm, OutputDir: out},
 		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
 		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: 5985, Host: host, SecureBoot: in.Manifest.SecureBoot},
-		&communicator.StepConnect{
+		&wbcommon.StepWatchVM{SerialLog: filepath.Join(out, wbcommon.SerialLogName)},
+		&wbcommon.StepConnectWinRM{
 			Config: comm,
 			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(state multistep.StateBag) (int, error) {

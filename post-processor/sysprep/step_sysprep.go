@@ -12,6 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // Image states Windows Setup records in
@@ -64,7 +65,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 			return halt(state, ui, err)
 		}
 		unattend = generatedUnattend
-		if err := comm.Upload(unattend, strings.NewReader(strings.ReplaceAll(text, "\n", "\r\n")), nil); err != nil {
+		if err := guestcmd.Upload(ctx, comm, unattend, strings.NewReader(strings.ReplaceAll(text, "\n", "\r\n")), nil, uploadTimeout, uploadLimit); err != nil {
 			return halt(state, ui, fmt.Errorf("writing the answer file %s: %w", unattend, err))
 		}
 	}
@@ -81,13 +82,14 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 		if ctx.Err() != nil {
 			return halt(state, ui, ctx.Err())
 		}
+		wbcommon.ExpectVMExit(state)
 		_ = driver.StopVM()
 		return halt(state, ui, fmt.Errorf("timeout: sysprep did not %s within %s; QEMU was killed and nothing is kept (raise timeout for slow hosts)", what, s.Timeout))
 	}
 
 	command := fmt.Sprintf(`%s /generalize /oobe /quit /quiet /unattend:"%s"`, sysprepExe, unattend)
 	ui.Say("Running " + command)
-	r, err := runGuestUntil(waitCtx, comm, command)
+	r, err := s.runGuestUntil(waitCtx, comm, command)
 	switch {
 	case waitCtx.Err() != nil:
 		return timedOut("finish")
@@ -122,7 +124,8 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 
 	// The connection may end before shutdown.exe answers; the VM stopping
 	// is what counts.
-	if r, err := runGuestUntil(waitCtx, comm, "shutdown /s /t 0"); err != nil {
+	wbcommon.ExpectVMExit(state)
+	if r, err := s.runGuestUntil(waitCtx, comm, "shutdown /s /t 0"); err != nil {
 		log.Printf("shutdown: %v", err)
 	} else if r.ExitStatus != 0 {
 		return halt(state, ui, fmt.Errorf("shutdown /s /t 0 exited with %d: %s", r.ExitStatus, r.errorText()))
@@ -143,24 +146,10 @@ func imageState(ctx context.Context, comm packersdk.Communicator) (string, error
 	return strings.TrimSpace(r.Stdout), err
 }
 
-// runGuestUntil is runGuest bounded by ctx: a command that hangs does not
-// hold the build past its timeout.
-func runGuestUntil(ctx context.Context, comm packersdk.Communicator, command string) (guestResult, error) {
-	type result struct {
-		r   guestResult
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := runGuest(ctx, comm, command)
-		done <- result{r, err}
-	}()
-	select {
-	case res := <-done:
-		return res.r, res.err
-	case <-ctx.Done():
-		return guestResult{}, ctx.Err()
-	}
+// runGuestUntil runs command within s.Timeout, ctx carrying the deadline
+// of the whole sysprep.
+func (s *stepSysprep) runGuestUntil(ctx context.Context, comm packersdk.Communicator, command string) (guestResult, error) {
+	return runGuestWithin(ctx, comm, command, s.Timeout, "timeout")
 }
 
 // sysprepErrors reads setuperr.log from the guest.
