@@ -64,6 +64,10 @@ type StepWatchVM struct {
 	// SerialLog is the serial console file whose last lines the error
 	// quotes.
 	SerialLog string
+	// PowerOffEnds: the guest powering itself off (QEMU exiting with
+	// status 0) is how the build ends (communicator "none"); only a QEMU
+	// that fails or is killed fails the build.
+	PowerOffEnds bool
 
 	watch  *VMWatch
 	cancel context.CancelFunc
@@ -82,10 +86,13 @@ func (s *StepWatchVM) Run(_ context.Context, state multistep.StateBag) multistep
 	go func() {
 		defer close(s.done)
 		err := driver.WaitVM(ctx)
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return // Cleanup ended the watch
 		}
 		s.watch.mu.Lock()
+		if err == nil && s.PowerOffEnds {
+			s.watch.expected = true
+		}
 		expected := s.watch.expected
 		s.watch.exited, s.watch.exitErr = true, err
 		s.watch.mu.Unlock()

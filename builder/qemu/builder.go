@@ -86,7 +86,7 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host,
 			SecureBoot: c.SecureBoot},
 		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
-		&wbcommon.StepWatchVM{SerialLog: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
+		&wbcommon.StepWatchVM{SerialLog: filepath.Join(c.OutputDir, wbcommon.SerialLogName), PowerOffEnds: c.Comm.Type == "none"},
 		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
 		&wbcommon.StepConnectWinRM{
 			Config: &c.Comm,
