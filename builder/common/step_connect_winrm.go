@@ -18,7 +18,7 @@ const cleanupSettleTime = time.Minute
 
 // StepConnectWinRM waits for WinRM with Packer's StepConnect, its WinRM
 // client going through a guestcmd.Transport: every request has
-// guestcmd.ResponseTimeout for its answer, and the communicator put into
+// guestcmd.DefaultResponseTimeout for its answer, and the communicator put into
 // the state is a guestcmd.Guard. When the build's context ends (Ctrl-C,
 // the VM exiting), the commands in flight, a provisioner's included, are
 // aborted at once, and Cleanup waits for their shells to be deleted

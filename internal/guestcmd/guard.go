@@ -12,13 +12,14 @@ import (
 	"github.com/masterzen/winrm"
 )
 
-// ResponseTimeout bounds the wait for the answer to one WinRM request.
+// DefaultResponseTimeout bounds the wait for the answer to one WinRM
+// request.
 // Windows answers a Receive within MaxTimeoutms (60 s by default) even
 // when the command printed nothing (the w:TimedOut fault; MS-WSMV
 // 3.1.4.14), and every other request at once: a request unanswered for
 // twice that is lost (a guest that froze, a connection that went dark), and
 // masterzen/winrm sends the Receive again.
-const ResponseTimeout = 2 * time.Minute
+const DefaultResponseTimeout = 2 * time.Minute
 
 // abortedRequestTimeout bounds each request the WinRM client sends after an
 // abort: the Signal that stops the command and the Delete of its shell.
@@ -28,21 +29,23 @@ const abortedRequestTimeout = 5 * time.Second
 // connections, gives every request ResponseTimeout for its answer, and can
 // close the connections of the requests in flight.
 type Transport struct {
+	// ResponseTimeout is the wait for each answer (DefaultResponseTimeout;
+	// tests shorten it). Set it before Decorator is used.
+	ResponseTimeout time.Duration
+
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	// aborting counts aborted commands still ending; while it is not
 	// zero, new connections carry abortedRequestTimeout as deadline.
 	aborting int
 	dialer   net.Dialer
-	// responseTimeout is ResponseTimeout (tests shorten it).
-	responseTimeout time.Duration
 }
 
 // NewTransport returns a Transport dialling with a 30 s connect timeout,
 // as masterzen/winrm's own transport does.
 func NewTransport() *Transport {
 	return &Transport{conns: map[net.Conn]struct{}{}, dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
-		responseTimeout: ResponseTimeout}
+		ResponseTimeout: DefaultResponseTimeout}
 }
 
 // Decorator returns the winrm.Transporter factory for Packer's
@@ -58,7 +61,7 @@ func (t *Transport) Decorator(ntlm bool) func() winrm.Transporter {
 		} else {
 			inner = winrm.NewClientWithDial(t.dial)
 		}
-		return &boundedTransporter{Transporter: inner, timeout: t.responseTimeout}
+		return &boundedTransporter{Transporter: inner, timeout: t.ResponseTimeout}
 	}
 }
 

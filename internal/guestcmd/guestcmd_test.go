@@ -25,7 +25,7 @@ func guarded(t *testing.T, g *testguest.Guest, responseTimeout time.Duration) (*
 	t.Helper()
 	tr := NewTransport()
 	if responseTimeout > 0 {
-		tr.responseTimeout = responseTimeout
+		tr.ResponseTimeout = responseTimeout
 	}
 	host, port := g.HostPort()
 	user, pass := g.Credentials()

@@ -61,9 +61,16 @@ func (g *guest) bound(verb string) (time.Duration, string) {
 // guest rebooting): the verb may or may not have run.
 var errTransport = errors.New("no answer from the guest")
 
-// runOnce runs the agent once and decodes its document into doc.
+// runOnce runs the agent once, within the verb's bound, and decodes its
+// document into doc.
 func (g *guest) runOnce(ctx context.Context, doc any, args ...string) error {
 	timeout, limit := g.bound(args[0])
+	return g.runOnceWithin(ctx, doc, timeout, limit, args...)
+}
+
+// runOnceWithin is runOnce with the bound given (limit says where it
+// comes from).
+func (g *guest) runOnceWithin(ctx context.Context, doc any, timeout time.Duration, limit string, args ...string) error {
 	r, err := guestcmd.Run(ctx, g.comm, guestcmd.Command{
 		Line: AgentPath + " " + strings.Join(args, " "), What: "winbake-agent " + args[0],
 		Timeout: timeout, Limit: limit,
@@ -72,9 +79,9 @@ func (g *guest) runOnce(ctx context.Context, doc any, args ...string) error {
 		return ctx.Err()
 	}
 	if err != nil {
-		// A command that outlived its bound is an answer lost like one
-		// whose connection dropped: the verb may or may not have run.
-		return fmt.Errorf("%w: %v", errTransport, err)
+		// The answer was lost (connection dropped, guest rebooting, no
+		// answer within the bound): the verb may or may not have run.
+		return fmt.Errorf("%w: %w", errTransport, err)
 	}
 	code := r.ExitStatus
 	line := bytes.TrimSpace([]byte(r.Stdout))

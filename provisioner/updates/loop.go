@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // Package results in the manifest and the summary.
@@ -242,8 +243,14 @@ func (r *installRun) install(ctx context.Context, s *pkgState) (agent.InstallRes
 	silentSince := started
 	for {
 		var res agent.InstallResult
-		err := r.g.runOnce(ctx, &res, args...)
+		left := r.cfg.InstallTimeout - time.Since(started)
+		if left <= 0 {
+			return agent.InstallResult{}, fmt.Errorf("installing %s: still not done after %s (install_timeout)", s.pkg.Name, r.cfg.InstallTimeout)
+		}
+		err := r.g.runOnceWithin(ctx, &res, left, "install_timeout", args...)
 		switch {
+		case guestcmd.IsTimeout(err):
+			return res, fmt.Errorf("installing %s: %w", s.pkg.Name, err)
 		case err == nil && res.InProgress:
 			silentSince = time.Now()
 			r.ui.Message(fmt.Sprintf("    %s: the earlier install is still running; waiting", s.pkg.Name))
@@ -258,9 +265,6 @@ func (r *installRun) install(ctx context.Context, s *pkgState) (agent.InstallRes
 			return res, err
 		default:
 			r.ui.Message(fmt.Sprintf("    %s: lost the answer of the install (%v); asking again", s.pkg.Name, err))
-		}
-		if time.Since(started) > r.cfg.InstallTimeout {
-			return agent.InstallResult{}, fmt.Errorf("installing %s: still not done after %s (install_timeout)", s.pkg.Name, r.cfg.InstallTimeout)
 		}
 		if time.Since(silentSince) > r.cfg.RestartTimeout {
 			return agent.InstallResult{}, fmt.Errorf("installing %s: no answer from the guest within %s (restart_timeout)", s.pkg.Name, r.cfg.RestartTimeout)
