@@ -51,7 +51,7 @@ func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep
 			packersdk.LogSecretFilter.Set(pw)
 			comm.WinRMPassword = pw
 		}
-		connect := &communicator.StepConnect{
+		connect := &wbcommon.StepConnectWinRM{
 			Config:    &comm,
 			Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(multistep.StateBag) (int, error) { return port, nil },
