@@ -44,6 +44,13 @@ func (w *VMWatch) Expect() {
 	w.expected = true
 }
 
+// Expected reports whether the VM's exit was announced.
+func (w *VMWatch) Expected() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.expected
+}
+
 // ExpectVMExit marks the VM's exit as intended, when the build watches it.
 func ExpectVMExit(state multistep.StateBag) {
 	if w, ok := state.Get(StateVMWatch).(*VMWatch); ok {

@@ -31,6 +31,7 @@ func (s *stepShutdown) Run(ctx context.Context, state multistep.StateBag) multis
 	ui := state.Get("ui").(packersdk.Ui)
 	driver := state.Get(stateDriver).(Driver)
 	name := state.Get(stateDomainName).(string)
+	wbcommon.ExpectVMExit(state)
 	if comm, ok := state.Get("communicator").(packersdk.Communicator); ok && comm != nil {
 		ui.Say("Shutting Windows down: " + wbcommon.ShutdownCommand)
 		if err := wbcommon.RunShutdownCommand(ctx, comm, s.Timeout); err != nil {
