@@ -47,19 +47,30 @@ versions() {
     printf '%s=%s\n' "$p" "$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2; exit}')"
   done
   # The kernel the metapackage pulls in.
-  apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print "kernel=" $2; exit}'
+  { apt-cache depends linux-image-cloud-amd64 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ {print "kernel=" $2; exit}'
 }
+missing() { grep '=$\|=(none)$' <<<"$1" | cut -d= -f1 | tr '\n' ' '; }
 v=$(versions)
-if grep -q '=$\|=(none)$' <<<"$v" && [[ $(id -u) -eq 0 ]]; then
-  log "no package lists: apt-get update"
-  apt-get update -qq >/dev/null
+if [[ -n $(missing "$v") ]]; then
+  log "no candidate for $(missing "$v")in the package lists: apt-get update"
+  apt-get update -qq >/dev/null 2>&1 || log "apt-get update failed"
   v=$(versions)
 fi
-if grep -q '=$\|=(none)$' <<<"$v"; then
-  log "apt-cache knows no candidate for: $(grep '=$\|=(none)$' <<<"$v" | cut -d= -f1 | tr '\n' ' ')"; exit 1
+if [[ -n $(missing "$v") ]]; then
+  # No package lists (offline, or apt busy elsewhere): the newest image
+  # already cached, as the stand-in ISO falls back to its cached kernel.
+  fallback=
+  for d in $(ls -dt "$cache_root"/debian-cloud-*/ 2>/dev/null); do
+    [[ -f $d/complete ]] && { fallback=${d%/}; break; }
+  done
+  [[ -n $fallback ]] || { log "apt-cache knows no candidate for: $(missing "$v")and no image is cached"; exit 1; }
+  log "apt-cache knows no candidate for: $(missing "$v"); using the cached ${fallback##*/}"
+  v=
+  cache=$fallback
+else
+  key=$( { sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1; echo "$suite $mirror"; echo "$v"; } | sha256sum | cut -c1-16)
+  cache=$cache_root/debian-cloud-$key
 fi
-key=$( { sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1; echo "$suite $mirror"; echo "$v"; } | sha256sum | cut -c1-16)
-cache=$cache_root/debian-cloud-$key
 image=$cache/debian-12-cloud.qcow2
 
 if [[ ! -f $cache/complete ]]; then

@@ -45,9 +45,11 @@ type Partition struct {
 
 // Disk is an opened disk image. Close removes the partition copies.
 type Disk struct {
-	Path       string
-	Format     string // qemu-img's name: qcow2, raw, ...
-	Partitions []Partition
+	Path   string
+	Format string // qemu-img's name: qcow2, raw, ...
+	// VirtualSize is the size of the disk the image holds.
+	VirtualSize int64
+	Partitions  []Partition
 	// Whole: the disk has no partition table and holds one file system.
 	Whole bool
 
@@ -80,7 +82,7 @@ func Open(ctx context.Context, image, tmpDir string) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Disk{Path: image, Format: info.Format, tmp: tmp, copies: map[int]string{}}
+	d := &Disk{Path: image, Format: info.Format, VirtualSize: info.VirtualSize, tmp: tmp, copies: map[int]string{}}
 	head := filepath.Join(tmp, "head.raw")
 	// The MBR, the GPT header and 128 entries of 128 bytes: 34 sectors.
 	headSize := min(int64(34*sectorSize), info.VirtualSize)
@@ -319,4 +321,10 @@ func run(ctx context.Context, name string, args ...string) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
+}
+
+// PartitionFile is a raw copy of partition n (0: the whole-disk file
+// system), made on first use and removed by Close.
+func (d *Disk) PartitionFile(ctx context.Context, n int) (string, error) {
+	return d.partitionFile(ctx, n)
 }

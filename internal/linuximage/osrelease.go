@@ -127,3 +127,15 @@ func (r *OSRelease) Distro() string {
 	}
 	return strings.ToLower(r.ID)
 }
+
+// defaultUsers are the users distributions' cloud images give cloud-init
+// as default_user (system_info in their cloud.cfg), by os-release ID.
+var defaultUsers = map[string]string{
+	"debian": "debian", "ubuntu": "ubuntu", "fedora": "fedora", "centos": "cloud-user", "rhel": "cloud-user",
+	"rocky": "rocky", "almalinux": "almalinux", "opensuse-leap": "opensuse", "opensuse-tumbleweed": "opensuse",
+	"arch": "arch", "alpine": "alpine", "amzn": "ec2-user",
+}
+
+// DefaultUser is the cloud image's default user for an os-release ID, ""
+// when not known.
+func DefaultUser(id string) string { return defaultUsers[id] }
