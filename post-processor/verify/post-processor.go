@@ -129,7 +129,7 @@ type stepRunVM struct {
 	// GuestPort is forwarded from the host: WinRM (5985, when 0) or SSH.
 	GuestPort int
 	prepare   *stepPrepareInstance
-	inner      *wbcommon.StepRunVM
+	inner     *wbcommon.StepRunVM
 }
 
 func (s *stepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
