@@ -87,17 +87,17 @@ func Open(ctx context.Context, image, tmpDir string) (*Disk, error) {
 	// The MBR, the GPT header and 128 entries of 128 bytes: 34 sectors.
 	headSize := min(int64(34*sectorSize), info.VirtualSize)
 	if err := d.copyRange(ctx, 0, headSize, head); err != nil {
-		d.Close()
+		_ = d.Close()
 		return nil, err
 	}
 	b, err := os.ReadFile(head)
 	if err != nil {
-		d.Close()
+		_ = d.Close()
 		return nil, err
 	}
 	d.Partitions, err = parseTable(b, info.VirtualSize)
 	if err != nil {
-		d.Close()
+		_ = d.Close()
 		return nil, fmt.Errorf("%s: %w", image, err)
 	}
 	if len(d.Partitions) == 0 {
@@ -111,7 +111,7 @@ func Open(ctx context.Context, image, tmpDir string) (*Disk, error) {
 		}
 		sb := filepath.Join(tmp, "superblock.raw")
 		if err := d.copyRange(ctx, p.Start+1024, 1024, sb); err != nil {
-			d.Close()
+			_ = d.Close()
 			return nil, err
 		}
 		s, _ := os.ReadFile(sb)
@@ -302,8 +302,12 @@ func (d *Disk) ReadDir(ctx context.Context, n int, dir string) ([]Entry, error) 
 		}
 		var e Entry
 		e.Name = f[5]
-		fmt.Sscanf(f[2], "%o", &e.Mode)
-		fmt.Sscanf(f[6], "%d", &e.Size)
+		if _, err := fmt.Sscanf(f[2], "%o", &e.Mode); err != nil {
+			return nil, fmt.Errorf("debugfs ls -p %s: mode %q: %w", dir, f[2], err)
+		}
+		if _, err := fmt.Sscanf(f[6], "%d", &e.Size); err != nil {
+			return nil, fmt.Errorf("debugfs ls -p %s: size %q: %w", dir, f[6], err)
+		}
 		entries = append(entries, e)
 	}
 	return entries, nil

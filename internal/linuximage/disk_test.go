@@ -79,7 +79,7 @@ qemu-img convert -O `+tc.format+` disk.raw disk.img`)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer d.Close()
+			defer func() { _ = d.Close() }()
 			if d.Format != tc.format || len(d.Partitions) != 2 {
 				t.Fatalf("format %s, partitions %s", d.Format, d.Describe())
 			}
@@ -123,7 +123,7 @@ func TestWholeDiskFileSystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	if !d.Whole {
 		t.Fatalf("a file system image read as partitions %s", d.Describe())
 	}
@@ -140,7 +140,7 @@ func TestNoLinuxFileSystemIsNamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	_, err = d.OSRelease(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "no ext2/3/4 file system") || !strings.Contains(err.Error(), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B") {
 		t.Fatalf("error %v: want one naming the partitions found", err)

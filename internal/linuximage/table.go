@@ -20,12 +20,12 @@ func parseTable(head []byte, diskSize int64) ([]Partition, error) {
 		typ := e[4]
 		start := int64(binary.LittleEndian.Uint32(e[8:])) * sectorSize
 		size := int64(binary.LittleEndian.Uint32(e[12:])) * sectorSize
-		switch {
-		case typ == 0:
+		switch typ {
+		case 0:
 			continue
-		case typ == 0xEE:
+		case 0xEE:
 			gpt = true
-		case typ == 0x05 || typ == 0x0F || typ == 0x85:
+		case 0x05, 0x0F, 0x85:
 			// Extended partitions hold logical ones in a chain this reader
 			// does not follow; their file systems are not read.
 			continue

@@ -62,7 +62,7 @@ func imageData(t *testing.T, id string) string {
 	if err != nil {
 		t.Fatalf("downloading image %s: %v", id, err)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	b, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func (n *fakeNova) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	all := r.URL.Query().Get("all_tenants") != ""
 	if all && n.denyAllTenants {
 		w.WriteHeader(http.StatusForbidden)
-		fmt.Fprint(w, `{"forbidden": {"code": 403, "message": "Policy doesn't allow os_compute_api:servers:detail:get_all_tenants to be performed."}}`)
+		_, _ = fmt.Fprint(w, `{"forbidden": {"code": 403, "message": "Policy doesn't allow os_compute_api:servers:detail:get_all_tenants to be performed."}}`)
 		return
 	}
 	image := r.URL.Query().Get("image")

@@ -98,7 +98,7 @@ func (s *stepCheckLinux) Run(ctx context.Context, state multistep.StateBag) mult
 	if err != nil {
 		k.SSHErr = err
 	} else {
-		defer client.Close()
+		defer func() { _ = client.Close() }()
 		k.Facts, k.FactsErr = runFacts(client)
 		for _, ch := range s.Config.Checks {
 			out, err := runCommand(client, ch.Command)
@@ -121,7 +121,7 @@ func (s *stepCheckLinux) Run(ctx context.Context, state multistep.StateBag) mult
 	}
 	_ = os.WriteFile(filepath.Join(dir, in.Name+".verify-serial.log"), serial, 0o644)
 	for _, line := range strings.Split(strings.TrimRight(report.Table(), "\n"), "\n") {
-		ui.Message(line)
+		ui.Say(line)
 	}
 	ui.Say("Report saved to " + jsonPath)
 	if !report.Passed {
@@ -180,7 +180,7 @@ func runCommand(client *ssh.Client, cmd string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer sess.Close()
+	defer func() { _ = sess.Close() }()
 	out, err := sess.CombinedOutput(cmd)
 	return string(out), err
 }
@@ -191,7 +191,7 @@ func runFacts(client *ssh.Client) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer sess.Close()
+	defer func() { _ = sess.Close() }()
 	sess.Stdin = strings.NewReader(linuxFacts)
 	out, err := sess.CombinedOutput("sh -s")
 	if err != nil {
