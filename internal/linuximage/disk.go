@@ -305,7 +305,8 @@ func (d *Disk) ReadDir(ctx context.Context, n int, dir string) ([]Entry, error) 
 		if _, err := fmt.Sscanf(f[2], "%o", &e.Mode); err != nil {
 			return nil, fmt.Errorf("debugfs ls -p %s: mode %q: %w", dir, f[2], err)
 		}
-		if _, err := fmt.Sscanf(f[6], "%d", &e.Size); err != nil {
+		// Directories have an empty size field.
+		if _, err := fmt.Sscanf(f[6], "%d", &e.Size); err != nil && f[6] != "" {
 			return nil, fmt.Errorf("debugfs ls -p %s: size %q: %w", dir, f[6], err)
 		}
 		entries = append(entries, e)
