@@ -206,7 +206,11 @@ func connect(ctx context.Context, c *AuthConfig, getenv func(string) string) (*g
 			base := strings.TrimRight(c.ComputeEndpoint, "/") + "/"
 			return &gophercloud.ServiceClient{ProviderClient: provider, Endpoint: base, ResourceBase: base, Type: "compute"}, nil
 		}
-		return openstack.NewComputeV2(provider, eo)
+		sc, err := openstack.NewComputeV2(provider, eo)
+		if err == nil && (sc == nil || sc.ProviderClient == nil) {
+			err = fmt.Errorf("the catalog names no usable compute endpoint")
+		}
+		return sc, err
 	}
 	if c.ImageEndpoint != "" {
 		base := strings.TrimRight(c.ImageEndpoint, "/")

@@ -182,7 +182,7 @@ func (n *fakeNova) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	image := r.URL.Query().Get("image")
-	var list []map[string]any
+	list := []map[string]any{}
 	for i, project := range n.inUse[image] {
 		if !all && project != labEnv("OS_PROJECT_ID") {
 			continue

@@ -307,8 +307,9 @@ func (k *linuxChecker) Run(r *Report) {
 	} else {
 		r.fail("user data ran", fmt.Sprintf("%s: %s", LinuxUserDataMarker, firstLine(u)))
 	}
-	if s := f["sudo"]; s == "0" {
-		r.pass("default user has sudo", fmt.Sprintf("sudo -n id -u as %s: 0", k.User))
+	// sudo may warn on stderr (an unresolvable hostname) and still run.
+	if s := f["sudo"]; lastLine(s) == "0" {
+		r.pass("default user has sudo", fmt.Sprintf("sudo -n id -u as %s: %s", k.User, oneLine(s)))
 	} else {
 		r.fail("default user has sudo", fmt.Sprintf("sudo -n id -u as %s: %s", k.User, firstLine(s)))
 	}
@@ -351,6 +352,11 @@ func firstLine(s string) string {
 	}
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
