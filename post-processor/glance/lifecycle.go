@@ -144,7 +144,10 @@ func (p *publisher) planRetire(ctx context.Context, newImage *images.Image, comp
 	var nova *gophercloud.ServiceClient
 	var novaErr error
 	if compute != nil {
-		nova, novaErr = compute()
+		if nova, novaErr = compute(); novaErr != nil {
+			// gophercloud returns an empty client with the error.
+			nova = nil
+		}
 	} else {
 		novaErr = fmt.Errorf("no compute client")
 	}
