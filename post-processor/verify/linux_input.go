@@ -73,6 +73,11 @@ func readLinuxInput(ctx context.Context, c *Config, a packersdk.Artifact) (*linu
 	}
 	li := &linuxImage{Disk: abs, Format: d.Format, VirtualSize: d.VirtualSize}
 	li.OSRelease, li.ReadErr = d.OSRelease(ctx)
+	if li.OSRelease == nil && c.OSType == "" {
+		// Linux was only inferred from the missing winbake manifest: a
+		// Windows image from another builder lands here too.
+		return nil, nil, fmt.Errorf("the input %s has no winbake manifest, so it is not a winbake Windows image, and no Linux os-release could be read from it (%v): verify Windows images after winbake-sysprep, or set os_type = \"linux\" (and ssh_username) for a Linux image whose os-release winbake cannot read", abs, li.ReadErr)
+	}
 
 	name := strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs))
 	in := &inputImage{Dir: filepath.Dir(abs), Name: name, DiskPath: abs, ManifestPath: abs}
