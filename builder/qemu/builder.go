@@ -87,7 +87,7 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 			SecureBoot: c.SecureBoot},
 		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
 		&wbcommon.StepWatchVM{SerialLog: filepath.Join(c.OutputDir, wbcommon.SerialLogName), PowerOffEnds: c.Comm.Type == "none"},
-		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
+		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG, UntilCDBoot: c.bootKeysTCG != nil},
 		&wbcommon.StepConnectWinRM{
 			Config: &c.Comm,
 			Host:   c.winrmHost,
