@@ -336,3 +336,74 @@ func TestConnectionDropsMidInstall(t *testing.T) {
 		})
 	}
 }
+
+// DISM fails the package at every attempt (0x800F0922, installers
+// failed): it is retried after a reboot, then the build fails naming it and
+// pointing at defer_failed; the delivered package and the journals are
+// removed from the guest.
+func TestDISMFailureFailsTheBuildAndCleansUp(t *testing.T) {
+	t.Parallel()
+	e := newFaultEnv(t, fastPower(), 30*time.Second)
+	broken := pkgOther
+	broken.Spec = winsim.PackageSpec{Result: "installs", Failures: 100}
+	writePackages(t, e.dir, broken)
+	m, err := e.provision(t, context.Background(), map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}, "retries": 1})
+	if err == nil || !strings.Contains(err.Error(), broken.Name) || !strings.Contains(err.Error(), "defer_failed") {
+		t.Fatalf("err %v, want the failed package named", err)
+	}
+	if p := byFile(m)[broken.Name]; p.Result != resultFailed || p.Attempts != 2 || p.ExitCode != winsim.ExitInstallersFailed {
+		t.Errorf("manifest %+v, want failed after 2 attempts with 0x800F0922", p)
+	}
+	for _, l := range e.leftovers(t, true) {
+		t.Error(l)
+	}
+}
+
+// A package that keeps asking for reboots hits max_reboots: the build
+// fails naming the cap and the package, and cleans up the guest.
+func TestRebootCapFailsTheBuildAndCleansUp(t *testing.T) {
+	t.Parallel()
+	e := newFaultEnv(t, fastPower(), 30*time.Second)
+	stuck := pkgOther
+	stuck.Spec = winsim.PackageSpec{Result: "installs", Failures: 100}
+	writePackages(t, e.dir, stuck)
+	_, err := e.provision(t, context.Background(), map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}, "max_reboots": 2, "retries": 10})
+	if err == nil || !strings.Contains(err.Error(), "max_reboots (2)") || !strings.Contains(err.Error(), stuck.Name) {
+		t.Fatalf("err %v, want max_reboots naming %s", err, stuck.Name)
+	}
+	for _, l := range e.leftovers(t, true) {
+		t.Error(l)
+	}
+}
+
+// The machine is reset while the install runs (power cut, a crash): the
+// answer is lost, the guest boots again, and the install, which the reset
+// cut off, runs again and completes.
+func TestResetMidInstall(t *testing.T) {
+	t.Parallel()
+	e := newFaultEnv(t, fastPower(), 30*time.Second)
+	slow := pkgOther
+	slow.Spec = winsim.PackageSpec{Result: "installs", InstallTime: "1s"}
+	writePackages(t, e.dir, slow)
+	var once sync.Once
+	e.comm.before = func(cmd string) {
+		if strings.Contains(cmd, " install ") {
+			once.Do(func() {
+				go func() { time.Sleep(300 * time.Millisecond); e.g.Machine.Reset() }()
+			})
+		}
+	}
+	m, err := e.provision(t, context.Background(), map[string]any{"packages": []string{filepath.Join(e.dir, "*.cab")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := byFile(m)[slow.Name]; p.Result != resultInstalled || m.RebootsObserved < 1 {
+		t.Errorf("manifest %+v, reboots seen %d", p, m.RebootsObserved)
+	}
+	if runs := len(e.rec.dismRuns()); runs != 2 {
+		t.Errorf("DISM ran %d times, want twice (cut off by the reset, then again)", runs)
+	}
+	for _, l := range e.leftovers(t, true) {
+		t.Error(l)
+	}
+}
