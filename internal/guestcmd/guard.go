@@ -86,6 +86,7 @@ func (t *Transport) dial(network, addr string) (net.Conn, error) {
 	t.mu.Lock()
 	t.conns[tc] = struct{}{}
 	if t.aborting > 0 {
+		tc.short = true
 		_ = c.SetDeadline(time.Now().Add(abortedRequestTimeout))
 	}
 	t.mu.Unlock()
@@ -108,7 +109,19 @@ func (t *Transport) abort() (done func()) {
 		once.Do(func() {
 			t.mu.Lock()
 			t.aborting--
+			var short []*trackedConn
+			if t.aborting == 0 {
+				for c := range t.conns {
+					if tc := c.(*trackedConn); tc.short {
+						short = append(short, tc)
+					}
+				}
+			}
 			t.mu.Unlock()
+			// Their deadline would cut the next commands' requests short.
+			for _, c := range short {
+				_ = c.Close()
+			}
 		})
 	}
 }
@@ -124,6 +137,9 @@ type trackedConn struct {
 	net.Conn
 	t    *Transport
 	once sync.Once
+	// short: dialled while aborting, with abortedRequestTimeout as
+	// deadline.
+	short bool
 }
 
 func (c *trackedConn) Close() error {
