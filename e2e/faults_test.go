@@ -88,6 +88,9 @@ func TestQemuKilledFailsAtOnce(t *testing.T) {
 	if !errors.As(err, &exit) {
 		t.Fatalf("packer ended with %v after QEMU was killed:\n%s", err, log)
 	}
+	if i := strings.Index(log, "the VM stopped"); i >= 0 {
+		t.Logf("packer said: %s", log[i:min(len(log), i+600)])
+	}
 	for _, want := range []string{"QEMU exited: signal: killed", "last serial console lines"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("packer's output does not say %q:\n%s", want, log)
@@ -101,16 +104,22 @@ func TestQemuKilledFailsAtOnce(t *testing.T) {
 	}
 }
 
-// Ctrl-C while winbake-updates waits for an install (SIGINT to packer's
-// process group, as a terminal sends it): the provisioner returns although
+// Ctrl-C while winbake-updates waits for an install and the guest has
+// stopped answering (QEMU frozen with SIGSTOP: the install's Receive gets
+// no answer, as when the connection goes dark): on SIGINT to packer's
+// process group, as a terminal sends it, the provisioner returns although
 // Packer's RPC gives its communicator no context, the builder aborts the
-// WinRM command and stops the VM, and nothing of the build is left.
+// WinRM request in flight and kills the VM, and nothing of the build is
+// left.
 func TestUpdatesInterruptLeavesNothing(t *testing.T) {
 	iso := standinISO(t)
 	dir := t.TempDir()
 	long := testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010", Version: "10.0.1.0",
 		Spec: winsim.PackageSpec{Result: "installs", InstallTime: "1h"}}
-	pkgDir := writePackages(t, filepath.Join(dir, "packages"), long)
+	// The template takes .msu and .cab files; this one goes in at once.
+	quick := testguest.PackageFile{Name: "windows10.0-kb5000012-x64.msu", KB: "5000012", PackageName: "Package_for_KB5000012", Version: "10.0.1.0",
+		Spec: winsim.PackageSpec{Result: "installs"}}
+	pkgDir := writePackages(t, filepath.Join(dir, "packages"), long, quick)
 	out := filepath.Join(dir, "out")
 	tmp, cache := t.TempDir(), t.TempDir()
 	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "iso_checksum=none", "-var", "output_dir="+out,
@@ -121,12 +130,21 @@ func TestUpdatesInterruptLeavesNothing(t *testing.T) {
 		return strings.Contains(b.log.String(), "Installing "+long.Name)
 	})
 	time.Sleep(5 * time.Second)
+	procs := processesMentioning("qemu-system-x86_64", out)
+	if len(procs) != 1 {
+		t.Fatalf("QEMU processes: %v", procs)
+	}
+	qemuPID, _ := strconv.Atoi(strings.SplitN(procs[0], ":", 2)[0])
+	if err := syscall.Kill(qemuPID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
 	err := b.interrupt(t)
 	log := b.log.String()
 	if err == nil {
 		t.Errorf("packer exited 0 after SIGINT:\n%s", log)
 	}
-	if strings.Contains(log, "installed (exit code") {
+	if strings.Contains(log, long.Name+": installed") {
 		t.Errorf("the install finished before the interrupt; the test did not interrupt it:\n%s", log)
 	}
 	for _, l := range leftovers(out, tmp, cache) {
