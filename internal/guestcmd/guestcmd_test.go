@@ -216,3 +216,24 @@ func TestRunNeedsABound(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// noExitComm fails Start as Packer's RPC proxy does when the command's
+// connection dropped (a guest restarting): an error, and no exit status
+// ever set on the RemoteCmd.
+type noExitComm struct{ rpcOnly }
+
+func (noExitComm) Start(context.Context, *packersdk.RemoteCmd) error {
+	return errors.New("unknown error Post \"http://127.0.0.1:2765/wsman\": EOF")
+}
+
+// A command whose start fails returns that error at once, without waiting
+// for an exit status that never comes.
+func TestRunStartErrorWithoutExitStatus(t *testing.T) {
+	o := within(t, time.Minute, "Run", func() outcome {
+		r, err := Run(context.Background(), noExitComm{}, Command{Line: "x", What: "winbake-agent restart", Timeout: time.Hour})
+		return outcome{r, err}
+	})
+	if o.err == nil || !strings.Contains(o.err.Error(), "winbake-agent restart: unknown error") || o.r.ExitStatus != -1 {
+		t.Errorf("err %v, exit %d; want the start error and no exit status", o.err, o.r.ExitStatus)
+	}
+}

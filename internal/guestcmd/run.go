@@ -96,18 +96,24 @@ func Run(ctx context.Context, comm packersdk.Communicator, c Command) (Result, e
 	defer cancel()
 	stdout, stderr := newGate(c.Stdout), newGate(c.Stderr)
 	cmd := &packersdk.RemoteCmd{Command: c.Line, Stdout: stdout, Stderr: stderr}
-	done := make(chan error, 1)
+	type ended struct {
+		status int
+		err    error
+	}
+	done := make(chan ended, 1)
 	go func() {
 		if err := comm.Start(runCtx, cmd); err != nil {
-			done <- err
+			// No exit status: RemoteCmd.ExitStatus would wait for one
+			// Packer's RPC proxy may never deliver.
+			done <- ended{-1, err}
 			return
 		}
-		cmd.Wait()
-		done <- nil
+		done <- ended{cmd.Wait(), nil}
 	}()
 	select {
-	case err := <-done:
-		r := Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitStatus: cmd.ExitStatus()}
+	case e := <-done:
+		err := e.err
+		r := Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitStatus: e.status}
 		if err != nil {
 			if ctx.Err() != nil {
 				return r, fmt.Errorf("%s: %w", c.What, ctx.Err())
@@ -120,7 +126,7 @@ func Run(ctx context.Context, comm packersdk.Communicator, c Command) (Result, e
 	stdout.close()
 	stderr.close()
 	r := Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitStatus: -1}
-	abandon(comm, done)
+	abandon(comm, func() { <-done })
 	if ctx.Err() != nil {
 		return r, fmt.Errorf("%s: %w", c.What, ctx.Err())
 	}
@@ -131,14 +137,16 @@ func Run(ctx context.Context, comm packersdk.Communicator, c Command) (Result, e
 // command to end, so that its shell is gone when Run returns. A
 // communicator that cannot abort (Packer's RPC proxy in a provisioner) is
 // left to finish on its own.
-func abandon(comm packersdk.Communicator, done <-chan error) {
+func abandon(comm packersdk.Communicator, wait func()) {
 	a, ok := comm.(Aborter)
 	if !ok {
 		return
 	}
 	a.Abort()
+	ended := make(chan struct{})
+	go func() { wait(); close(ended) }()
 	select {
-	case <-done:
+	case <-ended:
 	case <-time.After(settleTime):
 	}
 	a.Settle(settleTime)
@@ -161,7 +169,7 @@ func Upload(ctx context.Context, comm packersdk.Communicator, path string, r io.
 		return nil
 	case <-runCtx.Done():
 	}
-	abandon(comm, done)
+	abandon(comm, func() { <-done })
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", what, ctx.Err())
 	}

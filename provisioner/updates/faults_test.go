@@ -32,7 +32,9 @@ import (
 // flight), that no shell stays open on the guest and the package server
 // is gone.
 
-// rpcComm is the Guard as Packer's RPC proxy presents it to a provisioner.
+// rpcComm is the Guard as Packer's RPC proxy presents it to a provisioner
+// (packer-plugin-sdk rpc/communicator.go): Start passes no context, and
+// when the builder's Start fails the command gets no exit status.
 type rpcComm struct {
 	guard  *guestcmd.Guard
 	before func(cmd string)
@@ -42,7 +44,12 @@ func (c *rpcComm) Start(_ context.Context, cmd *packersdk.RemoteCmd) error {
 	if c.before != nil {
 		c.before(cmd.Command)
 	}
-	return c.guard.Start(context.TODO(), cmd)
+	served := &packersdk.RemoteCmd{Command: cmd.Command, Stdout: cmd.Stdout, Stderr: cmd.Stderr}
+	if err := c.guard.Start(context.TODO(), served); err != nil {
+		return err
+	}
+	go func() { cmd.SetExited(served.Wait()) }()
+	return nil
 }
 func (c *rpcComm) Upload(p string, r io.Reader, fi *os.FileInfo) error {
 	return c.guard.Upload(p, r, fi)
