@@ -40,6 +40,10 @@ type Manifest struct {
 	DiskInterface   string `json:"disk_interface"`
 	NetDevice       string `json:"net_device"`
 	Accelerator     string `json:"accelerator"`
+	// HyperVEnlightenments are the Hyper-V enlightenments (QEMU CPU
+	// flags, e.g. "hv-relaxed") the VM ran with: empty under TCG or with
+	// hyperv_enlightenments = false.
+	HyperVEnlightenments []string `json:"hyperv_enlightenments"`
 	// SourceImage is the disk the build started from (source_image); the
 	// artifact's disk does not depend on it.
 	SourceImage string `json:"source_image,omitempty"`
@@ -71,7 +75,7 @@ type Manifest struct {
 // Artifact in state.
 //
 // Uses state: "ui", StateDiskPath, StateInstallImage, StateAccelerator,
-// StateOVMF, StateQemuGuestAgent, StateUpdates.
+// StateHyperV, StateOVMF, StateQemuGuestAgent, StateUpdates.
 // Produces state: stateArtifact.
 type stepWriteManifest struct {
 	config *Config
@@ -98,6 +102,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	files := []string{disk}
 	m.ISOChecksum = wbcommon.ManifestISOChecksum(c.ISOChecksum, &c.SourceImageConfig)
 	m.AdminUser = c.Comm.WinRMUser
+	m.HyperVEnlightenments, _ = state.Get(wbcommon.StateHyperV).([]string)
 	m.QemuGuestAgent, m.Updates = wbcommon.ManifestGuestFacts(state)
 	if c.Firmware == wbcommon.FirmwareUEFI {
 		if ovmf, ok := state.Get(wbcommon.StateOVMF).(wbcommon.OVMF); ok {
