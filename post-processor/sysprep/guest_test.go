@@ -48,9 +48,16 @@ func (l *lockedBuffer) String() string {
 // standinState starts the stand-in Windows (in-process, real WinRM) with
 // the golden image's build account and returns the state bag the guest
 // steps run with; the DriverMock's WaitVM waits for the guest to power off.
+// C: is on a disk as winbake's VM attaches it (winbakeSystemDisk).
 func standinState(t *testing.T) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
 	t.Helper()
-	g := testguest.StartForTest(t, testguest.Options{User: "Administrator", Password: testPassword, QuietModuleLoad: true})
+	return standinStateOn(t, winbakeSystemDisk())
+}
+
+// standinStateOn is standinState with C: on disk.
+func standinStateOn(t *testing.T, disk winsim.SystemDisk) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
+	t.Helper()
+	g := testguest.StartForTest(t, testguest.Options{User: "Administrator", Password: testPassword, QuietModuleLoad: true, SystemDisk: disk})
 	host, port := g.HostPort()
 	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: host, Port: port, Username: "Administrator", Password: testPassword, Timeout: time.Minute})
 	if err != nil {
