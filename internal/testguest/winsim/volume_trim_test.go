@@ -52,7 +52,7 @@ func TestOptimizeVolumeReTrimDiscardsWhenWindowsWould(t *testing.T) {
 // nothing is discarded.
 func TestOptimizeVolumeReTrimRefusesSmallGranularity(t *testing.T) {
 	for _, s := range []DiscardSupport{
-		{Bus: BusVirtioBlk, Granularity: 512, MaxBytes: 1 << 31},  // QEMU's virtio-blk default
+		{Bus: BusVirtioBlk, Granularity: 512, MaxBytes: 1 << 31},   // QEMU's virtio-blk default
 		{Bus: BusVirtioSCSI, Granularity: 4096, MaxBytes: 1 << 30}, // QEMU's scsi-hd default
 	} {
 		d := &fakeDisk{support: s}
