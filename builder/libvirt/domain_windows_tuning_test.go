@@ -1,6 +1,10 @@
 package libvirt
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,5 +89,44 @@ func TestDomainHyperV(t *testing.T) {
 	s.Type, s.HyperV = "qemu", true
 	if _, err := s.Domain(); err == nil || !strings.HasPrefix(err.Error(), "hyperv_enlightenments:") {
 		t.Errorf("a TCG domain with enlightenments: %v", err)
+	}
+}
+
+// The domain XML with the enlightenments and the granularity override
+// validates against the domain schema of the libvirt installed here
+// (virt-xml-validate; Debian 12: libvirt 9.0), which rejects an unknown
+// feature or libvirt 10's <blockio discard_granularity>.
+func TestDomainValidatesAgainstLibvirtSchema(t *testing.T) {
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		t.Fatal("virt-xml-validate needs xmllint: install libxml2-utils (scripts/deps.sh)")
+	}
+	validate := func(name, doc string) error {
+		path := filepath.Join(t.TempDir(), name+".xml")
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("virt-xml-validate", path, "domain").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	for _, iface := range []string{wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI, wbcommon.DiskSATA} {
+		for _, typ := range []string{"kvm", "qemu"} {
+			s := baseSpec()
+			s.Type, s.HyperV, s.DiskInterface = typ, typ == "kvm", iface
+			_, doc := roundTrip(t, s)
+			if err := validate(typ+"-"+iface, doc); err != nil {
+				t.Errorf("%s domain on %s does not validate: %v\n%s", typ, iface, err, doc)
+			}
+		}
+	}
+	s := baseSpec()
+	s.Type, s.HyperV = "kvm", true
+	_, doc := roundTrip(t, s)
+	bad := strings.Replace(doc, "<relaxed ", "<relaxd ", 1)
+	bad = strings.Replace(bad, "</relaxed>", "</relaxd>", 1)
+	if validate("misspelt", bad) == nil {
+		t.Error("a misspelt enlightenment validated: the check cannot fail")
 	}
 }
