@@ -126,6 +126,7 @@ func TestLibvirtHyperVDomain(t *testing.T) {
 	if i < 0 || i+1 >= len(fields) {
 		t.Fatalf("no -cpu in %s", argv)
 	}
+	t.Logf("libvirt: -cpu %s", fields[i+1])
 	got := map[string]bool{}
 	for _, f := range strings.Split(fields[i+1], ",")[1:] {
 		got[strings.TrimSuffix(f, "=on")] = true
