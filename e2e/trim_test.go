@@ -43,7 +43,9 @@ func qcow2Allocation(t *testing.T, disk string) (clusters, clusterSize int64) {
 }
 
 // winbake-sysprep retrims C: of a copy of a golden image whose build
-// installed (and then removed) a 24 MiB update: on the virtio-blk disk
+// installed (and then removed) a 24 MiB update that needed a restart (so
+// the guest had written it to its disk, as a cumulative update is written
+// before Windows restarts): on the virtio-blk disk
 // winbake attaches with an 8 KiB unmap granularity, the stand-in retrims as
 // Windows does, and the generalized qcow2 holds at least the package's
 // clusters fewer than the golden one. Under TCG neither VM had Hyper-V
@@ -55,7 +57,7 @@ func TestSysprepTrimShrinksUpdatedImage(t *testing.T) {
 	const padding = 24 << 20
 	pkgDir := writePackages(t, filepath.Join(dir, "packages"), testguest.PackageFile{
 		Name: "windows10.0-kb5000020-x64.cab", KB: "5000020", PackageName: "Package_for_KB5000020", Version: "10.0.1.0",
-		Padding: padding, Spec: winsim.PackageSpec{Result: "installs"},
+		Padding: padding, Spec: winsim.PackageSpec{Result: "reboot_required"},
 	})
 	start := time.Now()
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "virtio_win_iso="+virtioWinWithAgent(t), "-var", "packages_dir="+pkgDir,
@@ -67,6 +69,11 @@ func TestSysprepTrimShrinksUpdatedImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("packer build: %v\n%s", err, log)
 	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "winbake-updates") || strings.Contains(l, "Delivered") || strings.Contains(l, "Retrim") || strings.Contains(l, "Hyper-V") {
+			t.Log(l)
+		}
+	}
 	if !strings.Contains(log, "Trimming the free space of C:") || !strings.Contains(log, "VERBOSE: Retrim:  100% complete.") {
 		t.Errorf("no retrim in the log:\n%s", log)
 	}
@@ -74,6 +81,9 @@ func TestSysprepTrimShrinksUpdatedImage(t *testing.T) {
 	var gm, sm qemu.Manifest
 	readJSON(t, filepath.Join(golden, "standin.json"), &gm)
 	readJSON(t, filepath.Join(generalized, "standin.json"), &sm)
+	if len(gm.Updates) != 1 || gm.Updates[0].Result != "installed" {
+		t.Errorf("golden manifest updates %+v: the update was not installed", gm.Updates)
+	}
 	for name, m := range map[string]qemu.Manifest{"golden": gm, "generalized": sm} {
 		if m.DiskInterface != "virtio-blk" || m.Accelerator != "tcg" || m.HyperVEnlightenments == nil || len(m.HyperVEnlightenments) != 0 {
 			t.Errorf("%s manifest: disk %q, accelerator %q, hyperv_enlightenments %q; want virtio-blk, tcg and none", name, m.DiskInterface, m.Accelerator, m.HyperVEnlightenments)

@@ -1,8 +1,8 @@
 # winbake-qemu installs the stand-in on a virtio-blk disk (drivers from a
-# virtio-win ISO), winbake-updates delivers, installs and removes a
-# package, and winbake-sysprep retrims C: before generalizing a copy: the
-# clusters the package occupied go back, so the generalized qcow2 holds
-# fewer than the golden one.
+# virtio-win ISO), winbake-updates delivers a package, installs it with a
+# restart and removes it, and winbake-sysprep retrims C: before
+# generalizing a copy: the clusters the package occupied go back, so the
+# generalized qcow2 holds fewer than the golden one.
 packer {
   required_plugins {
     winbake = {
