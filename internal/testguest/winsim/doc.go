@@ -210,7 +210,10 @@
 // and <name>.xml); DISM on an extracted .cab installs it as its .msu.
 // WSUSSCAN.cab is not a package. sysprep: /oobe with /shutdown, /reboot or
 // /quit, optional /generalize, /quiet, /mode:vm, /unattend:<file>; it fails
-// (exit 1, setuperr.log) while a reboot is pending; otherwise, after
+// (exit 1, setupact.log and setuperr.log) while a reboot is pending and,
+// with /generalize, while an Appx package is installed for a user but not
+// provisioned (appx.go: the Appx provider's lines, one package per run, the
+// image state unchanged); otherwise, after
 // PowerOptions.SysprepTime, it generalizes (Generalized, ImageState) and
 // shuts down or restarts the machine under the running command, which
 // never returns, as over WinRM.
