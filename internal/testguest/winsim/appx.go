@@ -54,7 +54,7 @@ func (l sysprepLog) write(level, code, text string) {
 	}
 }
 
-func (l sysprepLog) info(text string)        { l.write("Info", "", text) }
+func (l sysprepLog) info(text string)         { l.write("Info", "", text) }
 func (l sysprepLog) errorf(code, text string) { l.write("Error", code, text) }
 
 // begin is the banner every run starts with.
