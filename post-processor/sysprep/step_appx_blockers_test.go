@@ -198,6 +198,30 @@ func TestSysprepFailsAgainWithTheLogExcerpt(t *testing.T) {
 	}
 }
 
+// A failed run that left the image state other than IMAGE_STATE_COMPLETE
+// is not retried, even when it names a package.
+func TestSysprepNotRetriedOnUndeployableImage(t *testing.T) {
+	g, state, _ := standinState(t)
+	m := g.Machine
+	addAppx(t, state, m, "Microsoft.WindowsAppRuntime.1.6")
+	state.Put("communicator", &hookedComm{Communicator: communicatorOf(state), before: func(n int, _ packersdk.Communicator) {
+		// As a run that failed while generalizing leaves it.
+		if err := m.RegistryFor("Administrator").SetString(`HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Setup\State`, "ImageState", "IMAGE_STATE_UNDEPLOYABLE"); err != nil {
+			t.Error(err)
+		}
+	}})
+	if (&stepSysprep{Timeout: time.Minute, Poll: 50 * time.Millisecond}).Run(context.Background(), state) != multistep.ActionHalt {
+		t.Fatal("not refused")
+	}
+	err := state.Get("error").(error)
+	if !strings.Contains(err.Error(), "(image state IMAGE_STATE_UNDEPLOYABLE) (sysprep failed past its validation") || !strings.Contains(err.Error(), winAppRuntime) {
+		t.Errorf("error %v", err)
+	}
+	if got, _ := state.Get(stateRemovedAppx).([]string); len(got) != 0 {
+		t.Errorf("removed %q", got)
+	}
+}
+
 // A package sysprep names that is also provisioned loses its provisioned
 // copy too, and the build says so.
 func TestRemoveAppxBlockerWithProvisionedCopy(t *testing.T) {

@@ -122,15 +122,20 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 			ui.Say(fmt.Sprintf("Windows reports %s after %s; powering it off", ImageStateGeneralized, time.Since(start).Round(time.Second)))
 			return s.powerOff(ctx, waitCtx, state, timedOut, start)
 		}
-		// Sysprep failed before changing anything. When it names Appx
+		// When sysprep failed in its validation, before changing anything
+		// (the image state is still IMAGE_STATE_COMPLETE), and names Appx
 		// packages it has not named before, remove them and run it again.
-		fresh := len(failed.Blockers) > 0 && run < maxSysprepRuns
+		// An image left IMAGE_STATE_UNDEPLOYABLE failed in a phase and
+		// "must be reinstalled" (Microsoft, "Windows Setup States").
+		fresh := len(failed.Blockers) > 0 && run < maxSysprepRuns && imageState == ImageStateComplete
 		for _, b := range failed.Blockers {
 			fresh = fresh && !contains(named, b)
 		}
 		if !fresh {
 			why := ""
-			if len(failed.Blockers) > 0 && run >= maxSysprepRuns {
+			if imageState != ImageStateComplete {
+				why = " (sysprep failed past its validation; Windows Setup States says an image in that state must be reinstalled, so winbake does not run sysprep again)"
+			} else if len(failed.Blockers) > 0 && run >= maxSysprepRuns {
 				why = fmt.Sprintf(" (sysprep ran %d times, naming another Appx package each time)", run)
 			} else if len(failed.Blockers) > 0 {
 				why = fmt.Sprintf(" (it names %s again after winbake removed it)", strings.Join(failed.Blockers, ", "))
