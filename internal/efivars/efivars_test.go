@@ -128,6 +128,29 @@ func x509List(der []byte) []byte {
 	return b.Bytes()
 }
 
+// sbsiglist is the EFI_SIGNATURE_LIST sbsigntool's sbsiglist writes for a
+// DER certificate (package sbsigntool, scripts/deps.sh).
+func sbsiglist(t *testing.T, der []byte) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	cert, out := filepath.Join(dir, "cert.der"), filepath.Join(dir, "cert.siglist")
+	if err := os.WriteFile(cert, der, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("sbsiglist", "--owner", "77fa9abd-0359-4d32-bd60-28f4e78f784b", "--type", "x509", "--output", out, cert).CombinedOutput(); err != nil {
+		t.Fatalf("sbsiglist (apt-get install sbsigntool): %v: %s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lists, err := ParseSignatureLists(b); err != nil || len(lists) != 1 || lists[0].Type != CertX509 || !bytes.Equal(lists[0].Signatures[0].Data, der) ||
+		lists[0].Signatures[0].Owner.String() != "77fa9abd-0359-4d32-bd60-28f4e78f784b" {
+		t.Fatalf("sbsiglist's list reads as %+v, %v", lists, err)
+	}
+	return b
+}
+
 // variableOffsets returns the offset (in the file) of each variable header
 // named name, and the offset of the free space after the last one.
 func variableOffsets(t *testing.T, b []byte, name string) (found []int, free int) {
@@ -191,7 +214,13 @@ func TestStoreWith2023CAs(t *testing.T) {
 		}
 		b[found[0]+2] = u.oldState
 		free = end
-		data := append(append([]byte{}, old.Data...), x509List(selfSigned(t, u.cn))...)
+		list := x509List(selfSigned(t, u.cn))
+		if u.name == "db" {
+			// The db's new list comes from sbsigntool's sbsiglist, a
+			// tool of its own that writes EFI_SIGNATURE_LISTs.
+			list = sbsiglist(t, selfSigned(t, u.cn))
+		}
+		data := append(append([]byte{}, old.Data...), list...)
 		appendVariable(b, free, varAdded, u.name, u.vendor, old.Attributes, data)
 	}
 	// A half-written variable (VAR_HEADER_VALID_ONLY) is not live.
