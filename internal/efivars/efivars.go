@@ -147,7 +147,7 @@ func qcow2ToRaw(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	raw := filepath.Join(dir, "vars.raw")
 	if out, err := exec.Command("qemu-img", "convert", "-f", "qcow2", "-O", "raw", path, raw).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("qemu-img convert of the qcow2 variable store: %v: %s", err, bytes.TrimSpace(out))

@@ -119,9 +119,9 @@ func selfSigned(t *testing.T, cn string) []byte {
 func x509List(der []byte) []byte {
 	var b bytes.Buffer
 	b.Write(CertX509[:])
-	binary.Write(&b, binary.LittleEndian, uint32(28+16+len(der)))
-	binary.Write(&b, binary.LittleEndian, uint32(0))
-	binary.Write(&b, binary.LittleEndian, uint32(16+len(der)))
+	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(28+16+len(der))))
+	b.Write(binary.LittleEndian.AppendUint32(nil, 0))
+	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(16+len(der))))
 	owner := guid(0x77fa9abd, 0x0359, 0x4d32, 0xbd, 0x60, 0x28, 0xf4, 0xe7, 0x8f, 0x78, 0x4b) // Microsoft's owner GUID
 	b.Write(owner[:])
 	b.Write(der)

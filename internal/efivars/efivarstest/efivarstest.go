@@ -108,9 +108,9 @@ func utf16z(s string) []byte {
 func x509List(der []byte) []byte {
 	var b bytes.Buffer
 	b.Write(efivars.CertX509[:])
-	binary.Write(&b, binary.LittleEndian, uint32(28+16+len(der)))
-	binary.Write(&b, binary.LittleEndian, uint32(0))
-	binary.Write(&b, binary.LittleEndian, uint32(16+len(der)))
+	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(28+16+len(der))))
+	b.Write(binary.LittleEndian.AppendUint32(nil, 0))
+	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(16+len(der))))
 	b.Write(make([]byte, 16)) // SignatureOwner
 	b.Write(der)
 	return b.Bytes()

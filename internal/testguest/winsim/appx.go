@@ -47,9 +47,15 @@ func (l sysprepLog) write(level, code, text string) {
 		files = append(files, "setuperr.log")
 	}
 	for _, f := range files {
-		if w, err := l.m.files.Append(sysprepPanther + f); err == nil {
-			io.WriteString(w, line)
-			w.Close()
+		w, err := l.m.files.Append(sysprepPanther + f)
+		if err == nil {
+			_, err = io.WriteString(w, line)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			l.m.unsupportedf("writing sysprep's %s: %v", f, err)
 		}
 	}
 }
@@ -153,7 +159,7 @@ func readAppxIdentity(data []byte) (appxIdentity, error) {
 		if err != nil {
 			return appxIdentity{}, err
 		}
-		defer r.Close()
+		defer func() { _ = r.Close() }()
 		var m struct {
 			Identity appxIdentity `xml:"Identity"`
 		}
@@ -289,10 +295,11 @@ func AppxPackageFile(name, publisher, version, arch string) []byte {
 	var attrs bytes.Buffer
 	for _, a := range [][2]string{{"Name", name}, {"Publisher", publisher}, {"Version", version}, {"ProcessorArchitecture", arch}} {
 		attrs.WriteString(" " + a[0] + `="`)
-		xml.EscapeText(&attrs, []byte(a[1]))
+		_ = xml.EscapeText(&attrs, []byte(a[1])) // a bytes.Buffer does not fail
 		attrs.WriteString(`"`)
 	}
-	fmt.Fprintf(w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<Package xmlns=\"http://schemas.microsoft.com/appx/manifest/foundation/windows10\">\r\n  <Identity%s />\r\n</Package>\r\n", attrs.String())
-	z.Close()
+	// Writes to a bytes.Buffer do not fail.
+	_, _ = fmt.Fprintf(w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<Package xmlns=\"http://schemas.microsoft.com/appx/manifest/foundation/windows10\">\r\n  <Identity%s />\r\n</Package>\r\n", attrs.String())
+	_ = z.Close()
 	return b.Bytes()
 }
