@@ -17,7 +17,9 @@ import (
 // CheckStream reads a MAAS disk image (winbake-compress format dd.gz,
 // dd.tgz, dd.xz or raw) through to its end, checking the compressed
 // stream's integrity on the way, and returns the file's SHA-256 and size
-// from the same read. The read ends when ctx is cancelled.
+// from the same read. A damaged stream's error comes with the file's
+// SHA-256 and size too, as far as the file could be read. The read ends
+// when ctx is cancelled.
 func CheckStream(ctx context.Context, path, format string) (sha256Hex string, size int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -55,7 +57,13 @@ func CheckStream(ctx context.Context, path, format string) (sha256Hex string, si
 		if ctx.Err() != nil {
 			return "", 0, ctx.Err()
 		}
-		return "", 0, fmt.Errorf("%s is not an intact %s stream: %w; it was not used: rebuild it with winbake-compress", path, format, err)
+		// The hash of the whole file still tells a file changed since
+		// it was recorded from one recorded broken.
+		streamErr := fmt.Errorf("%s is not an intact %s stream: %w; it was not used: rebuild it with winbake-compress", path, format, err)
+		if _, err := io.Copy(io.Discard, in); err != nil {
+			return "", 0, streamErr
+		}
+		return hex.EncodeToString(h.Sum(nil)), counted.n, streamErr
 	}
 	return hex.EncodeToString(h.Sum(nil)), counted.n, nil
 }

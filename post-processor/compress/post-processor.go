@@ -117,6 +117,9 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 		return nil, err
 	}
 	ui.Say(fmt.Sprintf("Input disk image: %s (%s, %s virtual)", src, info.Format, humanBytes(info.VirtualSize)))
+	if err := checkInput(ctx, ui, src, manifestOf(input)); err != nil {
+		return nil, err
+	}
 
 	// Plan every output first, so a name clash stops the run before any
 	// file is written.
