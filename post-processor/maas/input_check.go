@@ -17,4 +17,3 @@ func checkInputStream(ctx context.Context, img *diskFile) (string, int64, error)
 	}
 	return diskcheck.CheckStream(ctx, img.path, img.format)
 }
-
