@@ -100,6 +100,18 @@ type Config struct {
 	// or be signed with a key in the enrolled `db`. Recorded in the
 	// manifest as `secure_boot`. Defaults to `false`.
 	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
+	// Keep the golden image (the disk, manifest, UEFI variables, TPM state
+	// and serial log in `output_directory`) when Packer discards this
+	// builder's artifact. Packer discards it after the post-processors ran
+	// when none of them kept it (`keep_input_artifact`), and also when the
+	// first post-processor of a chain fails, whatever its
+	// `keep_input_artifact` says: a full disk while compressing would
+	// otherwise take hours of Windows Setup and updates with it. The
+	// golden image is what next month's build starts from
+	// (`source_image`). Set to `false` to let Packer delete it then: the
+	// files the build wrote go, and `output_directory` too once empty.
+	// Defaults to `true`.
+	KeepGoldenImage *bool `mapstructure:"keep_golden_image" required:"false"`
 	// Name of the libvirt domain and of the disk file (`<vm_name>.qcow2`)
 	// and manifest (`<vm_name>.json`). Defaults to `packer-<build name>`.
 	// A domain or volume of that name must not exist yet.
@@ -210,6 +222,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	if c.VMName == "" {
 		c.VMName = "packer-" + c.PackerBuildName
+	}
+	if c.KeepGoldenImage == nil {
+		keep := true
+		c.KeepGoldenImage = &keep
 	}
 	if strings.ContainsAny(c.VMName, "/\\ ") {
 		add(fmt.Errorf("vm_name: %q names a libvirt domain and volumes; use letters, digits, '-', '_' and '.'", c.VMName))

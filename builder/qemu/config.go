@@ -65,6 +65,18 @@ type Config struct {
 	// enrolled `db` (else the firmware answers `Access Denied`). Recorded
 	// in the manifest as `secure_boot`. Defaults to `false`.
 	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
+	// Keep the golden image (the disk, manifest, UEFI variables, TPM state
+	// and serial log in `output_directory`) when Packer discards this
+	// builder's artifact. Packer discards it after the post-processors ran
+	// when none of them kept it (`keep_input_artifact`), and also when the
+	// first post-processor of a chain fails, whatever its
+	// `keep_input_artifact` says: a full disk while compressing would
+	// otherwise take hours of Windows Setup and updates with it. The
+	// golden image is what next month's build starts from
+	// (`source_image`). Set to `false` to let Packer delete it then: the
+	// files the build wrote go, and `output_directory` too once empty.
+	// Defaults to `true`.
+	KeepGoldenImage *bool `mapstructure:"keep_golden_image" required:"false"`
 	// Extra QEMU arguments appended, in order, after winbake's own; each
 	// entry is an option and at most one value, for example
 	// `[["-device", "qemu-xhci"], ["-device", "usb-tablet"]]`. They never
@@ -160,6 +172,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	if c.VMName == "" {
 		c.VMName = "packer-" + c.PackerBuildName
+	}
+	if c.KeepGoldenImage == nil {
+		keep := true
+		c.KeepGoldenImage = &keep
 	}
 	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI && !c.SourceImageConfig.Enabled() {
 		c.BootCommand = wbcommon.DefaultUEFIBootCommand
