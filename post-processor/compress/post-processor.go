@@ -167,9 +167,10 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 func (w *writer) writeAndFinish() (image.Output, error) {
 	defer w.cleanup()
 	if err := w.write(); err != nil {
-		return image.Output{}, err
+		return image.Output{}, w.explainNoSpace(err)
 	}
-	return w.finish()
+	out, err := w.finish()
+	return out, w.explainNoSpace(err)
 }
 
 // manifestOf is the winbake manifest the input carries: its "manifest"
