@@ -16,6 +16,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
@@ -137,7 +138,9 @@ type Config struct {
 
 // Prepare decodes raws into c, fills in defaults and validates the result.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -150,16 +153,26 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	networkSet := c.Network != ""
 
 	var errs *packersdk.MultiError
-	add := func(es ...error) { errs = packersdk.MultiErrorAppend(errs, es...) }
+	add := func(es ...error) {
+		for _, e := range es {
+			if e != nil {
+				errs = packersdk.MultiErrorAppend(errs, e)
+			}
+		}
+	}
 
+	c.VMConfig.SetGiven(md.Keys)
+	add(wbcommon.CheckChecksum("iso_checksum", c.ISOChecksum))
 	warnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
 	add(isoErrs...)
+	add(wbcommon.CheckISOLocations(c.ISOUrls)...)
 	if c.VNCPortMin != 0 || c.VNCPortMax != 0 {
 		add(fmt.Errorf("vnc_port_min, vnc_port_max: libvirt picks the VNC port itself, from remote_display_port_min/max of the hypervisor's qemu.conf; remove them"))
 	}
 	add(c.VMConfig.Prepare(&c.ctx)...)
 	add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
 	add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
+	warnings = append(warnings, wbcommon.DriverWarnings(&c.VMConfig, &c.MediaConfig)...)
 	if c.Comm.Type == "" {
 		c.Comm.Type = "winrm"
 	}
@@ -181,6 +194,11 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	if c.Pool == "" {
 		c.Pool = "default"
+	}
+	if c.uri != nil && isLocalURI(c.uri) {
+		// On a remote hypervisor the firmware paths are the
+		// hypervisor's, which only libvirt can check.
+		add(c.VMConfig.CheckFirmwareFiles()...)
 	}
 	switch c.AddressSource {
 	case "":

@@ -13,6 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
@@ -92,7 +93,9 @@ type Config struct {
 
 // Prepare decodes raws into c, fills in defaults and validates the result.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -104,9 +107,16 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	bootCommandSet := c.BootCommand != nil
 
 	var errs *packersdk.MultiError
-	add := func(es ...error) { errs = packersdk.MultiErrorAppend(errs, es...) }
+	add := func(es ...error) {
+		for _, e := range es {
+			if e != nil {
+				errs = packersdk.MultiErrorAppend(errs, e)
+			}
+		}
+	}
 
 	var warnings []string
+	c.VMConfig.SetGiven(md.Keys)
 	add(c.SourceImageConfig.Prepare()...)
 	if c.SourceImageConfig.Enabled() {
 		// An installed disk: no ISO, no answer file, no Setup.
@@ -137,17 +147,17 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 			warnings = append(warnings, "image_name: ignored with source_image (Windows is already installed)")
 		}
 	} else {
+		add(wbcommon.CheckChecksum("iso_checksum", c.ISOChecksum))
 		isoWarnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
 		warnings = append(warnings, isoWarnings...)
 		add(isoErrs...)
+		add(wbcommon.CheckISOLocations(c.ISOUrls)...)
 		add(c.VMConfig.Prepare(&c.ctx)...)
 		add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
 		add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
-		if c.VirtioWinISOURL == "" && (c.DiskInterface == wbcommon.DiskVirtioBlk || c.DiskInterface == wbcommon.DiskVirtioSCSI) {
-			warnings = append(warnings, fmt.Sprintf("disk_interface: %q needs a virtio storage driver, but virtio_win_iso_url is unset: "+
-				"unless the install image carries the driver, Windows Setup sees no disk; set virtio_win_iso_url or disk_interface = %q", c.DiskInterface, wbcommon.DiskSATA))
-		}
+		warnings = append(warnings, wbcommon.DriverWarnings(&c.VMConfig, &c.MediaConfig)...)
 	}
+	add(c.VMConfig.CheckFirmwareFiles()...)
 	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
 		add(fmt.Errorf(`secure_boot: Secure Boot needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))
 	}

@@ -187,6 +187,9 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			add("%s %q: want an IP address", a.field, a.v)
 		}
 	}
+	for _, err := range c.checkPackageFiles() {
+		errs = packersdk.MultiErrorAppend(errs, err)
+	}
 	if errs != nil && len(errs.Errors) > 0 {
 		return errs
 	}
