@@ -1,11 +1,14 @@
 package common
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 )
 
 // downloadSchemes are the URL schemes Packer's download step (the SDK's
@@ -54,6 +57,25 @@ func CheckLocation(field, loc string) error {
 	return nil
 }
 
+// PrepareISO runs the SDK's ISOConfig.Prepare after checking
+// iso_checksum's form and length, which the SDK does not (it takes
+// "md5:" with 31 digits), and iso_url/iso_urls: each mistake is one error.
+func PrepareISO(iso *commonsteps.ISOConfig, ctx *interpolate.Context) (warnings []string, errs []error) {
+	if err := CheckChecksum("iso_checksum", iso.ISOChecksum); err != nil {
+		errs = append(errs, err)
+		// The SDK would report the same checksum again.
+		iso.ISOChecksum = "none"
+		_, sdkErrs := iso.Prepare(ctx)
+		errs = append(errs, sdkErrs...)
+	} else {
+		warnings, errs = iso.Prepare(ctx)
+	}
+	if len(errs) == 0 {
+		errs = append(errs, CheckISOLocations(iso.ISOUrls)...)
+	}
+	return warnings, errs
+}
+
 // CheckISOLocations checks iso_url, or each of iso_urls (after the SDK's
 // ISOConfig.Prepare, which puts iso_url first in ISOUrls).
 func CheckISOLocations(urls []string) []error {
@@ -69,6 +91,8 @@ func CheckISOLocations(urls []string) []error {
 	}
 	return errs
 }
+
+var hexDigits = regexp.MustCompile(`^[0-9a-fA-F]+$`)
 
 // checksumDigits is the number of hex digits of each checksum type
 // go-getter verifies (md5, sha1, sha256, sha512).
@@ -90,7 +114,7 @@ func CheckChecksum(field, value string) error {
 		return nil
 	}
 	accepted := `use "sha256:<64 hex digits>" (or md5:, sha1:, sha512:), "file:<url of a checksum file>" or "none"`
-	if _, err := hex.DecodeString(digest); err != nil {
+	if !hexDigits.MatchString(digest) {
 		return fmt.Errorf("%s: %q is not a checksum: %q is not hexadecimal; %s", field, value, digest, accepted)
 	}
 	if kind == "" {

@@ -162,10 +162,8 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 
 	c.VMConfig.SetGiven(md.Keys)
-	add(wbcommon.CheckChecksum("iso_checksum", c.ISOChecksum))
-	warnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
+	warnings, isoErrs := wbcommon.PrepareISO(&c.ISOConfig, &c.ctx)
 	add(isoErrs...)
-	add(wbcommon.CheckISOLocations(c.ISOUrls)...)
 	if c.VNCPortMin != 0 || c.VNCPortMax != 0 {
 		add(fmt.Errorf("vnc_port_min, vnc_port_max: libvirt picks the VNC port itself, from remote_display_port_min/max of the hypervisor's qemu.conf; remove them"))
 	}

@@ -147,11 +147,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 			warnings = append(warnings, "image_name: ignored with source_image (Windows is already installed)")
 		}
 	} else {
-		add(wbcommon.CheckChecksum("iso_checksum", c.ISOChecksum))
-		isoWarnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
+		isoWarnings, isoErrs := wbcommon.PrepareISO(&c.ISOConfig, &c.ctx)
 		warnings = append(warnings, isoWarnings...)
 		add(isoErrs...)
-		add(wbcommon.CheckISOLocations(c.ISOUrls)...)
 		add(c.VMConfig.Prepare(&c.ctx)...)
 		add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
 		add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
