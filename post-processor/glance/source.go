@@ -27,6 +27,12 @@ type source struct {
 	// recorded is what winbake-compress recorded for the file, nil when
 	// it does not come from winbake-compress.
 	recorded *image.Output
+	// Linux is set for a Linux image (os-release read, or os_type).
+	Linux *linuxSource
+	// ContainerFormat and Properties replace the configured ones (the
+	// parts of a UEC triple); empty: the configuration's.
+	ContainerFormat string
+	Properties      map[string]string
 }
 
 // buildManifest is winbake's <vm_name>.json manifest, read with the types
