@@ -1,6 +1,7 @@
 package common
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -46,10 +47,14 @@ func CheckLocation(field, loc string) error {
 			path = u.Host + u.Path
 		}
 	}
+	if i := strings.IndexByte(path, '?'); i >= 0 && !strings.Contains(loc, "://") {
+		// go-getter options such as ?archive=false.
+		path = path[:i]
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		wd, _ := os.Getwd()
-		return fmt.Errorf("%s: %s does not exist (a relative path is taken from the directory Packer runs in, %s); give the path of the file or a URL", field, path, wd)
+		return &missingFileError{fmt.Sprintf("%s: %s does not exist (a relative path is taken from the directory Packer runs in, %s); give the path of the file or a URL", field, path, wd)}
 	}
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("%s: %s is not a file; give the path of the ISO", field, path)
@@ -78,19 +83,40 @@ func PrepareISO(iso *commonsteps.ISOConfig, ctx *interpolate.Context) (warnings 
 
 // CheckISOLocations checks iso_url, or each of iso_urls (after the SDK's
 // ISOConfig.Prepare, which puts iso_url first in ISOUrls).
+// Packer tries iso_urls in order, so a missing local copy before a URL is
+// no mistake: a missing file is refused only when no entry is usable.
 func CheckISOLocations(urls []string) []error {
-	var errs []error
+	var errs, missing []error
+	usable := false
 	for i, u := range urls {
 		field := "iso_url"
 		if len(urls) > 1 {
 			field = fmt.Sprintf("iso_urls[%d]", i)
 		}
-		if err := CheckLocation(field, u); err != nil {
+		err := CheckLocation(field, u)
+		switch {
+		case err == nil:
+			usable = true
+		case errors.Is(err, errMissingFile):
+			missing = append(missing, err)
+		default:
 			errs = append(errs, err)
 		}
 	}
+	if !usable {
+		errs = append(errs, missing...)
+	}
 	return errs
 }
+
+// errMissingFile marks CheckLocation's error for a local file that is not
+// there.
+var errMissingFile = errors.New("no such file")
+
+type missingFileError struct{ msg string }
+
+func (e *missingFileError) Error() string        { return e.msg }
+func (e *missingFileError) Is(target error) bool { return target == errMissingFile }
 
 var hexDigits = regexp.MustCompile(`^[0-9a-fA-F]+$`)
 
