@@ -161,7 +161,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		}
 	}
 
-	c.VMConfig.SetGiven(md.Keys)
+	c.SetGiven(md.Keys)
 	warnings, isoErrs := wbcommon.PrepareISO(&c.ISOConfig, &c.ctx)
 	add(isoErrs...)
 	if c.VNCPortMin != 0 || c.VNCPortMax != 0 {
@@ -196,7 +196,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if c.uri != nil && isLocalURI(c.uri) {
 		// On a remote hypervisor the firmware paths are the
 		// hypervisor's, which only libvirt can check.
-		add(c.VMConfig.CheckFirmwareFiles()...)
+		add(c.CheckFirmwareFiles()...)
 	}
 	switch c.AddressSource {
 	case "":

@@ -116,7 +116,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 
 	var warnings []string
-	c.VMConfig.SetGiven(md.Keys)
+	c.SetGiven(md.Keys)
 	add(c.SourceImageConfig.Prepare()...)
 	if c.SourceImageConfig.Enabled() {
 		// An installed disk: no ISO, no answer file, no Setup.
@@ -155,7 +155,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
 		warnings = append(warnings, wbcommon.DriverWarnings(&c.VMConfig, &c.MediaConfig)...)
 	}
-	add(c.VMConfig.CheckFirmwareFiles()...)
+	add(c.CheckFirmwareFiles()...)
 	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
 		add(fmt.Errorf(`secure_boot: Secure Boot needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))
 	}

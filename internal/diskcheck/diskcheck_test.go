@@ -145,8 +145,12 @@ func gzipped(t *testing.T, data []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
-	zw.Write(data)
-	zw.Close()
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return b.Bytes()
 }
 
@@ -163,9 +167,15 @@ func TestCheckStream(t *testing.T) {
 	gz := gzipped(t, disk)
 	var tb bytes.Buffer
 	tw := tar.NewWriter(&tb)
-	tw.WriteHeader(&tar.Header{Name: "root-dd", Mode: 0o644, Size: int64(len(disk)), Typeflag: tar.TypeReg})
-	tw.Write(disk)
-	tw.Close()
+	if err := tw.WriteHeader(&tar.Header{Name: "root-dd", Mode: 0o644, Size: int64(len(disk)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(disk); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	tgz := gzipped(t, tb.Bytes())
 	rawPath := write("disk.raw", disk)
 	run(t, "xz", "-k", "-T1", rawPath)

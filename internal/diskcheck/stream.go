@@ -77,7 +77,7 @@ func readGzip(r io.Reader, tarball bool) error {
 	if err != nil {
 		return fmt.Errorf("gzip header: %w", err)
 	}
-	defer zr.Close()
+	defer func() { _ = zr.Close() }()
 	if !tarball {
 		_, err = io.Copy(io.Discard, zr)
 		return gzipError(err)

@@ -113,7 +113,7 @@ func checkProperties(props map[string]string) []error {
 // checkName refuses an image name Glance would refuse.
 func checkName(name string) error {
 	if n := utf8.RuneCountInString(name); n > maxNameLength {
-		return fmt.Errorf("image_name: %d characters; Glance takes names of up to %d: %.60q...", n, maxNameLength, name)
+		return fmt.Errorf("image_name: %d characters; Glance takes names of up to %d (the name starts %.60q)", n, maxNameLength, name)
 	}
 	return nil
 }
