@@ -71,11 +71,17 @@ func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 		TPMState                        string `json:"tpm_state"`
 		Generalized                     bool
 		Source                          struct{ Disk, SHA256 string }
+		// The certificates of the image's efivars.fd (Debian's store
+		// without enrolled keys here: empty lists).
+		SecureBootCertificates *struct{ PK, KEK, DB, DBX []struct{ Subject string } } `json:"secure_boot_certificates"`
 	}
 	b := readJSON(t, filepath.Join(generalized, "standin.json"), &m)
 	if !m.Generalized || m.Disk != "standin.qcow2" || m.Firmware != "uefi" || !m.TPM || m.EFIVars != "efivars.fd" ||
 		m.TPMState != "tpm" || m.Source.SHA256 != gm.SHA256 || m.SHA256 == gm.SHA256 {
 		t.Errorf("generalized manifest %s", b)
+	}
+	if c := m.SecureBootCertificates; c == nil || c.PK == nil || c.KEK == nil || c.DB == nil || c.DBX == nil {
+		t.Errorf("generalized manifest without the Secure Boot certificates of its efivars.fd: %s", b)
 	}
 	if strings.Contains(string(b), password) {
 		t.Error("the password is in the manifest")

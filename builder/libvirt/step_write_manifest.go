@@ -67,6 +67,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	if kept, _ := state.Get(stateKeptEFIVars).(bool); kept {
 		m.EFIVars = wbcommon.EFIVarsName
 		files = append(files, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
+		m.SecureBootCertificates = wbcommon.ManifestSecureBootCertificates(ui, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
 	}
 	if kept, _ := state.Get(stateKeptTPMState).(bool); kept {
 		m.TPMState = wbcommon.TPMStateDirName

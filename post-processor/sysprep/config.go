@@ -83,9 +83,13 @@ type Config struct {
 	HostPortMax int `mapstructure:"host_port_max" required:"false"`
 
 	// Per-user Appx packages removed (for all users) before sysprep, by
-	// package name. Defaults to the packages known to block sysprep:
+	// package name: a first pass. Packages that sysprep itself names in
+	// setupact.log as installed for a user but not provisioned are removed
+	// after a failed run whether or not they are listed here, and sysprep
+	// runs again. Defaults to the packages known to block sysprep:
 	// `["Microsoft.OneDriveSync", "Microsoft.Edge.GameAssist"]`. Set `[]`
-	// to remove none. The build log names each package removed.
+	// to remove none before sysprep. The build log names each package
+	// removed.
 	RemoveAppxPackages []string `mapstructure:"remove_appx_packages" required:"false"`
 	// Skip `Optimize-Volume -ReTrim` of drive C: before sysprep. The trim
 	// hands the free space back to the qcow2 disk (it is attached with
