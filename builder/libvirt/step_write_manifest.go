@@ -51,7 +51,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
 	var files []string
-	art := &Artifact{dir: c.OutputDir}
+	art := &Artifact{dir: c.OutputDir, keep: c.KeepGoldenImage == nil || *c.KeepGoldenImage}
 	if c.KeepInPool {
 		art.volume = c.Pool + "/" + volume
 	} else {

@@ -144,7 +144,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	s.written = path
 	files = append(files, path)
 	ui.Say(fmt.Sprintf("Manifest %s: %s", path, strings.TrimSpace(string(b))))
-	state.Put(stateArtifact, &Artifact{dir: c.OutputDir, files: files, manifest: m, state: map[string]interface{}{
+	state.Put(stateArtifact, &Artifact{dir: c.OutputDir, files: files, manifest: m, keep: c.KeepGoldenImage == nil || *c.KeepGoldenImage, state: map[string]interface{}{
 		"manifest": path, "generated_data": state.Get("generated_data"),
 	}})
 	return multistep.ActionContinue

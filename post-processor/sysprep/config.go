@@ -17,6 +17,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/fetch"
@@ -172,7 +173,9 @@ var optionName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 // Prepare decodes raws into c, fills in defaults and validates the result.
 // Every error names the HCL field and what is accepted.
 func (c *Config) Prepare(raws ...interface{}) error {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -218,6 +221,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		Accelerator: c.Accelerator, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
 		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
 	}
+	c.vm.SetGiven(md.Keys)
 	add(c.vm.Prepare(&c.ctx)...)
 	c.Accelerator, c.CPUs, c.MemoryMB, c.HostPortMin, c.HostPortMax = c.vm.Accelerator, c.vm.CPUs, c.vm.MemoryMB, c.vm.HostPortMin, c.vm.HostPortMax
 	if c.EFIFirmwareCode != "" {
