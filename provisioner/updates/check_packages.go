@@ -12,11 +12,14 @@ import (
 )
 
 // checkPackageFiles checks at `packer validate` what the build would
-// otherwise find only after Windows Setup, an hour in: every glob matches
-// a file, every path exists and is a .msu or .cab file, a checksum given
-// with a path matches the file, and a URL names a .msu or .cab.
+// otherwise find only after Windows Setup, an hour in: the globs match at
+// least one file between them (a folder may hold only .msu or only .cab
+// files, so `["dir/*.msu", "dir/*.cab"]` needs only one to match), every
+// path exists and is a .msu or .cab file, a checksum given with a path
+// matches the file, and a URL names a .msu or .cab.
 func (c *Config) checkPackageFiles() []error {
-	var errs []error
+	var errs, unmatched []error
+	matched := 0
 	for i, g := range c.Packages {
 		field := fmt.Sprintf("packages[%d]", i)
 		if strings.TrimSpace(g) == "" {
@@ -27,9 +30,10 @@ func (c *Config) checkPackageFiles() []error {
 			errs = append(errs, fmt.Errorf("%s: %q is not a valid glob: %v", field, g, err))
 			continue
 		}
+		matched += len(matches)
 		if len(matches) == 0 {
 			if strings.ContainsAny(g, "*?[") {
-				errs = append(errs, fmt.Errorf("%s: %q matches no file (a relative pattern is taken from the directory Packer runs in, %s); give the path or glob of .msu or .cab files", field, g, workDir()))
+				unmatched = append(unmatched, fmt.Errorf("%s: %q matches no file (a relative pattern is taken from the directory Packer runs in, %s); give the path or glob of .msu or .cab files", field, g, workDir()))
 			} else {
 				errs = append(errs, fmt.Errorf("%s: %s does not exist (a relative path is taken from the directory Packer runs in, %s); give the path of a .msu or .cab file", field, g, workDir()))
 			}
@@ -40,6 +44,9 @@ func (c *Config) checkPackageFiles() []error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if matched == 0 && len(c.PackageBlocks) == 0 {
+		errs = append(errs, unmatched...)
 	}
 	for i, b := range c.PackageBlocks {
 		field := fmt.Sprintf("package[%d]", i)

@@ -61,3 +61,22 @@ func TestOneMistakeIsRefusedAtValidate(t *testing.T) {
 		})
 	}
 }
+
+// A folder holding only .msu files: the .cab glob beside the .msu one
+// matches nothing, and that is fine as long as the list finds packages.
+func TestGlobsMatchBetweenThem(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "windows10.0-kb5044281-x64.msu"), []byte("an msu"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	if err := c.Prepare(map[string]any{"packages": []string{filepath.Join(dir, "*.msu"), filepath.Join(dir, "*.cab")}}); err != nil {
+		t.Errorf("one of two globs matching: %v", err)
+	}
+	empty := t.TempDir()
+	var none Config
+	err := none.Prepare(map[string]any{"packages": []string{filepath.Join(empty, "*.msu"), filepath.Join(empty, "*.cab")}})
+	if err == nil || !strings.Contains(err.Error(), "packages[0]: ") || !strings.Contains(err.Error(), "packages[1]: ") {
+		t.Errorf("no glob matching: %v", err)
+	}
+}
