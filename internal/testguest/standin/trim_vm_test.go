@@ -73,10 +73,11 @@ func shutDown(t *testing.T, vm *VM, user, password string, from int) {
 }
 
 // TestReTrimFollowsTheDisksGranularity: Optimize-Volume -ReTrim on the
-// stand-in does what Windows does with the disk the VM gives it. Files
-// written and deleted leave their clusters allocated in the qcow2 (the
-// stand-in, like a Windows without delete notifications reaching the disk,
-// frees them only on a retrim). On virtio-blk and virtio-scsi with QEMU's
+// stand-in does what Windows does with the disk the VM gives it. A file
+// written (and on the disk after a shutdown) and then deleted leaves its
+// clusters allocated in the qcow2 (the stand-in, like a Windows whose
+// delete notifications do not reach the disk, frees them only on a
+// retrim). On virtio-blk and virtio-scsi with QEMU's
 // default unmap granularity (512 bytes and 4 KiB) Windows refuses the
 // retrim with 0x80070001 and the qcow2 keeps every cluster; with the
 // 8 KiB winbake sets, the free space is discarded and the qcow2 shrinks.
@@ -87,13 +88,13 @@ func TestReTrimFollowsTheDisksGranularity(t *testing.T) {
 	const user = "Administrator"
 	disk := filepath.Join(t.TempDir(), "disk.qcow2")
 
-	// Install on virtio-blk with QEMU's default granularity, then write
-	// and delete 2 MiB over WinRM, as Packer uploads a file.
+	// Install on virtio-blk with QEMU's default granularity and write
+	// 2 MiB over WinRM, as Packer uploads a file; the shutdown writes it
+	// to the disk.
 	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), CDs: []string{virtioCD(t)}, Disk: disk, Firmware: BIOS, Discard: true})
 	_, i, d := wait(t, vm, biosStage, 0, setup.WinRMListeningPrefix)
 	record(t, "installed, WinRM listening", d)
-	host, port := "127.0.0.1", vm.WinRMPort
-	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: host, Port: port, Username: user, Password: s.Password, Timeout: 5 * time.Minute})
+	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: "127.0.0.1", Port: vm.WinRMPort, Username: user, Password: s.Password, Timeout: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +107,6 @@ func TestReTrimFollowsTheDisksGranularity(t *testing.T) {
 		t.Fatalf("upload: %v", err)
 	}
 	record(t, "2 MiB uploaded over WinRM", time.Since(uploadStart))
-	winrmRun(t, winrmClient(t, vm, user, s.Password), winrm.Powershell(`Remove-Item -LiteralPath C:\Windows\Temp\junk.bin -Force`))
-
 	code, out, errOut := retrim(t, vm, user, s.Password)
 	if code != 1 || !strings.Contains(errOut, "Incorrect function. (0x80070001)") || strings.Contains(out, "Retrim:  100% complete") {
 		t.Errorf("retrim of virtio-blk at QEMU's default granularity: exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -117,11 +116,13 @@ func TestReTrimFollowsTheDisksGranularity(t *testing.T) {
 	}
 	shutDown(t, vm, user, s.Password, i)
 	written, clusterSize := allocatedClusters(t, disk)
-	t.Logf("after writing and deleting 2 MiB, refused retrim on virtio-blk (512): %d clusters of %d bytes", written, clusterSize)
+	t.Logf("after writing 2 MiB and a refused retrim on virtio-blk (512): %d clusters of %d bytes", written, clusterSize)
 
-	// virtio-scsi at QEMU's default granularity: refused too.
+	// virtio-scsi at QEMU's default granularity: the file is deleted, and
+	// the retrim is refused too, so its clusters stay allocated.
 	vm = start(t, Config{Disk: disk, DiskBus: BusVirtioSCSI, Firmware: BIOS, Discard: true})
 	_, i, _ = wait(t, vm, biosStage, 0, setup.WinRMListeningPrefix)
+	winrmRun(t, winrmClient(t, vm, user, s.Password), winrm.Powershell(`Remove-Item -LiteralPath C:\Windows\Temp\junk.bin -Force`))
 	code, _, errOut = retrim(t, vm, user, s.Password)
 	if code != 1 || !strings.Contains(errOut, "0x80070001") {
 		t.Errorf("retrim of virtio-scsi at QEMU's default granularity: exit %d, stderr %q", code, errOut)
@@ -131,7 +132,7 @@ func TestReTrimFollowsTheDisksGranularity(t *testing.T) {
 	}
 	shutDown(t, vm, user, s.Password, i)
 	refused, _ := allocatedClusters(t, disk)
-	t.Logf("after a refused retrim on virtio-scsi (4096): %d clusters", refused)
+	t.Logf("after deleting the file and a refused retrim on virtio-scsi (4096): %d clusters", refused)
 	if refused < written {
 		t.Errorf("a refused retrim freed clusters: %d before, %d after", written, refused)
 	}
