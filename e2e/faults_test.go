@@ -3,151 +3,67 @@
 package e2e
 
 import (
-	"errors"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
-
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
-// waitExit waits for packer to end by itself and fails the test when it
-// still runs after d.
-func (b *interruptibleBuild) waitExit(t *testing.T, d time.Duration, why string) error {
+// mountTmpfs mounts a tmpfs of size (e.g. "20m") at dir for the test: a
+// file system that fills up for real.
+func mountTmpfs(t *testing.T, dir, size string) {
 	t.Helper()
-	select {
-	case err := <-b.exited:
-		b.ended = true
-		return err
-	case <-time.After(d):
-		t.Fatalf("packer still runs %s after %s:\n%s", d, why, b.log.String())
-		return nil
-	}
-}
-
-// leftovers lists what an ended build left: QEMU, swtpm or plugin
-// processes, the output directory, files in TMPDIR and port lock files in
-// PACKER_CACHE_DIR.
-func leftovers(out, tmp, cache string) []string {
-	var left []string
-	for _, p := range leftRunning(func() []string {
-		found := append(processesMentioning("qemu-system-x86_64", out), processesMentioning("swtpm", out)...)
-		found = append(found, processesMentioning(installed.pluginPath, " start builder")...)
-		return append(found, processesMentioning(installed.pluginPath, " start provisioner")...)
-	}) {
-		left = append(left, "still running: "+p)
-	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
-		left = append(left, "the output directory "+out)
-	}
-	for _, dir := range []string{tmp, filepath.Join(cache, "port")} {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			left = append(left, "file "+filepath.Join(dir, e.Name()))
-		}
-	}
-	return left
-}
-
-// QEMU killed five seconds into the boot (the OOM killer, a crash): the
-// build fails at once — not when winrm_timeout (30m here) runs out — with
-// QEMU's exit status and the last serial console lines, and leaves
-// nothing.
-func TestQemuKilledFailsAtOnce(t *testing.T) {
-	iso := standinISO(t)
-	out := filepath.Join(t.TempDir(), "out")
-	tmp, cache := t.TempDir(), t.TempDir()
-	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "output_dir="+out,
-		"-var", "winrm_timeout=30m", filepath.Join("..", "example", "standin.pkr.hcl"))
-	cmd.Env = append(installed.environ(), "TMPDIR="+tmp, "PACKER_CACHE_DIR="+cache)
-	b := startInterruptible(t, cmd)
-
-	var qemuPID int
-	b.waitFor(t, "QEMU to boot the stand-in", func() bool {
-		console, err := os.ReadFile(filepath.Join(out, "serial.log"))
-		procs := processesMentioning("qemu-system-x86_64", out)
-		if err != nil || len(console) == 0 || len(procs) == 0 {
-			return false
-		}
-		qemuPID, _ = strconv.Atoi(strings.SplitN(procs[0], ":", 2)[0])
-		return true
-	})
-	time.Sleep(5 * time.Second)
-	if err := syscall.Kill(qemuPID, syscall.SIGKILL); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := b.waitExit(t, 3*time.Minute, "QEMU was killed")
-	log := b.log.String()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
-		t.Fatalf("packer ended with %v after QEMU was killed:\n%s", err, log)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "winbake-e2e", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount -t tmpfs (the e2e tests run as root): %v\n%s", err, out)
 	}
-	if i := strings.Index(log, "the VM stopped"); i >= 0 {
-		t.Logf("packer said: %s", log[i:min(len(log), i+600)])
-	}
-	for _, want := range []string{"QEMU exited: signal: killed", "last serial console lines"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("packer's output does not say %q:\n%s", want, log)
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, out)
 		}
-	}
-	if strings.Contains(log, "Timeout waiting for WinRM") {
-		t.Errorf("the build blamed WinRM:\n%s", log)
-	}
-	for _, l := range leftovers(out, tmp, cache) {
-		t.Errorf("left after the build: %s", l)
-	}
+	})
 }
 
-// Ctrl-C while winbake-updates waits for an install and the guest has
-// stopped answering (QEMU frozen with SIGSTOP: the install's Receive gets
-// no answer, as when the connection goes dark): on SIGINT to packer's
-// process group, as a terminal sends it, the provisioner returns although
-// Packer's RPC gives its communicator no context, the builder aborts the
-// WinRM request in flight and kills the VM, and nothing of the build is
-// left.
-func TestUpdatesInterruptLeavesNothing(t *testing.T) {
+// The golden image survives a failing post-processor through real Packer:
+// winbake-compress runs out of space on a 20 MiB tmpfs, Packer then
+// destroys the builder's artifact (a failed first post-processor does so
+// whatever keep_input_artifact says), and winbake-qemu's artifact keeps
+// the golden image (keep_golden_image defaults to true). The error says
+// what happened, and the full directory holds nothing half-written.
+func TestGoldenImageSurvivesFailedCompress(t *testing.T) {
 	iso := standinISO(t)
 	dir := t.TempDir()
-	long := testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010", Version: "10.0.1.0",
-		Spec: winsim.PackageSpec{Result: "installs", InstallTime: "1h"}}
-	// The template takes .msu and .cab files; this one goes in at once.
-	quick := testguest.PackageFile{Name: "windows10.0-kb5000012-x64.msu", KB: "5000012", PackageName: "Package_for_KB5000012", Version: "10.0.1.0",
-		Spec: winsim.PackageSpec{Result: "installs"}}
-	pkgDir := writePackages(t, filepath.Join(dir, "packages"), long, quick)
-	out := filepath.Join(dir, "out")
-	tmp, cache := t.TempDir(), t.TempDir()
-	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "iso_checksum=none", "-var", "output_dir="+out,
-		"-var", "packages_dir="+pkgDir, "-var", "manifest_out="+filepath.Join(dir, "updates.json"), filepath.Join("testdata", "updates.pkr.hcl"))
-	cmd.Env = append(installed.environ(), "TMPDIR="+tmp, "PACKER_CACHE_DIR="+cache)
-	b := startInterruptible(t, cmd)
-	b.waitFor(t, "winbake-updates to start the install", func() bool {
-		return strings.Contains(b.log.String(), "Installing "+long.Name)
-	})
-	time.Sleep(5 * time.Second)
-	procs := processesMentioning("qemu-system-x86_64", out)
-	if len(procs) != 1 {
-		t.Fatalf("QEMU processes: %v", procs)
+	out, images := filepath.Join(dir, "golden"), filepath.Join(dir, "images")
+	mountTmpfs(t, images, "20m")
+	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "images_dir="+images,
+		filepath.Join("testdata", "golden-survives-failed-compress.pkr.hcl"))
+	noQEMULeft(t, out)
+	if err == nil {
+		t.Fatalf("the build succeeded although the output directory is 20 MiB:\n%s", log)
 	}
-	qemuPID, _ := strconv.Atoi(strings.SplitN(procs[0], ":", 2)[0])
-	if err := syscall.Kill(qemuPID, syscall.SIGSTOP); err != nil {
+	if !strings.Contains(log, "no space left on device") || !strings.Contains(log, images) {
+		t.Errorf("the error does not say the disk is full and where:\n%s", log)
+	}
+	var m struct{ Disk, SHA256 string }
+	b, err := os.ReadFile(filepath.Join(out, "standin.json"))
+	if err != nil {
+		t.Fatalf("the golden image's manifest is gone: %v\n%s", err, log)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Second)
-	err := b.interrupt(t)
-	log := b.log.String()
-	if err == nil {
-		t.Errorf("packer exited 0 after SIGINT:\n%s", log)
+	disk := filepath.Join(out, m.Disk)
+	if got := sha256Of(t, disk); got != m.SHA256 {
+		t.Errorf("the golden disk changed: sha256 %s, manifest %s", got, m.SHA256)
 	}
-	if strings.Contains(log, long.Name+": installed") {
-		t.Errorf("the install finished before the interrupt; the test did not interrupt it:\n%s", log)
+	if check, err := exec.Command("qemu-img", "check", disk).CombinedOutput(); err != nil {
+		t.Errorf("qemu-img check %s: %v\n%s", disk, err, check)
 	}
-	for _, l := range leftovers(out, tmp, cache) {
-		t.Errorf("left after the interrupted build: %s", l)
+	if left, err := os.ReadDir(images); err != nil || len(left) != 0 {
+		t.Errorf("the full directory holds %v (%v); want nothing", left, err)
 	}
 }

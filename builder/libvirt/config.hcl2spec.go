@@ -60,6 +60,7 @@ type FlatConfig struct {
 	DiskInterface             *string           `mapstructure:"disk_interface" required:"false" cty:"disk_interface" hcl:"disk_interface"`
 	NetDevice                 *string           `mapstructure:"net_device" required:"false" cty:"net_device" hcl:"net_device"`
 	Accelerator               *string           `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
+	HyperVEnlightenments      *bool             `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
 	Network                   *string           `mapstructure:"network" required:"false" cty:"network" hcl:"network"`
 	Bridge                    *string           `mapstructure:"bridge" required:"false" cty:"bridge" hcl:"bridge"`
 	HostPortMin               *int              `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
@@ -125,6 +126,7 @@ type FlatConfig struct {
 	AddressSource             *string           `mapstructure:"address_source" required:"false" cty:"address_source" hcl:"address_source"`
 	ForwardAddress            *string           `mapstructure:"forward_address" required:"false" cty:"forward_address" hcl:"forward_address"`
 	SecureBoot                *bool             `mapstructure:"secure_boot" required:"false" cty:"secure_boot" hcl:"secure_boot"`
+	KeepGoldenImage           *bool             `mapstructure:"keep_golden_image" required:"false" cty:"keep_golden_image" hcl:"keep_golden_image"`
 	VMName                    *string           `mapstructure:"vm_name" required:"false" cty:"vm_name" hcl:"vm_name"`
 	OutputDir                 *string           `mapstructure:"output_directory" required:"false" cty:"output_directory" hcl:"output_directory"`
 	BootWait                  *string           `mapstructure:"boot_wait" required:"false" cty:"boot_wait" hcl:"boot_wait"`
@@ -193,6 +195,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"disk_interface":               &hcldec.AttrSpec{Name: "disk_interface", Type: cty.String, Required: false},
 		"net_device":                   &hcldec.AttrSpec{Name: "net_device", Type: cty.String, Required: false},
 		"accelerator":                  &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
+		"hyperv_enlightenments":        &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
 		"network":                      &hcldec.AttrSpec{Name: "network", Type: cty.String, Required: false},
 		"bridge":                       &hcldec.AttrSpec{Name: "bridge", Type: cty.String, Required: false},
 		"host_port_min":                &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},
@@ -258,6 +261,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"address_source":               &hcldec.AttrSpec{Name: "address_source", Type: cty.String, Required: false},
 		"forward_address":              &hcldec.AttrSpec{Name: "forward_address", Type: cty.String, Required: false},
 		"secure_boot":                  &hcldec.AttrSpec{Name: "secure_boot", Type: cty.Bool, Required: false},
+		"keep_golden_image":            &hcldec.AttrSpec{Name: "keep_golden_image", Type: cty.Bool, Required: false},
 		"vm_name":                      &hcldec.AttrSpec{Name: "vm_name", Type: cty.String, Required: false},
 		"output_directory":             &hcldec.AttrSpec{Name: "output_directory", Type: cty.String, Required: false},
 		"boot_wait":                    &hcldec.AttrSpec{Name: "boot_wait", Type: cty.String, Required: false},

@@ -57,6 +57,9 @@ type Options struct {
 	Clock           winsim.Clock
 	QuietModuleLoad bool
 	StartOff        bool
+	// SystemDisk is winsim.Options.SystemDisk: the disk C: lives on, for
+	// Optimize-Volume -ReTrim.
+	SystemDisk winsim.SystemDisk
 	// AgentImage is the content of the agent's file at AgentPath
 	// (default DefaultAgentImage). It is written when the file is absent,
 	// or always when AgentImage is set.
@@ -121,6 +124,7 @@ func New(opts Options) (*Guest, error) {
 		Logf:            opts.Logf,
 		QuietModuleLoad: opts.QuietModuleLoad,
 		StartOff:        opts.StartOff,
+		SystemDisk:      opts.SystemDisk,
 	})
 	if err != nil {
 		return nil, err

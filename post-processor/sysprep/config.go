@@ -17,6 +17,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/fetch"
@@ -62,6 +63,10 @@ type Config struct {
 
 	// `auto` (default), `kvm` or `tcg`, as in winbake-qemu.
 	Accelerator string `mapstructure:"accelerator" required:"false"`
+	// Give Windows the Hyper-V enlightenments, as in winbake-qemu: on by
+	// default under KVM, off under TCG; `false` leaves them off, `true`
+	// fails unless the VM runs under KVM.
+	HyperVEnlightenments *bool `mapstructure:"hyperv_enlightenments" required:"false"`
 	// Number of virtual CPUs, 1 to 64. Defaults to `2`.
 	CPUs int `mapstructure:"cpus" required:"false"`
 	// Memory in MiB, 512 to 1048576. Defaults to `4096`.
@@ -83,9 +88,13 @@ type Config struct {
 	HostPortMax int `mapstructure:"host_port_max" required:"false"`
 
 	// Per-user Appx packages removed (for all users) before sysprep, by
-	// package name. Defaults to the packages known to block sysprep:
+	// package name: a first pass. Packages that sysprep itself names in
+	// setupact.log as installed for a user but not provisioned are removed
+	// after a failed run whether or not they are listed here, and sysprep
+	// runs again. Defaults to the packages known to block sysprep:
 	// `["Microsoft.OneDriveSync", "Microsoft.Edge.GameAssist"]`. Set `[]`
-	// to remove none. The build log names each package removed.
+	// to remove none before sysprep. The build log names each package
+	// removed.
 	RemoveAppxPackages []string `mapstructure:"remove_appx_packages" required:"false"`
 	// Skip `Optimize-Volume -ReTrim` of drive C: before sysprep. The trim
 	// hands the free space back to the qcow2 disk (it is attached with
@@ -169,7 +178,9 @@ var optionName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 // Prepare decodes raws into c, fills in defaults and validates the result.
 // Every error names the HCL field and what is accepted.
 func (c *Config) Prepare(raws ...interface{}) error {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -212,9 +223,10 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	// The VM settings are checked by the builders' own rules; the fields
 	// the image fixes (firmware, disk bus, ...) come from its manifest.
 	c.vm = wbcommon.VMConfig{
-		Accelerator: c.Accelerator, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
+		Accelerator: c.Accelerator, HyperVEnlightenments: c.HyperVEnlightenments, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
 		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
 	}
+	c.vm.SetGiven(md.Keys)
 	add(c.vm.Prepare(&c.ctx)...)
 	c.Accelerator, c.CPUs, c.MemoryMB, c.HostPortMin, c.HostPortMax = c.vm.Accelerator, c.vm.CPUs, c.vm.MemoryMB, c.vm.HostPortMin, c.vm.HostPortMax
 	if c.EFIFirmwareCode != "" {

@@ -21,7 +21,7 @@ import (
 // <vm_name>.json with `generalized: true`, and puts the Artifact in state.
 //
 // Uses state: "ui", stateInput, StateDiskPath, StateAccelerator,
-// StateOVMF, stateRemovedAppx, stateCloudbaseInit.
+// StateHyperV, StateOVMF, stateRemovedAppx, stateCloudbaseInit.
 // Produces state: stateArtifact.
 type stepWriteManifest struct {
 	OutputDir string
@@ -48,6 +48,9 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	if accel, ok := state.Get(wbcommon.StateAccelerator).(string); ok {
 		m.Accelerator = accel
 	}
+	if hyperv, ok := state.Get(wbcommon.StateHyperV).([]string); ok {
+		m.HyperVEnlightenments = hyperv
+	}
 	m.RemovedAppxPackages, _ = state.Get(stateRemovedAppx).([]string)
 	if m.RemovedAppxPackages == nil {
 		m.RemovedAppxPackages = []string{}
@@ -66,6 +69,8 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	if m.EFIVars != "" {
 		m.EFIVars = wbcommon.EFIVarsName
 		files = append(files, filepath.Join(s.OutputDir, wbcommon.EFIVarsName))
+		// Read again: Windows may have updated db or dbx while it ran.
+		m.SecureBootCertificates = wbcommon.ManifestSecureBootCertificates(ui, filepath.Join(s.OutputDir, wbcommon.EFIVarsName))
 	}
 	if m.TPM {
 		m.TPMState = wbcommon.TPMStateDirName

@@ -15,6 +15,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
@@ -146,6 +147,10 @@ type Config struct {
 
 	// `auto` (default), `kvm` or `tcg`, as in winbake-qemu.
 	Accelerator string `mapstructure:"accelerator" required:"false"`
+	// Give Windows the Hyper-V enlightenments, as in winbake-qemu: on by
+	// default under KVM, off under TCG; `false` leaves them off, `true`
+	// fails unless the VM runs under KVM.
+	HyperVEnlightenments *bool `mapstructure:"hyperv_enlightenments" required:"false"`
 	// Number of virtual CPUs, 1 to 64. Defaults to `2`.
 	CPUs int `mapstructure:"cpus" required:"false"`
 	// Memory in MiB, 512 to 1048576. Defaults to `4096`.
@@ -187,7 +192,9 @@ func boolOr(b *bool, def bool) bool {
 
 // Prepare decodes raws into c, fills in defaults and validates the result.
 func (c *Config) Prepare(raws ...interface{}) error {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -323,9 +330,10 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		add(fmt.Errorf("timeout: %s is negative; use a duration such as \"30m\"", c.Timeout))
 	}
 	c.vm = wbcommon.VMConfig{
-		Accelerator: c.Accelerator, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
+		Accelerator: c.Accelerator, HyperVEnlightenments: c.HyperVEnlightenments, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
 		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
 	}
+	c.vm.SetGiven(md.Keys)
 	add(c.vm.Prepare(&c.ctx)...)
 	c.Accelerator, c.CPUs, c.MemoryMB, c.HostPortMin, c.HostPortMax = c.vm.Accelerator, c.vm.CPUs, c.vm.MemoryMB, c.vm.HostPortMin, c.vm.HostPortMax
 	if c.EFIFirmwareCode != "" {
