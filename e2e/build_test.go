@@ -27,6 +27,7 @@ func writeRawDisk(t *testing.T, path string) {
 }
 
 func TestBuildWithCompressPostProcessor(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	input := filepath.Join(dir, "input.raw")
 	writeRawDisk(t, input)
@@ -65,6 +66,7 @@ func TestBuildWithCompressPostProcessor(t *testing.T) {
 // Without the plugin, the same template must not validate: proves the tests
 // above depend on the installed plugin and not on something Packer bundles.
 func TestTemplateNeedsThePlugin(t *testing.T) {
+	t.Parallel()
 	bare := &packerEnv{packer: installed.packer, pluginPath: t.TempDir(), configDir: t.TempDir()}
 	log, err := bare.run("", "validate",
 		"-var", "input_disk=/dev/null", "-var", "output_dir="+t.TempDir(),
@@ -80,6 +82,7 @@ func TestTemplateNeedsThePlugin(t *testing.T) {
 // A configuration mistake surfaces through Packer as one error that names
 // the field and what it accepts.
 func TestValidateReportsBadField(t *testing.T) {
+	t.Parallel()
 	log, err := installed.run(t.TempDir(), "validate", mustAbs(t, filepath.Join("testdata", "compress-bad-format.pkr.hcl")))
 	if err == nil {
 		t.Fatalf("packer validate accepted format = \"zip\":\n%s", log)

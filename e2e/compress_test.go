@@ -122,6 +122,7 @@ func compressFileSHA(t *testing.T, path string) string {
 // winbake-compress to every format and checks each image gives back the
 // disk's raw bytes, passes qemu-img check, and is what the manifest lists.
 func TestCompressEveryFormat(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	input := filepath.Join(dir, "input.raw")
 	writeSparseRawDisk(t, input)

@@ -35,6 +35,7 @@ func mountTmpfs(t *testing.T, dir, size string) {
 // the golden image (keep_golden_image defaults to true). The error says
 // what happened, and the full directory holds nothing half-written.
 func TestGoldenImageSurvivesFailedCompress(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	dir := t.TempDir()
 	out, images := filepath.Join(dir, "golden"), filepath.Join(dir, "images")

@@ -71,6 +71,7 @@ func openstackJSON(t *testing.T, env map[string]string, out interface{}, args ..
 // active with the manifest's properties, and the debug log never contains
 // the password.
 func TestGlancePublishesThroughPacker(t *testing.T) {
+	t.Parallel()
 	env := openstackLab(t)
 	for _, terminal := range []bool{false, true} {
 		t.Run(map[bool]string{false: "log", true: "terminal"}[terminal], func(t *testing.T) {

@@ -33,9 +33,9 @@ type goldenVariant struct {
 }
 
 var (
-	// goldenUEFI: UEFI with Secure Boot and a TPM, as Windows 11 and Server
-	// 2025 want.
-	goldenUEFI = goldenVariant{"uefi-sb-tpm", map[string]string{"firmware": "uefi", "secure_boot": "true", "tpm": "true"}}
+	// goldenUEFI: UEFI with a TPM, without Secure Boot (the demo and
+	// TestQemuBuildsStandin build with Secure Boot).
+	goldenUEFI = goldenVariant{"uefi-tpm", map[string]string{"firmware": "uefi", "secure_boot": "false", "tpm": "true"}}
 	// goldenBIOS: BIOS without a TPM.
 	goldenBIOS = goldenVariant{"bios", map[string]string{"firmware": "bios", "secure_boot": "false", "tpm": "false"}}
 )

@@ -368,6 +368,7 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 // autoselection: Microsoft's keys enrolled) and a TPM through the
 // user-mode forward.
 func TestLibvirtBuildsStandin(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []libvirtCase{
 		{name: "bios", uri: libvirtLabURI, firmware: "bios", tpm: "false", secureBoot: "false", bridge: true},
 		{name: "uefi", uri: libvirtLabURI, firmware: "uefi", tpm: "true", secureBoot: "true"},
@@ -380,12 +381,14 @@ func TestLibvirtBuildsStandin(t *testing.T) {
 // with the guest on a libvirt network: its address is read from the
 // network's DHCP leases through the remote connection.
 func TestLibvirtBuildsStandinOverTCP(t *testing.T) {
+	t.Parallel()
 	runLibvirtBuild(t, libvirtCase{name: "tcp", uri: libvirtTCPURI, firmware: "bios", tpm: "false", secureBoot: "false", libvirtNetwork: true})
 }
 
 // The same build through SSH, as operators reach a virt host: the lab's
 // sshd in front of libvirtd, key authentication, host key checked.
 func TestLibvirtBuildsStandinOverSSH(t *testing.T) {
+	t.Parallel()
 	runLibvirtBuild(t, libvirtCase{name: "ssh", uri: libvirtSSHURI, firmware: "bios", tpm: "false", secureBoot: "false"})
 }
 
@@ -395,6 +398,7 @@ func TestLibvirtBuildsStandinOverSSH(t *testing.T) {
 // DHCP address on the test network, and the manifest records the QEMU-GA
 // service.
 func TestLibvirtBuildsStandinAgentAddress(t *testing.T) {
+	t.Parallel()
 	runLibvirtBuild(t, libvirtCase{name: "agent", uri: libvirtLabURI, firmware: "bios", tpm: "false", secureBoot: "false",
 		libvirtNetwork: true, guestAgent: true})
 }
@@ -402,12 +406,14 @@ func TestLibvirtBuildsStandinAgentAddress(t *testing.T) {
 // And through TLS, libvirt's other remote transport, keeping the disk in
 // the pool instead of downloading it.
 func TestLibvirtBuildsStandinOverTLS(t *testing.T) {
+	t.Parallel()
 	runLibvirtBuild(t, libvirtCase{name: "tls", uri: libvirtTLSURI, firmware: "bios", tpm: "false", secureBoot: "false", keepInPool: true})
 }
 
 // A missing pool fails with an error naming `pool`, before anything is
 // created.
 func TestLibvirtMissingPoolFails(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	l := libvirtLab(t)
 	out := filepath.Join(t.TempDir(), "out")
@@ -433,6 +439,7 @@ func TestLibvirtMissingPoolFails(t *testing.T) {
 // destroyed and undefined (libvirt stops its swtpm), the uploaded media
 // and the disk volume are deleted, no output directory is left.
 func TestLibvirtInterruptLeavesNothing(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	l := libvirtLab(t)
 	pool := testPool(t, l)
@@ -460,7 +467,7 @@ func TestLibvirtInterruptLeavesNothing(t *testing.T) {
 	}
 	nothingLeft(t, l, pool, vmName)
 	for _, p := range leftRunning(func() []string {
-		return append(processesMentioning("swtpm", vmName), processesMentioning(installed.pluginPath, " start builder")...)
+		return append(processesMentioning("swtpm", vmName), b.plugins()...)
 	}) {
 		t.Errorf("still running after the interrupted build: %s", p)
 	}

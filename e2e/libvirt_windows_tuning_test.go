@@ -15,6 +15,7 @@ import (
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/builder/libvirt"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/standin"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/vmslot"
 )
 
 // The lab's libvirtd (Debian 12: libvirt 9.0, without <blockio
@@ -22,6 +23,8 @@ import (
 // <qemu:override> of the system disk, and the QEMU it starts gives the
 // disk's device the 8 KiB unmap granularity Windows needs to retrim.
 func TestLibvirtSystemDiskDiscardGranularity(t *testing.T) {
+	t.Parallel()
+	vmslot.Acquire(t) // starts QEMU
 	l := libvirtLab(t)
 	pool := poolWithDisk(t, l)
 	for _, iface := range []string{wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI} {
@@ -92,6 +95,7 @@ func poolWithDisk(t *testing.T, l *golibvirt.Libvirt) string {
 // and libvirt turns the features into the same QEMU CPU flags winbake-qemu
 // passes (virsh domxml-to-native).
 func TestLibvirtHyperVDomain(t *testing.T) {
+	t.Parallel()
 	l := libvirtLab(t)
 	pool := poolWithDisk(t, l)
 	port, err := standin.FreePort()

@@ -45,6 +45,7 @@ func debianImage(t *testing.T) string {
 // SSH key for the default user (and the host key it printed), the user data,
 // sudo, the grown root file system, and a user check.
 func TestVerifyDebianCloudInit(t *testing.T) {
+	t.Parallel()
 	img := debianImage(t)
 	vmslot.Acquire(t)
 	dir := t.TempDir()

@@ -92,6 +92,7 @@ func maasBuildCommand(t *testing.T, srv *maasserver.Server, apiKey, format, dir 
 }
 
 func TestMAASPublishesCompressedImage(t *testing.T) {
+	t.Parallel()
 	srv := maasserver.New(maasserver.Options{PollsUntilComplete: 1})
 	defer srv.Close()
 	key := maasserver.DefaultAdminKey
@@ -161,6 +162,7 @@ func TestMAASPublishesCompressedImage(t *testing.T) {
 }
 
 func TestMAASBadAPIKey(t *testing.T) {
+	t.Parallel()
 	srv := maasserver.New(maasserver.Options{})
 	defer srv.Close()
 	k := maasserver.DefaultAdminKey
@@ -182,6 +184,7 @@ func TestMAASBadAPIKey(t *testing.T) {
 }
 
 func TestMAASRefusesQcow2(t *testing.T) {
+	t.Parallel()
 	srv := maasserver.New(maasserver.Options{})
 	defer srv.Close()
 	log, err := runMAASBuild(t, srv, maasserver.DefaultAdminKey.String(), "qcow2", t.TempDir())
@@ -200,6 +203,7 @@ func TestMAASRefusesQcow2(t *testing.T) {
 // Ctrl-C during the upload: Packer cancels the post-processor, which deletes
 // the half-uploaded resource.
 func TestMAASInterruptDeletesTheResource(t *testing.T) {
+	t.Parallel()
 	var cmd *exec.Cmd
 	interrupted := make(chan struct{})
 	clientGaveUp := false

@@ -116,6 +116,7 @@ func (e *packerEnv) command(terminal bool, env []string, args ...string) ([]byte
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func TestPluginIsInstalled(t *testing.T) {
+	t.Parallel()
 	out, err := installed.run("", "plugins", "installed")
 	if err != nil {
 		t.Fatalf("packer plugins installed: %v\n%s", err, out)
@@ -129,6 +130,7 @@ func TestPluginIsInstalled(t *testing.T) {
 // validates with the values its users set: scripts/validate-examples.sh,
 // which the demo runs too, against the plugin as built.
 func TestExamplesAreFormattedAndValid(t *testing.T) {
+	t.Parallel()
 	examples, err := filepath.Glob(filepath.Join("..", "example", "*.pkr.hcl"))
 	if err != nil {
 		t.Fatal(err)

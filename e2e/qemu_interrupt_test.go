@@ -4,9 +4,12 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +57,29 @@ func processesMentioning(words ...string) []string {
 	return found
 }
 
+// buildMarker names the environment variable that marks the processes of
+// one build.
+const buildMarker = "WINBAKE_E2E_BUILD"
+
+// plugins lists the build's plugin processes still running.
+func (b *interruptibleBuild) plugins() []string {
+	return processesOfBuild(b.marker, installed.pluginPath)
+}
+
+// processesOfBuild lists the processes whose environment holds marker
+// and whose command line mentions every word.
+func processesOfBuild(marker string, words ...string) []string {
+	var found []string
+	for _, p := range processesMentioning(words...) {
+		pid, _, _ := strings.Cut(p, ":")
+		env, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
+		if err == nil && slices.Contains(strings.Split(string(env), "\x00"), marker) {
+			found = append(found, p)
+		}
+	}
+	return found
+}
+
 // leftRunning returns what find lists after an interrupted build: cleanup
 // finished before packer exited, but processes get 5 s to be reaped.
 func leftRunning(find func() []string) []string {
@@ -72,7 +98,11 @@ func leftRunning(find func() []string) []string {
 // foreground group (packer's outer panicwrap process ignores SIGINT and
 // relies on that).
 type interruptibleBuild struct {
-	cmd    *exec.Cmd
+	cmd *exec.Cmd
+	// marker is in the environment of every process of the build (packer,
+	// its plugins, QEMU, swtpm), so leftovers are found by it and not
+	// confused with the processes of builds running beside it.
+	marker string
 	log    lockedBuffer
 	exited chan error
 	ended  bool
@@ -82,7 +112,13 @@ type interruptibleBuild struct {
 // before it does.
 func startInterruptible(t *testing.T, cmd *exec.Cmd) *interruptibleBuild {
 	t.Helper()
-	b := &interruptibleBuild{cmd: cmd, exited: make(chan error, 1)}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	b := &interruptibleBuild{cmd: cmd, exited: make(chan error, 1), marker: buildMarker + "=" + hex.EncodeToString(id)}
+	if cmd.Env == nil {
+		cmd.Env = installed.environ()
+	}
+	cmd.Env = append(cmd.Env, b.marker)
 	cmd.Stdout, cmd.Stderr = &b.log, &b.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -138,6 +174,7 @@ func (b *interruptibleBuild) interrupt(t *testing.T) error {
 // every step cleans up, and nothing of the build is left: no QEMU, no swtpm,
 // no plugin process, no temporary file, no output directory.
 func TestQemuInterruptLeavesNothing(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	tmp := t.TempDir()
@@ -168,7 +205,7 @@ func TestQemuInterruptLeavesNothing(t *testing.T) {
 
 	for _, p := range leftRunning(func() []string {
 		left := append(processesMentioning("qemu-system-x86_64", out), processesMentioning("swtpm", out)...)
-		return append(left, processesMentioning(installed.pluginPath, " start builder")...)
+		return append(left, b.plugins()...)
 	}) {
 		t.Errorf("still running after the interrupted build: %s", p)
 	}
@@ -188,6 +225,7 @@ func TestQemuInterruptLeavesNothing(t *testing.T) {
 // A wrong iso_checksum fails in the download step, before anything is
 // written or booted.
 func TestQemuBadChecksumFailsBeforeQEMU(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	wrong := "sha256:" + strings.Repeat("0", 64)

@@ -50,6 +50,7 @@ func noQEMULeft(t *testing.T, out string) {
 // signed by Microsoft, as real Linux media do, and Setup's disk through
 // the same chain.
 func TestQemuBuildsStandin(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	for _, tc := range []struct {
 		firmware   string
@@ -123,6 +124,7 @@ func TestQemuBuildsStandin(t *testing.T) {
 
 // A wrong image_name fails before QEMU starts and leaves no output.
 func TestQemuBadImageNameFailsBeforeQEMU(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
@@ -143,6 +145,7 @@ func TestQemuBadImageNameFailsBeforeQEMU(t *testing.T) {
 // names the last Setup phase the serial console showed and Setup's error,
 // and says setuperr.log could not be read.
 func TestQemuFailedSetupNamesPhase(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
@@ -170,6 +173,7 @@ func TestQemuFailedSetupNamesPhase(t *testing.T) {
 // keeps its UEFI variables and TPM state, and leaves a standalone qcow2;
 // the source's checksum is unchanged.
 func TestQemuBuildsFromSourceImage(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	dir := t.TempDir()
 	golden, refreshed := filepath.Join(dir, "golden"), filepath.Join(dir, "refreshed")
@@ -238,6 +242,7 @@ func sha256Of(t *testing.T, path string) string {
 // Setup phase (complete) and reports C:\Windows\Panther\setuperr.log as
 // read over WinRM from the stand-in (absent after a clean install).
 func TestQemuFailedProvisionerReadsSetupErrLog(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, filepath.Join("testdata", "qemu-provisioner-fails.pkr.hcl"))
@@ -285,6 +290,7 @@ func unsignedLoaderISO(t *testing.T, iso string) string {
 // with an unsigned GRUB as BOOTX64.EFI) are refused by the firmware and the
 // build's error says so.
 func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
+	t.Parallel()
 	iso := unsignedLoaderISO(t, standinISO(t))
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "firmware=uefi", "-var", "tpm=false",

@@ -34,12 +34,11 @@ func (b *interruptibleBuild) waitExit(t *testing.T, d time.Duration, why string)
 // leftovers lists what an ended build left: QEMU, swtpm or plugin
 // processes, the output directory, files in TMPDIR and port lock files in
 // PACKER_CACHE_DIR.
-func leftovers(out, tmp, cache string) []string {
+func leftovers(b *interruptibleBuild, out, tmp, cache string) []string {
 	var left []string
 	for _, p := range leftRunning(func() []string {
 		found := append(processesMentioning("qemu-system-x86_64", out), processesMentioning("swtpm", out)...)
-		found = append(found, processesMentioning(installed.pluginPath, " start builder")...)
-		return append(found, processesMentioning(installed.pluginPath, " start provisioner")...)
+		return append(found, b.plugins()...)
 	}) {
 		left = append(left, "still running: "+p)
 	}
@@ -60,6 +59,7 @@ func leftovers(out, tmp, cache string) []string {
 // QEMU's exit status and the last serial console lines, and leaves
 // nothing.
 func TestQemuKilledFailsAtOnce(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	tmp, cache := t.TempDir(), t.TempDir()
@@ -99,7 +99,7 @@ func TestQemuKilledFailsAtOnce(t *testing.T) {
 	if strings.Contains(log, "Timeout waiting for WinRM") {
 		t.Errorf("the build blamed WinRM:\n%s", log)
 	}
-	for _, l := range leftovers(out, tmp, cache) {
+	for _, l := range leftovers(b, out, tmp, cache) {
 		t.Errorf("left after the build: %s", l)
 	}
 }
@@ -112,7 +112,8 @@ func TestQemuKilledFailsAtOnce(t *testing.T) {
 // WinRM request in flight and kills the VM, and nothing of the build is
 // left.
 func TestUpdatesInterruptLeavesNothing(t *testing.T) {
-	iso := standinISO(t)
+	t.Parallel()
+	goldenDisk := filepath.Join(golden(t, goldenBIOS), "standin.qcow2")
 	dir := t.TempDir()
 	long := testguest.PackageFile{Name: "windows10.0-kb5000010-x64.cab", KB: "5000010", PackageName: "Package_for_KB5000010", Version: "10.0.1.0",
 		Spec: winsim.PackageSpec{Result: "installs", InstallTime: "1h"}}
@@ -122,7 +123,7 @@ func TestUpdatesInterruptLeavesNothing(t *testing.T) {
 	pkgDir := writePackages(t, filepath.Join(dir, "packages"), long, quick)
 	out := filepath.Join(dir, "out")
 	tmp, cache := t.TempDir(), t.TempDir()
-	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "iso_checksum=none", "-var", "output_dir="+out,
+	cmd := exec.Command(installed.packer, "build", "-var", "golden_disk="+goldenDisk, "-var", "winrm_password="+goldenPassword, "-var", "output_dir="+out,
 		"-var", "packages_dir="+pkgDir, "-var", "manifest_out="+filepath.Join(dir, "updates.json"), filepath.Join("testdata", "updates.pkr.hcl"))
 	cmd.Env = append(installed.environ(), "TMPDIR="+tmp, "PACKER_CACHE_DIR="+cache)
 	b := startInterruptible(t, cmd)
@@ -147,7 +148,7 @@ func TestUpdatesInterruptLeavesNothing(t *testing.T) {
 	if strings.Contains(log, long.Name+": installed") {
 		t.Errorf("the install finished before the interrupt; the test did not interrupt it:\n%s", log)
 	}
-	for _, l := range leftovers(out, tmp, cache) {
+	for _, l := range leftovers(b, out, tmp, cache) {
 		t.Errorf("left after the interrupted build: %s", l)
 	}
 }

@@ -35,16 +35,16 @@ func fileSHA256(t *testing.T, path string) string {
 // generalized by winbake-sysprep with real Packer under TCG (UEFI with a
 // TPM): the stand-in powers off generalized, the golden disk keeps its
 // checksum, and the output is a standalone qcow2 with its own manifest,
-// efivars and TPM state.
+// efivars and TPM state. It starts from the shared UEFI golden image.
 func TestSysprepGeneralizesStandinCopy(t *testing.T) {
-	iso := standinISO(t)
-	dir := t.TempDir()
-	golden, generalized := filepath.Join(dir, "golden"), filepath.Join(dir, "generalized")
-	const password = "Sysprep-e2e-Pw1"
+	t.Parallel()
+	golden := golden(t, goldenUEFI)
+	generalized := filepath.Join(t.TempDir(), "generalized")
+	const password = goldenPassword
 	start := time.Now()
-	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "sysprep_dir="+generalized,
-		"-var", "winrm_password="+password, filepath.Join("..", "example", "sysprep-standin.pkr.hcl"))
-	t.Logf("build + sysprep took %s", time.Since(start).Round(time.Second))
+	log, err := installed.run("", "build", "-var", "golden_dir="+golden, "-var", "sysprep_dir="+generalized,
+		"-var", "winrm_password="+password, filepath.Join("testdata", "sysprep-golden.pkr.hcl"))
+	t.Logf("sysprep took %s", time.Since(start).Round(time.Second))
 	noQEMULeft(t, golden)
 	noQEMULeft(t, generalized)
 	if err != nil {

@@ -51,6 +51,7 @@ func qcow2Allocation(t *testing.T, disk string) (clusters, clusterSize int64) {
 // clusters fewer than the golden one. Under TCG neither VM had Hyper-V
 // enlightenments, which both manifests record.
 func TestSysprepTrimShrinksUpdatedImage(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	dir := t.TempDir()
 	golden, generalized := filepath.Join(dir, "golden"), filepath.Join(dir, "generalized")

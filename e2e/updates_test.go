@@ -17,18 +17,24 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
-// winbake-updates in a real Packer build on the stand-in VM: synthetic
-// packages (real cabinets with Microsoft's metadata) served from the host
-// over HTTP to 10.0.2.2, installed in servicing order with real reboots of
-// the VM, and the manifest read back out of the guest; the builder's
-// manifest lists the packages' KBs and the ISO checksum verified.
+// winbake-updates in a real Packer build on the stand-in VM (winbake-qemu
+// refreshing a copy of the BIOS golden image): synthetic packages (real
+// cabinets with Microsoft's metadata) served from the host over HTTP to
+// 10.0.2.2, installed in servicing order with real reboots of the VM, and
+// the manifest read back out of the guest; the builder's manifest lists the
+// packages' KBs and the install ISO's checksum verified when the golden
+// image was built.
 func TestUpdatesOnStandinVM(t *testing.T) {
+	t.Parallel()
 	iso := standinISO(t)
 	isoData, err := os.ReadFile(iso)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The golden image was installed from this ISO; the source_image build
+	// carries its checksum on.
 	isoChecksum := fmt.Sprintf("sha256:%x", sha256.Sum256(isoData))
+	goldenDisk := filepath.Join(golden(t, goldenBIOS), "standin.qcow2")
 	dir := t.TempDir()
 	ssu := testguest.PackageFile{Name: "ssu-20348.2700-x64.cab", KB: "5044415", PackageName: "Package_for_ServicingStack_2700",
 		Version: "20348.2700.1.0", Spec: winsim.PackageSpec{Result: "installs"}}
@@ -46,7 +52,8 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	manifestOut := filepath.Join(dir, "updates.json")
 	start := time.Now()
-	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "iso_checksum="+isoChecksum, "-var", "output_dir="+out, "-var", "packages_dir="+pkgDir,
+	log, err := installed.run("", "build", "-var", "golden_disk="+goldenDisk, "-var", "winrm_password="+goldenPassword,
+		"-var", "output_dir="+out, "-var", "packages_dir="+pkgDir,
 		"-var", "manifest_out="+manifestOut, filepath.Join("testdata", "updates.pkr.hcl"))
 	t.Logf("build took %s", time.Since(start).Round(time.Second))
 	noQEMULeft(t, out)
@@ -142,7 +149,8 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 // after a real reboot, then stays in the image with the first-boot retry
 // hooked into SetupComplete.cmd; the build succeeds.
 func TestUpdatesDeferFailedOnStandinVM(t *testing.T) {
-	iso := standinISO(t)
+	t.Parallel()
+	goldenDisk := filepath.Join(golden(t, goldenBIOS), "standin.qcow2")
 	dir := t.TempDir()
 	copyDir := filepath.Join(dir, "copied")
 	if err := os.MkdirAll(copyDir, 0o755); err != nil {
@@ -152,7 +160,8 @@ func TestUpdatesDeferFailedOnStandinVM(t *testing.T) {
 	pkgDir := writePackages(t, filepath.Join(dir, "packages"), good, broken)
 	out := filepath.Join(dir, "out")
 	start := time.Now()
-	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "packages_dir="+pkgDir,
+	log, err := installed.run("", "build", "-var", "golden_disk="+goldenDisk, "-var", "winrm_password="+goldenPassword,
+		"-var", "output_dir="+out, "-var", "packages_dir="+pkgDir,
 		"-var", "copy_dir="+copyDir, filepath.Join("testdata", "updates-defer.pkr.hcl"))
 	t.Logf("build took %s", time.Since(start).Round(time.Second))
 	noQEMULeft(t, out)

@@ -46,6 +46,7 @@ build {
 // one-mistake template fails with an error naming the field, a valid one
 // passes, and virtio-net without the virtio-win ISO is a warning.
 func TestValidateRefusesOneMistakeTemplates(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	iso := filepath.Join(dir, "windows.iso")
 	msu := filepath.Join(dir, "updates", "windows10.0-kb5044281-x64.msu")

@@ -37,57 +37,53 @@ func (r verifyReport) evidence(name string) string {
 	return ""
 }
 
-// One golden stand-in with real Packer under TCG (UEFI with a TPM), two
-// post-processor chains: sysprep without cloudbase-init -> verify, which
-// fails the cloudbase-init check (nothing reads the config drive or the
-// metadata service); sysprep with the cloudbase-init MSI -> verify in
-// OpenStack mode with the config drive and the metadata service at
-// 169.254.169.254, where every check passes: cloudbase-init reads the
-// metadata over QEMU's user network, sets the host name (rebooting once),
-// creates the account WinRM logs on with, installs the SSH key, runs the
-// user data and posts the password encrypted. Both generalized images are
+// A copy of the UEFI golden stand-in (with a TPM) generalized without
+// cloudbase-init, then verified as OpenStack boots it, with real Packer
+// under TCG: the cloudbase-init check fails (nothing reads the config drive
+// or the metadata service), the first boot passes, the generalized image is
 // unchanged and no instance file is left.
-func TestVerifyWithAndWithoutCloudbaseInit(t *testing.T) {
-	iso := standinISO(t)
-	dir := t.TempDir()
-	golden, plain, cloudbase := filepath.Join(dir, "golden"), filepath.Join(dir, "plain"), filepath.Join(dir, "cloudbase")
-	// The stand-in's msiexec installs any non-empty CloudbaseInitSetup*.msi
-	// as cloudbase-init's MSI does.
-	msi := filepath.Join(dir, "CloudbaseInitSetup_x64.msi")
-	if err := os.WriteFile(msi, []byte("stand-in cloudbase-init MSI"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	const password = "Verify-e2e-Pw1"
-	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "winbake-verify-*"))
-	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "plain_dir="+plain,
-		"-var", "cloudbase_dir="+cloudbase, "-var", "cloudbase_init_msi="+msi,
-		"-var", "winrm_password="+password, filepath.Join("testdata", "verify-standin-both.pkr.hcl"))
-	noQEMULeft(t, plain)
-	noQEMULeft(t, cloudbase)
-	noVerifyVMLeft(t, log, 2)
+func TestVerifyWithoutCloudbaseInit(t *testing.T) {
+	t.Parallel()
+	dir, log, err := verifyGolden(t, false)
 	if err == nil {
-		t.Fatalf("packer build passed although one image has no cloudbase-init:\n%s", log)
-	}
-	if strings.Contains(log, password) {
-		t.Error("the build password appears in the build log")
+		t.Fatalf("packer build passed although the image has no cloudbase-init:\n%s", log)
 	}
 	for _, want := range []string{"Config drive (config-2)", "throwaway overlay", "Metadata service (openstack) for the guest at http://169.254.169.254/",
-		"winbake-verify report for", "cloudbase-init ran its plugins", "check(s) failed", "All checks passed."} {
+		"winbake-verify report for", "cloudbase-init ran its plugins", "check(s) failed"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
 	}
-
 	var r verifyReport
-	b := readJSON(t, filepath.Join(plain, "standin.verify.json"), &r)
+	b := readJSON(t, filepath.Join(dir, "standin.verify.json"), &r)
 	if r.Passed || r.result("cloudbase-init ran its plugins") != "fail" || r.result("first boot completes") != "pass" {
 		t.Errorf("report without cloudbase-init %s", b)
 	}
+}
 
+// A copy of the UEFI golden stand-in (with a TPM) generalized with the
+// cloudbase-init MSI, then verified in OpenStack mode with the config drive
+// and the metadata service at 169.254.169.254, where every check passes:
+// cloudbase-init reads the metadata over QEMU's user network, sets the host
+// name (rebooting once), creates the account WinRM logs on with, installs
+// the SSH key, runs the user data and posts the password encrypted. The
+// generalized image is unchanged and no instance file is left.
+func TestVerifyWithCloudbaseInit(t *testing.T) {
+	t.Parallel()
+	dir, log, err := verifyGolden(t, true)
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, log)
+	}
+	for _, want := range []string{"Config drive (config-2)", "throwaway overlay", "Metadata service (openstack) for the guest at http://169.254.169.254/",
+		"winbake-verify report for", "All checks passed."} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
 	var rc verifyReport
-	bc := readJSON(t, filepath.Join(cloudbase, "standin.verify.json"), &rc)
+	bc := readJSON(t, filepath.Join(dir, "standin.verify.json"), &rc)
 	if !rc.Passed {
-		serial, _ := os.ReadFile(filepath.Join(cloudbase, "standin.verify-serial.log"))
+		serial, _ := os.ReadFile(filepath.Join(dir, "standin.verify-serial.log"))
 		t.Errorf("report with cloudbase-init %s\nconsole:\n%s", bc, serial)
 	}
 	for _, name := range []string{"first boot completes", "cloudbase-init ran its plugins", "WinRM answers (keep_winrm = true)", "admin password posted encrypted",
@@ -104,26 +100,47 @@ func TestVerifyWithAndWithoutCloudbaseInit(t *testing.T) {
 	if !strings.Contains(string(bc), "metadata service HttpService") {
 		t.Errorf("the cloudbase-init evidence does not name the metadata service: %s", bc)
 	}
-	for _, d := range []string{plain, cloudbase} {
-		var m struct{ Disk, SHA256 string }
-		readJSON(t, filepath.Join(d, "standin.json"), &m)
-		if got := fileSHA256(t, filepath.Join(d, m.Disk)); got != m.SHA256 {
-			t.Errorf("%s: disk checksum %s, manifest says %s: verification changed the image", d, got, m.SHA256)
+}
+
+// verifyGolden generalizes a copy of the UEFI golden image, with
+// cloudbase-init or without, and verifies it (testdata/verify-golden.pkr.hcl).
+// It checks what holds either way: no verification VM outlives the build,
+// the password is in neither the log nor the report, and the generalized
+// image is unchanged. It returns the generalized image's directory.
+func verifyGolden(t *testing.T, cloudbaseInit bool) (string, string, error) {
+	t.Helper()
+	golden := golden(t, goldenUEFI)
+	dir := filepath.Join(t.TempDir(), "generalized")
+	args := []string{"build", "-var", "golden_dir=" + golden, "-var", "sysprep_dir=" + dir, "-var", "winrm_password=" + goldenPassword}
+	if cloudbaseInit {
+		// The stand-in's msiexec installs any non-empty
+		// CloudbaseInitSetup*.msi as cloudbase-init's MSI does.
+		msi := filepath.Join(t.TempDir(), "CloudbaseInitSetup_x64.msi")
+		if err := os.WriteFile(msi, []byte("stand-in cloudbase-init MSI"), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		if table, err := os.ReadFile(filepath.Join(d, "standin.verify.txt")); err != nil {
-			t.Error(err)
-		} else {
-			t.Logf("%s:\n%s", filepath.Base(d), table)
-		}
-		rb, _ := os.ReadFile(filepath.Join(d, "standin.verify.json"))
-		if strings.Contains(string(rb), password) {
-			t.Errorf("the build password is in %s's report", d)
-		}
+		args = append(args, "-var", "cloudbase_init_msi="+msi)
 	}
-	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "winbake-verify-*"))
-	if len(after) > len(before) {
-		t.Errorf("instance directories left behind: %v", after)
+	log, err := installed.run("", append(args, filepath.Join("testdata", "verify-golden.pkr.hcl"))...)
+	noQEMULeft(t, dir)
+	noVerifyVMLeft(t, log, 1)
+	if strings.Contains(log, goldenPassword) {
+		t.Error("the build password appears in the build log")
 	}
+	var m struct{ Disk, SHA256 string }
+	readJSON(t, filepath.Join(dir, "standin.json"), &m)
+	if got := fileSHA256(t, filepath.Join(dir, m.Disk)); got != m.SHA256 {
+		t.Errorf("disk checksum %s, manifest says %s: verification changed the image", got, m.SHA256)
+	}
+	if table, err := os.ReadFile(filepath.Join(dir, "standin.verify.txt")); err != nil {
+		t.Error(err)
+	} else {
+		t.Logf("report:\n%s", table)
+	}
+	if rb, _ := os.ReadFile(filepath.Join(dir, "standin.verify.json")); strings.Contains(string(rb), goldenPassword) {
+		t.Error("the build password is in the report")
+	}
+	return dir, log, err
 }
 
 // verifyInstanceDir finds winbake-verify's instance directories in the
@@ -131,7 +148,7 @@ func TestVerifyWithAndWithoutCloudbaseInit(t *testing.T) {
 var verifyInstanceDir = regexp.MustCompile(`\(winbake-verify\): Starting QEMU .*; serial console in (\S+)/serial\.log`)
 
 // The broken images winbake-verify must catch, besides the one without
-// cloudbase-init (above), end to end: one golden stand-in (BIOS, real Packer under TCG) left with
+// cloudbase-init (above), end to end: a copy of the BIOS golden stand-in, refreshed by a source_image build (real Packer under TCG) and left with
 // the build's answer file in C:\Windows\System32\Sysprep (Packer's file
 // provisioner over WinRM; it holds the build password) and with an update
 // that kept failing and was deferred (winbake-updates, defer_failed). With
@@ -146,7 +163,8 @@ var verifyInstanceDir = regexp.MustCompile(`\(winbake-verify\): Starting QEMU .*
 // service found. The generalized images are unchanged and the password is
 // in neither the log nor the reports.
 func TestVerifyCatchesBrokenImages(t *testing.T) {
-	iso := standinISO(t)
+	t.Parallel()
+	goldenDisk := filepath.Join(golden(t, goldenBIOS), "standin.qcow2")
 	dir := t.TempDir()
 	good, failing := goodAndFailingPackages()
 	pkgDir := writePackages(t, filepath.Join(dir, "packages"), good, failing)
@@ -155,10 +173,9 @@ func TestVerifyCatchesBrokenImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden, metadata, noConfigDrive := filepath.Join(dir, "golden"), filepath.Join(dir, "metadata"), filepath.Join(dir, "no-config-drive")
-	const password = "Broken-e2e-Pw7"
-	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "winbake-verify-*"))
+	const password = goldenPassword
 	start := time.Now()
-	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "packages_dir="+pkgDir,
+	log, err := installed.run("", "build", "-var", "golden_disk="+goldenDisk, "-var", "output_dir="+golden, "-var", "packages_dir="+pkgDir,
 		"-var", "metadata_dir="+metadata, "-var", "no_config_drive_dir="+noConfigDrive, "-var", "cloudbase_init_msi="+msi,
 		"-var", "winrm_password="+password, filepath.Join("testdata", "verify-standin-broken.pkr.hcl"))
 	t.Logf("build, 2 x sysprep and verify took %s", time.Since(start).Round(time.Second))
@@ -249,21 +266,20 @@ func TestVerifyCatchesBrokenImages(t *testing.T) {
 			}
 		}
 	}
-	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "winbake-verify-*"))
-	if len(after) > len(before) {
-		t.Errorf("instance directories left behind: %v", after)
-	}
 }
 
-// noVerifyVMLeft checks that no verification VM outlived the build: they
-// run in instance directories of their own, which the log names (want of
-// them).
+// noVerifyVMLeft checks that no verification VM outlived the build and
+// no instance file is left: they run in instance directories of their own,
+// which the log names (want of them).
 func noVerifyVMLeft(t *testing.T, log string, want int) {
 	t.Helper()
 	instances := verifyInstanceDir.FindAllStringSubmatch(log, -1)
 	for _, m := range instances {
 		if b, err := exec.Command("pgrep", "-f", "qemu-system-x86_64 .*"+regexp.QuoteMeta(m[1])).Output(); err == nil && len(b) > 0 {
 			t.Errorf("the verification VM of %s still runs: pids %s", m[1], b)
+		}
+		if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+			t.Errorf("the instance directory %s is left behind", m[1])
 		}
 	}
 	if len(instances) != want {

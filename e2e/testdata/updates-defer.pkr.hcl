@@ -11,8 +11,15 @@ packer {
   }
 }
 
-variable "iso" {
+# A copy of the BIOS golden stand-in's disk (e2e/golden_test.go), whose
+# build account the build logs on with.
+variable "golden_disk" {
   type = string
+}
+
+variable "winrm_password" {
+  type      = string
+  sensitive = true
 }
 
 variable "output_dir" {
@@ -28,19 +35,18 @@ variable "copy_dir" {
 }
 
 source "winbake-qemu" "standin" {
-  iso_url          = var.iso
-  iso_checksum     = "none"
-  image_name       = "Windows Server 2022 SERVERSTANDARDCORE"
-  firmware         = "bios"
-  accelerator      = "tcg"
-  cpus             = 1
-  memory           = 1024
-  disk_interface   = "sata"
-  net_device       = "e1000"
-  output_directory = var.output_dir
-  vm_name          = "standin"
-  winrm_timeout    = "10m"
-  shutdown_timeout = "2m"
+  source_image          = var.golden_disk
+  source_image_checksum = "none"
+  accelerator           = "tcg"
+  cpus                  = 1
+  memory                = 1024
+  disk_interface        = "sata"
+  net_device            = "e1000"
+  output_directory      = var.output_dir
+  vm_name               = "standin"
+  winrm_password        = var.winrm_password
+  winrm_timeout         = "10m"
+  shutdown_timeout      = "2m"
 }
 
 build {

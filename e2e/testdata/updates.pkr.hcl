@@ -1,4 +1,5 @@
-# winbake-updates after winbake-qemu on the stand-in ISO: the packages in
+# winbake-updates after winbake-qemu refreshing a golden stand-in disk
+# (source_image): the packages in
 # var.packages_dir are served from the host over HTTP, installed with
 # reboots, and the manifest the provisioner leaves in the image is copied
 # out to var.manifest_out. The build manifest lists the packages from that
@@ -12,12 +13,15 @@ packer {
   }
 }
 
-variable "iso" {
+# A copy of the BIOS golden stand-in's disk (e2e/golden_test.go), whose
+# build account the build logs on with.
+variable "golden_disk" {
   type = string
 }
 
-variable "iso_checksum" {
-  type = string
+variable "winrm_password" {
+  type      = string
+  sensitive = true
 }
 
 variable "output_dir" {
@@ -33,19 +37,18 @@ variable "manifest_out" {
 }
 
 source "winbake-qemu" "standin" {
-  iso_url          = var.iso
-  iso_checksum     = var.iso_checksum
-  image_name       = "Windows Server 2022 SERVERSTANDARDCORE"
-  firmware         = "bios"
-  accelerator      = "tcg"
-  cpus             = 1
-  memory           = 1024
-  disk_interface   = "sata"
-  net_device       = "e1000"
-  output_directory = var.output_dir
-  vm_name          = "standin"
-  winrm_timeout    = "10m"
-  shutdown_timeout = "2m"
+  source_image          = var.golden_disk
+  source_image_checksum = "none"
+  accelerator           = "tcg"
+  cpus                  = 1
+  memory                = 1024
+  disk_interface        = "sata"
+  net_device            = "e1000"
+  output_directory      = var.output_dir
+  vm_name               = "standin"
+  winrm_password        = var.winrm_password
+  winrm_timeout         = "10m"
+  shutdown_timeout      = "2m"
 }
 
 build {

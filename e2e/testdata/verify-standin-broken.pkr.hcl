@@ -1,4 +1,6 @@
-# One golden stand-in with two defects operators really ship: the build's
+# A golden stand-in (a copy of the shared BIOS one, e2e/golden_test.go,
+# refreshed from its disk with source_image) given two defects operators
+# really ship: the build's
 # answer file left in C:\Windows\System32\Sysprep holding the build password
 # (uploaded by Packer's file provisioner over WinRM), and an update that
 # failed during the build and was deferred (winbake-updates with
@@ -19,7 +21,7 @@ packer {
   }
 }
 
-variable "iso" {
+variable "golden_disk" {
   type = string
 }
 
@@ -49,20 +51,18 @@ variable "winrm_password" {
 }
 
 source "winbake-qemu" "standin" {
-  iso_url          = var.iso
-  iso_checksum     = "none"
-  image_name       = "Windows Server 2022 SERVERSTANDARDCORE"
-  firmware         = "bios"
-  accelerator      = "tcg"
-  cpus             = 1
-  memory           = 1024
-  disk_interface   = "sata"
-  net_device       = "e1000"
-  output_directory = var.output_dir
-  vm_name          = "standin"
-  winrm_password   = var.winrm_password
-  winrm_timeout    = "10m"
-  shutdown_timeout = "2m"
+  source_image          = var.golden_disk
+  source_image_checksum = "none"
+  accelerator           = "tcg"
+  cpus                  = 1
+  memory                = 1024
+  disk_interface        = "sata"
+  net_device            = "e1000"
+  output_directory      = var.output_dir
+  vm_name               = "standin"
+  winrm_password        = var.winrm_password
+  winrm_timeout         = "10m"
+  shutdown_timeout      = "2m"
 }
 
 build {
