@@ -1,6 +1,7 @@
 package testguest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -38,8 +39,10 @@ type Options struct {
 	// Addr is the HTTP listener's address (host:port, port 0 for any).
 	Addr string
 	// TLSAddr, when set, adds an HTTPS listener with a self-signed
-	// certificate (wsman.Server.ListenTLS).
+	// certificate (wsman.Server.ListenTLS), or TLSCertificate.
 	TLSAddr string
+	// TLSCertificate is the HTTPS listener's certificate and key.
+	TLSCertificate *tls.Certificate
 	// User and Password are the local account WinRM accepts.
 	User, Password string
 	// Accounts are more local accounts WinRM accepts (name: password),
@@ -153,6 +156,12 @@ func New(opts Options) (*Guest, error) {
 	// The server sees the Machine's optional CreateFault (wsman.CreateFaulter)
 	// through the Host it is given.
 	s := wsman.New(m, so)
+	if opts.TLSCertificate != nil {
+		if err := s.SetTLSCertificate(*opts.TLSCertificate); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
 	m.SetPowerControl(s)
 	return &Guest{Machine: m, Server: s, opts: opts}, nil
 }
