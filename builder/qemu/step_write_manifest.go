@@ -61,7 +61,7 @@ type Manifest struct {
 	Updates []wbcommon.ManifestUpdate `json:"updates,omitempty"`
 	// WinRM is how the build reached WinRM and what it added for it
 	// (listener, certificate, firewall rule), which winbake-sysprep removes.
-	WinRM *winrmsec.BuildWinRM `json:"winrm,omitempty"`
+	WinRM   *winrmsec.BuildWinRM `json:"winrm,omitempty"`
 	Windows struct {
 		ImageName        string `json:"image_name"`
 		EditionID        string `json:"edition_id"`
