@@ -60,6 +60,12 @@ type Options struct {
 	Clock           winsim.Clock
 	QuietModuleLoad bool
 	StartOff        bool
+	// WinRM and WinRMChanged are winsim.Options' of the same names: the
+	// WinRM configuration the simulated Windows' commands change. The
+	// Guest does not follow it by itself: Server.SetAuthentication and
+	// the listener methods make the server serve what it says.
+	WinRM        *winsim.WinRMConfig
+	WinRMChanged func()
 	// AgentImage is the content of the agent's file at AgentPath
 	// (default DefaultAgentImage). It is written when the file is absent,
 	// or always when AgentImage is set.
@@ -124,6 +130,8 @@ func New(opts Options) (*Guest, error) {
 		Logf:            opts.Logf,
 		QuietModuleLoad: opts.QuietModuleLoad,
 		StartOff:        opts.StartOff,
+		WinRM:           opts.WinRM,
+		WinRMChanged:    opts.WinRMChanged,
 	})
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
 
@@ -199,8 +200,7 @@ func (g *Guest) WindowsPE() error {
 	}
 
 	st := &State{Phase: PhaseSpecialize, Firmware: firmware, SecureBoot: secureBoot, AnswerFile: source, Registry: map[string]string{}}
-	st.WinRM.StartMode = "demand"
-	st.NetworkCategory = "Public"
+	st.WinRM = WinRMState{WinRMConfig: winsim.NewWinRMConfig()}
 
 	// Drivers: only from PnpCustomizationsWinPE paths.
 	var modules []string
@@ -767,8 +767,7 @@ func (w *installed) services(justConfigured bool) {
 	}
 	svc := NewWinRMService()
 	cfg := WinRMConfig{
-		Addr: fmt.Sprintf(":%d", WinRMPort), Users: users,
-		Basic: w.st.WinRM.Basic, AllowUnencrypted: w.st.WinRM.AllowUnencrypted,
+		Model: &w.st.WinRM.WinRMConfig, Users: users,
 		LocalAccountTokenFilterPolicy: w.st.WinRM.LocalAccountTokenFilterPolicy,
 		ComputerName:                  w.st.ComputerName,
 		State:                         w.st, StateRoot: windowsRoot,
@@ -780,7 +779,6 @@ func (w *installed) services(justConfigured bool) {
 		return
 	}
 	w.winrm = svc
-	g.Log.Line(fmt.Sprintf("%s%s (%s; Basic=%t, AllowUnencrypted=%t)", WinRMListeningPrefix, cfg.Addr, svc.Name(), cfg.Basic, cfg.AllowUnencrypted))
 }
 
 // after carries out a shutdown or restart a FirstLogonCommand asked for.
