@@ -28,13 +28,13 @@ type Outcome struct {
 }
 
 var (
-	reSCConfig         = regexp.MustCompile(`(?i)\bsc(\.exe)?\s+config\s+"?winrm"?\s+start=\s*"?([a-z-]+)`)
-	reSCStart          = regexp.MustCompile(`(?i)(\bsc(\.exe)?\s+start\s+"?winrm\b|\bnet(\.exe)?\s+start\s+"?winrm\b|\bstart-service\s+(-name\s+)?"?winrm\b)`)
-	reRegAdd           = regexp.MustCompile(`(?i)\breg(\.exe)?\s+add\s+"?(\S+?)"?\s+/v\s+"?([^"\s]+)"?(?:\s+/t\s+\S+)?\s+/d\s+"?([^"\s]*)"?`)
-	reNetProfile       = regexp.MustCompile(`(?i)set-netconnectionprofile\b.*-networkcategory\s+'?"?(\w+)`)
-	reShutdown         = regexp.MustCompile(`(?i)(^|[\s\\/"])shutdown(\.exe)?\s+(.*)$`)
-	reShutdownDelay    = regexp.MustCompile(`(?i)[/-]t\s+(\d+)`)
-	reSysprep          = regexp.MustCompile(`(?i)\bsysprep(\.exe)?"?\s+(.*)$`)
+	reSCConfig      = regexp.MustCompile(`(?i)\bsc(\.exe)?\s+config\s+"?winrm"?\s+start=\s*"?([a-z-]+)`)
+	reSCStart       = regexp.MustCompile(`(?i)(\bsc(\.exe)?\s+start\s+"?winrm\b|\bnet(\.exe)?\s+start\s+"?winrm\b|\bstart-service\s+(-name\s+)?"?winrm\b)`)
+	reRegAdd        = regexp.MustCompile(`(?i)\breg(\.exe)?\s+add\s+"?(\S+?)"?\s+/v\s+"?([^"\s]+)"?(?:\s+/t\s+\S+)?\s+/d\s+"?([^"\s]*)"?`)
+	reNetProfile    = regexp.MustCompile(`(?i)set-netconnectionprofile\b.*-networkcategory\s+'?"?(\w+)`)
+	reShutdown      = regexp.MustCompile(`(?i)(^|[\s\\/"])shutdown(\.exe)?\s+(.*)$`)
+	reShutdownDelay = regexp.MustCompile(`(?i)[/-]t\s+(\d+)`)
+	reSysprep       = regexp.MustCompile(`(?i)\bsysprep(\.exe)?"?\s+(.*)$`)
 )
 
 // Interpret runs a command as the stand-in understands it, changing s. The

@@ -29,7 +29,7 @@ type simulatedWinRM struct {
 	state  *State
 	cfg    WinRMConfig
 
-	mu      sync.Mutex // serializes apply
+	mu      sync.Mutex        // serializes apply
 	serving map[string]string // transport: what is served ("HTTP :5985", "HTTPS :5986 <thumbprint>")
 }
 
