@@ -18,6 +18,9 @@ import (
 // Produces state: StateHostPort.
 type StepForwardPort struct {
 	Min, Max int
+	// StateKey is where the port goes (default StateHostPort) and Purpose
+	// what it is for, in the message (default "WinRM").
+	StateKey, Purpose string
 
 	listener *sdknet.Listener
 }
@@ -31,8 +34,15 @@ func (s *StepForwardPort) Run(ctx context.Context, state multistep.StateBag) mul
 	// Free the socket for QEMU; the lock file keeps the port ours.
 	_ = l.Listener.Close()
 	s.listener = l
-	ui.Say(fmt.Sprintf("WinRM will be reached on 127.0.0.1:%d", l.Port))
-	state.Put(StateHostPort, l.Port)
+	key, purpose := s.StateKey, s.Purpose
+	if key == "" {
+		key = StateHostPort
+	}
+	if purpose == "" {
+		purpose = "WinRM"
+	}
+	ui.Say(fmt.Sprintf("%s will be reached on 127.0.0.1:%d", purpose, l.Port))
+	state.Put(key, l.Port)
 	return multistep.ActionContinue
 }
 

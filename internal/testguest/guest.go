@@ -60,12 +60,15 @@ type Options struct {
 	Clock           winsim.Clock
 	QuietModuleLoad bool
 	StartOff        bool
-	// WinRM and WinRMChanged are winsim.Options' of the same names: the
-	// WinRM configuration the simulated Windows' commands change. The
-	// Guest does not follow it by itself: Server.SetAuthentication and
-	// the listener methods make the server serve what it says.
-	WinRM        *winsim.WinRMConfig
-	WinRMChanged func()
+	// WinRM is the simulated Windows' WinRM configuration
+	// (winsim.Options.WinRM). With it, Start serves what it says instead
+	// of Addr and TLSAddr, and the server follows every change a command
+	// makes (see serveWinRM); WinRMChanged is called after each.
+	// WinRMListenAddr maps a listener's port to the address it listens on
+	// (default ":<port>"; tests pass "127.0.0.1:0").
+	WinRM           *winsim.WinRMConfig
+	WinRMChanged    func()
+	WinRMListenAddr func(port int) string
 	// AgentImage is the content of the agent's file at AgentPath
 	// (default DefaultAgentImage). It is written when the file is absent,
 	// or always when AgentImage is set.
@@ -93,7 +96,8 @@ type Guest struct {
 	// (Inject, SetLatency, SetKeepAliveRequests) and count requests.
 	Server *wsman.Server
 
-	opts Options
+	opts  Options
+	winrm winrmServing
 
 	mu      sync.Mutex
 	started bool
@@ -116,6 +120,11 @@ func New(opts Options) (*Guest, error) {
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}
+	g := &Guest{opts: opts}
+	var changed func()
+	if opts.WinRM != nil {
+		changed = g.winrmChanged
+	}
 	m, err := winsim.New(winsim.Options{
 		StateDir:        opts.StateDir,
 		ComputerName:    opts.ComputerName,
@@ -131,7 +140,7 @@ func New(opts Options) (*Guest, error) {
 		QuietModuleLoad: opts.QuietModuleLoad,
 		StartOff:        opts.StartOff,
 		WinRM:           opts.WinRM,
-		WinRMChanged:    opts.WinRMChanged,
+		WinRMChanged:    changed,
 	})
 	if err != nil {
 		return nil, err
@@ -163,6 +172,9 @@ func New(opts Options) (*Guest, error) {
 	}
 	// The server sees the Machine's optional CreateFault (wsman.CreateFaulter)
 	// through the Host it is given.
+	if opts.WinRM != nil {
+		_, so.Auth, so.RejectUnencrypted, _ = opts.WinRM.Endpoints()
+	}
 	s := wsman.New(m, so)
 	if opts.TLSCertificate != nil {
 		if err := s.SetTLSCertificate(*opts.TLSCertificate); err != nil {
@@ -171,7 +183,8 @@ func New(opts Options) (*Guest, error) {
 		}
 	}
 	m.SetPowerControl(s)
-	return &Guest{Machine: m, Server: s, opts: opts}, nil
+	g.Machine, g.Server = m, s
+	return g, nil
 }
 
 var _ wsman.CreateFaulter = (*winsim.Machine)(nil)
@@ -201,6 +214,12 @@ func (g *Guest) Start() error {
 		return errors.New("testguest: started twice")
 	}
 	g.started = true
+	if g.opts.WinRM != nil {
+		g.mu.Unlock()
+		err := g.serveWinRM()
+		g.mu.Lock()
+		return err
+	}
 	if err := g.Server.Listen(g.opts.Addr); err != nil {
 		return fmt.Errorf("testguest: WinRM listener: %w", err)
 	}

@@ -65,3 +65,16 @@ func (b *BuildWinRM) Check() error {
 
 // HTTPS reports whether the build reached WinRM over HTTPS.
 func (b *BuildWinRM) HTTPS() bool { return b != nil && b.Transport == TransportHTTPS }
+
+// ImageWinRM is winbake-sysprep's record of the WinRM a generalized image
+// offers (the manifest's `image_winrm`).
+type ImageWinRM struct {
+	// BuildRemoved: winbake-sysprep removed the build's listener,
+	// firewall rule and certificate and turned Basic and unencrypted
+	// messages off, leaving Windows' defaults.
+	BuildRemoved bool `json:"build_removed"`
+	// HTTPSAtFirstBoot: cloudbase-init's ConfigWinRMListenerPlugin creates
+	// an HTTPS listener (a self-signed certificate, TCP 5986) at an
+	// instance's first boot.
+	HTTPSAtFirstBoot bool `json:"https_at_first_boot"`
+}

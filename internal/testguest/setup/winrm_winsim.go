@@ -11,8 +11,6 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
-	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 // WinsimStateDir is where the simulated Windows keeps its disk (files,
@@ -93,7 +91,6 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 		}
 	}
 	logf := func(format string, args ...any) { cfg.Log.Printf("winrm", format, args...) }
-	_, auth, reject, _ := cfg.Model.Endpoints()
 	g, err := testguest.New(testguest.Options{
 		StateDir:     filepath.Join(cfg.StateRoot, WinsimStateDir),
 		User:         user,
@@ -104,7 +101,6 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 		// A restart passes through Off for this long before winsim boots
 		// again, which tells a restart from a power-off.
 		Power:        winsim.PowerOptions{OffTime: 500 * time.Millisecond},
-		Server:       wsman.Options{Auth: auth, RejectUnencrypted: reject},
 		WinRM:        cfg.Model,
 		WinRMChanged: s.reconfigure,
 		Failf:        func(format string, args ...any) { logf("not understood: "+format, args...) },
@@ -121,8 +117,12 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 			return err
 		}
 	}
+	if err := g.Start(); err != nil {
+		_ = g.Close()
+		return err
+	}
 	s.g = g
-	if err := s.apply(); err != nil {
+	if err := s.listening(); err != nil {
 		_ = g.Close()
 		s.g = nil
 		return err
@@ -178,91 +178,32 @@ func (s *simulatedWinRM) Stop() error {
 	return err
 }
 
-// apply makes the server serve what the configuration says: the
-// reachable listeners on their ports (an HTTPS listener with its
-// certificate), the authentication schemes and the encryption
-// requirement. Listeners that went away or changed are closed first.
-func (s *simulatedWinRM) apply() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var eps []winsim.WinRMEndpoint
-	var auth wsman.AuthMethods
-	var reject bool
-	var notes []string
-	_ = s.g.Machine.WinRM(func(c *winsim.WinRMConfig) error {
-		eps, auth, reject, notes = c.Endpoints()
-		return nil
-	})
-	srv := s.g.Server
-	srv.SetAuthentication(auth, reject)
-	want := map[string]string{}
-	byTransport := map[string]winsim.WinRMEndpoint{}
-	for _, ep := range eps {
-		desc := fmt.Sprintf("%s :%d", ep.Transport, ep.Port)
-		if ep.Certificate != nil {
-			desc += " " + winrmsec.Thumbprint(ep.Certificate.Certificate[0])
-		}
-		want[ep.Transport], byTransport[ep.Transport] = desc, ep
-	}
-	if s.serving == nil {
-		s.serving = map[string]string{}
-	}
-	var errs []error
-	for _, transport := range []string{"HTTP", "HTTPS"} {
-		have, serving := s.serving[transport]
-		desc, wanted := want[transport]
-		if serving && have == desc {
-			continue
-		}
-		if serving {
-			srv.CloseListener(transport == "HTTPS")
-			delete(s.serving, transport)
-			s.cfg.Log.Printf("winrm", "listener %s closed", have)
-		}
-		if !wanted {
-			continue
-		}
-		ep := byTransport[transport]
-		addr := fmt.Sprintf(":%d", ep.Port)
-		var err error
-		if transport == "HTTPS" {
-			if err = srv.SetTLSCertificate(*ep.Certificate); err == nil {
-				err = srv.ListenTLS(addr)
-			}
-		} else {
-			err = srv.Listen(addr)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("listener %s: %w", desc, err))
-			continue
-		}
-		s.serving[transport] = desc
-	}
+// listening logs what WinRM serves on the console.
+func (s *simulatedWinRM) listening() error {
+	served, notes := s.g.WinRMServing()
 	for _, n := range notes {
 		s.cfg.Log.Printf("winrm", "not served: %s", n)
 	}
-	var served []string
-	for _, transport := range []string{"HTTP", "HTTPS"} {
-		if d, ok := s.serving[transport]; ok {
-			served = append(served, d)
-		}
-	}
 	if len(served) == 0 {
-		errs = append(errs, errors.New("no listener is reachable"))
-	} else {
-		s.cfg.Log.Line(fmt.Sprintf("%s%s (%s; Basic=%t, AllowUnencrypted=%t)", WinRMListeningPrefix, strings.Join(served, ", "), s.Name(),
-			auth&wsman.AuthBasic != 0, !reject))
+		return errors.New("no listener is reachable: " + strings.Join(notes, "; "))
 	}
-	return errors.Join(errs...)
+	var basic, unencrypted bool
+	_ = s.g.Machine.WinRM(func(c *winsim.WinRMConfig) error {
+		basic, unencrypted = c.Auth.Basic, c.AllowUnencrypted
+		return nil
+	})
+	s.cfg.Log.Line(fmt.Sprintf("%s%s (%s; Basic=%t, AllowUnencrypted=%t)", WinRMListeningPrefix, strings.Join(served, ", "), s.Name(), basic, unencrypted))
+	return nil
 }
 
 // reconfigure follows a change of the configuration made by a command
-// over WinRM, and saves the state, as Windows keeps the change.
+// over WinRM (the server has followed it already): the console says what
+// WinRM now serves, and the state is saved, as Windows keeps the change.
 func (s *simulatedWinRM) reconfigure() {
 	if s.g == nil {
 		return
 	}
-	if err := s.apply(); err != nil {
+	if err := s.listening(); err != nil {
 		s.cfg.Log.Printf("winrm", "%v", err)
 	}
 	if s.cfg.SaveState != nil {
