@@ -35,7 +35,10 @@ func fileSHA256(t *testing.T, path string) string {
 // generalized by winbake-sysprep with real Packer under TCG (UEFI with a
 // TPM): the stand-in powers off generalized, the golden disk keeps its
 // checksum, and the output is a standalone qcow2 with its own manifest,
-// efivars and TPM state.
+// efivars and TPM state. The build speaks WinRM over HTTPS with its own
+// certificate (winrm_use_ssl), which winbake-sysprep trusts from the
+// manifest and removes, with the listener and its firewall rule, before
+// it generalizes over NTLM with encrypted messages.
 func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 	iso := standinISO(t)
 	dir := t.TempDir()
@@ -43,7 +46,7 @@ func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 	const password = "Sysprep-e2e-Pw1"
 	start := time.Now()
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "sysprep_dir="+generalized,
-		"-var", "winrm_password="+password, filepath.Join("..", "example", "sysprep-standin.pkr.hcl"))
+		"-var", "winrm_password="+password, "-var", "winrm_use_ssl=true", filepath.Join("..", "example", "sysprep-standin.pkr.hcl"))
 	t.Logf("build + sysprep took %s", time.Since(start).Round(time.Second))
 	noQEMULeft(t, golden)
 	noQEMULeft(t, generalized)
@@ -53,7 +56,8 @@ func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 	if strings.Contains(log, password) {
 		t.Errorf("the WinRM password appears in the build log")
 	}
-	for _, want := range []string{"Nothing is pending", "Trimming the free space of C:", "sysprep generalized Windows and powered the VM off"} {
+	for _, want := range []string{"WinRM over HTTPS on port 5986 with a certificate made for this build", "Nothing is pending", "Trimming the free space of C:",
+		"Returning WinRM to Windows' defaults (HTTPS listener, certificate", "WinRM is back to Windows' defaults", "sysprep generalized Windows and powered the VM off"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
@@ -71,10 +75,14 @@ func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 		TPMState                        string `json:"tpm_state"`
 		Generalized                     bool
 		Source                          struct{ Disk, SHA256 string }
+		WinRM                           struct{ Transport, Thumbprint string } `json:"winrm"`
+		ImageWinRM                      struct {
+			BuildRemoved bool `json:"build_removed"`
+		} `json:"image_winrm"`
 	}
 	b := readJSON(t, filepath.Join(generalized, "standin.json"), &m)
 	if !m.Generalized || m.Disk != "standin.qcow2" || m.Firmware != "uefi" || !m.TPM || m.EFIVars != "efivars.fd" ||
-		m.TPMState != "tpm" || m.Source.SHA256 != gm.SHA256 || m.SHA256 == gm.SHA256 {
+		m.TPMState != "tpm" || m.Source.SHA256 != gm.SHA256 || m.SHA256 == gm.SHA256 || m.WinRM.Transport != "https" || len(m.WinRM.Thumbprint) != 40 || !m.ImageWinRM.BuildRemoved {
 		t.Errorf("generalized manifest %s", b)
 	}
 	if strings.Contains(string(b), password) {
