@@ -78,10 +78,13 @@ func (k *checker) checkDoor(r *Report) {
 	switch {
 	case !d.Probed:
 		r.add(checkHTTPRefuses, ResultNotRun, "no password to try a logon with")
-	case d.Basic.Refused && d.Unsealed.Refused:
-		r.pass(checkHTTPRefuses, "a Basic logon and an unencrypted NTLM logon on port 5985 were refused with 401 (Service/Auth/Basic and AllowUnencrypted are off)")
 	case d.silent() && !keep:
 		r.pass(checkHTTPRefuses, fmt.Sprintf("nothing answers on port 5985 (%v)", d.Basic.Err))
+	case k.Comm == nil && !d.Basic.Accepted && !d.Unsealed.Accepted:
+		// A refusal proves something only for credentials Windows takes.
+		r.add(checkHTTPRefuses, ResultNotRun, "the account's logon failed with NTLM and encryption too, so a refusal of Basic proves nothing")
+	case d.Basic.Refused && d.Unsealed.Refused:
+		r.pass(checkHTTPRefuses, "with the credentials the encrypted NTLM logon took, a Basic logon and an unencrypted NTLM logon on port 5985 were refused with 401 (Service/Auth/Basic and AllowUnencrypted are off)")
 	default:
 		r.fail(checkHTTPRefuses, fmt.Sprintf("on port 5985 a Basic logon was %s and an unencrypted NTLM logon %s: the password or the commands would cross the network in the clear", d.Basic, d.Unsealed))
 	}
