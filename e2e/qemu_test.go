@@ -10,12 +10,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testing/vmslot"
 )
 
 // standinISO is the stand-in install ISO (make standin-iso), or the one
-// WINBAKE_STANDIN_ISO names.
+// WINBAKE_STANDIN_ISO names. A test asking for it boots the stand-in: it
+// holds one of the machine's VM slots until it ends.
 func standinISO(t *testing.T) string {
 	t.Helper()
+	vmslot.Acquire(t)
 	if iso := os.Getenv("WINBAKE_STANDIN_ISO"); iso != "" {
 		return iso
 	}

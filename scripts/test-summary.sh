@@ -1,10 +1,27 @@
 #!/usr/bin/env bash
-# Prints one closing line over the go test JSON streams given (gotestsum
-# --jsonfile), counting every test and subtest:
-#   tests: N passed, N failed, N skipped
-set -euo pipefail
-count() { cat "$@" | grep '"Test":' | grep -c "\"Action\":\"$action\"" || true; }
-action=pass; passed=$(count "$@")
-action=fail; failed=$(count "$@")
-action=skip; skipped=$(count "$@")
-echo "tests: $passed passed, $failed failed, $skipped skipped"
+# test-summary.sh PHASES JSON...: the closing lines of make test.
+#   - each phase and its time (PHASES: "name seconds exit" lines);
+#   - the ten slowest tests over the go test JSON streams (gotestsum
+#     --jsonfile), so a slow test added shows up in its first run;
+#   - one line counting every test and subtest:
+#       tests: N passed, N failed, N skipped
+set -uo pipefail
+phases=$1; shift
+jsons=()
+for f in "$@"; do [[ -s $f ]] && jsons+=("$f"); done
+
+echo
+echo "phase times:"
+while read -r name secs rc; do
+  printf '  %-16s %5d s%s\n' "$name" "$secs" "$([[ $rc == 0 ]] || echo "  (exit $rc)")"
+done < "$phases"
+
+if ((${#jsons[@]})); then
+  echo "ten slowest tests:"
+  cat "${jsons[@]}" > build/logs/all-tests.json
+  go tool gotestsum tool slowest --jsonfile build/logs/all-tests.json --threshold 0s 2>/dev/null |
+    head -n 10 | sed 's/^/  /'
+fi
+
+count() { cat "${jsons[@]}" /dev/null | grep '"Test":' | grep -c "\"Action\":\"$1\"" || true; }
+echo "tests: $(count pass) passed, $(count fail) failed, $(count skip) skipped"

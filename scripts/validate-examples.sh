@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 packer=${PACKER:-$PWD/.tools/bin/packer}
 
 fixtures=build/validate
+mkdir -p "$fixtures"
+# The demo and the e2e tests validate side by side under make test.
+exec {lock}>"$fixtures.lock"
+flock "$lock"
 rm -rf "$fixtures"
 mkdir -p "$fixtures/updates"
 go run ./internal/testing/cmd/winbake-demo inputs "$fixtures"

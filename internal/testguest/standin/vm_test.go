@@ -21,6 +21,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/vmslot"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
 
@@ -64,6 +65,7 @@ func isoPath(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("boots QEMU: not with -short")
 	}
+	vmslot.Acquire(t) // the test boots the stand-in
 	p := os.Getenv("WINBAKE_STANDIN_ISO")
 	if p == "" {
 		_, file, _, _ := runtime.Caller(0)

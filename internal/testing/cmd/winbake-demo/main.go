@@ -96,11 +96,20 @@ type stage struct {
 }
 
 var (
+	ansiRE          = regexp.MustCompile("\x1b\\[[0-9;]*m")
 	timestampRE     = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)): (.*)$`)
 	postProcessorRE = regexp.MustCompile(`Running post-processor:.*\(type ([a-z-]+)\)|Running post-processor: ([a-z-]+)$`)
 	finishedRE      = regexp.MustCompile(`Build '.*' finished after`)
 	rebootsRE       = regexp.MustCompile(`winbake-updates summary \((\d+) reboot\(s\) started`)
 )
+
+// stageNames says what each post-processor's stage does.
+var stageNames = map[string]string{
+	"winbake-sysprep":  "sysprep with cloudbase-init",
+	"winbake-compress": "compress to qcow2 and dd.gz",
+	"winbake-verify":   "first boot checked",
+	"winbake-glance":   "published to Glance",
+}
 
 // stagesOf reads the stages from Packer's timestamped output.
 func stagesOf(logPath string) (stages []stage, end time.Time, reboots string, err error) {
@@ -112,7 +121,7 @@ func stagesOf(logPath string) (stages []stage, end time.Time, reboots string, er
 	s := bufio.NewScanner(f)
 	s.Buffer(make([]byte, 1<<20), 1<<20)
 	for s.Scan() {
-		m := timestampRE.FindStringSubmatch(s.Text())
+		m := timestampRE.FindStringSubmatch(ansiRE.ReplaceAllString(s.Text(), ""))
 		if m == nil {
 			continue
 		}
@@ -132,6 +141,9 @@ func stagesOf(logPath string) (stages []stage, end time.Time, reboots string, er
 			if name == "manifest" { // Packer's own, a record of the artifacts
 				end = t
 				continue
+			}
+			if what, ok := stageNames[name]; ok {
+				name = what + " (" + name + ")"
 			}
 			stages = append(stages, stage{name, t})
 		case finishedRE.MatchString(line):

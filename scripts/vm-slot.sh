@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# vm-slot.sh CMD ARGS...: runs CMD holding one of the machine's VM slots
+# (internal/testing/vmslot: flock on $TMPDIR/winbake-vm-slots/slot.N, N from
+# 0 to WINBAKE_VM_SLOTS or the number of CPUs), so the demo's VMs and the
+# tests' VMs together never outnumber the cores. Waits for a free slot.
+set -uo pipefail
+dir=${TMPDIR:-/tmp}/winbake-vm-slots
+slots=${WINBAKE_VM_SLOTS:-$(nproc)}
+mkdir -p "$dir"
+while true; do
+  for ((i = 0; i < slots; i++)); do
+    exec {fd}>"$dir/slot.$i"
+    if flock -n "$fd"; then
+      "$@"
+      exit $?
+    fi
+    exec {fd}>&-
+  done
+  sleep 1
+done
