@@ -79,6 +79,7 @@ func (c *capture) stop(t *testing.T) []capturedPacket {
 // its payload.
 type capturedPacket struct {
 	Frame            []byte
+	SrcIP, DstIP     string
 	TCP              bool
 	Src, Dst         string // ip:port
 	SrcPort, DstPort int
@@ -109,6 +110,7 @@ func readCapture(path string) ([]capturedPacket, error) {
 		} else if ip, ok := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
 			src, dst = ip.SrcIP.String(), ip.DstIP.String()
 		}
+		p.SrcIP, p.DstIP = src, dst
 		if tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
 			p.TCP = true
 			p.SrcPort, p.DstPort = int(tcp.SrcPort), int(tcp.DstPort)
