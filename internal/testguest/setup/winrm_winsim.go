@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
@@ -26,9 +25,6 @@ type simulatedWinRM struct {
 	cancel context.CancelFunc
 	state  *State
 	cfg    WinRMConfig
-
-	mu      sync.Mutex        // serializes apply
-	serving map[string]string // transport: what is served ("HTTP :5985", "HTTPS :5986 <thumbprint>")
 }
 
 // NewSimulatedWinRM returns the testguest (wsman + winsim) WinRM service.

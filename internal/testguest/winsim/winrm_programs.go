@@ -10,10 +10,9 @@ import (
 // System32 paths: winrm.cmd (a batch file running winrm.vbs), netsh.exe,
 // certutil.exe.
 const (
-	winrmCmdPath   = `C:\Windows\System32\winrm.cmd`
-	netshPath      = `C:\Windows\System32\netsh.exe`
-	certutilPath   = `C:\Windows\System32\certutil.exe`
-	winrmProgramID = "winrm"
+	winrmCmdPath = `C:\Windows\System32\winrm.cmd`
+	netshPath    = `C:\Windows\System32\netsh.exe`
+	certutilPath = `C:\Windows\System32\certutil.exe`
 )
 
 // WinRM runs f on the machine's WinRM configuration (Options.WinRM) and,
