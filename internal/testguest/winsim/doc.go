@@ -112,8 +112,9 @@
 // [System.IO.Path], [System.IO.File], [System.Convert] base64; the cmdlets
 // Write-Host (lines end in "\n"), Write-Output/echo (pipeline output ends
 // in "\r\n"), Write-Error, Start-Sleep, Test-Path (files, HKLM:/HKCU:
-// registry keys, variable: and env:), Get-Location/pwd, Set-Location,
-// Remove-Item, New-Item, mkdir, Get-Content, Set-Content; native programs with
+// registry keys, variable:, env: and Cert:\LocalMachine\My), Get-Location/pwd,
+// Set-Location, Remove-Item (files, and certificates with -DeleteKey),
+// New-Item, mkdir, Get-Content, Set-Content; native programs with
 // Windows PowerShell 5.1's argument passing (blanks quoted, empty arguments
 // dropped), $LASTEXITCODE and $?; the automatic and preference variables
 // of 5.1 on Server 2022 ($PSVersionTable, $PID, $Host, $PSHOME, $HOME,
@@ -147,8 +148,10 @@
 // shutdown.exe, hostname.exe, netstat.exe (`-n -p TCP`, from the host's
 // /proc/net/tcp), net.exe (`net user [name]`), reg.exe (`reg query <key>
 // /v <name>`), msiexec.exe (the cloudbase-init MSI and virtio-win's
-// qemu-ga-x86_64.msi, which installs the QEMU-GA service) and
-// Sysprep\sysprep.exe, at their System32
+// qemu-ga-x86_64.msi, which installs the QEMU-GA service),
+// Sysprep\sysprep.exe, and the tools that configure WinRM on
+// Options.WinRM (winrmconfig.go): winrm.cmd, netsh.exe (`advfirewall
+// firewall` add, delete and show rule) and certutil.exe (-importPFX), at their System32
 // paths (found through PATH and PATHEXT: cmd.exe searches the working
 // directory first, PowerShell and Processes.Run only PATH), and
 // winbake-agent.exe when its file exists in C:\ProgramData\winbake\ or at
