@@ -169,7 +169,9 @@
 // metadata API or MAAS's, runs SetHostNamePlugin, CreateUserPlugin,
 // SetUserSSHPublicKeysPlugin, UserDataPlugin (#ps1 scripts through the
 // PowerShell above), SetUserPasswordPlugin (with first_logon_behaviour's
-// forced password change) and ConfigWinRMCertificateAuthPlugin, records
+// forced password change), ConfigWinRMListenerPlugin (an HTTPS listener
+// with a self-signed certificate, on Options.WinRM) and
+// ConfigWinRMCertificateAuthPlugin, records
 // each plugin's state for the instance in the registry, and logs to COM1
 // in cloudbase-init's line format. An account whose password must change
 // at the next logon is refused by WinRM (PasswordMustChange, used by
