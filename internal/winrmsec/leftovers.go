@@ -32,7 +32,9 @@ func Leftovers(ctx context.Context, comm packersdk.Communicator, thumbprint stri
 		}
 	}
 	if thumbprint != "" {
-		out, code, err := run(ctx, comm, `powershell.exe -NoProfile -NonInteractive -Command "Test-Path Cert:\LocalMachine\My\`+thumbprint+`"`)
+		// Progress silenced: Windows PowerShell otherwise writes "Preparing
+		// modules for first use." as CLIXML on stderr.
+		out, code, err := run(ctx, comm, `powershell.exe -NoProfile -NonInteractive -Command "$ProgressPreference = 'SilentlyContinue'; Test-Path Cert:\LocalMachine\My\`+thumbprint+`"`)
 		switch answer := strings.TrimSpace(out); {
 		case err != nil:
 			return found, checked, fmt.Errorf("Test-Path of the certificate: %w", err)
@@ -66,11 +68,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// run runs a command and returns its standard output (with the error
+// output appended when it exits non-zero, for the message).
 func run(ctx context.Context, comm packersdk.Communicator, command string) (string, int, error) {
-	var out syncBuffer
-	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &out, Stderr: &out}
+	var out, errOut syncBuffer
+	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &out, Stderr: &errOut}
 	if err := comm.Start(ctx, cmd); err != nil {
 		return out.String(), -1, err
 	}
-	return out.String(), cmd.Wait(), nil
+	code := cmd.Wait()
+	if code != 0 {
+		return out.String() + errOut.String(), code, nil
+	}
+	return out.String(), code, nil
 }

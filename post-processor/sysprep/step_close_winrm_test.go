@@ -49,7 +49,8 @@ func buildGuest(t *testing.T, cert *winrmsec.BuildCertificate) (*testguest.Guest
 		mustRun(cfg.RunNetsh([]string{"advfirewall", "firewall", "add", "rule", "name=" + winrmsec.FirewallRuleHTTPS, "dir=in", "action=allow", "protocol=TCP", "localport=5986", "profile=any"}, &out))
 	}
 	mustRun(cfg.RunWinrm([]string{"set", "winrm/config/service/auth", `@{Basic="true"}`}, &out))
-	g := testguest.StartForTest(t, testguest.Options{User: "Administrator", Password: testPassword, QuietModuleLoad: true,
+	// PowerShell writes its first-use progress record, as on Windows.
+	g := testguest.StartForTest(t, testguest.Options{User: "Administrator", Password: testPassword,
 		WinRM: &cfg, WinRMListenAddr: func(int) string { return "127.0.0.1:0" }})
 	return g, &cfg
 }

@@ -591,6 +591,18 @@ func (g *Guest) Installed() (err error) {
 		st.Sysprep = ""
 		st.Phase = PhaseSpecialize
 		st.Note("generalized image: specialize and oobeSystem run again")
+		// sysprep's /unattend answer file replaces the one cached at
+		// installation for these passes (winsim.SysprepAnswerFile).
+		sysprepAnswer := filepath.Join(windowsRoot, WinsimStateDir, winsim.SysprepAnswerFile)
+		if b, err := os.ReadFile(sysprepAnswer); err == nil {
+			if err := os.WriteFile(filepath.Join(windowsRoot, PantherPath), b, 0o644); err != nil {
+				return err
+			}
+			if err := os.Remove(sysprepAnswer); err != nil {
+				return err
+			}
+			st.Note("sysprep's /unattend answer file is the cached answer file now")
+		}
 	}
 	var power *PowerAction
 	setupRan := false
