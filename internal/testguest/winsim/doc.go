@@ -216,9 +216,11 @@
 // WSUSSCAN.cab is not a package. sysprep: /oobe with /shutdown, /reboot or
 // /quit, optional /generalize, /quiet, /mode:vm, /unattend:<file>; it fails
 // (exit 1, setuperr.log) while a reboot is pending; otherwise, after
-// PowerOptions.SysprepTime, it generalizes (Generalized, ImageState) and
-// shuts down or restarts the machine under the running command, which
-// never returns, as over WinRM.
+// PowerOptions.SysprepTime, it generalizes (Generalized, ImageState),
+// keeps the /unattend answer file for the next boot's Setup passes
+// (SysprepAnswerFile in the state directory) and shuts down or restarts
+// the machine under the running command, which never returns, as over
+// WinRM.
 //
 // Every boot advances pending packages; the boot that completes the last
 // one clears the pending keys, during the boot or, with
