@@ -15,6 +15,7 @@ packages=(
   libvirt-daemon-system libvirt-daemon-driver-qemu   # a real libvirtd for winbake-libvirt tests
   dnsmasq-base iptables                               # libvirt networks: DHCP leases, firewall rules
   openssh-server                                      # qemu+libssh: sshd on loopback in front of libvirtd
+  libxml2-utils                                       # xmllint, behind virt-xml-validate: domain XML against libvirt's schema
   glance-api glance-common python3-glance             # a real Glance for winbake-glance tests
   python3-keystone python3-openstackclient            # a real Keystone and the openstack CLI
   python3-winrm                                       # pywinrm, Ansible's WinRM client: sealed NTLM against the stand-in

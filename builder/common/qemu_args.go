@@ -19,8 +19,10 @@ type VMSpec struct {
 	Name        string
 	Machine     string // e.g. "q35"
 	Accelerator string // "kvm" or "tcg"
-	CPUs        int
-	MemoryMB    int
+	// HyperV gives a KVM VM the HyperVEnlightenments.
+	HyperV   bool
+	CPUs     int
+	MemoryMB int
 
 	Firmware string // FirmwareBIOS or FirmwareUEFI
 	// SecureBoot turns on SMM and locks the flash to it (UEFI with a
@@ -73,9 +75,14 @@ func (s VMSpec) Args() ([]QemuArg, error) {
 		{"-machine", machine},
 		{"-accel", s.Accelerator},
 	}
-	if s.Accelerator == AccelKVM {
+	switch {
+	case s.Accelerator == AccelKVM && s.HyperV:
+		a = append(a, QemuArg{"-cpu", hypervCPU("host")})
+	case s.HyperV:
+		return nil, fmt.Errorf("hyperv_enlightenments: the Hyper-V enlightenments need KVM, not %s", s.Accelerator)
+	case s.Accelerator == AccelKVM:
 		a = append(a, QemuArg{"-cpu", "host"})
-	} else {
+	default:
 		a = append(a, QemuArg{"-cpu", "max"})
 	}
 	a = append(a,
@@ -165,12 +172,13 @@ func (s VMSpec) Args() ([]QemuArg, error) {
 			QemuArg{"-device", "isa-fdc,driveA=fd0"})
 	}
 	diskDrive := "if=none,id=disk0,format=qcow2,cache=writeback,discard=unmap,detect-zeroes=unmap,file=" + s.Disk
+	granularity := discardGranularityProperty(s.DiskInterface)
 	switch s.DiskInterface {
 	case DiskVirtioBlk:
-		a = append(a, QemuArg{"-drive", diskDrive}, QemuArg{"-device", fmt.Sprintf("virtio-blk-pci,drive=disk0,bootindex=%d", boot)})
+		a = append(a, QemuArg{"-drive", diskDrive}, QemuArg{"-device", fmt.Sprintf("virtio-blk-pci,drive=disk0,%s,bootindex=%d", granularity, boot)})
 	case DiskVirtioSCSI:
 		a = append(a, QemuArg{"-device", "virtio-scsi-pci,id=scsi0"}, QemuArg{"-drive", diskDrive},
-			QemuArg{"-device", fmt.Sprintf("scsi-hd,drive=disk0,bus=scsi0.0,bootindex=%d", boot)})
+			QemuArg{"-device", fmt.Sprintf("scsi-hd,drive=disk0,bus=scsi0.0,%s,bootindex=%d", granularity, boot)})
 	case DiskSATA:
 		if err := ide("ide-hd", "disk0", s.Disk, "qcow2"); err != nil {
 			return nil, err

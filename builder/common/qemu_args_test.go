@@ -33,7 +33,7 @@ func TestVMSpecArgsUEFI(t *testing.T) {
 		"-drive if=none,id=installcd,format=raw,file=/iso/win.iso,media=cdrom,readonly=on -device ide-cd,drive=installcd,bus=ide.0,bootindex=0",
 		"-device ide-cd,drive=answercd,bus=ide.1,bootindex=1",
 		"-device ide-cd,drive=cd0,bus=ide.2,bootindex=2",
-		"-drive if=none,id=disk0,format=qcow2,cache=writeback,discard=unmap,detect-zeroes=unmap,file=/out/win.qcow2 -device virtio-blk-pci,drive=disk0,bootindex=3",
+		"-drive if=none,id=disk0,format=qcow2,cache=writeback,discard=unmap,detect-zeroes=unmap,file=/out/win.qcow2 -device virtio-blk-pci,drive=disk0,discard_granularity=8192,bootindex=3",
 		"-netdev user,id=n0,hostfwd=tcp:127.0.0.1:3333-:5985 -device virtio-net-pci,netdev=n0 -device qemu-xhci -no-reboot",
 	}
 	for _, w := range want {
@@ -86,7 +86,7 @@ func TestVMSpecArgsVirtioSCSIAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(Flatten(args), " "); !strings.Contains(got, "-device virtio-scsi-pci,id=scsi0") || !strings.Contains(got, "scsi-hd,drive=disk0,bus=scsi0.0,bootindex=3") {
+	if got := strings.Join(Flatten(args), " "); !strings.Contains(got, "-device virtio-scsi-pci,id=scsi0") || !strings.Contains(got, "scsi-hd,drive=disk0,bus=scsi0.0,discard_granularity=8192,bootindex=3") {
 		t.Errorf("virtio-scsi args: %s", got)
 	}
 	spec.UserArgs = [][]string{{"-a", "b", "c"}}

@@ -28,7 +28,8 @@ const (
 // Uses state: "ui", StateDriver, "iso_path", "cd_path" or "floppy_path",
 // StateVirtioWinISO (optional), StateDiskPath, StateOVMF (UEFI),
 // StateTPMSocket (optional), StateHostPort.
-// Produces state: StateAccelerator, StateGuestMAC (bridge network).
+// Produces state: StateAccelerator, StateHyperV, StateGuestMAC (bridge
+// network).
 type StepRunVM struct {
 	VM        *VMConfig
 	Name      string
@@ -107,12 +108,22 @@ func (s *StepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep
 	accel, reason := s.Host.ChooseAccelerator(s.VM.Accelerator)
 	ui.Say(fmt.Sprintf("Accelerator %s: %s", accel, reason))
 	state.Put(StateAccelerator, accel)
+	hyperv, err := s.VM.HyperV(accel, reason)
+	if err != nil {
+		return halt(state, ui, err)
+	}
+	state.Put(StateHyperV, HyperVRecord(hyperv))
+	if hyperv {
+		ui.Say("Hyper-V enlightenments: " + strings.Join(HyperVEnlightenments, ","))
+	}
 	if s.VM.Network == NetworkBridge {
 		if _, ok := state.Get(StateGuestMAC).(string); !ok {
 			state.Put(StateGuestMAC, RandomMAC())
 		}
 	}
-	args, err := s.Spec(state, accel).Args()
+	spec := s.Spec(state, accel)
+	spec.HyperV = hyperv
+	args, err := spec.Args()
 	if err != nil {
 		return halt(state, ui, err)
 	}

@@ -78,6 +78,17 @@ type VMConfig struct {
 	// running the `kvm_pvm` module (software nested virtualisation that
 	// cannot run Windows); otherwise TCG. The build log says which.
 	Accelerator string `mapstructure:"accelerator" required:"false"`
+	// Give Windows the Hyper-V enlightenments (`hv-relaxed`, `hv-vapic`,
+	// `hv-spinlocks=0x1fff`, `hv-vpindex`, `hv-runtime`, `hv-synic`,
+	// `hv-time`, `hv-stimer`, `hv-frequencies`, `hv-reset`; on libvirt
+	// `<features><hyperv>` and the `hypervclock` timer), as virt-install
+	// and Proxmox do for Windows guests: without them Windows under KVM
+	// runs slower and falls back to the HPET or RTC for its timers.
+	// Defaults to on under KVM and off under TCG, which cannot provide
+	// them. `false` leaves them off; `true` fails the build unless the VM
+	// runs under KVM. The manifest lists the ones the VM ran with
+	// (`hyperv_enlightenments`).
+	HyperVEnlightenments *bool `mapstructure:"hyperv_enlightenments" required:"false"`
 	// How the guest is networked: `user` (default; QEMU's user-mode
 	// network, WinRM reached through a port forward on 127.0.0.1, the host
 	// seen by the guest as 10.0.2.2) or `bridge` (the NIC joins the host
@@ -205,6 +216,9 @@ func (c *VMConfig) Prepare(_ *interpolate.Context) []error {
 	case AccelAuto, AccelKVM, AccelTCG:
 	default:
 		errs = append(errs, fmt.Errorf("accelerator: %q is not supported; use %q, %q or %q", c.Accelerator, AccelAuto, AccelKVM, AccelTCG))
+	}
+	if c.HyperVEnlightenments != nil && *c.HyperVEnlightenments && c.Accelerator == AccelTCG {
+		errs = append(errs, fmt.Errorf(`hyperv_enlightenments: true needs KVM, but accelerator is "tcg"; QEMU provides the Hyper-V enlightenments only with KVM; remove hyperv_enlightenments or use accelerator = "kvm" or "auto"`))
 	}
 	switch c.Network {
 	case "":

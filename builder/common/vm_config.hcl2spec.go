@@ -10,26 +10,27 @@ import (
 // FlatVMConfig is an auto-generated flat version of VMConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatVMConfig struct {
-	Firmware        *string `mapstructure:"firmware" required:"false" cty:"firmware" hcl:"firmware"`
-	TPM             *bool   `mapstructure:"tpm" required:"false" cty:"tpm" hcl:"tpm"`
-	EFIFirmwareCode *string `mapstructure:"efi_firmware_code" required:"false" cty:"efi_firmware_code" hcl:"efi_firmware_code"`
-	EFIFirmwareVars *string `mapstructure:"efi_firmware_vars" required:"false" cty:"efi_firmware_vars" hcl:"efi_firmware_vars"`
-	MachineType     *string `mapstructure:"machine_type" required:"false" cty:"machine_type" hcl:"machine_type"`
-	CPUs            *int    `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
-	MemoryMB        *int    `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
-	DiskSizeMB      *uint64 `mapstructure:"disk_size" required:"false" cty:"disk_size" hcl:"disk_size"`
-	DiskInterface   *string `mapstructure:"disk_interface" required:"false" cty:"disk_interface" hcl:"disk_interface"`
-	NetDevice       *string `mapstructure:"net_device" required:"false" cty:"net_device" hcl:"net_device"`
-	Accelerator     *string `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
-	Network         *string `mapstructure:"network" required:"false" cty:"network" hcl:"network"`
-	Bridge          *string `mapstructure:"bridge" required:"false" cty:"bridge" hcl:"bridge"`
-	HostPortMin     *int    `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
-	HostPortMax     *int    `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
-	ShutdownTimeout *string `mapstructure:"shutdown_timeout" required:"false" cty:"shutdown_timeout" hcl:"shutdown_timeout"`
-	VNC             *bool   `mapstructure:"vnc" required:"false" cty:"vnc" hcl:"vnc"`
-	VNCBindAddress  *string `mapstructure:"vnc_bind_address" required:"false" cty:"vnc_bind_address" hcl:"vnc_bind_address"`
-	VNCPortMin      *int    `mapstructure:"vnc_port_min" required:"false" cty:"vnc_port_min" hcl:"vnc_port_min"`
-	VNCPortMax      *int    `mapstructure:"vnc_port_max" required:"false" cty:"vnc_port_max" hcl:"vnc_port_max"`
+	Firmware             *string `mapstructure:"firmware" required:"false" cty:"firmware" hcl:"firmware"`
+	TPM                  *bool   `mapstructure:"tpm" required:"false" cty:"tpm" hcl:"tpm"`
+	EFIFirmwareCode      *string `mapstructure:"efi_firmware_code" required:"false" cty:"efi_firmware_code" hcl:"efi_firmware_code"`
+	EFIFirmwareVars      *string `mapstructure:"efi_firmware_vars" required:"false" cty:"efi_firmware_vars" hcl:"efi_firmware_vars"`
+	MachineType          *string `mapstructure:"machine_type" required:"false" cty:"machine_type" hcl:"machine_type"`
+	CPUs                 *int    `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
+	MemoryMB             *int    `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
+	DiskSizeMB           *uint64 `mapstructure:"disk_size" required:"false" cty:"disk_size" hcl:"disk_size"`
+	DiskInterface        *string `mapstructure:"disk_interface" required:"false" cty:"disk_interface" hcl:"disk_interface"`
+	NetDevice            *string `mapstructure:"net_device" required:"false" cty:"net_device" hcl:"net_device"`
+	Accelerator          *string `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
+	HyperVEnlightenments *bool   `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
+	Network              *string `mapstructure:"network" required:"false" cty:"network" hcl:"network"`
+	Bridge               *string `mapstructure:"bridge" required:"false" cty:"bridge" hcl:"bridge"`
+	HostPortMin          *int    `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
+	HostPortMax          *int    `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
+	ShutdownTimeout      *string `mapstructure:"shutdown_timeout" required:"false" cty:"shutdown_timeout" hcl:"shutdown_timeout"`
+	VNC                  *bool   `mapstructure:"vnc" required:"false" cty:"vnc" hcl:"vnc"`
+	VNCBindAddress       *string `mapstructure:"vnc_bind_address" required:"false" cty:"vnc_bind_address" hcl:"vnc_bind_address"`
+	VNCPortMin           *int    `mapstructure:"vnc_port_min" required:"false" cty:"vnc_port_min" hcl:"vnc_port_min"`
+	VNCPortMax           *int    `mapstructure:"vnc_port_max" required:"false" cty:"vnc_port_max" hcl:"vnc_port_max"`
 }
 
 // FlatMapstructure returns a new FlatVMConfig.
@@ -44,26 +45,27 @@ func (*VMConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec
 // The decoded values from this spec will then be applied to a FlatVMConfig.
 func (*FlatVMConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"firmware":          &hcldec.AttrSpec{Name: "firmware", Type: cty.String, Required: false},
-		"tpm":               &hcldec.AttrSpec{Name: "tpm", Type: cty.Bool, Required: false},
-		"efi_firmware_code": &hcldec.AttrSpec{Name: "efi_firmware_code", Type: cty.String, Required: false},
-		"efi_firmware_vars": &hcldec.AttrSpec{Name: "efi_firmware_vars", Type: cty.String, Required: false},
-		"machine_type":      &hcldec.AttrSpec{Name: "machine_type", Type: cty.String, Required: false},
-		"cpus":              &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
-		"memory":            &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},
-		"disk_size":         &hcldec.AttrSpec{Name: "disk_size", Type: cty.Number, Required: false},
-		"disk_interface":    &hcldec.AttrSpec{Name: "disk_interface", Type: cty.String, Required: false},
-		"net_device":        &hcldec.AttrSpec{Name: "net_device", Type: cty.String, Required: false},
-		"accelerator":       &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
-		"network":           &hcldec.AttrSpec{Name: "network", Type: cty.String, Required: false},
-		"bridge":            &hcldec.AttrSpec{Name: "bridge", Type: cty.String, Required: false},
-		"host_port_min":     &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},
-		"host_port_max":     &hcldec.AttrSpec{Name: "host_port_max", Type: cty.Number, Required: false},
-		"shutdown_timeout":  &hcldec.AttrSpec{Name: "shutdown_timeout", Type: cty.String, Required: false},
-		"vnc":               &hcldec.AttrSpec{Name: "vnc", Type: cty.Bool, Required: false},
-		"vnc_bind_address":  &hcldec.AttrSpec{Name: "vnc_bind_address", Type: cty.String, Required: false},
-		"vnc_port_min":      &hcldec.AttrSpec{Name: "vnc_port_min", Type: cty.Number, Required: false},
-		"vnc_port_max":      &hcldec.AttrSpec{Name: "vnc_port_max", Type: cty.Number, Required: false},
+		"firmware":              &hcldec.AttrSpec{Name: "firmware", Type: cty.String, Required: false},
+		"tpm":                   &hcldec.AttrSpec{Name: "tpm", Type: cty.Bool, Required: false},
+		"efi_firmware_code":     &hcldec.AttrSpec{Name: "efi_firmware_code", Type: cty.String, Required: false},
+		"efi_firmware_vars":     &hcldec.AttrSpec{Name: "efi_firmware_vars", Type: cty.String, Required: false},
+		"machine_type":          &hcldec.AttrSpec{Name: "machine_type", Type: cty.String, Required: false},
+		"cpus":                  &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
+		"memory":                &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},
+		"disk_size":             &hcldec.AttrSpec{Name: "disk_size", Type: cty.Number, Required: false},
+		"disk_interface":        &hcldec.AttrSpec{Name: "disk_interface", Type: cty.String, Required: false},
+		"net_device":            &hcldec.AttrSpec{Name: "net_device", Type: cty.String, Required: false},
+		"accelerator":           &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
+		"hyperv_enlightenments": &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
+		"network":               &hcldec.AttrSpec{Name: "network", Type: cty.String, Required: false},
+		"bridge":                &hcldec.AttrSpec{Name: "bridge", Type: cty.String, Required: false},
+		"host_port_min":         &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},
+		"host_port_max":         &hcldec.AttrSpec{Name: "host_port_max", Type: cty.Number, Required: false},
+		"shutdown_timeout":      &hcldec.AttrSpec{Name: "shutdown_timeout", Type: cty.String, Required: false},
+		"vnc":                   &hcldec.AttrSpec{Name: "vnc", Type: cty.Bool, Required: false},
+		"vnc_bind_address":      &hcldec.AttrSpec{Name: "vnc_bind_address", Type: cty.String, Required: false},
+		"vnc_port_min":          &hcldec.AttrSpec{Name: "vnc_port_min", Type: cty.Number, Required: false},
+		"vnc_port_max":          &hcldec.AttrSpec{Name: "vnc_port_max", Type: cty.Number, Required: false},
 	}
 	return s
 }

@@ -14,7 +14,9 @@ import (
 type DomainSpec struct {
 	Name string
 	// Type is the libvirt domain type: "qemu" (TCG) or "kvm".
-	Type     string
+	Type string
+	// HyperV gives a "kvm" domain the Hyper-V enlightenments.
+	HyperV   bool
 	Machine  string
 	CPUs     int
 	MemoryMB int
@@ -95,6 +97,12 @@ func (s DomainSpec) Domain() (*libvirtxml.Domain, error) {
 		d.CPU = &libvirtxml.DomainCPU{Mode: "host-passthrough"}
 	} else {
 		d.CPU = &libvirtxml.DomainCPU{Mode: "maximum"}
+	}
+	switch {
+	case s.HyperV && s.Type == "kvm":
+		addHyperV(d)
+	case s.HyperV:
+		return nil, fmt.Errorf("hyperv_enlightenments: the Hyper-V enlightenments need a kvm domain, not %q", s.Type)
 	}
 
 	if s.Firmware == wbcommon.FirmwareUEFI {
@@ -181,6 +189,7 @@ func (s DomainSpec) addDisks(d *libvirtxml.Domain) error {
 	default:
 		return fmt.Errorf("disk_interface: %q is not supported by winbake-libvirt", s.DiskInterface)
 	}
+	addDiscardGranularity(d, &disk, s.DiskInterface)
 	d.Devices.Disks = append(d.Devices.Disks, disk)
 
 	cd := func(name string, boot uint) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -23,7 +24,8 @@ import (
 //
 // Uses state: "ui", stateDriver, stateVolumes, stateDiskVolume,
 // wbcommon.StateHostPort (user networking).
-// Produces state: wbcommon.StateAccelerator, stateMAC, stateDomainName,
+// Produces state: wbcommon.StateAccelerator, wbcommon.StateHyperV,
+// stateMAC, stateDomainName,
 // stateEFIFirmwareCode (when the live XML names a loader),
 // "generated_data".
 type stepStartDomain struct {
@@ -51,10 +53,23 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 	}
 	ui.Say(fmt.Sprintf("Accelerator %s: %s", accel, reason))
 	state.Put(wbcommon.StateAccelerator, accel)
+	vmAccel := wbcommon.AccelTCG
+	if accel == "kvm" {
+		vmAccel = wbcommon.AccelKVM
+	}
+	hyperv, err := c.HyperV(vmAccel, reason)
+	if err != nil {
+		return halt(state, ui, err)
+	}
+	state.Put(wbcommon.StateHyperV, wbcommon.HyperVRecord(hyperv))
 
 	spec, err := s.spec(state, accel)
 	if err != nil {
 		return halt(state, ui, err)
+	}
+	spec.HyperV = hyperv
+	if hyperv {
+		ui.Say("Hyper-V enlightenments: " + strings.Join(wbcommon.HyperVEnlightenments, ","))
 	}
 	hostIP, bindIP, err := s.hostAddresses(driver, spec.NetworkMode)
 	if err != nil {

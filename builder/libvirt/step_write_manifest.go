@@ -27,7 +27,7 @@ import (
 // hypervisor keeps them, and libvirt removes them with the domain).
 //
 // Uses state: "ui", stateDiskPath (unless keep_in_pool),
-// stateDiskVolume, StateInstallImage, StateAccelerator,
+// stateDiskVolume, StateInstallImage, StateAccelerator, StateHyperV,
 // stateEFIFirmwareCode, StateQemuGuestAgent, StateUpdates,
 // "generated_data".
 // Produces state: stateArtifact.
@@ -51,6 +51,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		Disk: volume, Format: "qcow2", Firmware: c.Firmware, SecureBoot: c.SecureBoot, TPM: c.TPMEnabled(),
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
+	m.HyperVEnlightenments, _ = state.Get(wbcommon.StateHyperV).([]string)
 	var files []string
 	art := &Artifact{dir: c.OutputDir, keep: c.KeepGoldenImage == nil || *c.KeepGoldenImage}
 	if c.KeepInPool {

@@ -60,6 +60,7 @@ type FlatConfig struct {
 	DiskInterface             *string           `mapstructure:"disk_interface" required:"false" cty:"disk_interface" hcl:"disk_interface"`
 	NetDevice                 *string           `mapstructure:"net_device" required:"false" cty:"net_device" hcl:"net_device"`
 	Accelerator               *string           `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
+	HyperVEnlightenments      *bool             `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
 	Network                   *string           `mapstructure:"network" required:"false" cty:"network" hcl:"network"`
 	Bridge                    *string           `mapstructure:"bridge" required:"false" cty:"bridge" hcl:"bridge"`
 	HostPortMin               *int              `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
@@ -192,6 +193,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"disk_interface":               &hcldec.AttrSpec{Name: "disk_interface", Type: cty.String, Required: false},
 		"net_device":                   &hcldec.AttrSpec{Name: "net_device", Type: cty.String, Required: false},
 		"accelerator":                  &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
+		"hyperv_enlightenments":        &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
 		"network":                      &hcldec.AttrSpec{Name: "network", Type: cty.String, Required: false},
 		"bridge":                       &hcldec.AttrSpec{Name: "bridge", Type: cty.String, Required: false},
 		"host_port_min":                &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},

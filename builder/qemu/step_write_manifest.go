@@ -48,6 +48,10 @@ type Manifest struct {
 	DiskInterface          string                          `json:"disk_interface"`
 	NetDevice              string                          `json:"net_device"`
 	Accelerator            string                          `json:"accelerator"`
+	// HyperVEnlightenments are the Hyper-V enlightenments (QEMU CPU
+	// flags, e.g. "hv-relaxed") the VM ran with: empty under TCG or with
+	// hyperv_enlightenments = false.
+	HyperVEnlightenments []string `json:"hyperv_enlightenments"`
 	// SourceImage is the disk the build started from (source_image); the
 	// artifact's disk does not depend on it.
 	SourceImage string `json:"source_image,omitempty"`
@@ -82,7 +86,7 @@ type Manifest struct {
 // Artifact in state.
 //
 // Uses state: "ui", StateDiskPath, StateInstallImage, StateAccelerator,
-// StateOVMF, StateQemuGuestAgent, StateUpdates.
+// StateHyperV, StateOVMF, StateQemuGuestAgent, StateUpdates.
 // Produces state: stateArtifact.
 type stepWriteManifest struct {
 	config *Config
@@ -109,6 +113,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	files := []string{disk}
 	m.ISOChecksum = wbcommon.ManifestISOChecksum(c.ISOChecksum, &c.SourceImageConfig)
 	m.AdminUser = c.Comm.WinRMUser
+	m.HyperVEnlightenments, _ = state.Get(wbcommon.StateHyperV).([]string)
 	m.QemuGuestAgent, m.Updates = wbcommon.ManifestGuestFacts(state)
 	if rec, ok := state.Get(wbcommon.StateBuildWinRM).(winrmsec.BuildWinRM); ok {
 		m.WinRM = &rec

@@ -69,10 +69,10 @@ func TestDownloadHTTPError(t *testing.T) {
 func TestCheckSHA256(t *testing.T) {
 	for checksum, ok := range map[string]bool{
 		"sha256:" + strings.Repeat("aB", 32): true,
-		strings.Repeat("0", 64):             true,
-		"sha256:" + strings.Repeat("a", 63): false,
-		"md5:" + strings.Repeat("a", 32):    false,
-		"":                                  false,
+		strings.Repeat("0", 64):              true,
+		"sha256:" + strings.Repeat("a", 63):  false,
+		"md5:" + strings.Repeat("a", 32):     false,
+		"":                                   false,
 	} {
 		if err := CheckSHA256("f", checksum); (err == nil) != ok {
 			t.Errorf("CheckSHA256(%q) = %v", checksum, err)

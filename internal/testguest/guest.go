@@ -69,6 +69,9 @@ type Options struct {
 	WinRM           *winsim.WinRMConfig
 	WinRMChanged    func()
 	WinRMListenAddr func(port int) string
+	// SystemDisk is winsim.Options.SystemDisk: the disk C: lives on, for
+	// Optimize-Volume -ReTrim.
+	SystemDisk winsim.SystemDisk
 	// AgentImage is the content of the agent's file at AgentPath
 	// (default DefaultAgentImage). It is written when the file is absent,
 	// or always when AgentImage is set.
@@ -141,6 +144,7 @@ func New(opts Options) (*Guest, error) {
 		StartOff:        opts.StartOff,
 		WinRM:           opts.WinRM,
 		WinRMChanged:    changed,
+		SystemDisk:      opts.SystemDisk,
 	})
 	if err != nil {
 		return nil, err

@@ -47,30 +47,31 @@ func (*FlatCloudbaseInitConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string                  `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string                  `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string                  `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool                    `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool                    `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string                  `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string        `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string                 `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	WinRMUsername       *string                  `mapstructure:"winrm_username" required:"false" cty:"winrm_username" hcl:"winrm_username"`
-	WinRMPassword       *string                  `mapstructure:"winrm_password" required:"true" cty:"winrm_password" hcl:"winrm_password"`
-	WinRMTimeout        *string                  `mapstructure:"winrm_timeout" required:"false" cty:"winrm_timeout" hcl:"winrm_timeout"`
-	Timeout             *string                  `mapstructure:"timeout" required:"false" cty:"timeout" hcl:"timeout"`
-	OutputDir           *string                  `mapstructure:"output_directory" required:"false" cty:"output_directory" hcl:"output_directory"`
-	VMName              *string                  `mapstructure:"vm_name" required:"false" cty:"vm_name" hcl:"vm_name"`
-	Accelerator         *string                  `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
-	CPUs                *int                     `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
-	MemoryMB            *int                     `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
-	EFIFirmwareCode     *string                  `mapstructure:"efi_firmware_code" required:"false" cty:"efi_firmware_code" hcl:"efi_firmware_code"`
-	HostPortMin         *int                     `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
-	HostPortMax         *int                     `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
-	RemoveAppxPackages  []string                 `mapstructure:"remove_appx_packages" required:"false" cty:"remove_appx_packages" hcl:"remove_appx_packages"`
-	SkipTrim            *bool                    `mapstructure:"skip_trim" required:"false" cty:"skip_trim" hcl:"skip_trim"`
-	CloudbaseInit       *FlatCloudbaseInitConfig `mapstructure:"cloudbase_init" required:"false" cty:"cloudbase_init" hcl:"cloudbase_init"`
-	KeepInputArtifact   *bool                    `mapstructure:"keep_input_artifact" required:"false" cty:"keep_input_artifact" hcl:"keep_input_artifact"`
+	PackerBuildName      *string                  `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType    *string                  `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion    *string                  `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug          *bool                    `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce          *bool                    `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError        *string                  `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars       map[string]string        `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars  []string                 `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	WinRMUsername        *string                  `mapstructure:"winrm_username" required:"false" cty:"winrm_username" hcl:"winrm_username"`
+	WinRMPassword        *string                  `mapstructure:"winrm_password" required:"true" cty:"winrm_password" hcl:"winrm_password"`
+	WinRMTimeout         *string                  `mapstructure:"winrm_timeout" required:"false" cty:"winrm_timeout" hcl:"winrm_timeout"`
+	Timeout              *string                  `mapstructure:"timeout" required:"false" cty:"timeout" hcl:"timeout"`
+	OutputDir            *string                  `mapstructure:"output_directory" required:"false" cty:"output_directory" hcl:"output_directory"`
+	VMName               *string                  `mapstructure:"vm_name" required:"false" cty:"vm_name" hcl:"vm_name"`
+	Accelerator          *string                  `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
+	HyperVEnlightenments *bool                    `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
+	CPUs                 *int                     `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
+	MemoryMB             *int                     `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
+	EFIFirmwareCode      *string                  `mapstructure:"efi_firmware_code" required:"false" cty:"efi_firmware_code" hcl:"efi_firmware_code"`
+	HostPortMin          *int                     `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
+	HostPortMax          *int                     `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
+	RemoveAppxPackages   []string                 `mapstructure:"remove_appx_packages" required:"false" cty:"remove_appx_packages" hcl:"remove_appx_packages"`
+	SkipTrim             *bool                    `mapstructure:"skip_trim" required:"false" cty:"skip_trim" hcl:"skip_trim"`
+	CloudbaseInit        *FlatCloudbaseInitConfig `mapstructure:"cloudbase_init" required:"false" cty:"cloudbase_init" hcl:"cloudbase_init"`
+	KeepInputArtifact    *bool                    `mapstructure:"keep_input_artifact" required:"false" cty:"keep_input_artifact" hcl:"keep_input_artifact"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -100,6 +101,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"output_directory":           &hcldec.AttrSpec{Name: "output_directory", Type: cty.String, Required: false},
 		"vm_name":                    &hcldec.AttrSpec{Name: "vm_name", Type: cty.String, Required: false},
 		"accelerator":                &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
+		"hyperv_enlightenments":      &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
 		"cpus":                       &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
 		"memory":                     &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},
 		"efi_firmware_code":          &hcldec.AttrSpec{Name: "efi_firmware_code", Type: cty.String, Required: false},

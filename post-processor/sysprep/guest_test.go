@@ -48,16 +48,27 @@ func (l *lockedBuffer) String() string {
 // standinState starts the stand-in Windows (in-process, real WinRM) with
 // the golden image's build account and returns the state bag the guest
 // steps run with; the DriverMock's WaitVM waits for the guest to power off.
+// C: is on a disk as winbake's VM attaches it (winbakeSystemDisk).
 func standinState(t *testing.T) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
 	t.Helper()
 	return standinStateWith(t, testguest.Options{})
 }
 
+// standinStateOn is standinState with C: on disk.
+func standinStateOn(t *testing.T, disk winsim.SystemDisk) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
+	t.Helper()
+	return standinStateWith(t, testguest.Options{SystemDisk: disk})
+}
+
 // standinStateWith is standinState with more stand-in options (the
-// account and password are the golden image's).
+// account and password are the golden image's; C: is on
+// winbakeSystemDisk unless opts name a disk).
 func standinStateWith(t *testing.T, opts testguest.Options) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
 	t.Helper()
 	opts.User, opts.Password, opts.QuietModuleLoad = "Administrator", testPassword, true
+	if opts.SystemDisk == nil {
+		opts.SystemDisk = winbakeSystemDisk()
+	}
 	g := testguest.StartForTest(t, opts)
 	host, port := g.HostPort()
 	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: host, Port: port, Username: "Administrator", Password: testPassword, Timeout: time.Minute})

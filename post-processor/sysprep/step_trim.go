@@ -3,13 +3,19 @@ package sysprep
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
 
 // stepTrim runs Optimize-Volume -ReTrim on C:, so the clusters Windows no
-// longer uses are discarded from the qcow2 disk.
+// longer uses are discarded from the qcow2 disk. Windows retrims a virtio
+// disk only when it reports an unmap granularity of 8 KiB or more
+// (wbcommon.DiscardGranularity); a refusal ("Incorrect function.
+// (0x80070001)") stops the build with that reason.
 //
 // Uses state: "ui", "communicator".
 type stepTrim struct {
@@ -24,6 +30,11 @@ func (s *stepTrim) Run(ctx context.Context, state multistep.StateBag) multistep.
 	ui.Say("Trimming the free space of C: (Optimize-Volume -ReTrim)")
 	r, err := runScript(ctx, communicatorOf(state), "trim.ps1", nil)
 	if err != nil {
+		if strings.Contains(err.Error(), "0x80070001") {
+			return halt(state, ui, fmt.Errorf("trimming C: Windows did not retrim the disk, which it refuses when the disk's unmap granularity is too small "+
+				"(winbake's VM gives the system disk discard_granularity=%d on virtio-blk and virtio-scsi); set skip_trim = true to go without: %w",
+				wbcommon.DiscardGranularity, err))
+		}
 		return halt(state, ui, fmt.Errorf("trimming C: (set skip_trim = true to go without): %w", err))
 	}
 	for _, l := range lines(r.Stdout) {

@@ -22,7 +22,7 @@ import (
 // <vm_name>.json with `generalized: true`, and puts the Artifact in state.
 //
 // Uses state: "ui", stateInput, StateDiskPath, StateAccelerator,
-// StateOVMF, stateRemovedAppx, stateCloudbaseInit.
+// StateHyperV, StateOVMF, stateRemovedAppx, stateCloudbaseInit.
 // Produces state: stateArtifact.
 type stepWriteManifest struct {
 	OutputDir string
@@ -51,6 +51,9 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	m.Source.Disk, m.Source.SHA256 = in.DiskPath, in.Manifest.SHA256
 	if accel, ok := state.Get(wbcommon.StateAccelerator).(string); ok {
 		m.Accelerator = accel
+	}
+	if hyperv, ok := state.Get(wbcommon.StateHyperV).([]string); ok {
+		m.HyperVEnlightenments = hyperv
 	}
 	m.RemovedAppxPackages, _ = state.Get(stateRemovedAppx).([]string)
 	if m.RemovedAppxPackages == nil {

@@ -157,6 +157,10 @@ type Config struct {
 
 	// `auto` (default), `kvm` or `tcg`, as in winbake-qemu.
 	Accelerator string `mapstructure:"accelerator" required:"false"`
+	// Give Windows the Hyper-V enlightenments, as in winbake-qemu: on by
+	// default under KVM, off under TCG; `false` leaves them off, `true`
+	// fails unless the VM runs under KVM.
+	HyperVEnlightenments *bool `mapstructure:"hyperv_enlightenments" required:"false"`
 	// Number of virtual CPUs, 1 to 64. Defaults to `2`.
 	CPUs int `mapstructure:"cpus" required:"false"`
 	// Memory in MiB, 512 to 1048576. Defaults to `4096`.
@@ -331,7 +335,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		add(fmt.Errorf("timeout: %s is negative; use a duration such as \"30m\"", c.Timeout))
 	}
 	c.vm = wbcommon.VMConfig{
-		Accelerator: c.Accelerator, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
+		Accelerator: c.Accelerator, HyperVEnlightenments: c.HyperVEnlightenments, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
 		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
 	}
 	c.vm.SetGiven(md.Keys)

@@ -37,43 +37,44 @@ func (*FlatCheckConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Mode                *string           `mapstructure:"mode" required:"false" cty:"mode" hcl:"mode"`
-	ConfigDrive         *bool             `mapstructure:"config_drive" required:"false" cty:"config_drive" hcl:"config_drive"`
-	MetadataService     *bool             `mapstructure:"metadata_service" required:"false" cty:"metadata_service" hcl:"metadata_service"`
-	Hostname            *string           `mapstructure:"hostname" required:"false" cty:"hostname" hcl:"hostname"`
-	Username            *string           `mapstructure:"username" required:"false" cty:"username" hcl:"username"`
-	AdminPassword       *string           `mapstructure:"admin_password" required:"false" cty:"admin_password" hcl:"admin_password"`
-	InjectAdminPassword *bool             `mapstructure:"inject_admin_password" required:"false" cty:"inject_admin_password" hcl:"inject_admin_password"`
-	CheckPasswordPost   *bool             `mapstructure:"check_password_post" required:"false" cty:"check_password_post" hcl:"check_password_post"`
-	KeepWinRM           *bool             `mapstructure:"keep_winrm" required:"false" cty:"keep_winrm" hcl:"keep_winrm"`
-	BuildPasswords      []string          `mapstructure:"build_passwords" required:"false" cty:"build_passwords" hcl:"build_passwords"`
-	SkipUpdatesCheck    *bool             `mapstructure:"skip_updates_check" required:"false" cty:"skip_updates_check" hcl:"skip_updates_check"`
-	Checks              []FlatCheckConfig `mapstructure:"check" required:"false" cty:"check" hcl:"check"`
-	WinRMTimeout        *string           `mapstructure:"winrm_timeout" required:"false" cty:"winrm_timeout" hcl:"winrm_timeout"`
-	Timeout             *string           `mapstructure:"timeout" required:"false" cty:"timeout" hcl:"timeout"`
-	ReportDirectory     *string           `mapstructure:"report_directory" required:"false" cty:"report_directory" hcl:"report_directory"`
-	OSType              *string           `mapstructure:"os_type" required:"false" cty:"os_type" hcl:"os_type"`
-	ImageFile           *string           `mapstructure:"image_file" required:"false" cty:"image_file" hcl:"image_file"`
-	SSHUsername         *string           `mapstructure:"ssh_username" required:"false" cty:"ssh_username" hcl:"ssh_username"`
-	SSHTimeout          *string           `mapstructure:"ssh_timeout" required:"false" cty:"ssh_timeout" hcl:"ssh_timeout"`
-	Firmware            *string           `mapstructure:"firmware" required:"false" cty:"firmware" hcl:"firmware"`
-	MachineType         *string           `mapstructure:"machine_type" required:"false" cty:"machine_type" hcl:"machine_type"`
-	DiskInterface       *string           `mapstructure:"disk_interface" required:"false" cty:"disk_interface" hcl:"disk_interface"`
-	DiskSizeMB          *int              `mapstructure:"disk_size" required:"false" cty:"disk_size" hcl:"disk_size"`
-	Accelerator         *string           `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
-	CPUs                *int              `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
-	MemoryMB            *int              `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
-	EFIFirmwareCode     *string           `mapstructure:"efi_firmware_code" required:"false" cty:"efi_firmware_code" hcl:"efi_firmware_code"`
-	HostPortMin         *int              `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
-	HostPortMax         *int              `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
+	PackerBuildName      *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType    *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion    *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug          *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce          *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError        *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars       map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars  []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Mode                 *string           `mapstructure:"mode" required:"false" cty:"mode" hcl:"mode"`
+	ConfigDrive          *bool             `mapstructure:"config_drive" required:"false" cty:"config_drive" hcl:"config_drive"`
+	MetadataService      *bool             `mapstructure:"metadata_service" required:"false" cty:"metadata_service" hcl:"metadata_service"`
+	Hostname             *string           `mapstructure:"hostname" required:"false" cty:"hostname" hcl:"hostname"`
+	Username             *string           `mapstructure:"username" required:"false" cty:"username" hcl:"username"`
+	AdminPassword        *string           `mapstructure:"admin_password" required:"false" cty:"admin_password" hcl:"admin_password"`
+	InjectAdminPassword  *bool             `mapstructure:"inject_admin_password" required:"false" cty:"inject_admin_password" hcl:"inject_admin_password"`
+	CheckPasswordPost    *bool             `mapstructure:"check_password_post" required:"false" cty:"check_password_post" hcl:"check_password_post"`
+	KeepWinRM            *bool             `mapstructure:"keep_winrm" required:"false" cty:"keep_winrm" hcl:"keep_winrm"`
+	BuildPasswords       []string          `mapstructure:"build_passwords" required:"false" cty:"build_passwords" hcl:"build_passwords"`
+	SkipUpdatesCheck     *bool             `mapstructure:"skip_updates_check" required:"false" cty:"skip_updates_check" hcl:"skip_updates_check"`
+	Checks               []FlatCheckConfig `mapstructure:"check" required:"false" cty:"check" hcl:"check"`
+	WinRMTimeout         *string           `mapstructure:"winrm_timeout" required:"false" cty:"winrm_timeout" hcl:"winrm_timeout"`
+	Timeout              *string           `mapstructure:"timeout" required:"false" cty:"timeout" hcl:"timeout"`
+	ReportDirectory      *string           `mapstructure:"report_directory" required:"false" cty:"report_directory" hcl:"report_directory"`
+	OSType               *string           `mapstructure:"os_type" required:"false" cty:"os_type" hcl:"os_type"`
+	ImageFile            *string           `mapstructure:"image_file" required:"false" cty:"image_file" hcl:"image_file"`
+	SSHUsername          *string           `mapstructure:"ssh_username" required:"false" cty:"ssh_username" hcl:"ssh_username"`
+	SSHTimeout           *string           `mapstructure:"ssh_timeout" required:"false" cty:"ssh_timeout" hcl:"ssh_timeout"`
+	Firmware             *string           `mapstructure:"firmware" required:"false" cty:"firmware" hcl:"firmware"`
+	MachineType          *string           `mapstructure:"machine_type" required:"false" cty:"machine_type" hcl:"machine_type"`
+	DiskInterface        *string           `mapstructure:"disk_interface" required:"false" cty:"disk_interface" hcl:"disk_interface"`
+	DiskSizeMB           *int              `mapstructure:"disk_size" required:"false" cty:"disk_size" hcl:"disk_size"`
+	Accelerator          *string           `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
+	HyperVEnlightenments *bool             `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
+	CPUs                 *int              `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
+	MemoryMB             *int              `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
+	EFIFirmwareCode      *string           `mapstructure:"efi_firmware_code" required:"false" cty:"efi_firmware_code" hcl:"efi_firmware_code"`
+	HostPortMin          *int              `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
+	HostPortMax          *int              `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -120,6 +121,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"disk_interface":             &hcldec.AttrSpec{Name: "disk_interface", Type: cty.String, Required: false},
 		"disk_size":                  &hcldec.AttrSpec{Name: "disk_size", Type: cty.Number, Required: false},
 		"accelerator":                &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
+		"hyperv_enlightenments":      &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
 		"cpus":                       &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
 		"memory":                     &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},
 		"efi_firmware_code":          &hcldec.AttrSpec{Name: "efi_firmware_code", Type: cty.String, Required: false},

@@ -31,6 +31,16 @@
 // installed Windows partition, so it survives restarts and a boot of the
 // disk alone.
 //
+// The simulated Windows keeps its files on that partition, so what it
+// writes and deletes takes and leaves clusters of the VM's qcow2 disk. It
+// frees them on the disk only with Optimize-Volume -ReTrim (no delete
+// notifications): the retrim reads the disk's unmap limits from Linux
+// (/sys/block/<disk>/queue/discard_granularity and discard_max_bytes, set
+// by QEMU's discard_granularity) and the bus from the driver, applies
+// Windows' rule (winsim: no retrim of a virtio disk below 8 KiB), and
+// discards the partition's free clusters with FITRIM, so a disk attached
+// with discard=unmap really shrinks.
+//
 // Errors Setup would show stop the guest with the message on the serial
 // console (see ErrorLine); the VM stays up, as Setup's error dialog does.
 // Every line the package writes starts with LogPrefix.

@@ -532,6 +532,7 @@ func (g *Guest) record(st *State, pass string, c Command, out Outcome) *PowerAct
 type installed struct {
 	g     *Guest
 	st    *State
+	dev   string // the Windows partition's node
 	winrm WinRMService
 	mu    sync.Mutex
 	down  bool
@@ -585,7 +586,7 @@ func (g *Guest) Installed() (err error) {
 	}
 	st.Boots++
 	g.Log.Printf("windows", "booting Windows from %s (boot %d, phase %s, %s)", found, st.Boots, st.Phase, st.Image.Name)
-	w := &installed{g: g, st: st}
+	w := &installed{g: g, st: st, dev: found}
 	save := func() error { return st.Save(windowsRoot) }
 	if st.Sysprep == "generalized" {
 		st.Sysprep = ""
@@ -782,7 +783,7 @@ func (w *installed) services(justConfigured bool) {
 		Model: &w.st.WinRM.WinRMConfig, Users: users,
 		LocalAccountTokenFilterPolicy: w.st.WinRM.LocalAccountTokenFilterPolicy,
 		ComputerName:                  w.st.ComputerName,
-		State:                         w.st, StateRoot: windowsRoot,
+		State:                         w.st, StateRoot: windowsRoot, StateDevice: w.dev,
 		SaveState: func() error { return w.st.Save(windowsRoot) },
 		Power:     w, Log: g.Log,
 	}

@@ -34,9 +34,12 @@ type WinRMConfig struct {
 	// SaveState persists State.
 	State     *State
 	StateRoot string
-	SaveState func() error
-	Power     Power
-	Log       *Log
+	// StateDevice is the partition node StateRoot is mounted from: the
+	// disk whose free space Optimize-Volume -ReTrim discards.
+	StateDevice string
+	SaveState   func() error
+	Power       Power
+	Log         *Log
 }
 
 // WinRMService is the guest's WinRM service. The stand-in starts it only

@@ -87,6 +87,10 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 		}
 	}
 	logf := func(format string, args ...any) { cfg.Log.Printf("winrm", format, args...) }
+	var disk winsim.SystemDisk
+	if cfg.StateDevice != "" {
+		disk = systemDisk{partition: cfg.StateDevice, mounted: cfg.StateRoot}
+	}
 	g, err := testguest.New(testguest.Options{
 		StateDir:     filepath.Join(cfg.StateRoot, WinsimStateDir),
 		User:         user,
@@ -94,6 +98,7 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 		Accounts:     accounts,
 		ComputerName: cfg.ComputerName,
 		Windows:      windowsFor(cfg.State),
+		SystemDisk:   disk,
 		// A restart passes through Off for this long before winsim boots
 		// again, which tells a restart from a power-off.
 		Power:        winsim.PowerOptions{OffTime: 500 * time.Millisecond},

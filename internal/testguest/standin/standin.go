@@ -74,6 +74,12 @@ type Config struct {
 	DiskSize string
 	// DiskBus is BusVirtio (default), BusVirtioSCSI or BusSATA.
 	DiskBus string
+	// Discard attaches the disk as winbake does, passing the guest's
+	// discards on to the qcow2 (discard=unmap,detect-zeroes=unmap).
+	Discard bool
+	// DiscardGranularity is the unmap granularity the virtio disk reports
+	// (QEMU's discard_granularity); 0 keeps QEMU's default.
+	DiscardGranularity int
 	// Firmware is BIOS (default) or UEFI. Machine defaults to "pc" for BIOS
 	// and "q35" for UEFI. UEFI VMs get a TPM 2.0 unless NoTPM.
 	Firmware Firmware
@@ -305,6 +311,9 @@ func Start(cfg Config) (vm *VM, err error) {
 		if readonly {
 			drive += ",readonly=on"
 		}
+		if kind == "ide-hd" && cfg.Discard {
+			drive += ",discard=unmap,detect-zeroes=unmap"
+		}
 		if kind == "ide-cd" {
 			drive += ",media=cdrom"
 		}
@@ -348,15 +357,25 @@ func Start(cfg Config) (vm *VM, err error) {
 			return vm, err
 		}
 	}
+	diskDrive, granularity := "if=none,id=disk0,format=qcow2,file="+cfg.Disk, ""
+	if cfg.Discard {
+		diskDrive += ",discard=unmap,detect-zeroes=unmap"
+	}
+	if cfg.DiscardGranularity != 0 {
+		granularity = fmt.Sprintf(",discard_granularity=%d", cfg.DiscardGranularity)
+	}
 	switch cfg.DiskBus {
 	case BusVirtio:
-		args = append(args, "-drive", "if=none,id=disk0,format=qcow2,file="+cfg.Disk,
-			"-device", fmt.Sprintf("virtio-blk-pci,drive=disk0,bootindex=%d", boot))
+		args = append(args, "-drive", diskDrive,
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=disk0%s,bootindex=%d", granularity, boot))
 	case BusVirtioSCSI:
 		args = append(args, "-device", "virtio-scsi-pci,id=scsi0",
-			"-drive", "if=none,id=disk0,format=qcow2,file="+cfg.Disk,
-			"-device", fmt.Sprintf("scsi-hd,drive=disk0,bus=scsi0.0,bootindex=%d", boot))
+			"-drive", diskDrive,
+			"-device", fmt.Sprintf("scsi-hd,drive=disk0,bus=scsi0.0%s,bootindex=%d", granularity, boot))
 	case BusSATA:
+		if cfg.DiscardGranularity != 0 {
+			return vm, errors.New("standin: QEMU's IDE device takes no discard_granularity but 512")
+		}
 		if err := attach("ide-hd", "disk0", cfg.Disk, "qcow2", false); err != nil {
 			return vm, err
 		}

@@ -85,6 +85,9 @@ type Options struct {
 	// module command of a process whose $ProgressPreference is not
 	// SilentlyContinue).
 	QuietModuleLoad bool
+	// SystemDisk is the disk C: lives on, for Optimize-Volume -ReTrim;
+	// nil for a machine without one (the cmdlet is then not modelled).
+	SystemDisk SystemDisk
 	// StartOff leaves the machine powered off; PowerOn boots it.
 	// Otherwise New boots it at once (without passing through the
 	// listener states).

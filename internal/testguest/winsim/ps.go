@@ -190,14 +190,16 @@ type psUnsupported struct {
 func (e *psUnsupported) Error() string { return e.msg }
 
 type psErrorRecord struct {
-	message   string
-	activity  string // "Remove-Item", or "" for the error's own text
-	category  string // "ObjectNotFound"
-	target    string
-	exception string // "ItemNotFoundException"
-	fqid      string
-	at        psPos
-	source    string // the failing command's text
+	message  string
+	activity string // "Remove-Item", or "" for the error's own text
+	category string // "ObjectNotFound"
+	target   string
+	// targetType follows the target in CategoryInfo (default "String").
+	targetType string
+	exception  string // "ItemNotFoundException"
+	fqid       string
+	at         psPos
+	source     string // the failing command's text
 }
 
 // psRuntime runs one powershell.exe script.
@@ -327,7 +329,11 @@ func (rt *psRuntime) writeError(rec *psErrorRecord) {
 		width = 1
 	}
 	fmt.Fprintf(&b, "+ %s%s\n", strings.Repeat(" ", max(col-1, 0)), strings.Repeat("~", width))
-	fmt.Fprintf(&b, "    + CategoryInfo          : %s: (%s:String) [%s], %s\n", rec.category, rec.target, rec.activity, rec.exception)
+	targetType := rec.targetType
+	if targetType == "" {
+		targetType = "String"
+	}
+	fmt.Fprintf(&b, "    + CategoryInfo          : %s: (%s:%s) [%s], %s\n", rec.category, rec.target, targetType, rec.activity, rec.exception)
 	fmt.Fprintf(&b, "    + FullyQualifiedErrorId : %s\n \n", rec.fqid)
 	rt.errs.errorText(b.String())
 }

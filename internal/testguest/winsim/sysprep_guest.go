@@ -296,18 +296,14 @@ var optimizeVolume = &psCmdlet{
 		if !c.flag("retrim") {
 			return nil, &psUnsupported{msg: "Optimize-Volume without -ReTrim", at: c.e.at}
 		}
-		drive := strings.ToUpper(strings.TrimSuffix(c.str("driveletter"), ":"))
+		drive := driveLetter(c.str("driveletter"))
 		if ok, dir := c.rt.files().exists(drive + `:\`); len(drive) != 1 || !ok || !dir {
 			return nil, c.nonTerminating(&psErrorRecord{
 				message:  fmt.Sprintf("No MSFT_Volume objects found with property 'DriveLetter' equal to '%s'.  Verify the value of the property and retry.", drive),
 				category: "ObjectNotFound", target: drive, exception: "CimJobException", fqid: "CmdletizationQuery_NotFound_DriveLetter,Optimize-Volume",
 			})
 		}
-		if c.flag("verbose") {
-			p := c.rt.p
-			p.print(p.stdout, fmt.Sprintf("VERBOSE: Invoking retrim on (%s:)...\r\nVERBOSE: Performing pass 1:\r\nVERBOSE: Retrim:  100%% complete.\r\n", drive))
-		}
-		return nil, nil
+		return optimizeVolumeReTrim(c, drive)
 	},
 }
 

@@ -82,7 +82,7 @@ func TestMsiexecInstallsCloudbaseInit(t *testing.T) {
 }
 
 func TestOptimizeVolumeReTrim(t *testing.T) {
-	m := newMachine(t, Options{})
+	m := newMachine(t, Options{SystemDisk: &fakeDisk{support: DiscardSupport{Bus: BusVirtioBlk, Granularity: 8192, MaxBytes: 1 << 31}}})
 	r := ps(t, m, `Optimize-Volume -DriveLetter C -ReTrim -Verbose`)
 	if r.code != 0 || !strings.Contains(r.stdout, "VERBOSE: Invoking retrim on (C:)...") {
 		t.Errorf("%v", r)
