@@ -58,8 +58,8 @@ func startCapture(t *testing.T, iface string) *capture {
 func (c *capture) stop(t *testing.T) []capturedPacket {
 	t.Helper()
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):

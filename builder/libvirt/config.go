@@ -223,7 +223,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		add(fmt.Errorf(`forward_address: only used with network = "user"; remove it`))
 	}
 	// WinRM may speak HTTP only through a forward on this host's loopback.
-	add(c.UnattendConfig.PrepareWinRMTransport(&c.Comm, c.reachedThroughLoopback())...)
+	add(c.PrepareWinRMTransport(&c.Comm, c.reachedThroughLoopback())...)
 	add(c.Comm.Prepare(&c.ctx)...)
 	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
 		add(fmt.Errorf(`secure_boot: needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))

@@ -187,10 +187,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	// The build account is set up in the answer file even without a
 	// communicator.
 	add(c.UnattendConfig.PrepareCredentials(&c.Comm)...)
-	if c.SourceImageConfig.Enabled() {
+	if c.Enabled() {
 		add(c.prepareSourceWinRM()...)
 	} else {
-		add(c.UnattendConfig.PrepareWinRMTransport(&c.Comm, c.Network == wbcommon.NetworkUser)...)
+		add(c.PrepareWinRMTransport(&c.Comm, c.Network == wbcommon.NetworkUser)...)
 	}
 	switch c.Comm.Type {
 	case "winrm", "none":
