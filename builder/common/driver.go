@@ -101,7 +101,10 @@ func (d *QemuDriver) StartVM(args []QemuArg) error {
 		err := cmd.Wait()
 		d.mu.Lock()
 		if err != nil {
-			d.vmErr = fmt.Errorf("QEMU: %w: %s", err, bytes.TrimSpace(d.vmStderr.Bytes()))
+			d.vmErr = fmt.Errorf("QEMU: %w", err)
+			if stderr := bytes.TrimSpace(d.vmStderr.Bytes()); len(stderr) > 0 {
+				d.vmErr = fmt.Errorf("QEMU: %w: %s", err, stderr)
+			}
 		}
 		d.mu.Unlock()
 		close(d.vmDone)

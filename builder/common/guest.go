@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
+	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // guestScripts are the PowerShell scripts the builder runs in the guest at
@@ -33,17 +36,23 @@ func runGuestScript(ctx context.Context, comm packersdk.Communicator, name strin
 	if err := guestTemplates.ExecuteTemplate(&script, name, data); err != nil {
 		return guestOutput{}, fmt.Errorf("rendering %s: %w", name, err)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd := &packersdk.RemoteCmd{
-		Command: PowerShellCommand(script.String()),
-		Stdout:  &stdout, Stderr: &stderr,
+	r, err := guestcmd.Run(ctx, comm, guestcmd.Command{
+		Line: PowerShellCommand(script.String()), What: "running " + name + " in the guest",
+		Timeout: guestQueryTimeout, Limit: guestQueryLimit,
+	})
+	if err != nil {
+		return guestOutput{}, err
 	}
-	if err := comm.Start(ctx, cmd); err != nil {
-		return guestOutput{}, fmt.Errorf("running %s in the guest: %w", name, err)
-	}
-	status := cmd.Wait()
-	return guestOutput{Stdout: stdout.String(), Stderr: stderr.String(), ExitStatus: status}, nil
+	return guestOutput{Stdout: r.Stdout, Stderr: r.Stderr, ExitStatus: r.ExitStatus}, nil
 }
+
+// guestQueryTimeout bounds a script that only reads the guest's state:
+// PowerShell's start is the slow part, up to a minute on a loaded guest
+// under TCG.
+const (
+	guestQueryTimeout = 5 * time.Minute
+	guestQueryLimit   = "a query of the guest's state; it answers within seconds"
+)
 
 // errorText is the script's error output as one line.
 func (o guestOutput) errorText() string {

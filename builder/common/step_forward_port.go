@@ -5,14 +5,14 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
-	sdknet "github.com/hashicorp/packer-plugin-sdk/net"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
-// StepForwardPort reserves a free host port on 127.0.0.1 in
-// [Min, Max) for QEMU's forward to the guest's WinRM port. The port stays
-// reserved (by Packer's lock file) until Cleanup, so parallel builds do not
-// pick it too.
+// StepForwardPort reserves a free host port on 127.0.0.1 in [Min, Max)
+// for QEMU's forward to the guest's WinRM port (ReservePort): every port of
+// the range is tried once, and a range with none free fails the build,
+// naming it. The port stays reserved (by Packer's lock file) until
+// Cleanup, which removes the lock file.
 //
 // Uses state: "ui".
 // Produces state: StateHostPort.
@@ -22,18 +22,16 @@ type StepForwardPort struct {
 	// what it is for, in the message (default "WinRM").
 	StateKey, Purpose string
 
-	listener *sdknet.Listener
+	reservation *PortReservation
 }
 
-func (s *StepForwardPort) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+func (s *StepForwardPort) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
-	l, err := sdknet.ListenRangeConfig{Addr: "127.0.0.1", Min: s.Min, Max: s.Max, Network: "tcp"}.Listen(ctx)
+	r, err := ReservePort("127.0.0.1", s.Min, s.Max)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("host_port_min: no free port on 127.0.0.1 in %d-%d: %w", s.Min, s.Max-1, err))
+		return halt(state, ui, fmt.Errorf("host_port_min/host_port_max: %w; widen the range or free a port", err))
 	}
-	// Free the socket for QEMU; the lock file keeps the port ours.
-	_ = l.Listener.Close()
-	s.listener = l
+	s.reservation = r
 	key, purpose := s.StateKey, s.Purpose
 	if key == "" {
 		key = StateHostPort
@@ -41,15 +39,13 @@ func (s *StepForwardPort) Run(ctx context.Context, state multistep.StateBag) mul
 	if purpose == "" {
 		purpose = "WinRM"
 	}
-	ui.Say(fmt.Sprintf("%s will be reached on 127.0.0.1:%d", purpose, l.Port))
-	state.Put(key, l.Port)
+	ui.Say(fmt.Sprintf("%s will be reached on 127.0.0.1:%d", purpose, r.Port))
+	state.Put(key, r.Port)
 	return multistep.ActionContinue
 }
 
-// Cleanup releases the port's lock file.
+// Cleanup releases the port and removes its lock file.
 func (s *StepForwardPort) Cleanup(multistep.StateBag) {
-	if s.listener != nil {
-		_ = s.listener.Close()
-		s.listener = nil
-	}
+	s.reservation.Release()
+	s.reservation = nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // ShutdownCommand powers Windows off at once.
@@ -27,20 +29,20 @@ type StepShutdown struct {
 func (s *StepShutdown) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	driver := state.Get(StateDriver).(Driver)
+	ExpectVMExit(state)
+	waitCtx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	start := time.Now()
 	if comm, ok := state.Get("communicator").(packersdk.Communicator); ok && comm != nil {
 		ui.Say("Shutting Windows down: " + ShutdownCommand)
-		cmd := &packersdk.RemoteCmd{Command: ShutdownCommand}
-		if err := comm.Start(ctx, cmd); err != nil {
+		if err := RunShutdownCommand(waitCtx, comm, s.Timeout); err != nil {
 			// The connection may drop while Windows goes down; QEMU exiting
 			// below is what counts.
-			log.Printf("starting %q: %v", ShutdownCommand, err)
+			log.Printf("%q: %v", ShutdownCommand, err)
 		}
 	} else {
 		ui.Say("No communicator: waiting for the VM to power itself off")
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, s.Timeout)
-	defer cancel()
-	start := time.Now()
 	err := driver.WaitVM(waitCtx)
 	switch {
 	case err == nil:
@@ -55,6 +57,15 @@ func (s *StepShutdown) Run(ctx context.Context, state multistep.StateBag) multis
 	default:
 		return halt(state, ui, fmt.Errorf("waiting for the VM to power off: %w", err))
 	}
+}
+
+// RunShutdownCommand runs ShutdownCommand, bounded by timeout: it returns
+// at once, or the connection drops as Windows goes down.
+func RunShutdownCommand(ctx context.Context, comm packersdk.Communicator, timeout time.Duration) error {
+	_, err := guestcmd.Run(ctx, comm, guestcmd.Command{
+		Line: ShutdownCommand, What: ShutdownCommand, Timeout: timeout, Limit: "shutdown_timeout",
+	})
+	return err
 }
 
 // Cleanup has nothing to undo; StepRunVM's Cleanup kills a VM that still

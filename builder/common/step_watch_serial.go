@@ -1,7 +1,6 @@
 package common
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // SetupErrLog is Windows Setup's error log on the installed system. The
@@ -66,25 +67,21 @@ func (s *StepWatchSerial) Cleanup(state multistep.StateBag) {
 // FetchSetupErrLog reads the tail of C:\Windows\Panther\setuperr.log over
 // the communicator and describes it for an error message.
 func FetchSetupErrLog(comm packersdk.Communicator) string {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := &packersdk.RemoteCmd{Command: "type " + SetupErrLog, Stdout: &stdout, Stderr: &stderr}
-	if err := comm.Start(ctx, cmd); err != nil {
-		return fmt.Sprintf("reading %s over WinRM failed: %v", SetupErrLog, err)
-	}
-	done := make(chan int, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case code := <-done:
-		if code != 0 {
-			return fmt.Sprintf("%s could not be read over WinRM (exit %d: %s); the Windows PE copy, X:\\Windows\\Panther\\setuperr.log, is never reachable",
-				SetupErrLog, code, strings.TrimSpace(stderr.String()))
-		}
-	case <-ctx.Done():
+	r, err := guestcmd.Run(context.Background(), comm, guestcmd.Command{
+		Line: "type " + SetupErrLog, What: "reading " + SetupErrLog + " over WinRM",
+		Timeout: time.Minute, Limit: "a file read; it answers within seconds",
+	})
+	switch {
+	case guestcmd.IsTimeout(err):
 		return fmt.Sprintf("reading %s over WinRM timed out", SetupErrLog)
+	case err != nil:
+		return fmt.Sprintf("reading %s over WinRM failed: %v", SetupErrLog, err)
+	case r.ExitStatus != 0:
+		return fmt.Sprintf("%s could not be read over WinRM (exit %d: %s); the Windows PE copy, X:\\Windows\\Panther\\setuperr.log, is never reachable",
+			SetupErrLog, r.ExitStatus, strings.TrimSpace(r.Stderr))
 	}
-	text := strings.TrimSpace(strings.ReplaceAll(stdout.String(), "\r\n", "\n"))
+	stdout := r.Stdout
+	text := strings.TrimSpace(strings.ReplaceAll(stdout, "\r\n", "\n"))
 	if text == "" {
 		return SetupErrLog + " is empty"
 	}

@@ -107,7 +107,8 @@ type VMConfig struct {
 	// Defaults to `2222`.
 	HostPortMin int `mapstructure:"host_port_min" required:"false"`
 	// Highest host port tried for the WinRM forward, exclusive. Defaults
-	// to `4444`.
+	// to `4444`. Each port of the range is tried once, from a random one; a
+	// range with no free port fails the build.
 	HostPortMax int `mapstructure:"host_port_max" required:"false"`
 	// How long to wait for Windows to power off after `shutdown /s /t 0`
 	// before QEMU is killed (which the log reports). Defaults to `5m`.

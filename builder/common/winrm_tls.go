@@ -73,13 +73,15 @@ func IsLoopbackHost(host string) bool {
 //
 // A fresh install over HTTPS gets a key and certificate made for this
 // build: the answer medium carries them (StepCreateUnattendMedia) and the
-// communicator trusts that certificate and no other
-// (winrmsec.PinnedTransport), so winrm_insecure has no effect. A build
+// communicator trusts that certificate and no other (winrmsec.Pinned,
+// which StepConnectWinRM takes from the state), so winrm_insecure has no
+// effect. A build
 // from source_image reaches the listener its source recorded, pinned to
 // the source's certificate when that is HTTPS. Over HTTP nothing changes.
 //
 // Uses state: "ui".
-// Produces state: StateBuildWinRM, and over HTTPS for a fresh install the
+// Produces state: StateBuildWinRM, StateWinRMTransporter over HTTPS, and
+// over HTTPS for a fresh install the
 // certificate and its PKCS#12 password for StepCreateUnattendMedia.
 type StepPrepareWinRM struct {
 	Unattend *UnattendConfig
@@ -87,8 +89,6 @@ type StepPrepareWinRM struct {
 	// Source is the source image's record (source_image); nil for a fresh
 	// install.
 	Source *winrmsec.BuildWinRM
-
-	decorated bool
 }
 
 func (s *StepPrepareWinRM) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
@@ -96,7 +96,7 @@ func (s *StepPrepareWinRM) Run(_ context.Context, state multistep.StateBag) mult
 	if s.Source != nil {
 		rec := *s.Source
 		if rec.HTTPS() {
-			s.pin(rec.Certificate)
+			s.pin(state, rec.Certificate)
 			ui.Say(fmt.Sprintf("WinRM over HTTPS on port %d, trusting only the source image's certificate %s", rec.Port, rec.Thumbprint))
 		}
 		state.Put(StateBuildWinRM, rec)
@@ -116,7 +116,7 @@ func (s *StepPrepareWinRM) Run(_ context.Context, state multistep.StateBag) mult
 		return halt(state, ui, err)
 	}
 	packersdk.LogSecretFilter.Set(password)
-	s.pin(cert.PEM())
+	s.pin(state, cert.PEM())
 	state.Put(stateWinRMCertificate, cert)
 	state.Put(stateWinRMPFXPassword, password)
 	state.Put(StateBuildWinRM, winrmsec.BuildWinRM{Transport: winrmsec.TransportHTTPS, Port: winrmsec.HTTPSPort,
@@ -125,24 +125,17 @@ func (s *StepPrepareWinRM) Run(_ context.Context, state multistep.StateBag) mult
 	return multistep.ActionContinue
 }
 
-// pin makes the communicator trust certPEM only. The SDK's StepConnect
-// replaces the transport when winrm_no_proxy is set; the pinned transport
-// then goes around proxies itself.
-func (s *StepPrepareWinRM) pin(certPEM string) {
-	noProxy := s.Comm.WinRMNoProxy
-	s.Comm.WinRMNoProxy = false
+// pin makes the communicator trust certPEM only: StepConnectWinRM builds
+// its transport with winrmsec.Pinned (winrm_no_proxy included).
+func (s *StepPrepareWinRM) pin(state multistep.StateBag, certPEM string) {
 	s.Comm.WinRMUseSSL = true
-	s.Comm.WinRMTransportDecorator = winrmsec.PinnedTransport(certPEM, s.Comm.WinRMUseNTLM.True(), noProxy)
-	s.decorated = true
+	state.Put(StateWinRMTransporter, WinRMTransporter(winrmsec.Pinned(certPEM, s.Comm.WinRMUseNTLM.True())))
 }
 
 // Cleanup drops the pinned transport; the certificate lived in memory and
 // on the answer medium only, which StepCreateUnattendMedia removes.
 func (s *StepPrepareWinRM) Cleanup(state multistep.StateBag) {
-	if s.decorated {
-		s.Comm.WinRMTransportDecorator = nil
-		s.decorated = false
-	}
+	state.Remove(StateWinRMTransporter)
 	state.Remove(stateWinRMCertificate)
 	state.Remove(stateWinRMPFXPassword)
 }

@@ -7,9 +7,9 @@ import (
 	"log"
 	"net"
 	"net/url"
+	"time"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -29,6 +29,8 @@ type Builder struct {
 	swtpmDir, arpTable string
 	// guestAddress is the address last reported to the user.
 	guestAddress string
+	// watchInterval replaces the domain watch's interval in tests.
+	watchInterval time.Duration
 }
 
 func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
@@ -80,8 +82,9 @@ func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
 	}
 	steps = append(steps,
 		&stepStartDomain{Config: c, Host: host, GuestPort: guestPort},
+		&stepWatchDomain{Name: c.VMName, PowerOffEnds: c.Comm.Type == "none", Interval: b.watchInterval},
 		&stepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
-		&communicator.StepConnect{
+		&wbcommon.StepConnectWinRM{
 			Config:    &c.Comm,
 			Host:      b.winrmHost,
 			WinRMPort: b.winrmPort(guestPort),
@@ -174,7 +177,12 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	if b.host != nil {
 		host = *b.host
 	}
+	// The domain watch ends the build through this context when the
+	// domain stops or libvirtd is lost.
+	ctx, stopBuild := context.WithCancel(ctx)
+	defer stopBuild()
 	state := new(multistep.BasicStateBag)
+	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopBuild))
 	state.Put("config", c)
 	state.Put("debug", c.PackerDebug)
 	state.Put("hook", hook)

@@ -83,6 +83,8 @@ func (d *recordingDriver) DeleteVolume(_, name string) error {
 	return nil
 }
 func (d *recordingDriver) DomainExists(name string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	_, ok := d.domains[name]
 	return ok, nil
 }
@@ -146,11 +148,15 @@ func (d *recordingDriver) DomainXML(string) (string, error) {
 	return d.xml, nil
 }
 func (d *recordingDriver) DomainState(name string) (golibvirt.DomainState, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	return d.domains[name], nil
 }
 func (d *recordingDriver) Shutdown(string) error { return nil }
 func (d *recordingDriver) Destroy(string) error  { return nil }
 func (d *recordingDriver) Undefine(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.undefined = append(d.undefined, name)
 	delete(d.domains, name)
 	return nil

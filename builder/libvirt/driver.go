@@ -67,7 +67,8 @@ type Driver interface {
 
 // RPCDriver is the Driver over libvirt's RPC protocol (go-libvirt).
 type RPCDriver struct {
-	l *golibvirt.Libvirt
+	l   *golibvirt.Libvirt
+	uri *url.URL
 }
 
 var _ Driver = (*RPCDriver)(nil)
@@ -78,7 +79,23 @@ func Connect(uri *url.URL) (*RPCDriver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("libvirt_uri: connecting to %s: %w", redactURI(uri), err)
 	}
-	return &RPCDriver{l: l}, nil
+	return &RPCDriver{l: l, uri: uri}, nil
+}
+
+var _ reconnector = (*RPCDriver)(nil)
+
+// Connected reports whether the connection to libvirtd is up.
+func (d *RPCDriver) Connected() bool { return d.l.IsConnected() }
+
+// Reconnect dials libvirt_uri again, replacing a lost connection.
+func (d *RPCDriver) Reconnect() error {
+	l, err := golibvirt.ConnectToURI(d.uri)
+	if err != nil {
+		return fmt.Errorf("connecting to %s again: %w", redactURI(d.uri), err)
+	}
+	_ = d.l.Disconnect()
+	d.l = l
+	return nil
 }
 
 // redactURI drops a password from the URI before it is shown.

@@ -51,9 +51,10 @@ func (s *stepConnectLibvirt) Run(_ context.Context, state multistep.StateBag) mu
 	return multistep.ActionContinue
 }
 
-// Cleanup disconnects; it runs after the later steps' Cleanup, which use
-// the connection.
-func (s *stepConnectLibvirt) Cleanup(multistep.StateBag) {
+// Cleanup names what the later steps' Cleanups (which run before it)
+// could not remove from the hypervisor, and disconnects.
+func (s *stepConnectLibvirt) Cleanup(state multistep.StateBag) {
+	reportLeftBehind(state, s.URI.Redacted())
 	if s.driver != nil {
 		_ = s.driver.Close()
 		s.driver = nil

@@ -41,9 +41,9 @@ func (s *stepCreateDiskVolume) Cleanup(state multistep.StateBag) {
 	if !s.created || (s.Keep && !buildFailed(state)) {
 		return
 	}
-	driver := state.Get(stateDriver).(Driver)
+	driver, _ := cleanupDriver(state)
 	if err := driver.DeleteVolume(s.Pool, s.Name); err != nil {
-		state.Get("ui").(packersdk.Ui).Error(fmt.Sprintf("Deleting volume %s from pool %s: %v", s.Name, s.Pool, err))
+		leftBehind(state, fmt.Sprintf("volume %s in pool %s", s.Name, s.Pool), fmt.Sprintf("virsh vol-delete %s --pool %s", s.Name, s.Pool), err)
 	}
 	s.created = false
 }

@@ -31,12 +31,13 @@ func (s *stepShutdown) Run(ctx context.Context, state multistep.StateBag) multis
 	ui := state.Get("ui").(packersdk.Ui)
 	driver := state.Get(stateDriver).(Driver)
 	name := state.Get(stateDomainName).(string)
+	wbcommon.ExpectVMExit(state)
 	if comm, ok := state.Get("communicator").(packersdk.Communicator); ok && comm != nil {
 		ui.Say("Shutting Windows down: " + wbcommon.ShutdownCommand)
-		if err := comm.Start(ctx, &packersdk.RemoteCmd{Command: wbcommon.ShutdownCommand}); err != nil {
+		if err := wbcommon.RunShutdownCommand(ctx, comm, s.Timeout); err != nil {
 			// The connection may drop while Windows goes down; the
 			// domain state below is what counts.
-			log.Printf("starting %q: %v", wbcommon.ShutdownCommand, err)
+			log.Printf("%q: %v", wbcommon.ShutdownCommand, err)
 		}
 	} else {
 		ui.Say("No communicator: waiting for the domain to power itself off")

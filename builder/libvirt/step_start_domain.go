@@ -249,14 +249,14 @@ func (s *stepStartDomain) Cleanup(state multistep.StateBag) {
 	if !s.defined {
 		return
 	}
-	ui := state.Get("ui").(packersdk.Ui)
-	driver := state.Get(stateDriver).(Driver)
+	driver, _ := cleanupDriver(state)
 	name := s.Config.VMName
-	if err := driver.Destroy(name); err != nil {
-		ui.Error(fmt.Sprintf("Stopping domain %s: %v", name, err))
+	err := driver.Destroy(name)
+	if err == nil {
+		err = driver.Undefine(name)
 	}
-	if err := driver.Undefine(name); err != nil {
-		ui.Error(fmt.Sprintf("Undefining domain %s: %v", name, err))
+	if err != nil {
+		leftBehind(state, "domain "+name, fmt.Sprintf("virsh destroy %s; virsh undefine --nvram --tpm %s", name, name), err)
 	}
 	s.defined = false
 	if s.Config.uri == nil || isLocalURI(s.Config.uri) {

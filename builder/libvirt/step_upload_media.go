@@ -96,14 +96,16 @@ func (s *stepUploadMedia) upload(ctx context.Context, ui packersdk.Ui, driver Dr
 // Cleanup deletes the uploaded volumes; they are only needed while the
 // domain runs.
 func (s *stepUploadMedia) Cleanup(state multistep.StateBag) {
-	driver, ok := state.Get(stateDriver).(Driver)
+	if len(s.created) == 0 {
+		return
+	}
+	driver, ok := cleanupDriver(state)
 	if !ok {
 		return
 	}
-	ui := state.Get("ui").(packersdk.Ui)
 	for _, name := range s.created {
 		if err := driver.DeleteVolume(s.Pool, name); err != nil {
-			ui.Error(fmt.Sprintf("Deleting volume %s from pool %s: %v", name, s.Pool, err))
+			leftBehind(state, fmt.Sprintf("volume %s in pool %s", name, s.Pool), fmt.Sprintf("virsh vol-delete %s --pool %s", name, s.Pool), err)
 		}
 	}
 	s.created = nil

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -90,8 +89,9 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host,
 			SecureBoot: c.SecureBoot},
 		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
+		&wbcommon.StepWatchVM{SerialLog: filepath.Join(c.OutputDir, wbcommon.SerialLogName), PowerOffEnds: c.Comm.Type == "none"},
 		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG, UntilCDBoot: c.bootKeysTCG != nil},
-		&communicator.StepConnect{
+		&wbcommon.StepConnectWinRM{
 			Config: &c.Comm,
 			Host:   c.winrmHost,
 			WinRMPort: func(state multistep.StateBag) (int, error) {
@@ -164,7 +164,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		driver = &wbcommon.QemuDriver{}
 	}
 
+	// The VM watch ends the build through this context when QEMU exits.
+	ctx, stopBuild := context.WithCancel(ctx)
+	defer stopBuild()
 	state := new(multistep.BasicStateBag)
+	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopBuild))
 	state.Put("generated_data", map[string]interface{}{})
 	state.Put("config", c)
 	state.Put("debug", c.PackerDebug)

@@ -3,10 +3,13 @@ package qemu
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -110,5 +113,75 @@ func TestBuilderBadImageNameStopsBeforeQEMU(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Error("output directory created")
+	}
+}
+
+// QEMU dies while the build waits for WinRM (killed, here): the build fails
+// at once, not when winrm_timeout runs out, with QEMU's exit status and
+// the last serial console lines, and nothing of it is left: no output
+// directory, no port lock file, no VM.
+func TestBuilderFailsAtOnceWhenQEMUExits(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("PACKER_CACHE_DIR", cache)
+	iso := mediatest.InstallISO(t, mediatest.Server2022)
+	out := filepath.Join(t.TempDir(), "out")
+	var b Builder
+	if _, _, err := b.Prepare(map[string]interface{}{
+		"iso_url": iso, "iso_checksum": "none", "image_name": "Windows Server 2022 SERVERDATACENTER",
+		"packer_build_name": "win", "firmware": "bios", "output_directory": out, "accelerator": "tcg",
+		"communicator": "winrm", "winrm_username": "Administrator", "winrm_password": "pw", "winrm_timeout": "30m",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mock := &diskWritingMock{}
+	var once sync.Once
+	mock.WaitVMFunc = func(ctx context.Context) error {
+		var err error
+		once.Do(func() {
+			// Five seconds into the boot, as a crash or the OOM killer
+			// would.
+			serial := "BdsDxe: loading Boot0001 \"UEFI QEMU DVD-ROM\"\r\nsetup: windowsPE\r\nwinbake stand-in: copying files\r\n"
+			err = os.WriteFile(filepath.Join(out, wbcommon.SerialLogName), []byte(serial), 0o644)
+			if err == nil {
+				err = errors.New("QEMU: signal: killed")
+			}
+		})
+		if err == nil {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return err
+	}
+	b.driver = mock
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{})
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the build still waits for WinRM 2 minutes after QEMU exited")
+	}
+	if err == nil {
+		t.Fatal("the build succeeded without its VM")
+	}
+	for _, want := range []string{"QEMU exited: signal: killed", "winbake stand-in: copying files", "setup: windowsPE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "Timeout waiting for WinRM") {
+		t.Errorf("error %q blames WinRM", err)
+	}
+	if _, statErr := os.Stat(out); !os.IsNotExist(statErr) {
+		t.Errorf("output directory left behind: %v", statErr)
+	}
+	if locks, _ := os.ReadDir(filepath.Join(cache, "port")); len(locks) != 0 {
+		t.Errorf("port lock files left: %d", len(locks))
+	}
+	if mock.StopVMCalls != 1 {
+		t.Errorf("StopVM called %d times by cleanup, want 1", mock.StopVMCalls)
 	}
 }

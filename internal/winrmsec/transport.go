@@ -11,28 +11,50 @@ import (
 	"github.com/masterzen/winrm/soap"
 )
 
-// PinnedTransport returns a WinRM transport decorator (the SDK's
-// communicator.WinRM.WinRMTransportDecorator, masterzen's
-// Parameters.TransportDecorator) that speaks HTTPS to a listener holding
-// the certificate certPEM and to nothing else: the certificate is the only
-// trusted root, it cannot sign others (it is not a CA), and the name
-// verified is its own DNS name, so neither another certificate for the
-// same name nor winrm_insecure gets through. Packer's communicator, its
-// uploads (winrmcp) and downloads all build their clients through it.
+// Pinned returns a maker of WinRM transporters (for
+// builder/common.StepConnectWinRM, which gives them guestcmd's dial) that
+// speak HTTPS to a listener holding the certificate certPEM and to nothing
+// else: the certificate is the only trusted root, it cannot sign others (it
+// is not a CA), and the name verified is its own DNS name, so neither
+// another certificate for the same name nor winrm_insecure gets through.
+// Packer's communicator, its uploads (winrmcp) and downloads all build
+// their clients through it.
 //
-// ntlm authenticates with NTLM (winrm_use_ntlm) instead of Basic. noProxy
-// connects directly (winrm_no_proxy); otherwise the proxy is read from the
-// environment at each connection, as Packer's own transports do (a proxy
-// then relays the TLS connection without seeing into it).
+// ntlm authenticates with NTLM (winrm_use_ntlm) instead of Basic. With a
+// dial the proxy comes from the environment, as masterzen's transport
+// reads it (never for a loopback address); a nil dial means
+// winrm_no_proxy: masterzen's own dialer and no proxy. A proxy relays the
+// TLS connection without seeing into it.
+func Pinned(certPEM string, ntlm bool) func(dial Dial) winrm.Transporter {
+	noProxy := func(*http.Request) (*url.URL, error) { return nil, nil }
+	return func(dial Dial) winrm.Transporter {
+		var inner winrm.Transporter
+		switch {
+		case dial != nil && ntlm:
+			inner = winrm.NewClientNTLMWithDial(dial)
+		case dial != nil:
+			inner = winrm.NewClientWithDial(dial)
+		case ntlm:
+			inner = winrm.NewClientNTLMWithProxyFunc(noProxy)
+		default:
+			inner = winrm.NewClientWithProxyFunc(noProxy)
+		}
+		return &pinnedTransport{inner: inner, certPEM: []byte(certPEM)}
+	}
+}
+
+// PinnedTransport is Pinned as a transport decorator (masterzen's
+// Parameters.TransportDecorator) without guestcmd: noProxy as
+// winrm_no_proxy, else the proxy from the environment at each connection.
 func PinnedTransport(certPEM string, ntlm, noProxy bool) func() winrm.Transporter {
-	proxy := communicator.RefreshProxyFromEnvironment
 	if noProxy {
-		proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+		mk := Pinned(certPEM, ntlm)
+		return func() winrm.Transporter { return mk(nil) }
 	}
 	return func() winrm.Transporter {
-		var inner winrm.Transporter = winrm.NewClientWithProxyFunc(proxy)
+		var inner winrm.Transporter = winrm.NewClientWithProxyFunc(communicator.RefreshProxyFromEnvironment)
 		if ntlm {
-			inner = winrm.NewClientNTLMWithProxyFunc(proxy)
+			inner = winrm.NewClientNTLMWithProxyFunc(communicator.RefreshProxyFromEnvironment)
 		}
 		return &pinnedTransport{inner: inner, certPEM: []byte(certPEM)}
 	}
@@ -65,19 +87,9 @@ func (t *pinnedTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, er
 	return t.inner.Post(c, m)
 }
 
-// SealedNTLMTransport returns a transport decorator that logs on with NTLM
-// and encrypts every message with the NTLM session key ([MS-WSMV] 2.2.9.1,
-// masterzen's Encryption): what a WinRM HTTP listener with Windows'
-// defaults (Basic off, AllowUnencrypted off) accepts. masterzen sends a
-// message unencrypted when the NTLM handshake itself fails, so it is used
-// only through QEMU's port forward on the host's loopback.
-func SealedNTLMTransport() func() winrm.Transporter {
-	return func() winrm.Transporter {
-		enc, err := winrm.NewEncryption("ntlm")
-		if err != nil {
-			// NewEncryption fails only for protocols other than "ntlm".
-			panic(err)
-		}
-		return enc
-	}
+// SealedNTLMTransport is SealedNTLM as a transport decorator (masterzen's
+// Parameters.TransportDecorator) without guestcmd.
+func SealedNTLMTransport(user, password string) func() winrm.Transporter {
+	mk := SealedNTLM(user, password)
+	return func() winrm.Transporter { return mk(nil) }
 }

@@ -176,7 +176,7 @@ func TestProbes(t *testing.T) {
 		t.Errorf("unsealed NTLM on a closed listener: %s", l)
 	}
 	params := *winrm.DefaultParameters
-	params.TransportDecorator = SealedNTLMTransport()
+	params.TransportDecorator = SealedNTLMTransport(user, pw)
 	client, err := winrm.NewClientWithParameters(&winrm.Endpoint{Host: host, Port: port}, user, pw, &params)
 	if err != nil {
 		t.Fatal(err)

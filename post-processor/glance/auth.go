@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -187,9 +188,11 @@ func connect(ctx context.Context, c *AuthConfig, getenv func(string) string) (*g
 	if err != nil {
 		return nil, src, err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsConfig
-	provider, err := config.NewProviderClient(ctx, ao, config.WithHTTPClient(http.Client{Transport: sizedUploads{transport}}))
+	uploads := http.DefaultTransport.(*http.Transport).Clone()
+	uploads.TLSClientConfig = tlsConfig
+	api := uploads.Clone()
+	api.ResponseHeaderTimeout = apiAnswerTimeout
+	provider, err := config.NewProviderClient(ctx, ao, config.WithHTTPClient(http.Client{Transport: sizedUploads{api: api, uploads: uploads}}))
 	if err != nil {
 		return nil, src, authError(src, err)
 	}
@@ -243,16 +246,26 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
+// apiAnswerTimeout bounds the wait for the answer to an API request to
+// Keystone or Glance once it is sent; they answer within seconds. Uploads
+// are bounded by upload_idle_timeout instead.
+const apiAnswerTimeout = 5 * time.Minute
+
 // sizedUploads sends upload bodies with a Content-Length instead of chunked:
 // glance-api (eventlet) decodes chunked bodies in Python, noticeably slower
 // than reading a sized body. gophercloud cannot set the length itself.
-type sizedUploads struct{ next http.RoundTripper }
+// Uploads go through their own transport, without apiAnswerTimeout.
+type sizedUploads struct{ api, uploads http.RoundTripper }
 
 func (s sizedUploads) RoundTrip(req *http.Request) (*http.Response, error) {
-	if body, ok := req.Body.(*hashingBody); ok && req.ContentLength <= 0 {
+	body, ok := req.Body.(*hashingBody)
+	if !ok {
+		return s.api.RoundTrip(req)
+	}
+	if req.ContentLength <= 0 {
 		req = req.Clone(req.Context())
 		req.ContentLength = body.size
 		req.TransferEncoding = nil
 	}
-	return s.next.RoundTrip(req)
+	return s.uploads.RoundTrip(req)
 }

@@ -26,6 +26,9 @@ type hashingBody struct {
 	// its own goroutine after the request has returned.
 	mu     sync.Mutex
 	reader io.ReadCloser
+	// touch, when set, is called when Read returns data: the upload made
+	// progress.
+	touch  func()
 	md5    *asyncHash
 	sha512 *asyncHash
 	read   int64
@@ -62,11 +65,21 @@ func (b *hashingBody) Read(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	n, err := b.reader.Read(p)
 	if n > 0 {
+		if b.touch != nil {
+			b.touch()
+		}
 		b.md5.write(p[:n])
 		b.sha512.write(p[:n])
 		b.read += int64(n)
 	}
 	return n, err
+}
+
+// setTouch sets the progress callback.
+func (b *hashingBody) setTouch(f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.touch = f
 }
 
 // Seek supports only rewinding to the start, which is what a retry needs.

@@ -133,6 +133,10 @@ type Config struct {
 	// How long to wait for a `glance-direct` import to finish. Defaults to
 	// `30m`.
 	ImportTimeout time.Duration `mapstructure:"import_timeout" required:"false"`
+	// How long an upload may make no progress — Glance taking no data, or
+	// not answering once it has all of it — before it fails and the image
+	// is deleted. Defaults to `5m`.
+	UploadIdleTimeout time.Duration `mapstructure:"upload_idle_timeout" required:"false"`
 
 	// Image family, stored as the `family` property, e.g. `ws2022`. Needed
 	// for `keep_visible`.
@@ -258,6 +262,11 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		if strings.TrimSpace(s) == "" {
 			add("stores: an empty store ID is not allowed")
 		}
+	}
+	if c.UploadIdleTimeout == 0 {
+		c.UploadIdleTimeout = 5 * time.Minute
+	} else if c.UploadIdleTimeout < 0 {
+		add("upload_idle_timeout: %s is negative; give a duration like \"5m\"", c.UploadIdleTimeout)
 	}
 	if c.ImportTimeout == 0 {
 		c.ImportTimeout = 30 * time.Minute

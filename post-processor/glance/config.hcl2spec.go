@@ -80,6 +80,7 @@ type FlatConfig struct {
 	Method              *string           `mapstructure:"method" required:"false" cty:"method" hcl:"method"`
 	Stores              []string          `mapstructure:"stores" required:"false" cty:"stores" hcl:"stores"`
 	ImportTimeout       *string           `mapstructure:"import_timeout" required:"false" cty:"import_timeout" hcl:"import_timeout"`
+	UploadIdleTimeout   *string           `mapstructure:"upload_idle_timeout" required:"false" cty:"upload_idle_timeout" hcl:"upload_idle_timeout"`
 	Family              *string           `mapstructure:"family" required:"false" cty:"family" hcl:"family"`
 	KeepVisible         *int              `mapstructure:"keep_visible" required:"false" cty:"keep_visible" hcl:"keep_visible"`
 	Retire              *string           `mapstructure:"retire" required:"false" cty:"retire" hcl:"retire"`
@@ -133,6 +134,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"method":                     &hcldec.AttrSpec{Name: "method", Type: cty.String, Required: false},
 		"stores":                     &hcldec.AttrSpec{Name: "stores", Type: cty.List(cty.String), Required: false},
 		"import_timeout":             &hcldec.AttrSpec{Name: "import_timeout", Type: cty.String, Required: false},
+		"upload_idle_timeout":        &hcldec.AttrSpec{Name: "upload_idle_timeout", Type: cty.String, Required: false},
 		"family":                     &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
 		"keep_visible":               &hcldec.AttrSpec{Name: "keep_visible", Type: cty.Number, Required: false},
 		"retire":                     &hcldec.AttrSpec{Name: "retire", Type: cty.String, Required: false},

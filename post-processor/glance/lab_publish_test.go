@@ -451,6 +451,10 @@ func TestUploadRetriedAfterTokenRefusal(t *testing.T) {
 	if a.State("size") != int64(6<<20) {
 		t.Errorf("size %v, want %d", a.State("size"), 6<<20)
 	}
+	// The retry went into the same image: no second, half-made one.
+	if imgs := imagesNamed(t, name); len(imgs) != 1 || imgs[0].ID != a.Id() {
+		t.Errorf("images named %q after the retry: %d, want only %s", name, len(imgs), a.Id())
+	}
 }
 
 // An unknown store: Glance refuses the upload (400), the image is deleted

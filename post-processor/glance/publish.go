@@ -14,6 +14,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imageimport"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+
+	"github.com/winbake/packer-plugin-winbake/internal/idle"
 )
 
 // publisher creates one image in Glance, uploads the file into it and
@@ -93,19 +95,13 @@ func (p *publisher) upload(ctx context.Context, img *images.Image, src *source) 
 			headers["X-Image-Meta-Store"] = p.config.Stores[0]
 		}
 		p.say(fmt.Sprintf("Uploading %s (%s, %d bytes) to image %s", src.Path, src.DiskFormat, src.Size, img.ID))
-		_, err = p.client.Put(ctx, p.client.ServiceURL("images", img.ID, "file"), body, nil, &gophercloud.RequestOpts{
-			MoreHeaders: headers, OkCodes: []int{204},
-		})
-		if err != nil {
-			return body, fmt.Errorf("uploading %s to image %s: %w", src.Path, img.ID, explain(err))
+		if err := p.put(ctx, p.client.ServiceURL("images", img.ID, "file"), body, headers, "uploading "+src.Path+" to image "+img.ID); err != nil {
+			return body, err
 		}
 	case MethodGlanceDirect:
 		p.say(fmt.Sprintf("Staging %s (%s, %d bytes) for image %s", src.Path, src.DiskFormat, src.Size, img.ID))
-		_, err = p.client.Put(ctx, p.client.ServiceURL("images", img.ID, "stage"), body, nil, &gophercloud.RequestOpts{
-			MoreHeaders: headers, OkCodes: []int{204},
-		})
-		if err != nil {
-			return body, fmt.Errorf("staging %s for image %s: %w", src.Path, img.ID, explain(err))
+		if err := p.put(ctx, p.client.ServiceURL("images", img.ID, "stage"), body, headers, "staging "+src.Path+" for image "+img.ID); err != nil {
+			return body, err
 		}
 		p.say(fmt.Sprintf("Importing image %s (glance-direct, stores %v)", img.ID, p.config.Stores))
 		if err := imageimport.Create(ctx, p.client, img.ID, importRequest{Stores: p.config.Stores}).ExtractErr(); err != nil {
@@ -113,6 +109,24 @@ func (p *publisher) upload(ctx context.Context, img *images.Image, src *source) 
 		}
 	}
 	return body, nil
+}
+
+// put sends body to url, failing when it makes no progress for
+// upload_idle_timeout: Glance takes no data, or does not answer once it
+// has all of it.
+func (p *publisher) put(ctx context.Context, url string, body *hashingBody, headers map[string]string, what string) error {
+	ctx, dog := idle.Watch(ctx, p.config.UploadIdleTimeout, what, "upload_idle_timeout")
+	defer dog.Stop()
+	body.setTouch(dog.Touch)
+	defer body.setTouch(nil)
+	_, err := p.client.Put(ctx, url, body, nil, &gophercloud.RequestOpts{MoreHeaders: headers, OkCodes: []int{204}})
+	if stall := dog.Err(ctx); stall != nil {
+		return stall
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, explain(err))
+	}
+	return nil
 }
 
 // waitActive waits until the image leaves the transitional states and

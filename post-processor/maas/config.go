@@ -71,6 +71,11 @@ type Config struct {
 	// Defaults to `30m`.
 	CompleteTimeout time.Duration `mapstructure:"complete_timeout" required:"false"`
 
+	// How long the upload of a chunk may make no progress — MAAS taking no
+	// data, or not answering once it has the chunk — before the upload
+	// fails (and a resource it created is deleted). Defaults to `5m`.
+	UploadIdleTimeout time.Duration `mapstructure:"upload_idle_timeout" required:"false"`
+
 	// A PEM file of CA certificates to trust for an `https://` MAAS URL, in
 	// addition to the system ones.
 	CACertFile string `mapstructure:"ca_cert_file" required:"false"`
@@ -83,9 +88,13 @@ type Config struct {
 }
 
 const (
-	defaultArchitecture    = "amd64/generic"
-	defaultCompleteTimeout = 30 * time.Minute
-	requestTimeout         = 5 * time.Minute
+	defaultArchitecture      = "amd64/generic"
+	defaultCompleteTimeout   = 30 * time.Minute
+	defaultUploadIdleTimeout = 5 * time.Minute
+	// requestTimeout bounds each API request but a chunk's upload
+	// (upload_idle_timeout), so a MAAS that stops answering fails the
+	// build instead of hanging it.
+	requestTimeout = 5 * time.Minute
 )
 
 var (
@@ -160,6 +169,11 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		c.Title = fmt.Sprintf("Windows %s (winbake)", c.Release)
 	}
 
+	if c.UploadIdleTimeout < 0 {
+		add("upload_idle_timeout: must not be negative, got %s", c.UploadIdleTimeout)
+	} else if c.UploadIdleTimeout == 0 {
+		c.UploadIdleTimeout = defaultUploadIdleTimeout
+	}
 	if c.CompleteTimeout < 0 {
 		add("complete_timeout: must not be negative, got %s", c.CompleteTimeout)
 	} else if c.CompleteTimeout == 0 {
@@ -218,7 +232,7 @@ func (c *Config) httpClient() (*http.Client, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	// Bounds each request (a 4 MiB chunk included), so a MAAS that stops
-	// answering fails the build instead of hanging it.
-	return &http.Client{Transport: tr, Timeout: requestTimeout}, nil
+	// No Client.Timeout: maasapi.Client.RequestTimeout bounds API calls,
+	// upload_idle_timeout a chunk's upload.
+	return &http.Client{Transport: tr}, nil
 }

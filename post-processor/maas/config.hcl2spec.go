@@ -25,6 +25,7 @@ type FlatConfig struct {
 	Architecture          *string           `mapstructure:"architecture" required:"false" cty:"architecture" hcl:"architecture"`
 	Replace               *bool             `mapstructure:"replace" required:"false" cty:"replace" hcl:"replace"`
 	CompleteTimeout       *string           `mapstructure:"complete_timeout" required:"false" cty:"complete_timeout" hcl:"complete_timeout"`
+	UploadIdleTimeout     *string           `mapstructure:"upload_idle_timeout" required:"false" cty:"upload_idle_timeout" hcl:"upload_idle_timeout"`
 	CACertFile            *string           `mapstructure:"ca_cert_file" required:"false" cty:"ca_cert_file" hcl:"ca_cert_file"`
 	InsecureSkipTLSVerify *bool             `mapstructure:"insecure_skip_tls_verify" required:"false" cty:"insecure_skip_tls_verify" hcl:"insecure_skip_tls_verify"`
 }
@@ -56,6 +57,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"architecture":               &hcldec.AttrSpec{Name: "architecture", Type: cty.String, Required: false},
 		"replace":                    &hcldec.AttrSpec{Name: "replace", Type: cty.Bool, Required: false},
 		"complete_timeout":           &hcldec.AttrSpec{Name: "complete_timeout", Type: cty.String, Required: false},
+		"upload_idle_timeout":        &hcldec.AttrSpec{Name: "upload_idle_timeout", Type: cty.String, Required: false},
 		"ca_cert_file":               &hcldec.AttrSpec{Name: "ca_cert_file", Type: cty.String, Required: false},
 		"insecure_skip_tls_verify":   &hcldec.AttrSpec{Name: "insecure_skip_tls_verify", Type: cty.Bool, Required: false},
 	}

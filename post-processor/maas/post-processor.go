@@ -5,6 +5,7 @@
 package maas
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/post-processor/maas/maasapi"
 
+	"github.com/winbake/packer-plugin-winbake/internal/idle"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
@@ -90,6 +92,7 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
+	client.RequestTimeout = requestTimeout
 	if c.needsLicenceKey() {
 		ui.Say(fmt.Sprintf("Note: MAAS demands a licence key to deploy release %s; choose another release name to deploy without one", c.Release))
 	}
@@ -210,7 +213,7 @@ func (u *upload) sendContent(uploadURI string) error {
 	for n := 1; ; n++ {
 		got, err := io.ReadFull(r, buf)
 		if got > 0 {
-			if err := u.client.UploadChunk(u.ctx, uploadURI, buf[:got]); err != nil {
+			if err := u.uploadChunk(uploadURI, buf[:got]); err != nil {
 				return fmt.Errorf("uploading chunk %d (bytes %d-%d of %d): %w", n, sent, sent+int64(got)-1, img.size, err)
 			}
 			sent += int64(got)
@@ -226,6 +229,18 @@ func (u *upload) sendContent(uploadURI string) error {
 		return fmt.Errorf("%s shrank while uploading: sent %d of %d bytes", img.path, sent, img.size)
 	}
 	return nil
+}
+
+// uploadChunk PUTs one chunk, failing when it makes no progress for
+// upload_idle_timeout.
+func (u *upload) uploadChunk(uploadURI string, chunk []byte) error {
+	ctx, dog := idle.Watch(u.ctx, u.cfg.UploadIdleTimeout, "PUT "+uploadURI, "upload_idle_timeout")
+	defer dog.Stop()
+	err := u.client.UploadChunk(ctx, uploadURI, dog.Reader(bytes.NewReader(chunk)), int64(len(chunk)))
+	if stall := dog.Err(ctx); stall != nil {
+		return stall
+	}
+	return err
 }
 
 // waitComplete polls the resource until this upload's set is complete.

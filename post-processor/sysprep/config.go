@@ -83,7 +83,8 @@ type Config struct {
 	// Defaults to `2222`.
 	HostPortMin int `mapstructure:"host_port_min" required:"false"`
 	// Highest host port tried for the WinRM forward, exclusive. Defaults
-	// to `4444`.
+	// to `4444`. Each port of the range is tried once, from a random one; a
+	// range with no free port fails the build.
 	HostPortMax int `mapstructure:"host_port_max" required:"false"`
 
 	// Per-user Appx packages removed (for all users) before sysprep, by

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
+	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // guestFiles are the PowerShell scripts, the answer file and the
@@ -48,15 +50,37 @@ func (r guestResult) errorText() string {
 	return strings.Join(wbcommon.PowerShellErrorLines(r.Stderr), "\n")
 }
 
-// runGuest runs command in the guest and collects its output.
+// guestCommandTimeout bounds each command that prepares the guest for
+// sysprep: an MSI install or a ReTrim of a large disk takes minutes, none
+// takes half an hour.
+const (
+	guestCommandTimeout = 30 * time.Minute
+	guestCommandLimit   = "the bound of each preparation command"
+)
+
+// uploadTimeout bounds one upload over WinRM: Packer's winrmcp moves a few
+// hundred KiB/s at best (hashicorp/packer#7998: 60 MB in 18 minutes), the
+// cloudbase-init MSI being the largest file.
+const (
+	uploadTimeout = time.Hour
+	uploadLimit   = "the bound of an upload over WinRM"
+)
+
+// runGuest runs command in the guest and collects its output, within
+// guestCommandTimeout.
 func runGuest(ctx context.Context, comm packersdk.Communicator, command string) (guestResult, error) {
-	var stdout, stderr bytes.Buffer
-	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &stdout, Stderr: &stderr}
-	if err := comm.Start(ctx, cmd); err != nil {
-		return guestResult{}, err
+	return runGuestWithin(ctx, comm, command, guestCommandTimeout, guestCommandLimit)
+}
+
+// runGuestWithin runs command in the guest within timeout (limit names
+// where the bound comes from).
+func runGuestWithin(ctx context.Context, comm packersdk.Communicator, command string, timeout time.Duration, limit string) (guestResult, error) {
+	what := command
+	if len(what) > 60 {
+		what = what[:60] + "…"
 	}
-	status := cmd.Wait()
-	return guestResult{Stdout: stdout.String(), Stderr: stderr.String(), ExitStatus: status}, nil
+	r, err := guestcmd.Run(ctx, comm, guestcmd.Command{Line: command, What: what, Timeout: timeout, Limit: limit})
+	return guestResult{Stdout: r.Stdout, Stderr: r.Stderr, ExitStatus: r.ExitStatus}, err
 }
 
 // runScript renders the embedded script name with data and runs it under
@@ -67,14 +91,12 @@ func runScript(ctx context.Context, comm packersdk.Communicator, name string, da
 	if err != nil {
 		return guestResult{}, err
 	}
-	r, err := runGuest(ctx, comm, powershellCommand(script))
-	if err != nil {
-		return r, fmt.Errorf("%s: %w", name, err)
+	r, err := guestcmd.Run(ctx, comm, guestcmd.Command{Line: powershellCommand(script), What: name, Timeout: guestCommandTimeout, Limit: guestCommandLimit})
+	res := guestResult{Stdout: r.Stdout, Stderr: r.Stderr, ExitStatus: r.ExitStatus}
+	if err == nil && res.ExitStatus != 0 {
+		err = fmt.Errorf("%s exited with %d: %s", name, res.ExitStatus, res.errorText())
 	}
-	if r.ExitStatus != 0 {
-		return r, fmt.Errorf("%s exited with %d: %s", name, r.ExitStatus, r.errorText())
-	}
-	return r, nil
+	return res, err
 }
 
 // lines splits output into its non-empty lines.

@@ -69,15 +69,16 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 		WinRMUser: p.config.WinRMUsername, WinRMPassword: p.config.WinRMPassword,
 		WinRMTimeout: p.config.WinRMTimeout, WinRMPort: build.Port, WinRMUseSSL: build.HTTPS(),
 	}}
-	if build.HTTPS() {
-		comm.WinRMTransportDecorator = winrmsec.PinnedTransport(build.Certificate, false, true)
-	}
 	if errs := comm.Prepare(nil); len(errs) > 0 {
 		return nil, keep, false, errors.Join(errs...)
 	}
 
+	// The VM watch ends the run through this context when QEMU exits.
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", ui)
+	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopRun))
 	state.Put(wbcommon.StateDriver, driver)
 	state.Put(stateInput, in)
 	runner := &multistep.BasicRunner{Steps: p.steps(in, out, name, ovmf, host, comm, build)}
@@ -142,9 +143,17 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
 	}
 	steps = append(steps, httpForward...)
+	var pinned wbcommon.WinRMTransporter
+	if build.HTTPS() {
+		// The golden image's WinRM over HTTPS: trust only the build's
+		// certificate, which its manifest records.
+		pinned = winrmsec.Pinned(build.Certificate, false)
+	}
 	return append(steps,
 		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: build.Port, Host: host, SecureBoot: in.Manifest.SecureBoot, ExtraForwards: extra},
-		&communicator.StepConnect{
+		&wbcommon.StepWatchVM{SerialLog: filepath.Join(out, wbcommon.SerialLogName)},
+		&wbcommon.StepConnectWinRM{
+			Transporter: pinned,
 			Config: comm,
 			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(state multistep.StateBag) (int, error) {

@@ -50,7 +50,7 @@ type stepCloseWinRM struct {
 	User, Password string
 	Timeout        time.Duration
 
-	connect *communicator.StepConnect
+	connect *wbcommon.StepConnectWinRM
 	sub     *multistep.BasicStateBag
 }
 
@@ -80,10 +80,12 @@ func (s *stepCloseWinRM) Run(ctx context.Context, state multistep.StateBag) mult
 	}
 	conn := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{
 		WinRMUser: s.User, WinRMPassword: s.Password, WinRMTimeout: s.Timeout, WinRMPort: winrmsec.HTTPPort,
-		WinRMTransportDecorator: winrmsec.SealedNTLMTransport(),
 	}}
-	s.connect = &communicator.StepConnect{
-		Config:    conn,
+	// Guarded as the first session was: bounded answers, aborted when
+	// QEMU exits or the run is cancelled.
+	s.connect = &wbcommon.StepConnectWinRM{
+		Config:      conn,
+		Transporter: winrmsec.SealedNTLM(s.User, s.Password),
 		Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 		WinRMPort: func(multistep.StateBag) (int, error) { return httpPort, nil },
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+
 	"github.com/winbake/packer-plugin-winbake/internal/agent/agentbin"
 )
 
@@ -41,7 +43,7 @@ func (s *stepEnsureAgent) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	ui.Say("Uploading winbake-agent to " + AgentPath)
 	start := time.Now()
-	if err := comm.Upload(AgentPath, bytes.NewReader(exe), nil); err != nil {
+	if err := guestcmd.Upload(ctx, comm, AgentPath, bytes.NewReader(exe), nil, uploadTimeout, uploadLimit); err != nil {
 		return halt(state, ui, fmt.Errorf("uploading winbake-agent: %w", err))
 	}
 	ui.Say(fmt.Sprintf("winbake-agent uploaded in %s", time.Since(start).Round(time.Second)))

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // Where the cloudbase-init MSI installs.
@@ -55,7 +57,7 @@ func (s *stepInstallCloudbaseInit) Run(ctx context.Context, state multistep.Stat
 	}
 	defer f.Close()
 	ui.Say(fmt.Sprintf("Uploading %s to %s", local, msi))
-	if err := comm.Upload(msi, f, nil); err != nil {
+	if err := guestcmd.Upload(ctx, comm, msi, f, nil, uploadTimeout, uploadLimit); err != nil {
 		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: uploading: %w", err))
 	}
 	args := fmt.Sprintf(`/i "%s" /qn /l*v "%s" LOGGINGSERIALPORTNAME=COM1 RUN_SERVICE_AS_LOCAL_SYSTEM=1`, msi, cloudbaseInstallLog)
@@ -75,7 +77,7 @@ func (s *stepInstallCloudbaseInit) Run(ctx context.Context, state multistep.Stat
 			return halt(state, ui, err)
 		}
 		dst := CloudbaseInitDir + `\conf\` + conf.name
-		if err := comm.Upload(dst, strings.NewReader(text), nil); err != nil {
+		if err := guestcmd.Upload(ctx, comm, dst, strings.NewReader(text), nil, uploadTimeout, uploadLimit); err != nil {
 			return halt(state, ui, fmt.Errorf("writing %s: %w", dst, err))
 		}
 		ui.Say("Wrote " + dst)

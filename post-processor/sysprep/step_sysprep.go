@@ -12,6 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // Image states Windows Setup records in
@@ -71,7 +72,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 			return halt(state, ui, err)
 		}
 		unattend = generatedUnattend
-		if err := comm.Upload(unattend, strings.NewReader(strings.ReplaceAll(text, "\n", "\r\n")), nil); err != nil {
+		if err := guestcmd.Upload(ctx, comm, unattend, strings.NewReader(strings.ReplaceAll(text, "\n", "\r\n")), nil, uploadTimeout, uploadLimit); err != nil {
 			return halt(state, ui, fmt.Errorf("writing the answer file %s: %w", unattend, err))
 		}
 	}
@@ -88,6 +89,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 		if ctx.Err() != nil {
 			return halt(state, ui, ctx.Err())
 		}
+		wbcommon.ExpectVMExit(state)
 		_ = driver.StopVM()
 		return halt(state, ui, fmt.Errorf("timeout: sysprep did not %s within %s; QEMU was killed and nothing is kept (raise timeout for slow hosts)", what, s.Timeout))
 	}
@@ -213,6 +215,7 @@ func (s *stepSysprep) powerOff(ctx, waitCtx context.Context, state multistep.Sta
 	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
 	// The connection may end before shutdown.exe answers; the VM stopping
 	// is what counts.
+	wbcommon.ExpectVMExit(state)
 	if r, err := runGuestUntil(waitCtx, comm, "shutdown /s /t 0"); err != nil {
 		log.Printf("shutdown: %v", err)
 	} else if r.ExitStatus != 0 {
@@ -234,24 +237,14 @@ func imageStateOf(ctx context.Context, comm packersdk.Communicator) (string, err
 	return strings.TrimSpace(r.Stdout), err
 }
 
-// runGuestUntil is runGuest bounded by ctx: a command that hangs does not
-// hold the build past its timeout.
+// runGuestUntil runs command within ctx's deadline (the sysprep
+// timeout): a command that hangs does not hold the build past it.
 func runGuestUntil(ctx context.Context, comm packersdk.Communicator, command string) (guestResult, error) {
-	type result struct {
-		r   guestResult
-		err error
+	timeout := guestCommandTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
 	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := runGuest(ctx, comm, command)
-		done <- result{r, err}
-	}()
-	select {
-	case res := <-done:
-		return res.r, res.err
-	case <-ctx.Done():
-		return guestResult{}, ctx.Err()
-	}
+	return runGuestWithin(ctx, comm, command, timeout, "timeout")
 }
 
 // sysprepErrors reads setuperr.log from the guest.

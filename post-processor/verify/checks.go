@@ -11,9 +11,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -48,6 +50,11 @@ type guest struct {
 	comm packersdk.Communicator
 }
 
+// checkCommandTimeout bounds each command of a check: they read the
+// guest's state, dism /Get-Packages being the slowest at a minute or two
+// under TCG.
+const checkCommandTimeout = 10 * time.Minute
+
 // syncBuffer takes stdout and stderr, which the communicator copies on
 // goroutines of their own.
 type syncBuffer struct {
@@ -67,14 +74,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// run runs a cmd.exe command and returns its output and exit status.
+// run runs a cmd.exe command and returns its output (stdout and stderr as
+// they came) and exit status.
 func (g guest) run(ctx context.Context, command string) (string, int, error) {
-	var out syncBuffer
-	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &out, Stderr: &out}
-	if err := g.comm.Start(ctx, cmd); err != nil {
-		return out.String(), -1, err
+	what := command
+	if len(what) > 60 {
+		what = what[:60] + "…"
 	}
-	return out.String(), cmd.Wait(), nil
+	var out syncBuffer
+	r, err := guestcmd.Run(ctx, g.comm, guestcmd.Command{Line: command, What: what, Timeout: checkCommandTimeout,
+		Limit: "the bound of a check's command", Stdout: &out, Stderr: &out})
+	return out.String(), r.ExitStatus, err
 }
 
 // checker runs the checks and fills the report.

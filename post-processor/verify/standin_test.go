@@ -181,7 +181,7 @@ func (k *checker) logOn(t *testing.T, g *testguest.Guest) {
 	k.Door = probeDoor(context.Background(), p, httpsPort, c.Username, password)
 	// New opens a shell: a refused logon fails it.
 	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: h, Port: p, Username: c.Username, Password: password, Timeout: time.Minute,
-		TransportDecorator: winrmsec.SealedNTLMTransport()})
+		TransportDecorator: winrmsec.SealedNTLMTransport(c.Username, password)})
 	if err != nil {
 		k.WinRMErr = err
 		return

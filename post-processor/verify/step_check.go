@@ -57,11 +57,11 @@ func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep
 	}
 	// Windows' defaults accept NTLM with encrypted messages on the HTTP
 	// listener: the logon the checks run over.
-	comm.WinRMTransportDecorator = winrmsec.SealedNTLMTransport()
-	connect := &communicator.StepConnect{
-		Config:    &comm,
-		Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
-		WinRMPort: func(multistep.StateBag) (int, error) { return port, nil },
+	connect := &wbcommon.StepConnectWinRM{
+		Config:      &comm,
+		Transporter: winrmsec.SealedNTLM(comm.WinRMUser, comm.WinRMPassword),
+		Host:        func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+		WinRMPort:   func(multistep.StateBag) (int, error) { return port, nil },
 	}
 	// A failed logon is a check result, not the end of the run.
 	sub := new(multistep.BasicStateBag)

@@ -66,7 +66,7 @@ func BenchmarkUpdatesDelivery(b *testing.B) {
 		}
 		pk := &Package{LocalPath: sample, Name: "sample.bin", Size: int64(winrmMiB) << 20}
 		start = time.Now()
-		if err := uploadFile(e.comm.Communicator, `C:\ProgramData\winbake\bench\sample.bin`, pk); err != nil {
+		if err := uploadFile(context.Background(), e.comm.Communicator, `C:\ProgramData\winbake\bench\sample.bin`, pk, time.Hour); err != nil {
 			b.Fatal(err)
 		}
 		winrmSecs := time.Since(start).Seconds()

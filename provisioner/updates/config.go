@@ -52,6 +52,12 @@ type Config struct {
 	// time; also how long the provisioner waits for the guest after a lost
 	// connection. Defaults to `30m`.
 	RestartTimeout time.Duration `mapstructure:"restart_timeout" required:"false"`
+	// How long the install of one package may take, from the first attempt
+	// until the agent reports it done, a wait for a reboot not counted;
+	// also how long one package's download into the guest (or upload with
+	// `delivery = "winrm"`) may take. An install still running after it
+	// fails the build. Defaults to `2h`.
+	InstallTimeout time.Duration `mapstructure:"install_timeout" required:"false"`
 	// How long, after a reboot, the provisioner waits for Windows to finish
 	// servicing (the Windows Modules Installer worker, TiWorker.exe, to
 	// exit and the pending-reboot signals to clear) before it goes on or
@@ -101,6 +107,7 @@ const (
 	DefaultRetries          = 2
 	DefaultRestartTimeout   = 30 * time.Minute
 	DefaultServicingTimeout = 10 * time.Minute
+	DefaultInstallTimeout   = 2 * time.Hour
 	DefaultGuestDirectory   = `C:\ProgramData\winbake\updates`
 )
 
@@ -171,6 +178,11 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		c.RestartTimeout = DefaultRestartTimeout
 	} else if c.RestartTimeout < 0 {
 		add("restart_timeout %s: want a positive duration such as \"30m\"", c.RestartTimeout)
+	}
+	if c.InstallTimeout == 0 {
+		c.InstallTimeout = DefaultInstallTimeout
+	} else if c.InstallTimeout < 0 {
+		add("install_timeout %s: want a positive duration such as \"2h\"", c.InstallTimeout)
 	}
 	if c.ServicingTimeout == 0 {
 		c.ServicingTimeout = DefaultServicingTimeout

@@ -24,6 +24,7 @@ type FlatConfig struct {
 	MaxReboots          *int                `mapstructure:"max_reboots" required:"false" cty:"max_reboots" hcl:"max_reboots"`
 	Retries             *int                `mapstructure:"retries" required:"false" cty:"retries" hcl:"retries"`
 	RestartTimeout      *string             `mapstructure:"restart_timeout" required:"false" cty:"restart_timeout" hcl:"restart_timeout"`
+	InstallTimeout      *string             `mapstructure:"install_timeout" required:"false" cty:"install_timeout" hcl:"install_timeout"`
 	ServicingTimeout    *string             `mapstructure:"servicing_timeout" required:"false" cty:"servicing_timeout" hcl:"servicing_timeout"`
 	DeferFailed         *bool               `mapstructure:"defer_failed" required:"false" cty:"defer_failed" hcl:"defer_failed"`
 	GuestDirectory      *string             `mapstructure:"guest_directory" required:"false" cty:"guest_directory" hcl:"guest_directory"`
@@ -57,6 +58,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"max_reboots":                &hcldec.AttrSpec{Name: "max_reboots", Type: cty.Number, Required: false},
 		"retries":                    &hcldec.AttrSpec{Name: "retries", Type: cty.Number, Required: false},
 		"restart_timeout":            &hcldec.AttrSpec{Name: "restart_timeout", Type: cty.String, Required: false},
+		"install_timeout":            &hcldec.AttrSpec{Name: "install_timeout", Type: cty.String, Required: false},
 		"servicing_timeout":          &hcldec.AttrSpec{Name: "servicing_timeout", Type: cty.String, Required: false},
 		"defer_failed":               &hcldec.AttrSpec{Name: "defer_failed", Type: cty.Bool, Required: false},
 		"guest_directory":            &hcldec.AttrSpec{Name: "guest_directory", Type: cty.String, Required: false},

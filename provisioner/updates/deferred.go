@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // Guest paths of the first-boot retry (defer_failed).
@@ -48,7 +50,7 @@ func (r *installRun) deferFailed(ctx context.Context, failed []*pkgState) error 
 		{pendingListPath, []byte(list.String())},
 		{retryCmdPath, crlf(retryCmd)},
 	} {
-		if err := comm.Upload(f.path, bytes.NewReader(f.data), nil); err != nil {
+		if err := guestcmd.Upload(ctx, comm, f.path, bytes.NewReader(f.data), nil, uploadTimeout, uploadLimit); err != nil {
 			return fmt.Errorf("defer_failed: writing %s: %w", f.path, err)
 		}
 	}
@@ -64,7 +66,7 @@ func (r *installRun) deferFailed(ctx context.Context, failed []*pkgState) error 
 		return fmt.Errorf("defer_failed: %w", err)
 	}
 	if !res.Skipped {
-		if err := comm.Upload(cloudbaseLocalPath, bytes.NewReader(crlf(retryPS1)), nil); err != nil {
+		if err := guestcmd.Upload(ctx, comm, cloudbaseLocalPath, bytes.NewReader(crlf(retryPS1)), nil, uploadTimeout, uploadLimit); err != nil {
 			return fmt.Errorf("defer_failed: writing %s: %w", cloudbaseLocalPath, err)
 		}
 		where += ", cloudbase-init's SetSetupComplete.cmd and LocalScripts"

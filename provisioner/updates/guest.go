@@ -13,6 +13,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/agent/agentbin"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // AgentPath is where the provisioner keeps winbake-agent in the guest.
@@ -27,26 +28,68 @@ type guest struct {
 	wait time.Duration
 	// poll is the pause between retries.
 	poll time.Duration
+	// long bounds the verbs that move or install a package
+	// (install_timeout).
+	long time.Duration
+}
+
+// Bounds of the agent's calls. A query (version, boot time, pending
+// reboot, ...) answers within seconds, PowerShell-free; five minutes leave
+// room for a guest busy servicing under TCG. An upload of winbake-agent or
+// of a small file over WinRM runs at Packer's winrmcp speed, a few hundred
+// KiB/s at best (hashicorp/packer#7998).
+const (
+	agentQueryTimeout = 5 * time.Minute
+	agentQueryLimit   = "the bound of a query to winbake-agent, which answers within seconds"
+	uploadTimeout     = time.Hour
+	uploadLimit       = "the bound of an upload of a small file over WinRM"
+)
+
+// bound returns how long the agent verb may run and where that comes
+// from.
+func (g *guest) bound(verb string) (time.Duration, string) {
+	switch verb {
+	case "install", "fetch":
+		if g.long > 0 {
+			return g.long, "install_timeout"
+		}
+	}
+	return agentQueryTimeout, agentQueryLimit
 }
 
 // errTransport marks a call whose answer was lost (connection dropped,
 // guest rebooting): the verb may or may not have run.
 var errTransport = errors.New("no answer from the guest")
 
-// runOnce runs the agent once and decodes its document into doc.
+// runOnce runs the agent once, within the verb's bound, and decodes its
+// document into doc.
 func (g *guest) runOnce(ctx context.Context, doc any, args ...string) error {
-	var out, errb bytes.Buffer
-	cmd := &packersdk.RemoteCmd{Command: AgentPath + " " + strings.Join(args, " "), Stdout: &out, Stderr: &errb}
-	if err := g.comm.Start(ctx, cmd); err != nil {
-		return fmt.Errorf("%w: %v", errTransport, err)
+	timeout, limit := g.bound(args[0])
+	return g.runOnceWithin(ctx, doc, timeout, limit, args...)
+}
+
+// runOnceWithin is runOnce with the bound given (limit says where it
+// comes from).
+func (g *guest) runOnceWithin(ctx context.Context, doc any, timeout time.Duration, limit string, args ...string) error {
+	r, err := guestcmd.Run(ctx, g.comm, guestcmd.Command{
+		Line: AgentPath + " " + strings.Join(args, " "), What: "winbake-agent " + args[0],
+		Timeout: timeout, Limit: limit,
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	code := cmd.Wait()
-	line := bytes.TrimSpace(out.Bytes())
+	if err != nil {
+		// The answer was lost (connection dropped, guest rebooting, no
+		// answer within the bound): the verb may or may not have run.
+		return fmt.Errorf("%w: %w", errTransport, err)
+	}
+	code := r.ExitStatus
+	line := bytes.TrimSpace([]byte(r.Stdout))
 	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
 		line = line[i+1:]
 	}
 	if len(line) == 0 || line[0] != '{' {
-		return fmt.Errorf("%w: winbake-agent %s exited %d without its JSON document (stderr %q)", errTransport, args[0], code, tail(errb.String(), 400))
+		return fmt.Errorf("%w: winbake-agent %s exited %d without its JSON document (stderr %q)", errTransport, args[0], code, tail(r.Stderr, 400))
 	}
 	if err := json.Unmarshal(line, doc); err != nil {
 		return fmt.Errorf("%w: decoding the answer of winbake-agent %s: %v", errTransport, args[0], err)
@@ -93,7 +136,7 @@ func (g *guest) ensureAgent(ctx context.Context) error {
 		return err
 	}
 	g.ui.Say(fmt.Sprintf("Uploading winbake-agent (%d KiB) to %s", len(exe)>>10, AgentPath))
-	if err := g.comm.Upload(AgentPath, bytes.NewReader(exe), nil); err != nil {
+	if err := guestcmd.Upload(ctx, g.comm, AgentPath, bytes.NewReader(exe), nil, uploadTimeout, uploadLimit); err != nil {
 		return fmt.Errorf("uploading winbake-agent to %s: %w", AgentPath, err)
 	}
 	v = agent.VersionResult{}

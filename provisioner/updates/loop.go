@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // Package results in the manifest and the summary.
@@ -232,28 +233,40 @@ func (r *installRun) ssuProgressed(s *pkgState) bool {
 }
 
 // install runs the agent's install verb, surviving lost answers: the
-// journal tells whether an install whose answer was lost completed.
+// journal tells whether an install whose answer was lost completed, and
+// an install still running answers so. restart_timeout bounds a silent
+// guest, install_timeout the whole install.
 func (r *installRun) install(ctx context.Context, s *pkgState) (agent.InstallResult, error) {
 	journal := fmt.Sprintf(`%s\journal\%s.%d.json`, r.cfg.GuestDirectory, s.pkg.SHA256[:16], s.attempts)
 	args := []string{"install", s.guestPath, "--journal", journal}
-	deadline := time.Now().Add(r.cfg.RestartTimeout)
+	started := time.Now()
+	silentSince := started
 	for {
 		var res agent.InstallResult
-		err := r.g.runOnce(ctx, &res, args...)
+		left := r.cfg.InstallTimeout - time.Since(started)
+		if left <= 0 {
+			return agent.InstallResult{}, fmt.Errorf("installing %s: still not done after %s (install_timeout)", s.pkg.Name, r.cfg.InstallTimeout)
+		}
+		err := r.g.runOnceWithin(ctx, &res, left, "install_timeout", args...)
 		switch {
+		case guestcmd.IsTimeout(err):
+			return res, fmt.Errorf("installing %s: %w", s.pkg.Name, err)
 		case err == nil && res.InProgress:
+			silentSince = time.Now()
 			r.ui.Message(fmt.Sprintf("    %s: the earlier install is still running; waiting", s.pkg.Name))
 		case err == nil:
 			if res.FromJournal {
 				r.ui.Message(fmt.Sprintf("    %s: the install finished while the connection was lost; not running it again", s.pkg.Name))
 			}
 			return res, nil
+		case ctx.Err() != nil:
+			return agent.InstallResult{}, ctx.Err()
 		case !errors.Is(err, errTransport):
 			return res, err
 		default:
-			r.ui.Message(fmt.Sprintf("    %s: lost the connection during the install (%v); asking again", s.pkg.Name, err))
+			r.ui.Message(fmt.Sprintf("    %s: lost the answer of the install (%v); asking again", s.pkg.Name, err))
 		}
-		if time.Now().After(deadline) {
+		if time.Since(silentSince) > r.cfg.RestartTimeout {
 			return agent.InstallResult{}, fmt.Errorf("installing %s: no answer from the guest within %s (restart_timeout)", s.pkg.Name, r.cfg.RestartTimeout)
 		}
 		select {

@@ -13,6 +13,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // ManifestPath is where the manifest is left in the image.
@@ -89,7 +91,7 @@ func (r *installRun) writeManifest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.g.comm.Upload(ManifestPath, bytes.NewReader(append(b, '\r', '\n')), nil); err != nil {
+	if err := guestcmd.Upload(ctx, r.g.comm, ManifestPath, bytes.NewReader(append(b, '\r', '\n')), nil, uploadTimeout, uploadLimit); err != nil {
 		return fmt.Errorf("writing the manifest %s: %w", ManifestPath, err)
 	}
 	return nil
@@ -115,7 +117,7 @@ func dash(s string) string {
 }
 
 // uploadFile copies a package through the communicator (delivery = "winrm").
-func uploadFile(comm packersdk.Communicator, dest string, pk *Package) error {
+func uploadFile(ctx context.Context, comm packersdk.Communicator, dest string, pk *Package, timeout time.Duration) error {
 	f, err := os.Open(pk.LocalPath)
 	if err != nil {
 		return err
@@ -125,7 +127,7 @@ func uploadFile(comm packersdk.Communicator, dest string, pk *Package) error {
 	if err != nil {
 		return err
 	}
-	if err := comm.Upload(dest, f, &st); err != nil {
+	if err := guestcmd.Upload(ctx, comm, dest, f, &st, timeout, "install_timeout"); err != nil {
 		return fmt.Errorf("uploading %s to %s over WinRM: %w", pk.Name, dest, err)
 	}
 	return nil

@@ -59,7 +59,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if poll == 0 {
 		poll = 5 * time.Second
 	}
-	g := &guest{comm: comm, ui: ui, wait: c.RestartTimeout, poll: poll}
+	g := &guest{comm: comm, ui: ui, wait: c.RestartTimeout, poll: poll, long: c.InstallTimeout}
 	if err := g.ensureAgent(ctx); err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (p *Provisioner) deliver(ctx context.Context, ui packersdk.Ui, g *guest, pk
 	if c.Delivery == "winrm" {
 		for i, pk := range pkgs {
 			ui.Say(fmt.Sprintf("Uploading %s over WinRM (%d of %d, %d MiB)", pk.Name, i+1, len(pkgs), pk.Size>>20))
-			if err := uploadFile(g.comm, c.guestPath(pk), pk); err != nil {
+			if err := uploadFile(ctx, g.comm, c.guestPath(pk), pk, c.InstallTimeout); err != nil {
 				return err
 			}
 		}

@@ -57,6 +57,10 @@ type Options struct {
 	// ResetChunk makes the upload PUT number ResetChunk close the connection
 	// after reading half of the body.
 	ResetChunk int
+	// StallChunk makes the upload PUT number StallChunk read half of the
+	// body and then neither read nor answer until the client goes away, as
+	// a region whose storage hangs.
+	StallChunk int
 	// CorruptChunk flips a bit in the body of upload PUT number CorruptChunk
 	// as if it was damaged on the way; MAAS notices at the last byte.
 	CorruptChunk int
@@ -97,6 +101,20 @@ type Server struct {
 	requests  []Request
 	chunks    map[int][]int // file id -> sizes of accepted and rejected PUT bodies, in order
 	puts      map[int]int   // file id -> PUTs received
+	stalled   []net.Conn    // connections of StallChunk, closed by Close
+}
+
+// Close closes the connections held by StallChunk and shuts the server
+// down.
+func (s *Server) Close() {
+	s.mu.Lock()
+	stalled := s.stalled
+	s.stalled = nil
+	s.mu.Unlock()
+	for _, c := range stalled {
+		_ = c.Close()
+	}
+	s.Server.Close()
 }
 
 type resource struct {
@@ -669,6 +687,19 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, id, fileID int) 
 
 	if opts.OnChunk != nil {
 		opts.OnChunk(n, r)
+	}
+	if n == opts.StallChunk {
+		_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength/2)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				// Held, unread and unanswered, until Close.
+				s.mu.Lock()
+				s.stalled = append(s.stalled, conn)
+				s.mu.Unlock()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
 	}
 	if n == opts.ResetChunk {
 		_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength/2)

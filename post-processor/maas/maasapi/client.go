@@ -92,6 +92,9 @@ type Client struct {
 	root  *url.URL
 	creds Credentials
 	http  *http.Client
+	// RequestTimeout, when set, bounds each request but the upload of a
+	// chunk, whose caller bounds it by its progress.
+	RequestTimeout time.Duration
 }
 
 // NewClient returns a client for the MAAS at maasURL (e.g.
@@ -196,6 +199,16 @@ func IsNotFound(err error) bool {
 // do sends a request with a fresh OAuth header and returns the body of a
 // 2xx response, or an *Error.
 func (c *Client) do(ctx context.Context, method, target, contentType string, body io.Reader, contentLength int64) ([]byte, error) {
+	if c.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.RequestTimeout)
+		defer cancel()
+	}
+	return c.send(ctx, method, target, contentType, body, contentLength)
+}
+
+// send is do without RequestTimeout.
+func (c *Client) send(ctx context.Context, method, target, contentType string, body io.Reader, contentLength int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -158,15 +159,16 @@ func (c *Client) Delete(ctx context.Context, id int) error {
 	return err
 }
 
-// UploadChunk appends chunk to the file at uploadURI (a path from
-// ResourceFile.UploadURI). Chunks must be sent in order; MAAS has no offset
-// or resume API.
-func (c *Client) UploadChunk(ctx context.Context, uploadURI string, chunk []byte) error {
+// UploadChunk appends size bytes read from chunk to the file at uploadURI
+// (a path from ResourceFile.UploadURI). Chunks must be sent in order; MAAS
+// has no offset or resume API. ctx alone bounds the request
+// (RequestTimeout does not apply): the caller watches its progress.
+func (c *Client) UploadChunk(ctx context.Context, uploadURI string, chunk io.Reader, size int64) error {
 	target, err := c.serverURL(uploadURI)
 	if err != nil {
 		return err
 	}
-	_, err = c.do(ctx, http.MethodPut, target, "application/octet-stream", bytes.NewReader(chunk), int64(len(chunk)))
+	_, err = c.send(ctx, http.MethodPut, target, "application/octet-stream", chunk, size)
 	return err
 }
 
