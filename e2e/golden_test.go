@@ -34,10 +34,11 @@ type goldenVariant struct {
 
 var (
 	// goldenUEFI: UEFI with a TPM, without Secure Boot (the demo and
-	// TestQemuBuildsStandin build with Secure Boot).
-	goldenUEFI = goldenVariant{"uefi-tpm", map[string]string{"firmware": "uefi", "secure_boot": "false", "tpm": "true"}}
+	// TestQemuBuildsStandin build with Secure Boot), WinRM over HTTPS with
+	// the build's own certificate, which builds starting from it trust.
+	goldenUEFI = goldenVariant{"uefi-tpm", map[string]string{"firmware": "uefi", "secure_boot": "false", "tpm": "true", "winrm_use_ssl": "true"}}
 	// goldenBIOS: BIOS without a TPM.
-	goldenBIOS = goldenVariant{"bios", map[string]string{"firmware": "bios", "secure_boot": "false", "tpm": "false"}}
+	goldenBIOS = goldenVariant{"bios", map[string]string{"firmware": "bios", "secure_boot": "false", "tpm": "false", "winrm_use_ssl": "false"}}
 )
 
 // goldenPassword is the build account's password of every golden image.

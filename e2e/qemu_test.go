@@ -45,7 +45,10 @@ func noQEMULeft(t *testing.T, out string) {
 // The stand-in ISO installed by real Packer into a golden qcow2 disk under
 // TCG: Setup from the generated answer file, WinRM, shutdown /s /t 0,
 // manifest. BIOS on a host bridge (the guest's DHCP address found in the
-// host's neighbour table), then UEFI with Secure Boot (Microsoft's keys)
+// host's neighbour table), where WinRM speaks HTTPS with the build's
+// certificate and a capture of the bridge holds neither the password, in
+// any of its forms, nor a WinRM message's text; then UEFI with Secure Boot
+// (Microsoft's keys)
 // and a TPM on user networking: the ISO boots through Debian's shim,
 // signed by Microsoft, as real Linux media do, and Setup's disk through
 // the same chain.
@@ -67,15 +70,32 @@ func TestQemuBuildsStandin(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			args := []string{"build", "-var", "iso=" + iso, "-var", "output_dir=" + out,
 				"-var", "firmware=" + tc.firmware, "-var", "tpm=" + tc.tpm, "-var", "secure_boot=" + tc.secureBoot, "-var", "network=" + tc.network}
+			// On the bridge every frame is captured: the build password, in
+			// any form, and the text of WinRM's messages must not be on the
+			// wire.
+			const password = "Bridge-e2e-Pw-7x"
+			var capt *capture
 			if tc.network == "bridge" {
-				args = append(args, "-var", "bridge="+startBridgeLab(t))
+				bridge := startBridgeLab(t)
+				args = append(args, "-var", "bridge="+bridge, "-var", "winrm_password="+password)
+				capt = startCapture(t, bridge)
 			}
 			start := time.Now()
 			log, err := installed.run("", append(args, filepath.Join("..", "example", "standin.pkr.hcl"))...)
 			t.Logf("%s build took %s", tc.firmware, time.Since(start).Round(time.Second))
 			noQEMULeft(t, out)
+			var packets []capturedPacket
+			if capt != nil {
+				packets = capt.stop(t)
+			}
 			if err != nil {
 				t.Fatalf("packer build: %v\n%s", err, log)
+			}
+			if capt != nil {
+				checkBridgeCapture(t, packets, "Administrator", password)
+				if strings.Contains(log, password) {
+					t.Error("the build password is in the build log")
+				}
 			}
 			var m struct {
 				Disk, SHA256, Firmware string
@@ -85,6 +105,7 @@ func TestQemuBuildsStandin(t *testing.T) {
 					ImageName string `json:"image_name"`
 					Version   string
 				}
+				WinRM struct{ Transport, Thumbprint, Certificate string } `json:"winrm"`
 			}
 			b, err := os.ReadFile(filepath.Join(out, "standin.json"))
 			if err != nil {
@@ -97,6 +118,15 @@ func TestQemuBuildsStandin(t *testing.T) {
 				m.SecureBoot != (tc.secureBoot == "true") ||
 				m.Windows.ImageName != "Windows Server 2022 SERVERSTANDARDCORE" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") {
 				t.Errorf("manifest %s", b)
+			}
+			// A bridge gets HTTPS with the build's certificate, the user
+			// network's loopback forward keeps HTTP.
+			if wantTransport := map[string]string{"bridge": "https", "user": "http"}[tc.network]; m.WinRM.Transport != wantTransport ||
+				(wantTransport == "https") != (len(m.WinRM.Thumbprint) == 40 && strings.Contains(m.WinRM.Certificate, "BEGIN CERTIFICATE")) {
+				t.Errorf("manifest winrm %+v, want transport %s", m.WinRM, wantTransport)
+			}
+			if strings.Contains(string(b), "PRIVATE KEY") {
+				t.Error("the manifest holds a private key")
 			}
 			// Setup reads the SecureBoot variable the firmware set.
 			if serial, err := os.ReadFile(filepath.Join(out, "serial.log")); err != nil ||
@@ -303,6 +333,66 @@ func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
 		if !strings.Contains(log, w) {
 			t.Errorf("log lacks %q:\n%s", w, log)
 		}
+	}
+}
+
+// checkBridgeCapture checks a capture of the build's bridge: TLS to the
+// guest's 5986 carried the build (so the capture saw it), the host spoke
+// no HTTP to 5985, and no frame or TCP stream holds the password, its
+// encodings, or the words every WinRM message in the clear has.
+func checkBridgeCapture(t *testing.T, packets []capturedPacket, user, password string) {
+	t.Helper()
+	// The bridge may carry other tests' guests: keep the frames to and
+	// from this build's guest, the one that answered on 5986.
+	guests := map[string]bool{}
+	for _, p := range packets {
+		if p.TCP && p.SrcPort == 5986 && len(p.Payload) > 0 {
+			guests[p.SrcIP] = true
+		}
+	}
+	if len(guests) != 1 {
+		t.Fatalf("%d guests answered on 5986 in the capture (%v): cannot tell this build's guest", len(guests), guests)
+	}
+	var guest string
+	for ip := range guests {
+		guest = ip
+	}
+	var mine []capturedPacket
+	for _, p := range packets {
+		if p.SrcIP == guest || p.DstIP == guest {
+			mine = append(mine, p)
+		}
+	}
+	packets = mine
+	var tlsBytes, tlsRecords, plainToHTTP int
+	for _, p := range packets {
+		if !p.TCP {
+			continue
+		}
+		switch {
+		case p.DstPort == 5986 && len(p.Payload) > 0:
+			tlsBytes += len(p.Payload)
+			if p.Payload[0] == 0x16 || p.Payload[0] == 0x17 { // TLS handshake, application data
+				tlsRecords++
+			}
+		case p.DstPort == 5985 && len(p.Payload) > 0:
+			plainToHTTP++
+		}
+	}
+	t.Logf("bridge capture: %d frames to or from the guest %s, %d bytes from the host to its 5986 (%d starting a TLS record), %d payloads to 5985",
+		len(packets), guest, tlsBytes, tlsRecords, plainToHTTP)
+	if tlsBytes < 10_000 || tlsRecords == 0 {
+		t.Errorf("the capture holds %d bytes (%d TLS records) to the guest's WinRM over HTTPS: it did not see the build", tlsBytes, tlsRecords)
+	}
+	if plainToHTTP > 0 {
+		t.Errorf("%d payloads went to the guest's HTTP port 5985", plainToHTTP)
+	}
+	secrets := credentialForms(user, password)
+	for _, word := range []string{"EncodedCommand", "Envelope", "schemas.xmlsoap.org", "wsman", "WinRM connected", "shutdown"} {
+		secrets["the text "+word] = word
+	}
+	for what, where := range findSecrets(packets, secrets) {
+		t.Errorf("%s is on the wire (%s)", what, where)
 	}
 }
 

@@ -35,7 +35,11 @@ func fileSHA256(t *testing.T, path string) string {
 // generalized by winbake-sysprep with real Packer under TCG (UEFI with a
 // TPM): the stand-in powers off generalized, the golden disk keeps its
 // checksum, and the output is a standalone qcow2 with its own manifest,
-// efivars and TPM state. It starts from the shared UEFI golden image.
+// efivars and TPM state. It starts from the shared UEFI golden image,
+// built with WinRM over HTTPS and its own certificate (winrm_use_ssl):
+// winbake-sysprep trusts that certificate from the manifest and removes it,
+// with the listener and its firewall rule, before it generalizes over NTLM
+// with encrypted messages.
 func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 	t.Parallel()
 	golden := golden(t, goldenUEFI)
@@ -53,7 +57,8 @@ func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 	if strings.Contains(log, password) {
 		t.Errorf("the WinRM password appears in the build log")
 	}
-	for _, want := range []string{"Nothing is pending", "Trimming the free space of C:", "sysprep generalized Windows and powered the VM off"} {
+	for _, want := range []string{"Nothing is pending", "Trimming the free space of C:",
+		"Returning WinRM to Windows' defaults (HTTPS listener, certificate", "WinRM is back to Windows' defaults", "sysprep generalized Windows and powered the VM off"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
@@ -71,13 +76,17 @@ func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 		TPMState                        string `json:"tpm_state"`
 		Generalized                     bool
 		Source                          struct{ Disk, SHA256 string }
+		WinRM                           struct{ Transport, Thumbprint string } `json:"winrm"`
+		ImageWinRM                      struct {
+			BuildRemoved bool `json:"build_removed"`
+		} `json:"image_winrm"`
 		// The certificates of the image's efivars.fd (Debian's store
 		// without enrolled keys here: empty lists).
 		SecureBootCertificates *struct{ PK, KEK, DB, DBX []struct{ Subject string } } `json:"secure_boot_certificates"`
 	}
 	b := readJSON(t, filepath.Join(generalized, "standin.json"), &m)
 	if !m.Generalized || m.Disk != "standin.qcow2" || m.Firmware != "uefi" || !m.TPM || m.EFIVars != "efivars.fd" ||
-		m.TPMState != "tpm" || m.Source.SHA256 != gm.SHA256 || m.SHA256 == gm.SHA256 {
+		m.TPMState != "tpm" || m.Source.SHA256 != gm.SHA256 || m.SHA256 == gm.SHA256 || m.WinRM.Transport != "https" || len(m.WinRM.Thumbprint) != 40 || !m.ImageWinRM.BuildRemoved {
 		t.Errorf("generalized manifest %s", b)
 	}
 	if c := m.SecureBootCertificates; c == nil || c.PK == nil || c.KEK == nil || c.DB == nil || c.DBX == nil {

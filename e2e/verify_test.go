@@ -86,8 +86,9 @@ func TestVerifyWithCloudbaseInit(t *testing.T) {
 		serial, _ := os.ReadFile(filepath.Join(dir, "standin.verify-serial.log"))
 		t.Errorf("report with cloudbase-init %s\nconsole:\n%s", bc, serial)
 	}
-	for _, name := range []string{"first boot completes", "cloudbase-init ran its plugins", "WinRM answers (keep_winrm = true)", "admin password posted encrypted",
-		"hostname set from metadata", "user created", "SSH public key installed", "user data ran", "updates installed", "no build password left"} {
+	for _, name := range []string{"first boot completes", "cloudbase-init ran its plugins", "WinRM logon (NTLM, encrypted)", "WinRM over HTTP refuses Basic and unencrypted messages",
+		"WinRM over HTTPS (keep_winrm = true)", "admin password posted encrypted",
+		"hostname set from metadata", "user created", "SSH public key installed", "user data ran", "updates installed", "no build password left", "no build WinRM left"} {
 		if got := rc.result(name); got != "pass" {
 			t.Errorf("%s: %s", name, got)
 		}
@@ -203,8 +204,9 @@ func TestVerifyCatchesBrokenImages(t *testing.T) {
 	var rm verifyReport
 	bm := readJSON(t, filepath.Join(metadata, "standin.verify.json"), &rm)
 	wantFail := map[string]bool{"no build password left": true, "updates installed": true}
-	for _, name := range []string{"first boot completes", "cloudbase-init ran its plugins", "WinRM answers (keep_winrm = true)",
-		"hostname set from metadata", "user created", "SSH public key installed", "user data ran", "updates installed", "no build password left"} {
+	for _, name := range []string{"first boot completes", "cloudbase-init ran its plugins", "WinRM logon (NTLM, encrypted)",
+		"WinRM over HTTP refuses Basic and unencrypted messages", "no WinRM over HTTPS (keep_winrm = false)",
+		"hostname set from metadata", "user created", "SSH public key installed", "user data ran", "updates installed", "no build password left", "no build WinRM left"} {
 		want := "pass"
 		if wantFail[name] {
 			want = "fail"
@@ -242,8 +244,8 @@ func TestVerifyCatchesBrokenImages(t *testing.T) {
 		serial, _ := os.ReadFile(filepath.Join(noConfigDrive, "standin.verify-serial.log"))
 		t.Errorf("report without config drive support %s\nconsole:\n%s", bc, serial)
 	}
-	if got := rc.result("WinRM answers (keep_winrm = true)"); got != "fail" {
-		t.Errorf("without config drive support: WinRM answers: %s, but cloudbase-init created no account", got)
+	if got := rc.result("WinRM logon (NTLM, encrypted)"); got != "fail" {
+		t.Errorf("without config drive support: WinRM logon: %s, but cloudbase-init created no account", got)
 	}
 
 	for _, d := range []string{metadata, noConfigDrive} {

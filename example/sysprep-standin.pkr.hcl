@@ -52,6 +52,13 @@ variable "winrm_password" {
   sensitive = true
 }
 
+# WinRM over HTTPS with a certificate made for the build, also through the
+# port forward on 127.0.0.1 (a bridge always gets it).
+variable "winrm_use_ssl" {
+  type    = bool
+  default = false
+}
+
 source "winbake-qemu" "standin" {
   iso_url          = var.iso
   iso_checksum     = "none"
@@ -66,6 +73,7 @@ source "winbake-qemu" "standin" {
   output_directory = var.output_dir
   vm_name          = "standin"
   winrm_password   = var.winrm_password
+  winrm_use_ssl    = var.winrm_use_ssl
   winrm_timeout    = "5m"
   shutdown_timeout = "2m"
 }

@@ -42,6 +42,8 @@ type VMSpec struct {
 	NetDevice string // NetVirtio or NetE1000
 	HostPort  int    // forwarded from 127.0.0.1 to GuestPort (user network)
 	GuestPort int
+	// ExtraHostForwards are more forwards from 127.0.0.1 (user network).
+	ExtraHostForwards []HostForward
 	// Network is NetworkUser (default) or NetworkBridge; Bridge names the
 	// host bridge and MAC the NIC's address (bridge network).
 	Network string
@@ -199,6 +201,9 @@ func (s VMSpec) Args() ([]QemuArg, error) {
 		// Not restrict=on: the guest reaches the host's 127.0.0.1 as
 		// 10.0.2.2 (WinbakeHostIP).
 		netdev := fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", s.HostPort, s.GuestPort)
+		for _, f := range s.ExtraHostForwards {
+			netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
+		}
 		extra, err := s.UserNetwork.netdevOptions()
 		if err != nil {
 			return nil, err
@@ -221,6 +226,10 @@ func (s VMSpec) Args() ([]QemuArg, error) {
 	}
 	return a, nil
 }
+
+// HostForward is a TCP port forward from 127.0.0.1:HostPort to the
+// guest's GuestPort.
+type HostForward struct{ HostPort, GuestPort int }
 
 // Flatten turns the arguments into the argv QEMU receives.
 func Flatten(args []QemuArg) []string {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 // SourceImageConfig starts the build from an existing Windows disk instead
@@ -55,13 +57,25 @@ type SourceManifest struct {
 	// ISOChecksum is the checksum of the install ISO the source was
 	// built from; a build from this source carries it on.
 	ISOChecksum string `json:"iso_checksum"`
-	Windows     struct {
+	// WinRM is how the source's WinRM is reached; absent from images
+	// built before winbake recorded it, which all have
+	// winrmsec.LegacyBuildWinRM.
+	WinRM   *winrmsec.BuildWinRM `json:"winrm"`
+	Windows struct {
 		ImageName        string `json:"image_name"`
 		EditionID        string `json:"edition_id"`
 		InstallationType string `json:"installation_type"`
 		Version          string `json:"version"`
 		Arch             string `json:"arch"`
 	} `json:"windows"`
+}
+
+// BuildWinRM is how the source's WinRM is reached.
+func (m *SourceManifest) BuildWinRM() winrmsec.BuildWinRM {
+	if m == nil || m.WinRM == nil {
+		return winrmsec.LegacyBuildWinRM
+	}
+	return *m.WinRM
 }
 
 // EFIVarsPath is the source's UEFI variable store, "" when it has none.
@@ -157,6 +171,11 @@ func readSourceManifest(disk string) (*SourceManifest, error) {
 		return nil, nil
 	}
 	m.Path = path
+	if m.WinRM != nil {
+		if err := m.WinRM.Check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	if p := m.EFIVarsPath(); p != "" && !exists(p) {
 		return nil, fmt.Errorf("the manifest %s lists %s, which is missing", path, p)
 	}

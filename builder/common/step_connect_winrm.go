@@ -3,14 +3,24 @@ package common
 import (
 	"context"
 	"log"
+	"net"
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/masterzen/winrm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
+
+// WinRMTransporter makes a WinRM transporter over the given dial
+// function (nil: a direct connection, for winrm_no_proxy).
+type WinRMTransporter = func(dial func(network, addr string) (net.Conn, error)) winrm.Transporter
+
+// StateWinRMTransporter is the WinRMTransporter StepPrepareWinRM chose for
+// the build (the pinned HTTPS transport); StepConnectWinRM uses it.
+const StateWinRMTransporter = "winbake_winrm_transporter"
 
 // cleanupSettleTime is how long Cleanup waits for aborted commands to
 // delete their shells before the VM is stopped.
@@ -27,12 +37,20 @@ const cleanupSettleTime = time.Minute
 // With winrm_no_proxy Packer installs its own transport: commands are then
 // still bounded by winbake's deadlines, but cannot be aborted.
 //
-// Uses state: "ui".
+// Uses state: "ui", StateWinRMTransporter (optional).
 // Produces state: "communicator" (a *guestcmd.Guard for WinRM).
 type StepConnectWinRM struct {
 	Config    *communicator.Config
 	Host      func(multistep.StateBag) (string, error)
 	WinRMPort func(multistep.StateBag) (int, error)
+	// Transporter, when set, makes the WinRM client's transporter over
+	// guestcmd's connections instead of masterzen's Basic or NTLM client:
+	// winrmsec.Pinned (HTTPS trusting the build's certificate only) or
+	// winrmsec.SealedNTLM (NTLM with encrypted messages). Without it the
+	// one StepPrepareWinRM put into the state (StateWinRMTransporter), if
+	// any, is used. With winrm_no_proxy it gets a nil dial (no proxy, no
+	// guestcmd), and Packer's proxy transport is not installed over it.
+	Transporter WinRMTransporter
 
 	inner *communicator.StepConnect
 	guard *guestcmd.Guard
@@ -40,14 +58,32 @@ type StepConnectWinRM struct {
 }
 
 func (s *StepConnectWinRM) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	mk := s.Transporter
+	if mk == nil {
+		mk, _ = state.Get(StateWinRMTransporter).(WinRMTransporter)
+	}
+	config := s.Config
 	var transport *guestcmd.Transport
-	if s.Config.Type == "winrm" && !s.Config.WinRMNoProxy {
+	switch {
+	case s.Config.Type == "winrm" && !s.Config.WinRMNoProxy:
 		transport = guestcmd.NewTransport()
-		s.Config.WinRMTransportDecorator = transport.Decorator(s.Config.WinRMUseNTLM.True())
-	} else if s.Config.WinRMNoProxy {
+		if mk != nil {
+			s.Config.WinRMTransportDecorator = transport.DecoratorWith(mk)
+		} else {
+			s.Config.WinRMTransportDecorator = transport.Decorator(s.Config.WinRMUseNTLM.True())
+		}
+	case s.Config.Type == "winrm" && mk != nil:
+		// Packer's StepConnect would put its proxy transport in place of
+		// this one: it gets a copy without winrm_no_proxy.
+		log.Printf("winrm_no_proxy: WinRM requests go directly, not through guestcmd, and cannot be aborted")
+		c := *s.Config
+		c.WinRMNoProxy = false
+		c.WinRMTransportDecorator = func() winrm.Transporter { return mk(nil) }
+		config = &c
+	case s.Config.WinRMNoProxy:
 		log.Printf("winrm_no_proxy: WinRM requests go through Packer's own transport and cannot be aborted")
 	}
-	s.inner = &communicator.StepConnect{Config: s.Config, Host: s.Host, WinRMPort: s.WinRMPort}
+	s.inner = &communicator.StepConnect{Config: config, Host: s.Host, WinRMPort: s.WinRMPort}
 	action := s.inner.Run(ctx, state)
 	comm, ok := state.Get("communicator").(packersdk.Communicator)
 	if !ok || comm == nil || transport == nil {

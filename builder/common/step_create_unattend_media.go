@@ -10,13 +10,17 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
 
 // StepCreateUnattendMedia renders autounattend.xml for the image found by
-// StepCheckInstallImage and writes it, with the user's cd_/floppy_ files,
-// onto the answer-file medium through the SDK's CD or floppy step.
+// StepCheckInstallImage and writes it, with the WinRM certificate's
+// PKCS#12 file when WinRM speaks HTTPS and the user's cd_/floppy_ files,
+// onto the answer-file medium through the SDK's CD or floppy step. The
+// SDK stages the files in a private temporary directory and removes the
+// medium in Cleanup: the certificate's key is on no other disk.
 //
-// Uses state: "ui", StateInstallImage.
+// Uses state: "ui", StateInstallImage, and StepPrepareWinRM's certificate.
 // Produces state: "cd_path" (unattend_media = "cd") or "floppy_path"
 // (unattend_media = "floppy"), set by the SDK step.
 type StepCreateUnattendMedia struct {
@@ -35,9 +39,17 @@ func (s *StepCreateUnattendMedia) Run(ctx context.Context, state multistep.State
 		return halt(state, ui, fmt.Errorf("the install image was not checked before creating the answer file"))
 	}
 
-	answerFile, err := s.render(image)
+	winrm, pfx, err := winrmMedium(state, image.Version.Build, s.Unattend.winrmNTLM)
 	if err != nil {
 		return halt(state, ui, err)
+	}
+	answerFile, err := s.render(image, winrm)
+	if err != nil {
+		return halt(state, ui, err)
+	}
+	files := map[string][]byte{UnattendFileName: answerFile}
+	if pfx != nil {
+		files[winrm.PFXFile] = pfx
 	}
 
 	if s.Media.UnattendMedia == UnattendMediaFloppy {
@@ -45,14 +57,14 @@ func (s *StepCreateUnattendMedia) Run(ctx context.Context, state multistep.State
 		s.media = &commonsteps.StepCreateFloppy{
 			Files:       s.Media.FloppyFiles,
 			Directories: s.Media.FloppyDirectories,
-			Content:     withAnswerFile(s.Media.FloppyContent, answerFile),
+			Content:     withAnswerFile(s.Media.FloppyContent, files),
 			Label:       s.Media.FloppyLabel,
 		}
 	} else {
 		ui.Say(fmt.Sprintf("Writing %s to a CD labelled %s for Windows Setup", UnattendFileName, s.Media.CDLabel))
 		s.media = &commonsteps.StepCreateCD{
 			Files:   s.Media.CDFiles,
-			Content: withAnswerFile(s.Media.CDContent, answerFile),
+			Content: withAnswerFile(s.Media.CDContent, files),
 			Label:   s.Media.CDLabel,
 		}
 	}
@@ -61,7 +73,7 @@ func (s *StepCreateUnattendMedia) Run(ctx context.Context, state multistep.State
 
 // render produces the answer file for image, naming it as the WIM spells
 // it, with the virtio driver paths when a virtio-win ISO is attached.
-func (s *StepCreateUnattendMedia) render(image installmedia.Image) ([]byte, error) {
+func (s *StepCreateUnattendMedia) render(image installmedia.Image, winrm unattend.WinRMSettings) ([]byte, error) {
 	var virtioFolder, archFolder string
 	if s.Media.VirtioWinISOURL != "" {
 		folder, err := image.VirtioDriverFolder()
@@ -72,15 +84,20 @@ func (s *StepCreateUnattendMedia) render(image installmedia.Image) ([]byte, erro
 	}
 	config := *s.Unattend
 	config.ImageName = image.Name
+	config.winrm = winrm
 	return config.Render(s.Firmware, virtioFolder, archFolder, image.Arch)
 }
 
-func withAnswerFile(content map[string]string, answerFile []byte) map[string]string {
+// withAnswerFile adds winbake's files (the answer file, and the WinRM
+// certificate's PKCS#12 file over HTTPS) to the user's content.
+func withAnswerFile(content map[string]string, files map[string][]byte) map[string]string {
 	merged := maps.Clone(content)
 	if merged == nil {
 		merged = map[string]string{}
 	}
-	merged[UnattendFileName] = string(answerFile)
+	for name, b := range files {
+		merged[name] = string(b)
+	}
 	return merged
 }
 

@@ -18,6 +18,9 @@ import (
 // Produces state: StateHostPort.
 type StepForwardPort struct {
 	Min, Max int
+	// StateKey is where the port goes (default StateHostPort) and Purpose
+	// what it is for, in the message (default "WinRM").
+	StateKey, Purpose string
 
 	reservation *PortReservation
 }
@@ -29,8 +32,15 @@ func (s *StepForwardPort) Run(_ context.Context, state multistep.StateBag) multi
 		return halt(state, ui, fmt.Errorf("host_port_min/host_port_max: %w; widen the range or free a port", err))
 	}
 	s.reservation = r
-	ui.Say(fmt.Sprintf("WinRM will be reached on 127.0.0.1:%d", r.Port))
-	state.Put(StateHostPort, r.Port)
+	key, purpose := s.StateKey, s.Purpose
+	if key == "" {
+		key = StateHostPort
+	}
+	if purpose == "" {
+		purpose = "WinRM"
+	}
+	ui.Say(fmt.Sprintf("%s will be reached on 127.0.0.1:%d", purpose, r.Port))
+	state.Put(key, r.Port)
 	return multistep.ActionContinue
 }
 

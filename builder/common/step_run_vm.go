@@ -39,8 +39,19 @@ type StepRunVM struct {
 	Host      HostPaths
 	// SecureBoot starts a UEFI VM with SMM and the flash locked to it.
 	SecureBoot bool
+	// ExtraForwards are more guest ports forwarded from 127.0.0.1 on the
+	// user network, each from the host port a StepForwardPort put under
+	// its StateKey.
+	ExtraForwards []PortForward
 
 	started bool
+}
+
+// PortForward forwards the host port in state under StateKey to
+// GuestPort.
+type PortForward struct {
+	StateKey  string
+	GuestPort int
 }
 
 // Spec assembles the VMSpec from the configuration and state.
@@ -82,6 +93,11 @@ func (s *StepRunVM) Spec(state multistep.StateBag, accel string) VMSpec {
 	}
 	if n, ok := state.Get(StateUserNetwork).(*UserNetwork); ok {
 		spec.UserNetwork = n
+	}
+	for _, f := range s.ExtraForwards {
+		if port, ok := state.Get(f.StateKey).(int); ok {
+			spec.ExtraHostForwards = append(spec.ExtraHostForwards, HostForward{HostPort: port, GuestPort: f.GuestPort})
+		}
 	}
 	return spec
 }

@@ -30,9 +30,16 @@ import (
 // random one is generated for the build and hidden from Packer's logs.
 // WinRM is enabled by the last first-logon commands, after
 // `unattend_extra_commands`, so Packer does not connect before the machine
-// is ready. WinRM is configured for the build only (HTTP on port 5985, Basic
-// authentication, unencrypted); generalise the image with sysprep before
-// publishing it.
+// is ready. A guest reached through the port forward on 127.0.0.1 (QEMU's
+// user network) gets WinRM over HTTP on port 5985 with Basic
+// authentication and unencrypted messages, which never leave the host,
+// unless `winrm_use_ssl` is set. Any other guest (a bridge, a libvirt
+// network, a remote hypervisor) gets WinRM over HTTPS on port 5986 with a
+// key and certificate made for the build and carried on the answer medium
+// (`winrm.pfx`, encrypted with a password in the answer file); the
+// communicator trusts that certificate and no other, so `winrm_insecure`
+// has no effect. winbake-sysprep returns WinRM to Windows' defaults before
+// it generalizes the image.
 type UnattendConfig struct {
 	// The Windows edition to install, by its image name in the installation
 	// media's `sources/install.wim` (or `install.esd`), exactly as
@@ -111,10 +118,14 @@ type UnattendConfig struct {
 	// 1024 characters; use `cmd.exe /c` for shell built-ins.
 	UnattendExtraCommands []string `mapstructure:"unattend_extra_commands" required:"false"`
 
-	// Set by Prepare and PrepareCredentials.
+	// Set by Prepare, PrepareCredentials and PrepareWinRMTransport.
 	unattendTemplate *unattend.Template
 	buildUsername    string
 	buildPassword    string
+	winrmHTTPS       bool
+	winrmNTLM        bool
+	// winrm is set on the copy StepCreateUnattendMedia renders.
+	winrm unattend.WinRMSettings
 }
 
 // Prepare fills in defaults and validates the answer-file settings for the
@@ -328,17 +339,6 @@ func (c *UnattendConfig) PrepareCredentials(comm *communicator.Config) []error {
 	}
 	packersdk.LogSecretFilter.Set(comm.WinRMPassword)
 
-	if c.UnattendTemplate == "" {
-		// The generated answer file sets up WinRM over HTTP on 5985 only.
-		if comm.WinRMUseSSL {
-			errs = append(errs, &unattend.FieldError{Field: "winrm_use_ssl", Msg: "the generated answer file enables WinRM over HTTP (port 5985) only: " +
-				"set winrm_use_ssl = false, or configure HTTPS yourself with unattend_template"})
-		} else if comm.WinRMPort != 0 && comm.WinRMPort != 5985 {
-			errs = append(errs, &unattend.FieldError{Field: "winrm_port", Msg: fmt.Sprintf("%d is not the port the generated answer file opens: "+
-				"accepted is 5985 (or leave it unset), or configure another listener with unattend_template", comm.WinRMPort)})
-		}
-	}
-
 	c.buildUsername, c.buildPassword = comm.WinRMUser, comm.WinRMPassword
 	return errs
 }
@@ -389,6 +389,7 @@ func (c *UnattendConfig) Settings(firmware, virtioFolder, archFolder, arch strin
 		Username:             c.buildUsername,
 		Password:             c.buildPassword,
 		ExtraCommands:        append([]string(nil), c.UnattendExtraCommands...),
+		WinRM:                c.winrm,
 	}
 }
 

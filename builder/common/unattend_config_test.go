@@ -35,7 +35,8 @@ func writeUnattendTemplate(t *testing.T, text string) string {
 // prepareUnattend runs Prepare and PrepareCredentials like a builder does.
 func prepareUnattend(c *UnattendConfig, comm *communicator.Config, firmware string, disk uint64) []error {
 	errs := c.Prepare(&interpolate.Context{}, firmware, disk)
-	return append(errs, c.PrepareCredentials(comm)...)
+	errs = append(errs, c.PrepareCredentials(comm)...)
+	return append(errs, c.PrepareWinRMTransport(comm, true)...)
 }
 
 func TestUnattendConfigDefaults(t *testing.T) {
@@ -166,10 +167,12 @@ func TestUnattendConfigRejects(t *testing.T) {
 			field: "winrm_password", accept: "at most 127"},
 		{name: "bad user name", mod: func(_ *testing.T, _ *UnattendConfig, comm *communicator.Config) { comm.WinRMUser = `CORP\builder` },
 			field: "winrm_username", accept: "1 to 20 printable characters"},
-		{name: "winrm over https", mod: func(_ *testing.T, _ *UnattendConfig, comm *communicator.Config) { comm.WinRMUseSSL = true },
-			field: "winrm_use_ssl", accept: "set winrm_use_ssl = false"},
 		{name: "winrm port", mod: func(_ *testing.T, _ *UnattendConfig, comm *communicator.Config) { comm.WinRMPort = 5986 },
-			field: "winrm_port", accept: "accepted is 5985"},
+			field: "winrm_port", accept: "leave winrm_port unset (or 5985)"},
+		{name: "winrm port over https", mod: func(_ *testing.T, _ *UnattendConfig, comm *communicator.Config) {
+			comm.WinRMUseSSL, comm.WinRMPort = true, 5985
+		},
+			field: "winrm_port", accept: "leave winrm_port unset (or 5986)"},
 	}
 	if len(cases) < 15 {
 		t.Fatal("keep at least 15 bad configurations")
@@ -383,6 +386,39 @@ func TestUnattendConfigHCL2Spec(t *testing.T) {
 		}
 		if !a.Type.Equals(typ) {
 			t.Errorf("%s has type %s, want %s", name, a.Type.FriendlyName(), typ.FriendlyName())
+		}
+	}
+}
+
+// WinRM speaks HTTP only through the loopback forward and only without
+// winrm_use_ssl; a guest on a network always gets HTTPS on 5986.
+func TestPrepareWinRMTransport(t *testing.T) {
+	for _, tc := range []struct {
+		loopback, useSSL bool
+		port             int
+		https            bool
+		errField         string
+	}{
+		{loopback: true, https: false},
+		{loopback: true, useSSL: true, https: true},
+		{loopback: false, https: true},
+		{loopback: false, port: 5986, https: true},
+		{loopback: false, port: 5985, https: true, errField: "winrm_port"},
+	} {
+		c := testUnattendConfig()
+		comm := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{WinRMUseSSL: tc.useSSL, WinRMPort: tc.port}}
+		if errs := c.Prepare(&interpolate.Context{}, FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
+			t.Fatal(errs)
+		}
+		errs := c.PrepareWinRMTransport(comm, tc.loopback)
+		if c.WinRMOverHTTPS() != tc.https || comm.WinRMUseSSL != tc.https {
+			t.Errorf("%+v: https %t, winrm_use_ssl %t", tc, c.WinRMOverHTTPS(), comm.WinRMUseSSL)
+		}
+		switch {
+		case tc.errField == "" && len(errs) != 0:
+			t.Errorf("%+v: %v", tc, errs)
+		case tc.errField != "" && (len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), tc.errField+": ")):
+			t.Errorf("%+v: want one %s error, got %v", tc, tc.errField, errs)
 		}
 	}
 }

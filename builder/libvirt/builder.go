@@ -70,6 +70,7 @@ func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
 		steps = append(steps, download, &wbcommon.StepCheckVirtioDrivers{})
 	}
 	steps = append(steps,
+		&wbcommon.StepPrepareWinRM{Unattend: &c.UnattendConfig, Comm: &c.Comm},
 		&wbcommon.StepCreateUnattendMedia{Unattend: &c.UnattendConfig, Media: &c.MediaConfig, Firmware: c.Firmware},
 		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
 		&stepConnectLibvirt{URI: c.uri, Pool: c.Pool, VMName: c.VMName, DiskName: diskName, connect: connect},

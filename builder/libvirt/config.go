@@ -180,7 +180,6 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	default:
 		add(fmt.Errorf(`communicator: %q is not supported; use "winrm" (default) or "none"`, c.Comm.Type))
 	}
-	add(c.Comm.Prepare(&c.ctx)...)
 
 	if c.LibvirtURI == "" {
 		c.LibvirtURI = "qemu:///system"
@@ -223,6 +222,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	} else if c.ForwardAddress != "" {
 		add(fmt.Errorf(`forward_address: only used with network = "user"; remove it`))
 	}
+	// WinRM may speak HTTP only through a forward on this host's loopback.
+	add(c.PrepareWinRMTransport(&c.Comm, c.reachedThroughLoopback())...)
+	add(c.Comm.Prepare(&c.ctx)...)
 	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
 		add(fmt.Errorf(`secure_boot: needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))
 	}
@@ -272,6 +274,13 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		return warnings, errs
 	}
 	return warnings, nil
+}
+
+// reachedThroughLoopback reports whether WinRM is reached through QEMU's
+// forward on this host's 127.0.0.1: user networking on a local hypervisor
+// with a loopback forward_address (after Prepare's defaults).
+func (c *Config) reachedThroughLoopback() bool {
+	return c.usesForward() && c.uri != nil && isLocalURI(c.uri) && c.Comm.WinRMHost == "" && wbcommon.IsLoopbackHost(c.ForwardAddress)
 }
 
 // usesForward reports whether the guest is on QEMU's user-mode network,

@@ -91,3 +91,37 @@ func TestConfigRejects(t *testing.T) {
 		})
 	}
 }
+
+// WinRM speaks HTTP only through the forward on this host's loopback; a
+// forward on another address, a remote hypervisor, a bridge or a libvirt
+// network get HTTPS on 5986.
+func TestConfigWinRMTransport(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		set   map[string]interface{}
+		https bool
+	}{
+		{"local user network", nil, false},
+		{"winrm_use_ssl", map[string]interface{}{"winrm_use_ssl": true}, true},
+		{"forward on every address", map[string]interface{}{"forward_address": "0.0.0.0"}, true},
+		{"remote hypervisor", map[string]interface{}{"libvirt_uri": "qemu+ssh://builder@hv.example/system", "forward_address": "192.0.2.10"}, true},
+		{"bridge", map[string]interface{}{"network": "bridge", "bridge": "br0"}, true},
+		{"libvirt network", map[string]interface{}{"libvirt_network": "default"}, true},
+	} {
+		raw := testConfig()
+		for k, v := range tc.set {
+			raw[k] = v
+		}
+		var c Config
+		if _, err := c.Prepare(raw); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		wantPort := 5985
+		if tc.https {
+			wantPort = 5986
+		}
+		if c.WinRMOverHTTPS() != tc.https || c.Comm.WinRMUseSSL != tc.https || c.Comm.WinRMPort != wantPort {
+			t.Errorf("%s: https %t, winrm_use_ssl %t, port %d", tc.name, c.WinRMOverHTTPS(), c.Comm.WinRMUseSSL, c.Comm.WinRMPort)
+		}
+	}
+}

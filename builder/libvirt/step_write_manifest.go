@@ -18,6 +18,7 @@ import (
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 // stepWriteManifest checksums the downloaded disk, writes winbake-qemu's
@@ -85,6 +86,9 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	m.ISOChecksum = wbcommon.ManifestISOChecksum(c.ISOChecksum, nil)
 	m.AdminUser = c.Comm.WinRMUser
 	m.QemuGuestAgent, m.Updates = wbcommon.ManifestGuestFacts(state)
+	if rec, ok := state.Get(wbcommon.StateBuildWinRM).(winrmsec.BuildWinRM); ok {
+		m.WinRM = &rec
+	}
 	if c.Firmware == wbcommon.FirmwareUEFI {
 		m.EFIFirmwareCode, _ = state.Get(stateEFIFirmwareCode).(string)
 	}

@@ -48,10 +48,12 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 		if c.TPMEnabled() {
 			tpmFrom = c.SourceImageConfig.Manifest().TPMStatePath()
 		}
+		source := c.SourceImageConfig.Manifest().BuildWinRM()
 		steps = append(steps,
 			&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
 			&wbcommon.StepSourceDisk{Source: c.SourceImage, Checksum: c.SourceImageChecksum, Copy: c.SourceImageCopy, OutputDir: c.OutputDir, Name: c.VMName + ".qcow2"},
 			&wbcommon.StepCopyTPMState{From: tpmFrom, OutputDir: c.OutputDir},
+			&wbcommon.StepPrepareWinRM{Unattend: &c.UnattendConfig, Comm: &c.Comm, Source: &source},
 		)
 	} else {
 		steps = append(steps,
@@ -69,6 +71,7 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 			steps = append(steps, download, &wbcommon.StepCheckVirtioDrivers{})
 		}
 		steps = append(steps,
+			&wbcommon.StepPrepareWinRM{Unattend: &c.UnattendConfig, Comm: &c.Comm},
 			&wbcommon.StepCreateUnattendMedia{Unattend: &c.UnattendConfig, Media: &c.MediaConfig, Firmware: c.Firmware},
 			&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
 			&wbcommon.StepCreateDisk{OutputDir: c.OutputDir, Name: c.VMName + ".qcow2", SizeMB: c.DiskSizeMB},

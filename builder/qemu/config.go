@@ -91,6 +91,28 @@ type Config struct {
 	ctx         interpolate.Context
 }
 
+// prepareSourceWinRM reaches WinRM as the source image recorded: HTTPS
+// with its certificate, or HTTP, which only the port forward on 127.0.0.1
+// may carry.
+func (c *Config) prepareSourceWinRM() []error {
+	rec := c.SourceImageConfig.Manifest().BuildWinRM()
+	if !rec.HTTPS() {
+		if c.Network != wbcommon.NetworkUser {
+			return []error{fmt.Errorf(`network: %q, but source_image's WinRM speaks HTTP with Basic authentication, which would carry the password over the network in the clear; `+
+				`use network = "user" (the port forward on 127.0.0.1), or build the source image on the bridge (it then speaks HTTPS)`, c.Network)}
+		}
+		if c.Comm.WinRMUseSSL {
+			return []error{fmt.Errorf("winrm_use_ssl: source_image's WinRM speaks HTTP only; leave winrm_use_ssl unset")}
+		}
+	}
+	c.Comm.WinRMUseSSL = rec.HTTPS()
+	if c.Comm.WinRMPort != 0 && c.Comm.WinRMPort != rec.Port {
+		return []error{fmt.Errorf("winrm_port: %d, but source_image's WinRM listens on %d; leave winrm_port unset", c.Comm.WinRMPort, rec.Port)}
+	}
+	c.Comm.WinRMPort = rec.Port
+	return nil
+}
+
 // Prepare decodes raws into c, fills in defaults and validates the result.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	var md mapstructure.Metadata
@@ -165,6 +187,11 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	// The build account is set up in the answer file even without a
 	// communicator.
 	add(c.UnattendConfig.PrepareCredentials(&c.Comm)...)
+	if c.Enabled() {
+		add(c.prepareSourceWinRM()...)
+	} else {
+		add(c.PrepareWinRMTransport(&c.Comm, c.Network == wbcommon.NetworkUser)...)
+	}
 	switch c.Comm.Type {
 	case "winrm", "none":
 	default:

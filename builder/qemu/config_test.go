@@ -121,3 +121,30 @@ func hasWarning(warns []string, prefix string) bool {
 	}
 	return false
 }
+
+// On a bridge WinRM speaks HTTPS on 5986 (pinned at run time); on the
+// user network HTTP on 5985 stays, unless winrm_use_ssl asks for HTTPS.
+func TestConfigWinRMTransportByNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		network, bridge string
+		useSSL          bool
+		port            int
+	}{
+		{"user", "", false, 5985},
+		{"user", "", true, 5986},
+		{"bridge", "br0", false, 5986},
+	} {
+		raw := testConfig()
+		raw["network"], raw["winrm_use_ssl"] = tc.network, tc.useSSL
+		if tc.bridge != "" {
+			raw["bridge"] = tc.bridge
+		}
+		var c Config
+		if _, err := c.Prepare(raw); err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		if c.Comm.WinRMPort != tc.port || c.Comm.WinRMUseSSL != (tc.port == 5986) || c.WinRMOverHTTPS() != (tc.port == 5986) {
+			t.Errorf("%+v: port %d, winrm_use_ssl %t", tc, c.Comm.WinRMPort, c.Comm.WinRMUseSSL)
+		}
+	}
+}

@@ -155,6 +155,9 @@ func TestConfigSourceImageRejects(t *testing.T) {
 		{"no password", map[string]interface{}{"source_image": src}, "winrm_password: required with source_image"},
 		{"firmware mismatch", map[string]interface{}{"source_image": src, "firmware": "bios", "winrm_password": "x"}, `firmware = "uefi"`},
 		{"checksum without image", map[string]interface{}{"iso_url": "testdata/win.iso", "iso_checksum": "none", "image_name": "x", "source_image_checksum": "none"}, "source_image_checksum: set without source_image"},
+		// The source (recorded before winbake wrote winrm: HTTP with Basic)
+		// would send the password over the bridge in the clear.
+		{"http source on a bridge", map[string]interface{}{"source_image": src, "winrm_password": "x", "network": "bridge", "bridge": "br0"}, "would carry the password over the network in the clear"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.raw["packer_build_name"] = "x"

@@ -18,6 +18,7 @@ import (
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 const stateArtifact = "artifact"
@@ -69,6 +70,9 @@ type Manifest struct {
 	// Updates are the packages of the winbake-updates record in the
 	// image; absent when the image has none.
 	Updates []wbcommon.ManifestUpdate `json:"updates,omitempty"`
+	// WinRM is how the build reached WinRM and what it added for it
+	// (listener, certificate, firewall rule), which winbake-sysprep removes.
+	WinRM   *winrmsec.BuildWinRM `json:"winrm,omitempty"`
 	Windows struct {
 		ImageName        string `json:"image_name"`
 		EditionID        string `json:"edition_id"`
@@ -111,6 +115,9 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	m.AdminUser = c.Comm.WinRMUser
 	m.HyperVEnlightenments, _ = state.Get(wbcommon.StateHyperV).([]string)
 	m.QemuGuestAgent, m.Updates = wbcommon.ManifestGuestFacts(state)
+	if rec, ok := state.Get(wbcommon.StateBuildWinRM).(winrmsec.BuildWinRM); ok {
+		m.WinRM = &rec
+	}
 	if c.Firmware == wbcommon.FirmwareUEFI {
 		if ovmf, ok := state.Get(wbcommon.StateOVMF).(wbcommon.OVMF); ok {
 			m.EFIFirmwareCode, _ = filepath.Abs(ovmf.Code)

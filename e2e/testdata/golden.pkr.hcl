@@ -33,6 +33,10 @@ variable "tpm" {
   type = bool
 }
 
+variable "winrm_use_ssl" {
+  type = bool
+}
+
 variable "winrm_password" {
   type      = string
   sensitive = true
@@ -53,6 +57,7 @@ source "winbake-qemu" "standin" {
   output_directory = var.output_dir
   vm_name          = "standin"
   winrm_password   = var.winrm_password
+  winrm_use_ssl    = var.winrm_use_ssl
   winrm_timeout    = "10m"
   shutdown_timeout = "2m"
 }

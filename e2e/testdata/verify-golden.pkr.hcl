@@ -63,6 +63,10 @@ build {
             "cloudbaseinit.plugins.common.sshpublickeys.SetUserSSHPublicKeysPlugin",
             "cloudbaseinit.plugins.common.userdata.UserDataPlugin",
             "cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin",
+            # An HTTPS listener with a certificate of its own at first boot:
+            # the instance keeps WinRM over HTTPS (winbake-verify's
+            # keep_winrm defaults to true from the manifest).
+            "cloudbaseinit.plugins.windows.winrmlistener.ConfigWinRMListenerPlugin",
           ]
         }
       }

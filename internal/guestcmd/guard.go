@@ -54,14 +54,22 @@ func NewTransport() *Transport {
 // Transport's connections, with ResponseTimeout as the wait for each
 // answer.
 func (t *Transport) Decorator(ntlm bool) func() winrm.Transporter {
-	return func() winrm.Transporter {
-		var inner winrm.Transporter
+	return t.DecoratorWith(func(dial func(network, addr string) (net.Conn, error)) winrm.Transporter {
 		if ntlm {
-			inner = winrm.NewClientNTLMWithDial(t.dial)
-		} else {
-			inner = winrm.NewClientWithDial(t.dial)
+			return winrm.NewClientNTLMWithDial(dial)
 		}
-		return &boundedTransporter{Transporter: inner, timeout: t.ResponseTimeout}
+		return winrm.NewClientWithDial(dial)
+	})
+}
+
+// DecoratorWith is Decorator for a transporter newInner makes over this
+// Transport's connections: winbake's own, which pins the build's
+// certificate or seals NTLM messages (internal/winrmsec). newInner must
+// connect through dial only and honour Endpoint.Timeout as the wait for
+// each answer.
+func (t *Transport) DecoratorWith(newInner func(dial func(network, addr string) (net.Conn, error)) winrm.Transporter) func() winrm.Transporter {
+	return func() winrm.Transporter {
+		return &boundedTransporter{Transporter: newInner(t.dial), timeout: t.ResponseTimeout}
 	}
 }
 

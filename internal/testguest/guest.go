@@ -1,6 +1,7 @@
 package testguest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -38,8 +39,10 @@ type Options struct {
 	// Addr is the HTTP listener's address (host:port, port 0 for any).
 	Addr string
 	// TLSAddr, when set, adds an HTTPS listener with a self-signed
-	// certificate (wsman.Server.ListenTLS).
+	// certificate (wsman.Server.ListenTLS), or TLSCertificate.
 	TLSAddr string
+	// TLSCertificate is the HTTPS listener's certificate and key.
+	TLSCertificate *tls.Certificate
 	// User and Password are the local account WinRM accepts.
 	User, Password string
 	// Accounts are more local accounts WinRM accepts (name: password),
@@ -57,6 +60,15 @@ type Options struct {
 	Clock           winsim.Clock
 	QuietModuleLoad bool
 	StartOff        bool
+	// WinRM is the simulated Windows' WinRM configuration
+	// (winsim.Options.WinRM). With it, Start serves what it says instead
+	// of Addr and TLSAddr, and the server follows every change a command
+	// makes (see serveWinRM); WinRMChanged is called after each.
+	// WinRMListenAddr maps a listener's port to the address it listens on
+	// (default ":<port>"; tests pass "127.0.0.1:0").
+	WinRM           *winsim.WinRMConfig
+	WinRMChanged    func()
+	WinRMListenAddr func(port int) string
 	// SystemDisk is winsim.Options.SystemDisk: the disk C: lives on, for
 	// Optimize-Volume -ReTrim.
 	SystemDisk winsim.SystemDisk
@@ -87,7 +99,8 @@ type Guest struct {
 	// (Inject, SetLatency, SetKeepAliveRequests) and count requests.
 	Server *wsman.Server
 
-	opts Options
+	opts  Options
+	winrm winrmServing
 
 	mu      sync.Mutex
 	started bool
@@ -110,6 +123,11 @@ func New(opts Options) (*Guest, error) {
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}
+	g := &Guest{opts: opts}
+	var changed func()
+	if opts.WinRM != nil {
+		changed = g.winrmChanged
+	}
 	m, err := winsim.New(winsim.Options{
 		StateDir:        opts.StateDir,
 		ComputerName:    opts.ComputerName,
@@ -124,6 +142,8 @@ func New(opts Options) (*Guest, error) {
 		Logf:            opts.Logf,
 		QuietModuleLoad: opts.QuietModuleLoad,
 		StartOff:        opts.StartOff,
+		WinRM:           opts.WinRM,
+		WinRMChanged:    changed,
 		SystemDisk:      opts.SystemDisk,
 	})
 	if err != nil {
@@ -156,9 +176,19 @@ func New(opts Options) (*Guest, error) {
 	}
 	// The server sees the Machine's optional CreateFault (wsman.CreateFaulter)
 	// through the Host it is given.
+	if opts.WinRM != nil {
+		_, so.Auth, so.RejectUnencrypted, _ = opts.WinRM.Endpoints()
+	}
 	s := wsman.New(m, so)
+	if opts.TLSCertificate != nil {
+		if err := s.SetTLSCertificate(*opts.TLSCertificate); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
 	m.SetPowerControl(s)
-	return &Guest{Machine: m, Server: s, opts: opts}, nil
+	g.Machine, g.Server = m, s
+	return g, nil
 }
 
 var _ wsman.CreateFaulter = (*winsim.Machine)(nil)
@@ -188,6 +218,12 @@ func (g *Guest) Start() error {
 		return errors.New("testguest: started twice")
 	}
 	g.started = true
+	if g.opts.WinRM != nil {
+		g.mu.Unlock()
+		err := g.serveWinRM()
+		g.mu.Lock()
+		return err
+	}
 	if err := g.Server.Listen(g.opts.Addr); err != nil {
 		return fmt.Errorf("testguest: WinRM listener: %w", err)
 	}

@@ -20,7 +20,8 @@ type Command struct {
 //go:embed guest/enable-winrm.cmd
 var enableWinRMScript string
 
-// WinRMCommands returns the commands that enable WinRM for the build, parsed
+// WinRMCommands returns the commands that enable WinRM over HTTP for the
+// build (a guest behind a port forward on the host's loopback), parsed
 // from the embedded guest/enable-winrm.cmd: one command per non-empty line;
 // lines starting with REM or :: are comments, and a comment directly above a
 // command becomes its Description. Orders are 1..n.
@@ -63,7 +64,7 @@ func commentText(line string) (string, bool) {
 }
 
 // FirstLogonCommands returns the commands run at the first logon of the
-// build account: ExtraCommands first, in order, then WinRMCommands, so WinRM
+// build account: ExtraCommands first, in order, then s.WinRMCommands, so WinRM
 // is enabled last and Packer does not connect to a half-configured machine.
 func (s Settings) FirstLogonCommands() []Command {
 	var out []Command
@@ -74,7 +75,7 @@ func (s Settings) FirstLogonCommands() []Command {
 			Description: fmt.Sprintf("winbake: %s[%d]", FieldExtraCommands, i),
 		})
 	}
-	for _, c := range WinRMCommands() {
+	for _, c := range s.WinRMCommands() {
 		c.Order = len(out) + 1
 		out = append(out, c)
 	}

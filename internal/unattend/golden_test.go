@@ -59,6 +59,23 @@ var goldenCases = []goldenCase{
 		},
 	},
 	{
+		// A guest reached over a network: WinRM over HTTPS with the
+		// build's certificate from the answer medium.
+		name: "server2022-core-https",
+		settings: Settings{
+			Firmware:     FirmwareBIOS,
+			ImageName:    "Windows Server 2022 SERVERSTANDARDCORE",
+			VirtioFolder: "2k22",
+			AllowICMP:    true,
+			Password:     testPassword,
+			WinRM: WinRMSettings{
+				HTTPS: true, Thumbprint: "0123456789ABCDEF0123456789ABCDEF01234567",
+				PFXFile: "winrm.pfx", PFXPassword: "00112233445566778899aabbccddeeff",
+				FirewallRule: "WinRM HTTPS (winbake build)",
+			},
+		},
+	},
+	{
 		name: "windows11-uefi-tpm",
 		settings: Settings{
 			Firmware:     FirmwareUEFI,
@@ -477,7 +494,7 @@ func assertStructure(t *testing.T, root *node, s Settings) {
 	for _, c := range shell.child("FirstLogonCommands").Children {
 		cmds = append(cmds, c.childText("CommandLine"))
 	}
-	winrm := WinRMCommands()
+	winrm := s.WinRMCommands()
 	if len(cmds) != len(s.ExtraCommands)+len(winrm) {
 		t.Fatalf("%d FirstLogonCommands, want %d extra + %d WinRM", len(cmds), len(s.ExtraCommands), len(winrm))
 	}

@@ -53,7 +53,8 @@ func Render(s Settings) ([]byte, error) {
 //	                      windowsPE, specialize or oobeSystem, as XML; it uses
 //	                      the wcm prefix, so declare xmlns:wcm on the root
 //	layout                the Layout (.Partitions, .WindowsPartition)
-//	winrmCommands         WinRMCommands
+//	winrmCommands         .WinRMCommands (HTTP, or HTTPS with the build's
+//	                      certificate from the answer medium)
 //	namespace             the answer-file namespace URI
 //	wcmNamespace          the wcm namespace URI
 //
@@ -71,7 +72,7 @@ func templateFuncs(cur *Settings) template.FuncMap {
 		"xml":           xmlEscape,
 		"adminPassword": EncodeAdministratorPassword,
 		"userPassword":  EncodeUserPassword,
-		"winrmCommands": WinRMCommands,
+		"winrmCommands": func() []Command { return cur.WinRMCommands() },
 		"namespace":     func() string { return Namespace },
 		"wcmNamespace":  func() string { return WCMNamespace },
 		"component": func(name string) string {

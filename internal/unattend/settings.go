@@ -126,6 +126,9 @@ type Settings struct {
 
 	// ExtraCommands run at first logon, in order, before WinRM is enabled.
 	ExtraCommands []string
+
+	// WinRM says how the first logon enables WinRM (HTTP by default).
+	WinRM WinRMSettings
 }
 
 // WithDefaults returns a copy of s with every unset field given its default.

@@ -78,6 +78,7 @@ func (s Settings) Problems() []error {
 	}
 	add(ValidateArchitecture(s.Architecture))
 	add(ValidateFirmware(string(s.Firmware)))
+	errs = append(errs, s.WinRM.problems()...)
 	add(ValidateImageName(s.ImageName))
 	add(ValidateProductKey(s.ProductKey))
 	add(ValidateText(FieldFullName, s.FullName, maxFreeTextLength))

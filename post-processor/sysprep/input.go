@@ -12,6 +12,7 @@ import (
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 // Manifest is the manifest of a generalized image: the builder's manifest
@@ -31,6 +32,9 @@ type Manifest struct {
 	RemovedAppxPackages []string `json:"removed_appx_packages"`
 	// CloudbaseInit is true when cloudbase-init was installed.
 	CloudbaseInit bool `json:"cloudbase_init"`
+	// ImageWinRM is the WinRM the generalized image offers; the embedded
+	// `winrm` stays the build's, which was removed.
+	ImageWinRM *winrmsec.ImageWinRM `json:"image_winrm,omitempty"`
 }
 
 // Image is an image a winbake manifest describes: a builder's golden image
@@ -43,6 +47,16 @@ type Image struct {
 	DiskPath     string
 	EFIVarsPath  string // "" for BIOS
 	TPMStateDir  string // "" without a TPM
+}
+
+// BuildWinRM is how the image's build reached WinRM: its manifest's
+// record, or for an image from before winbake recorded it, HTTP with
+// Basic on 5985 (winrmsec.LegacyBuildWinRM).
+func (in *Image) BuildWinRM() winrmsec.BuildWinRM {
+	if in.Manifest.WinRM == nil {
+		return winrmsec.LegacyBuildWinRM
+	}
+	return *in.Manifest.WinRM
 }
 
 // inputImage is the golden image the input artifact describes.
@@ -82,6 +96,11 @@ func OpenImage(path string) (*Image, error) {
 		return nil, fmt.Errorf("input manifest %s: %w", path, err)
 	}
 	m := &in.Manifest
+	if m.WinRM != nil {
+		if err := m.WinRM.Check(); err != nil {
+			return nil, fmt.Errorf("input manifest %s: %w", path, err)
+		}
+	}
 	if m.Disk == "" || m.Format != "qcow2" {
 		return nil, fmt.Errorf("input manifest %s names no qcow2 disk (disk %q, format %q)", path, m.Disk, m.Format)
 	}

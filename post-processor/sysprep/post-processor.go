@@ -17,6 +17,7 @@ import (
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 // PostProcessor is the winbake-sysprep post-processor.
@@ -61,9 +62,12 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if driver == nil {
 		driver = &wbcommon.QemuDriver{}
 	}
+	// The golden image's WinRM, as its build reached it: HTTPS trusting
+	// only the build's certificate, or HTTP through the loopback forward.
+	build := in.BuildWinRM()
 	comm := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{
 		WinRMUser: p.config.WinRMUsername, WinRMPassword: p.config.WinRMPassword,
-		WinRMTimeout: p.config.WinRMTimeout, WinRMPort: 5985,
+		WinRMTimeout: p.config.WinRMTimeout, WinRMPort: build.Port, WinRMUseSSL: build.HTTPS(),
 	}}
 	if errs := comm.Prepare(nil); len(errs) > 0 {
 		return nil, keep, false, errors.Join(errs...)
@@ -77,7 +81,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopRun))
 	state.Put(wbcommon.StateDriver, driver)
 	state.Put(stateInput, in)
-	runner := &multistep.BasicRunner{Steps: p.steps(in, out, name, ovmf, host, comm)}
+	runner := &multistep.BasicRunner{Steps: p.steps(in, out, name, ovmf, host, comm, build)}
 	runner.Run(ctx, state)
 
 	if err, ok := state.GetOk("error"); ok {
@@ -116,22 +120,40 @@ func (p *PostProcessor) outputPaths(in *inputImage) (dir, name string, err error
 }
 
 // steps is the step list for one input.
-func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OVMF, host wbcommon.HostPaths, comm *communicator.Config) []multistep.Step {
+func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OVMF, host wbcommon.HostPaths, comm *communicator.Config, build winrmsec.BuildWinRM) []multistep.Step {
 	c := &p.config
 	tpm := in.Manifest.TPM
 	vm := c.vm
 	vm.Firmware, vm.TPM, vm.MachineType = in.Manifest.Firmware, &tpm, in.Manifest.Machine
 	vm.DiskInterface, vm.NetDevice = in.Manifest.DiskInterface, in.Manifest.NetDevice
-	return []multistep.Step{
+	// Windows' default HTTP listener, which the run goes on with once the
+	// build's WinRM is closed, when the build used another port.
+	var httpForward []multistep.Step
+	var extra []wbcommon.PortForward
+	if build.Port != winrmsec.HTTPPort {
+		httpForward = append(httpForward, &wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax, StateKey: stateHTTPHostPort, Purpose: "WinRM over HTTP (Windows' default listener)"})
+		extra = append(extra, wbcommon.PortForward{StateKey: stateHTTPHostPort, GuestPort: winrmsec.HTTPPort})
+	}
+	steps := []multistep.Step{
 		&stepFetchCloudbaseInit{Config: c.CloudbaseInit},
 		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: out},
 		&stepCopyDisk{Path: filepath.Join(out, name+".qcow2")},
 		&stepCopyFirmwareState{OutputDir: out, Code: ovmf},
 		&wbcommon.StepStartTPM{Enabled: tpm, OutputDir: out},
 		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
-		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: 5985, Host: host, SecureBoot: in.Manifest.SecureBoot},
+	}
+	steps = append(steps, httpForward...)
+	var pinned wbcommon.WinRMTransporter
+	if build.HTTPS() {
+		// The golden image's WinRM over HTTPS: trust only the build's
+		// certificate, which its manifest records.
+		pinned = winrmsec.Pinned(build.Certificate, false)
+	}
+	return append(steps,
+		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: build.Port, Host: host, SecureBoot: in.Manifest.SecureBoot, ExtraForwards: extra},
 		&wbcommon.StepWatchVM{SerialLog: filepath.Join(out, wbcommon.SerialLogName)},
 		&wbcommon.StepConnectWinRM{
+			Transporter: pinned,
 			Config: comm,
 			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(state multistep.StateBag) (int, error) {
@@ -147,9 +169,11 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 		&stepRemoveAppx{Names: c.RemoveAppxPackages},
 		&stepInstallCloudbaseInit{Config: c.CloudbaseInit},
 		&stepTrim{Skip: c.SkipTrim},
+		&stepCloseWinRM{Build: build, User: c.WinRMUsername, Password: c.WinRMPassword, Timeout: c.WinRMTimeout},
 		&stepSysprep{Timeout: c.Timeout},
-		&stepWriteManifest{OutputDir: out, VMName: name, CloudbaseInitUser: cloudbaseInitUser(c.CloudbaseInit)},
-	}
+		&stepWriteManifest{OutputDir: out, VMName: name, CloudbaseInitUser: cloudbaseInitUser(c.CloudbaseInit),
+			HTTPSAtFirstBoot: c.CloudbaseInit.winrmHTTPSAtFirstBoot()},
+	)
 }
 
 func cloudbaseInitUser(ci *CloudbaseInitConfig) string {

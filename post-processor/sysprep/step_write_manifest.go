@@ -15,6 +15,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 // stepWriteManifest checksums the generalized disk, writes
@@ -29,6 +30,9 @@ type stepWriteManifest struct {
 	// CloudbaseInitUser is cloudbase-init's username, "" without
 	// cloudbase_init.
 	CloudbaseInitUser string
+	// HTTPSAtFirstBoot: cloudbase-init's ConfigWinRMListenerPlugin will
+	// create an HTTPS listener at an instance's first boot.
+	HTTPSAtFirstBoot bool
 
 	written string
 }
@@ -56,6 +60,8 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		m.RemovedAppxPackages = []string{}
 	}
 	m.CloudbaseInit, _ = state.Get(stateCloudbaseInit).(bool)
+	closed, _ := state.Get(stateWinRMClosed).(bool)
+	m.ImageWinRM = &winrmsec.ImageWinRM{BuildRemoved: closed, HTTPSAtFirstBoot: m.CloudbaseInit && s.HTTPSAtFirstBoot}
 	if m.CloudbaseInit && s.CloudbaseInitUser != "" {
 		// cloudbase-init creates this account on the instance and sets
 		// its password (Nova's set-password): the image's admin user now.

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 // AnswerFiles are where Windows Setup and sysprep look for answer files;
@@ -94,10 +94,16 @@ type checker struct {
 	Serial serialFacts
 	Server *metadataServer // nil without metadata_service
 	Comm   packersdk.Communicator
-	// WinRMErr is why WinRM did not connect, when it did not.
-	WinRMErr error
-	// WinRMAnswers probes the forwarded WinRM port.
-	WinRMAnswers func() bool
+	// WinRMErr is why WinRM did not connect, when it did not;
+	// NoPassword says no logon was tried, as there is no password.
+	WinRMErr   error
+	NoPassword bool
+	// Door is what the wire showed of WinRM, SerialText the console log
+	// and Build the build's WinRM as the manifest records it (nil for
+	// images from before it did).
+	Door       winrmDoor
+	SerialText string
+	Build      *winrmsec.BuildWinRM
 }
 
 func (k *checker) Run(ctx context.Context, r *Report) {
@@ -133,33 +139,33 @@ func (k *checker) Run(ctx context.Context, r *Report) {
 		r.fail("cloudbase-init ran its plugins", "console: no cloudbase-init plugin ran (is cloudbase-init installed, logging to COM1, and does it read a config drive or metadata service?)")
 	}
 
-	keep := *c.KeepWinRM
 	switch {
-	case keep && k.Comm != nil && *c.InjectAdminPassword:
-		r.pass("WinRM answers (keep_winrm = true)", fmt.Sprintf("logged on as %s with the metadata's admin_pass", c.Username))
-	case keep && k.Comm != nil:
-		r.pass("WinRM answers (keep_winrm = true)", fmt.Sprintf("logged on as %s with the password cloudbase-init posted", c.Username))
-	case keep && *c.InjectAdminPassword && contains(f.Plugins, "SetUserPasswordPlugin"):
+	case k.Comm != nil && *c.InjectAdminPassword:
+		r.pass(checkWinRMLogon, fmt.Sprintf("logged on as %s with the metadata's admin_pass, over HTTP with NTLM and encrypted messages", c.Username))
+	case k.Comm != nil:
+		r.pass(checkWinRMLogon, fmt.Sprintf("logged on as %s with the password cloudbase-init posted, over HTTP with NTLM and encrypted messages", c.Username))
+	case k.NoPassword:
+		r.add(checkWinRMLogon, ResultNotRun, fmt.Sprintf("no password to log on with: %v", k.WinRMErr))
+	case !boolOr(c.KeepWinRM, true) && k.Door.silent():
+		r.add(checkWinRMLogon, ResultNotRun, fmt.Sprintf("nothing answers on port 5985, and the image is not meant to keep WinRM: %v", k.WinRMErr))
+	case *c.InjectAdminPassword && contains(f.Plugins, "SetUserPasswordPlugin"):
 		// Windows refuses an account that must change its password like
 		// a wrong password (a 401); cloudbase-init forces that change of
 		// an injected password unless first_logon_behaviour is "no".
-		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the metadata's admin_pass: %v (if cloudbase-init's first_logon_behaviour is not \"no\", the account must change that password first and Windows refuses network logons; winbake-sysprep writes \"no\" unless cloudbase_init.first_logon_behaviour says otherwise)", c.Username, k.WinRMErr))
-	case keep && *c.InjectAdminPassword:
-		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the metadata's admin_pass: %v", c.Username, k.WinRMErr))
-	case keep:
-		r.fail("WinRM answers (keep_winrm = true)", fmt.Sprintf("no WinRM logon as %s with the password cloudbase-init posted: %v", c.Username, k.WinRMErr))
-	case k.WinRMAnswers != nil && k.WinRMAnswers():
-		r.fail("WinRM closed (keep_winrm = false)", "WinRM answers on port 5985 although the image is not meant to keep it")
+		r.fail(checkWinRMLogon, fmt.Sprintf("no WinRM logon as %s with the metadata's admin_pass: %v (if cloudbase-init's first_logon_behaviour is not \"no\", the account must change that password first and Windows refuses network logons; winbake-sysprep writes \"no\" unless cloudbase_init.first_logon_behaviour says otherwise)", c.Username, k.WinRMErr))
+	case *c.InjectAdminPassword:
+		r.fail(checkWinRMLogon, fmt.Sprintf("no WinRM logon as %s with the metadata's admin_pass: %v", c.Username, k.WinRMErr))
 	default:
-		r.pass("WinRM closed (keep_winrm = false)", "nothing answers on port 5985")
+		r.fail(checkWinRMLogon, fmt.Sprintf("no WinRM logon as %s with the password cloudbase-init posted: %v", c.Username, k.WinRMErr))
 	}
+	k.checkDoor(r)
 
 	k.checkPassword(r)
 
 	if k.Comm == nil {
-		why := "WinRM is not meant to stay in this image"
-		if keep {
-			why = "no WinRM logon"
+		why := "no WinRM logon"
+		if k.NoPassword {
+			why = "no password to log on with"
 		}
 		for _, name := range k.guestCheckNames() {
 			r.add(name, ResultNotRun, why)
@@ -175,6 +181,7 @@ func (k *checker) Run(ctx context.Context, r *Report) {
 		k.checkUpdates(ctx, g, r)
 	}
 	k.checkNoBuildPassword(ctx, g, r)
+	k.checkNoBuildWinRMLeft(ctx, g, r)
 	for _, ch := range c.Checks {
 		out, code, err := g.run(ctx, ch.Command)
 		switch {
@@ -193,7 +200,7 @@ func (k *checker) guestCheckNames() []string {
 	if !k.Config.SkipUpdatesCheck {
 		names = append(names, "updates installed")
 	}
-	names = append(names, "no build password left")
+	names = append(names, "no build password left", checkNoBuildWinRM)
 	for _, ch := range k.Config.Checks {
 		names = append(names, ch.Name)
 	}
@@ -507,17 +514,4 @@ func regDWORDOrString(out, name string) string {
 		}
 	}
 	return ""
-}
-
-// winrmAnswers tells whether an HTTP server answers on /wsman at addr;
-// QEMU's forward accepts connections even when nothing listens in the
-// guest, so a TCP connect proves nothing.
-func winrmAnswers(addr string) bool {
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Post("http://"+addr+"/wsman", "application/soap+xml;charset=UTF-8", strings.NewReader(""))
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"io"
 	"os"
@@ -12,20 +13,24 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 // guestAnswers is a communicator answering each command from a table (exit
 // 1 with "The system cannot find the file specified." otherwise).
 type guestAnswers struct {
 	out map[string]string
-	ran []string
+	// exit is the exit code of a command of out that does not exit 0.
+	exit map[string]int
+	ran  []string
 }
 
 func (g *guestAnswers) Start(_ context.Context, c *packersdk.RemoteCmd) error {
 	g.ran = append(g.ran, c.Command)
 	if out, ok := g.out[c.Command]; ok {
 		io.WriteString(c.Stdout, out)
-		c.SetExited(0)
+		c.SetExited(g.exit[c.Command])
 		return nil
 	}
 	io.WriteString(c.Stderr, "The system cannot find the file specified.\r\n")
@@ -48,7 +53,21 @@ func healthyGuest(t *testing.T, c *Config, inst *instance) *guestAnswers {
 		`type ` + updatesManifestPath:                `{"version":1,"packages":[{"file":"windows10.0-kb5034439-x64.msu","kb":"KB5034439","result":"installed"},{"file":"x.cab","kb":"KB1","result":"not_applicable"}]}`,
 		`dism /English /Online /Get-Packages`:        "Package Identity : Package_for_KB5034439~31bf3856ad364e35~amd64~~20348.2200.1.0\r\nState : Installed\r\n",
 		`reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon" /v AutoAdminLogon`: "    AutoAdminLogon    REG_SZ    0\r\n",
-	}}
+		showRule(winrmsec.FirewallRuleHTTP):  noRules,
+		showRule(winrmsec.FirewallRuleHTTPS): noRules,
+	}, exit: map[string]int{showRule(winrmsec.FirewallRuleHTTP): 1, showRule(winrmsec.FirewallRuleHTTPS): 1}}
+}
+
+// netsh's answers about a firewall rule (winrmsec.Leftovers).
+const noRules = "\r\nNo rules match the specified criteria.\r\n\r\n"
+
+func showRule(name string) string { return `netsh advfirewall firewall show rule name="` + name + `"` }
+
+// closedDoor is what the wire shows of an image with Windows' defaults
+// and cloudbase-init's HTTPS listener.
+func closedDoor(t *testing.T) winrmDoor {
+	t.Helper()
+	return winrmDoor{Probed: true, Basic: winrmsec.Logon{Refused: true}, Unsealed: winrmsec.Logon{Refused: true}, HTTPSCert: &x509.Certificate{Raw: []byte("cloudbase-init's")}}
 }
 
 func testInstance(t *testing.T, c *Config) *instance {
@@ -69,7 +88,7 @@ const consoleWithCloudbaseInit = "winbake-standin: setup: complete\n" +
 
 func runChecks(t *testing.T, c *Config, inst *instance, g *guestAnswers, console string) *Report {
 	t.Helper()
-	k := &checker{Config: c, Inst: inst, Serial: readSerial(console), Comm: g}
+	k := &checker{Config: c, Inst: inst, Serial: readSerial(console), SerialText: console, Comm: g, Door: closedDoor(t)}
 	r := &Report{}
 	k.Run(context.Background(), r)
 	return r
@@ -94,7 +113,7 @@ func TestChecksPassOnAHealthyImage(t *testing.T) {
 	if f := r.Failed(); len(f) != 0 {
 		t.Errorf("failed %v:\n%s", f, r.Table())
 	}
-	if len(r.Checks) != 10 {
+	if len(r.Checks) != 13 {
 		t.Errorf("%d checks:\n%s", len(r.Checks), r.Table())
 	}
 }

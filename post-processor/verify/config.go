@@ -82,9 +82,19 @@ type Config struct {
 	// `false`.
 	CheckPasswordPost bool `mapstructure:"check_password_post" required:"false"`
 
-	// The image keeps WinRM enabled for its users. When `true` (default)
-	// WinRM must answer; when `false` it must not, and the checks that read
-	// the guest over WinRM are reported as not run.
+	// The image offers WinRM to its users, over HTTPS: when `true` a TLS
+	// listener must answer on port 5986 (with cloudbase-init, its
+	// ConfigWinRMListenerPlugin makes it at the first boot, with the
+	// certificate whose thumbprint it logs on COM1), when `false` none
+	// may. Either way WinRM over HTTP must refuse Basic and unencrypted
+	// messages, as Windows' defaults do, and the build's certificate and
+	// firewall rules must be gone. The checks that read the guest log on
+	// with NTLM and encrypted messages on the HTTP listener, which
+	// Windows' defaults keep. Defaults to the image's documented final
+	// state: `true` when winbake-sysprep's manifest says cloudbase-init
+	// creates the HTTPS listener (`image_winrm.https_at_first_boot`),
+	// `false` when it says it does not, `true` for images made before
+	// winbake-sysprep recorded it.
 	KeepWinRM *bool `mapstructure:"keep_winrm" required:"false"`
 	// Passwords that must not remain in the image: the build's
 	// `winrm_password`. The check fails when an answer file
@@ -303,10 +313,6 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			continue
 		}
 		packersdk.LogSecretFilter.Set(p)
-	}
-	if c.KeepWinRM == nil {
-		v := true
-		c.KeepWinRM = &v
 	}
 	for i, ch := range c.Checks {
 		if ch.Command == "" {

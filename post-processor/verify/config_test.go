@@ -11,7 +11,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Mode != ModeOpenStack || !*c.ConfigDrive || *c.MetadataService || c.Hostname != "winbake-verify" ||
-		c.Username != "Admin" || !*c.KeepWinRM || !*c.InjectAdminPassword || len(c.AdminPassword) != 20 {
+		c.Username != "Admin" || c.KeepWinRM != nil || !*c.InjectAdminPassword || len(c.AdminPassword) != 20 {
 		t.Errorf("defaults: %+v", c)
 	}
 	var maas Config

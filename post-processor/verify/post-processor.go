@@ -61,6 +61,14 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if driver == nil {
 		driver = &wbcommon.QemuDriver{}
 	}
+	// The image's documented final state: WinRM over HTTPS where
+	// cloudbase-init creates the listener; images from before
+	// winbake-sysprep recorded it were meant to keep WinRM.
+	if p.config.KeepWinRM == nil {
+		keep := in.Manifest.ImageWinRM == nil || in.Manifest.ImageWinRM.HTTPSAtFirstBoot
+		p.config.KeepWinRM = &keep
+		defer func() { p.config.KeepWinRM = nil }()
+	}
 	comm := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{
 		WinRMUser: p.config.Username, WinRMPassword: p.config.AdminPassword,
 		WinRMTimeout: p.config.WinRMTimeout, WinRMPort: 5985,
@@ -99,6 +107,7 @@ func (p *PostProcessor) steps(in *inputImage, ovmf wbcommon.OVMF, host wbcommon.
 		&stepMetadataService{Enabled: *c.MetadataService, Mode: c.Mode},
 		&stepStartTPM{Enabled: tpm, prepare: prepare},
 		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
+		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax, StateKey: stateHTTPSHostPort, Purpose: "WinRM over HTTPS (port 5986)"},
 		&stepRunVM{VM: &vm, Name: in.Name + "-verify", Host: host, SecureBoot: in.Manifest.SecureBoot, prepare: prepare},
 		&stepWaitFirstBoot{Timeout: c.Timeout},
 		&stepCheck{Config: c, Comm: comm, ReportDir: c.ReportDirectory},
@@ -140,7 +149,9 @@ func (s *stepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep
 	if port == 0 {
 		port = 5985
 	}
-	s.inner = &wbcommon.StepRunVM{VM: s.VM, Name: s.Name, OutputDir: s.prepare.dir, GuestPort: port, Host: s.Host, SecureBoot: s.SecureBoot}
+	// WinRM's HTTPS port too, when a forward was reserved for it.
+	s.inner = &wbcommon.StepRunVM{VM: s.VM, Name: s.Name, OutputDir: s.prepare.dir, GuestPort: port, Host: s.Host, SecureBoot: s.SecureBoot,
+		ExtraForwards: []wbcommon.PortForward{{StateKey: stateHTTPSHostPort, GuestPort: 5986}}}
 	return s.inner.Run(ctx, state)
 }
 

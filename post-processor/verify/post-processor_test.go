@@ -93,7 +93,7 @@ func runVerify(t *testing.T, console string) (*wbcommon.DriverMock, string, stri
 	}
 	p := &PostProcessor{driver: driver}
 	if err := p.Configure(map[string]interface{}{
-		"efi_firmware_code": code, "accelerator": "tcg", "keep_winrm": false, "timeout": "1m",
+		"efi_firmware_code": code, "accelerator": "tcg", "keep_winrm": false, "timeout": "1m", "winrm_timeout": "1s",
 		"build_passwords": []string{"Build-Pw-9"},
 	}); err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func TestPostProcessBootsAThrowawayOverlayWithAConfigDrive(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil || !r.Passed {
 		t.Errorf("report %s", b)
 	}
-	for _, want := range []string{"Config drive (config-2)", "winbake-verify report for", "All checks passed.", "WinRM closed (keep_winrm = false)"} {
+	for _, want := range []string{"Config drive (config-2)", "winbake-verify report for", "All checks passed.", "no WinRM over HTTPS (keep_winrm = false)"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}

@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +22,8 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/unattend"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
@@ -47,6 +52,52 @@ type standinVariant struct {
 	leftoverAnswerFile bool
 	// missingUpdate lists an update in updates.json that is not installed.
 	missingUpdate bool
+	// buildWinRMLeft is an image made as winbake did before
+	// winbake-sysprep closed WinRM: the build's HTTP listener with Basic
+	// and unencrypted messages and its firewall rule stay; otherwise the
+	// image has Windows' defaults (winrm quickconfig's listener and rule).
+	buildWinRMLeft bool
+}
+
+// winrmListenerPluginClass is cloudbase-init's WinRM listener plugin.
+const winrmListenerPluginClass = "cloudbaseinit.plugins.windows.winrmlistener.ConfigWinRMListenerPlugin"
+
+// variantPlugins are the cloudbase-init plugins of a variant.
+func variantPlugins(v standinVariant) []string {
+	if p, ok := v.cloudbaseInit["plugins"].([]string); ok {
+		return p
+	}
+	return standinPlugins
+}
+
+// imageWinRM is the generalized image's WinRM configuration: Windows'
+// defaults, or with the build's left as winbake left them before
+// winbake-sysprep closed WinRM.
+func imageWinRM(t *testing.T, buildLeft bool) *winsim.WinRMConfig {
+	t.Helper()
+	cfg := winsim.NewWinRMConfig()
+	cfg.NetworkCategory = "Private"
+	var out bytes.Buffer
+	run := func(code uint32, err error) {
+		t.Helper()
+		if err != nil || code != 0 {
+			t.Fatalf("exit %d: %v: %s", code, err, out.String())
+		}
+	}
+	run(cfg.RunWinrm([]string{"quickconfig", "-quiet"}, &out))
+	if buildLeft {
+		for _, cmd := range unattend.WinRMCommands() {
+			if strings.Contains(cmd.CommandLine, "winrm set") || strings.Contains(cmd.CommandLine, "netsh") {
+				args := strings.Fields(strings.TrimPrefix(cmd.CommandLine, "cmd.exe /c "))
+				if args[0] == "winrm" {
+					run(cfg.RunWinrm(args[1:], &out))
+				} else {
+					run(cfg.RunNetsh([]string{"advfirewall", "firewall", "add", "rule", "name=" + winrmsec.FirewallRuleHTTP, "dir=in", "action=allow", "protocol=TCP", "localport=5985", "profile=any"}, &out))
+				}
+			}
+		}
+	}
+	return &cfg
 }
 
 const (
@@ -122,8 +173,15 @@ func (k *checker) logOn(t *testing.T, g *testguest.Guest) {
 		}
 	}
 	h, p := g.HostPort()
+	httpsPort := 0
+	if a := g.TLSAddr(); a != "" {
+		_, tp, _ := net.SplitHostPort(a)
+		httpsPort, _ = strconv.Atoi(tp)
+	}
+	k.Door = probeDoor(context.Background(), p, httpsPort, c.Username, password)
 	// New opens a shell: a refused logon fails it.
-	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: h, Port: p, Username: c.Username, Password: password, Timeout: time.Minute})
+	comm, err := sdkwinrm.New(&sdkwinrm.Config{Host: h, Port: p, Username: c.Username, Password: password, Timeout: time.Minute,
+		TransportDecorator: winrmsec.SealedNTLMTransport(c.Username, password)})
 	if err != nil {
 		k.WinRMErr = err
 		return
@@ -150,6 +208,12 @@ func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 		settings[k] = val
 	}
 	c := prepared(t, settings)
+	if c.KeepWinRM == nil {
+		// As winbake-verify defaults it from the manifest: kept where
+		// cloudbase-init creates the HTTPS listener.
+		keep := v.buildWinRMLeft || slices.Contains(variantPlugins(v), winrmListenerPluginClass)
+		c.KeepWinRM = &keep
+	}
 	inst := testInstance(t, c)
 	if !*c.InjectAdminPassword {
 		inst.Metadata.AdminPass = ""
@@ -189,7 +253,8 @@ func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 	// winbake-sysprep runs it, its configuration written, generalized.
 	stateDir := filepath.Join(dir, "windows")
 	packages := []winsim.Package{{FileName: "windows10.0-kb5034439-x64.msu", Preinstalled: true}}
-	m, err := winsim.New(winsim.Options{StateDir: stateDir, Users: []string{"packer"}, Packages: packages, Failf: t.Errorf})
+	winrm := imageWinRM(t, v.buildWinRMLeft)
+	m, err := winsim.New(winsim.Options{StateDir: stateDir, Users: []string{"packer"}, Packages: packages, Failf: t.Errorf, WinRM: winrm})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +300,7 @@ func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 			passwords[u] = p
 		}
 		must(m.Close())
-		if m, err = winsim.New(winsim.Options{StateDir: stateDir, Users: []string{"packer"}, Packages: packages, Failf: t.Errorf}); err != nil {
+		if m, err = winsim.New(winsim.Options{StateDir: stateDir, Users: []string{"packer"}, Packages: packages, Failf: t.Errorf, WinRM: winrm}); err != nil {
 			t.Fatal(err)
 		}
 		if !res.Reboot {
@@ -246,8 +311,10 @@ func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 
 	// Windows up: WinRM knows every account cloudbase-init set a password
 	// for; Windows itself refuses the ones that must change it first.
-	g := testguest.StartForTest(t, testguest.Options{StateDir: stateDir, User: "packer", Password: standinBuildPassword, Accounts: passwords, Packages: packages})
-	k := &checker{Config: c, Inst: inst, Serial: readSerial(console.String()), Server: server}
+	g := testguest.StartForTest(t, testguest.Options{StateDir: stateDir, User: "packer", Password: standinBuildPassword, Accounts: passwords, Packages: packages,
+		WinRM: winrm, WinRMListenAddr: func(int) string { return "127.0.0.1:0" }})
+	// A build over HTTP: no certificate to look for.
+	k := &checker{Config: c, Inst: inst, Serial: readSerial(console.String()), SerialText: console.String(), Server: server, Build: &winrmsec.LegacyBuildWinRM}
 	k.logOn(t, g)
 	r := &Report{}
 	k.Run(context.Background(), r)
@@ -268,8 +335,9 @@ func TestStandinWithCloudbaseInitPassesEveryCheck(t *testing.T) {
 	if len(r.Failed()) != 0 {
 		t.Errorf("failed: %v\n%s\nconsole:\n%s", r.Failed(), r.Table(), console)
 	}
-	for _, name := range []string{"first boot completes", "cloudbase-init ran its plugins", "WinRM answers (keep_winrm = true)", "admin password posted encrypted",
-		"hostname set from metadata", "user created", "SSH public key installed", "user data ran", "updates installed", "no build password left"} {
+	for _, name := range []string{"first boot completes", "cloudbase-init ran its plugins", checkWinRMLogon, checkHTTPRefuses, checkHTTPSAbsent,
+		"admin password posted encrypted", "hostname set from metadata", "user created", "SSH public key installed", "user data ran", "updates installed",
+		"no build password left", checkNoBuildWinRM} {
 		if res, ev := resultOf(r, name); res != ResultPass {
 			t.Errorf("%s: %s (%s)", name, res, ev)
 		}
@@ -279,6 +347,46 @@ func TestStandinWithCloudbaseInitPassesEveryCheck(t *testing.T) {
 	}
 	if !strings.Contains(console, "Rebooting") || strings.Count(console, "Plugins execution done") != 1 {
 		t.Errorf("console:\n%s", console)
+	}
+}
+
+// With cloudbase-init's ConfigWinRMListenerPlugin the instance offers
+// WinRM over HTTPS with the certificate cloudbase-init made and logged,
+// which winbake-verify expects (keep_winrm defaults to true then); HTTP
+// keeps refusing Basic and unencrypted messages although the plugin turns
+// Basic on (winrm_enable_basic_auth), as AllowUnencrypted stays off.
+func TestStandinWithWinRMListenerPluginOffersHTTPS(t *testing.T) {
+	plugins := append(slices.Clone(standinPlugins), winrmListenerPluginClass)
+	r, console := verifyStandin(t, standinVariant{cloudbaseInit: map[string]interface{}{"plugins": plugins}})
+	if len(r.Failed()) != 0 {
+		t.Errorf("failed: %v\n%s\nconsole:\n%s", r.Failed(), r.Table(), console)
+	}
+	if res, ev := resultOf(r, checkHTTPSKept); res != ResultPass || !strings.Contains(ev, "logged on COM1") {
+		t.Errorf("%s: %s (%s)", checkHTTPSKept, res, ev)
+	}
+	if res, _ := resultOf(r, checkHTTPRefuses); res != ResultPass {
+		t.Errorf("%s: %s", checkHTTPRefuses, res)
+	}
+}
+
+// An image made as winbake made them before it closed WinRM in
+// winbake-sysprep (Basic and unencrypted messages over HTTP, the build's
+// firewall rule; keep_winrm true by default, as its manifest records
+// nothing) fails exactly the three door checks.
+func TestStandinBuiltWithTodaysDefaultsFails(t *testing.T) {
+	r, console := verifyStandin(t, standinVariant{buildWinRMLeft: true})
+	got := r.Failed()
+	slices.Sort(got)
+	want := []string{checkNoBuildWinRM, checkHTTPSKept, checkHTTPRefuses}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("failed %v, want %v:\n%s\nconsole:\n%s", got, want, r.Table(), console)
+	}
+	if _, ev := resultOf(r, checkHTTPRefuses); !strings.Contains(ev, "a Basic logon was accepted") {
+		t.Errorf("evidence %q", ev)
+	}
+	if _, ev := resultOf(r, checkNoBuildWinRM); !strings.Contains(ev, winrmsec.FirewallRuleHTTP) {
+		t.Errorf("evidence %q", ev)
 	}
 }
 
@@ -302,7 +410,7 @@ func TestStandinWithoutConfigDriveSupportFails(t *testing.T) {
 	if res, ev := resultOf(r, "cloudbase-init ran its plugins"); res != ResultFail || !strings.Contains(ev, "No metadata service found") {
 		t.Errorf("cloudbase-init check %s: %s\nconsole:\n%s", res, ev, console)
 	}
-	if res, _ := resultOf(r, "WinRM answers (keep_winrm = true)"); res != ResultFail {
+	if res, _ := resultOf(r, checkWinRMLogon); res != ResultFail {
 		t.Errorf("WinRM check %s: no account was created", res)
 	}
 }
@@ -312,7 +420,7 @@ func TestStandinWithoutConfigDriveSupportFails(t *testing.T) {
 // WinRM's logon with it, and the report says why that may be.
 func TestStandinWithClearTextInjectedOnlyRefusesTheInjectedPassword(t *testing.T) {
 	r, console := verifyStandin(t, standinVariant{cloudbaseInit: map[string]interface{}{"first_logon_behaviour": "clear_text_injected_only"}})
-	res, ev := resultOf(r, "WinRM answers (keep_winrm = true)")
+	res, ev := resultOf(r, checkWinRMLogon)
 	if res != ResultFail || !strings.Contains(ev, `first_logon_behaviour is not "no"`) {
 		t.Errorf("WinRM check %s: %s\nconsole:\n%s", res, ev, console)
 	}
@@ -335,7 +443,7 @@ func TestStandinWithClearTextInjectedOnlyLogsOnWithThePostedPassword(t *testing.
 	if len(r.Failed()) != 0 {
 		t.Errorf("failed: %v\n%s\nconsole:\n%s", r.Failed(), r.Table(), console)
 	}
-	if _, ev := resultOf(r, "WinRM answers (keep_winrm = true)"); !strings.Contains(ev, "with the password cloudbase-init posted") {
+	if _, ev := resultOf(r, checkWinRMLogon); !strings.Contains(ev, "with the password cloudbase-init posted") {
 		t.Errorf("evidence %q", ev)
 	}
 }

@@ -11,6 +11,9 @@ const (
 	stateInstance = "verify_instance" // *instance
 	stateServer   = "verify_server"   // *metadataServer (metadata_service)
 	stateReport   = "verify_report"   // *Report
+	// stateHTTPSHostPort is the host port forwarded to the instance's
+	// WinRM HTTPS port (5986).
+	stateHTTPSHostPort = "verify_https_host_port"
 )
 
 func halt(state multistep.StateBag, ui packersdk.Ui, err error) multistep.StepAction {

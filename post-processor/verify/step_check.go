@@ -13,13 +13,16 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
-// stepCheck logs on over WinRM (when the image keeps it), runs the checks,
+// stepCheck logs on over WinRM with NTLM and encrypted messages (Windows'
+// defaults), probes what WinRM accepts from the wire, runs the checks,
 // saves the report beside the artifact and shows it; any failed check
 // halts, so that no later post-processor publishes the image.
 //
-// Uses state: "ui", stateInput, stateInstance, stateServer, StateHostPort.
+// Uses state: "ui", stateInput, stateInstance, stateServer, StateHostPort,
+// stateHTTPSHostPort.
 // Produces state: stateReport.
 type stepCheck struct {
 	Config    *Config
@@ -30,47 +33,51 @@ type stepCheck struct {
 func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	inst := state.Get(stateInstance).(*instance)
+	in := state.Get(stateInput).(*inputImage)
 	port, _ := state.Get(wbcommon.StateHostPort).(int)
+	httpsPort, _ := state.Get(stateHTTPSHostPort).(int)
 	serial, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
-	k := &checker{Config: s.Config, Inst: inst, Serial: readSerial(string(serial))}
+	k := &checker{Config: s.Config, Inst: inst, Serial: readSerial(string(serial)), SerialText: string(serial), Build: in.Manifest.WinRM}
 	k.Server, _ = state.Get(stateServer).(*metadataServer)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	k.WinRMAnswers = func() bool { return winrmAnswers(addr) }
 
-	if *s.Config.KeepWinRM {
-		comm := *s.Comm
-		if !*s.Config.InjectAdminPassword {
-			// cloudbase-init generated the password and posted it
-			// encrypted: log on with it, as its user would after nova
-			// get-password.
-			pw, err := k.postedPassword()
-			if err != nil {
-				k.WinRMErr = err
-				return s.report(ctx, state, k)
-			}
-			packersdk.LogSecretFilter.Set(pw)
-			comm.WinRMPassword = pw
+	comm := *s.Comm
+	if !*s.Config.InjectAdminPassword {
+		// cloudbase-init generated the password and posted it
+		// encrypted: log on with it, as its user would after nova
+		// get-password.
+		pw, err := k.postedPassword()
+		if err != nil {
+			k.WinRMErr = err
+			k.NoPassword = !*s.Config.MetadataService
+			k.Door = probeDoor(ctx, port, httpsPort, s.Config.Username, "")
+			return s.report(ctx, state, k)
 		}
-		connect := &wbcommon.StepConnectWinRM{
-			Config:    &comm,
-			Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
-			WinRMPort: func(multistep.StateBag) (int, error) { return port, nil },
-		}
-		// A failed logon is a check result, not the end of the run.
-		sub := new(multistep.BasicStateBag)
-		sub.Put("ui", ui)
-		if connect.Run(ctx, sub) == multistep.ActionContinue {
-			k.Comm, _ = sub.Get("communicator").(packersdk.Communicator)
-		} else if err, ok := sub.GetOk("error"); ok {
-			k.WinRMErr = err.(error)
-		} else {
-			k.WinRMErr = fmt.Errorf("no logon within winrm_timeout (%s)", s.Comm.WinRMTimeout)
-		}
-		defer connect.Cleanup(sub)
-		if ctx.Err() != nil {
-			return halt(state, ui, ctx.Err())
-		}
+		packersdk.LogSecretFilter.Set(pw)
+		comm.WinRMPassword = pw
 	}
+	// Windows' defaults accept NTLM with encrypted messages on the HTTP
+	// listener: the logon the checks run over.
+	connect := &wbcommon.StepConnectWinRM{
+		Config:      &comm,
+		Transporter: winrmsec.SealedNTLM(comm.WinRMUser, comm.WinRMPassword),
+		Host:        func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+		WinRMPort:   func(multistep.StateBag) (int, error) { return port, nil },
+	}
+	// A failed logon is a check result, not the end of the run.
+	sub := new(multistep.BasicStateBag)
+	sub.Put("ui", ui)
+	if connect.Run(ctx, sub) == multistep.ActionContinue {
+		k.Comm, _ = sub.Get("communicator").(packersdk.Communicator)
+	} else if err, ok := sub.GetOk("error"); ok {
+		k.WinRMErr = err.(error)
+	} else {
+		k.WinRMErr = fmt.Errorf("no logon within winrm_timeout (%s)", s.Comm.WinRMTimeout)
+	}
+	defer connect.Cleanup(sub)
+	if ctx.Err() != nil {
+		return halt(state, ui, ctx.Err())
+	}
+	k.Door = probeDoor(ctx, port, httpsPort, s.Config.Username, comm.WinRMPassword)
 	return s.report(ctx, state, k)
 }
 

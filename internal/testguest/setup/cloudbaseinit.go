@@ -37,8 +37,9 @@ func (w *installed) cloudbaseInit() (reboot bool) {
 	if user == "" {
 		user = "Administrator"
 	}
+	// ConfigWinRMListenerPlugin configures WinRM: the state's model.
 	m, err := winsim.New(winsim.Options{
-		StateDir: dir, Users: []string{user}, Windows: windowsFor(w.st),
+		StateDir: dir, Users: []string{user}, Windows: windowsFor(w.st), WinRM: &w.st.WinRM.WinRMConfig,
 		Failf: func(format string, args ...any) { logf("not understood: "+format, args...) },
 	})
 	if err != nil {

@@ -28,57 +28,30 @@ type Outcome struct {
 }
 
 var (
-	reWinRMQuickconfig = regexp.MustCompile(`(?i)\bwinrm(\.cmd)?\s+(quickconfig|qc)\b`)
-	reWinRMSet         = regexp.MustCompile(`(?i)\bwinrm(\.cmd)?\s+(set|s)\s+['"]?winrm/config/(service(/auth)?)['"]?\s+['"]?@\{(.*)\}`)
-	reSCConfig         = regexp.MustCompile(`(?i)\bsc(\.exe)?\s+config\s+"?winrm"?\s+start=\s*"?([a-z-]+)`)
-	reSCStart          = regexp.MustCompile(`(?i)(\bsc(\.exe)?\s+start\s+"?winrm\b|\bnet(\.exe)?\s+start\s+"?winrm\b|\bstart-service\s+(-name\s+)?"?winrm\b)`)
-	reFirewallAdd      = regexp.MustCompile(`(?i)\bnetsh(\.exe)?\s+advfirewall\s+firewall\s+add\s+rule\b`)
-	reLocalPort5985    = regexp.MustCompile(`(?i)\blocalport=5985\b`)
-	reActionAllow      = regexp.MustCompile(`(?i)\baction=allow\b`)
-	reRuleName         = regexp.MustCompile(`(?i)\bname=("[^"]*"|\S+)`)
-	reRegAdd           = regexp.MustCompile(`(?i)\breg(\.exe)?\s+add\s+"?(\S+?)"?\s+/v\s+"?([^"\s]+)"?(?:\s+/t\s+\S+)?\s+/d\s+"?([^"\s]*)"?`)
-	reNetProfile       = regexp.MustCompile(`(?i)set-netconnectionprofile\b.*-networkcategory\s+'?"?(\w+)`)
-	reShutdown         = regexp.MustCompile(`(?i)(^|[\s\\/"])shutdown(\.exe)?\s+(.*)$`)
-	reShutdownDelay    = regexp.MustCompile(`(?i)[/-]t\s+(\d+)`)
-	reSysprep          = regexp.MustCompile(`(?i)\bsysprep(\.exe)?"?\s+(.*)$`)
-	reKeyValue         = regexp.MustCompile(`(\w+)\s*=\s*"([^"]*)"`)
+	reSCConfig      = regexp.MustCompile(`(?i)\bsc(\.exe)?\s+config\s+"?winrm"?\s+start=\s*"?([a-z-]+)`)
+	reSCStart       = regexp.MustCompile(`(?i)(\bsc(\.exe)?\s+start\s+"?winrm\b|\bnet(\.exe)?\s+start\s+"?winrm\b|\bstart-service\s+(-name\s+)?"?winrm\b)`)
+	reRegAdd        = regexp.MustCompile(`(?i)\breg(\.exe)?\s+add\s+"?(\S+?)"?\s+/v\s+"?([^"\s]+)"?(?:\s+/t\s+\S+)?\s+/d\s+"?([^"\s]*)"?`)
+	reNetProfile    = regexp.MustCompile(`(?i)set-netconnectionprofile\b.*-networkcategory\s+'?"?(\w+)`)
+	reShutdown      = regexp.MustCompile(`(?i)(^|[\s\\/"])shutdown(\.exe)?\s+(.*)$`)
+	reShutdownDelay = regexp.MustCompile(`(?i)[/-]t\s+(\d+)`)
+	reSysprep       = regexp.MustCompile(`(?i)\bsysprep(\.exe)?"?\s+(.*)$`)
 )
 
 // Interpret runs a command as the stand-in understands it, changing s. The
 // stand-in knows winbake's WinRM enablement (internal/unattend's
-// guest/enable-winrm.cmd): winrm quickconfig, winrm set, sc config/start
-// WinRM, netsh advfirewall rules, reg add, Set-NetConnectionProfile; and
-// shutdown /s, shutdown /r and sysprep. Anything else is recorded only.
+// guest/enable-winrm.cmd and enable-winrm-https.cmd): winrm and netsh
+// advfirewall as winsim.WinRMConfig models them, sc config/start WinRM,
+// reg add, Set-NetConnectionProfile; and shutdown /s, shutdown /r and
+// sysprep. The certificate import reads the media (InterpretWithMedia).
+// Anything else is recorded only.
 func Interpret(s *State, line string) Outcome {
 	if s.Registry == nil {
 		s.Registry = map[string]string{}
 	}
+	if out, ok := interpretWinRMTool(s, line); ok {
+		return out
+	}
 	switch {
-	case reWinRMQuickconfig.MatchString(line):
-		s.WinRM.Listener = true
-		s.WinRM.Started = true
-		if s.WinRM.StartMode == "" || s.WinRM.StartMode == "demand" || s.WinRM.StartMode == "disabled" {
-			s.WinRM.StartMode = "delayed-auto"
-		}
-		s.Firewall = appendOnce(s.Firewall, "Windows Remote Management (HTTP-In) tcp/5985")
-		return Outcome{Understood: true, Summary: "WinRM HTTP listener on 5985 created, service started (delayed-auto), firewall exception added"}
-	case reWinRMSet.MatchString(line):
-		m := reWinRMSet.FindStringSubmatch(line)
-		scope := strings.ToLower(m[3])
-		var changed []string
-		for _, kv := range reKeyValue.FindAllStringSubmatch(m[5], -1) {
-			on := strings.EqualFold(kv[2], "true")
-			switch {
-			case scope == "service" && strings.EqualFold(kv[1], "AllowUnencrypted"):
-				s.WinRM.AllowUnencrypted = on
-			case scope == "service/auth" && strings.EqualFold(kv[1], "Basic"):
-				s.WinRM.Basic = on
-			default:
-				s.Registry["winrm/config/"+scope+"/"+kv[1]] = kv[2]
-			}
-			changed = append(changed, "winrm/config/"+scope+" "+kv[1]+"="+kv[2])
-		}
-		return Outcome{Understood: true, Summary: "set " + strings.Join(changed, ", ")}
 	case reSCConfig.MatchString(line):
 		mode := strings.ToLower(reSCConfig.FindStringSubmatch(line)[2])
 		s.WinRM.StartMode = mode
@@ -86,16 +59,6 @@ func Interpret(s *State, line string) Outcome {
 	case reSCStart.MatchString(line):
 		s.WinRM.Started = true
 		return Outcome{Understood: true, Summary: "WinRM service started"}
-	case reFirewallAdd.MatchString(line):
-		name := "rule"
-		if m := reRuleName.FindStringSubmatch(line); m != nil {
-			name = strings.Trim(m[1], `"`)
-		}
-		if reLocalPort5985.MatchString(line) && reActionAllow.MatchString(line) {
-			name += " tcp/5985"
-		}
-		s.Firewall = appendOnce(s.Firewall, name)
-		return Outcome{Understood: true, Summary: "firewall rule " + strconv.Quote(name) + " added"}
 	case reRegAdd.MatchString(line):
 		m := reRegAdd.FindStringSubmatch(line)
 		key := m[2] + `\` + m[3]
@@ -105,8 +68,8 @@ func Interpret(s *State, line string) Outcome {
 		}
 		return Outcome{Understood: true, Summary: "registry " + key + " = " + m[4]}
 	case reNetProfile.MatchString(line):
-		s.NetworkCategory = reNetProfile.FindStringSubmatch(line)[1]
-		return Outcome{Understood: true, Summary: "network category " + s.NetworkCategory}
+		s.WinRM.NetworkCategory = reNetProfile.FindStringSubmatch(line)[1]
+		return Outcome{Understood: true, Summary: "network category " + s.WinRM.NetworkCategory}
 	case reSysprep.MatchString(line):
 		args := strings.ToLower(reSysprep.FindStringSubmatch(line)[2])
 		out := Outcome{Understood: true, Summary: "sysprep"}
@@ -165,12 +128,13 @@ func appendOnce(list []string, v string) []string {
 	return append(list, v)
 }
 
-// WinRMReachable reports whether the WinRM service answers on 5985 at
-// boot: a listener exists, the service starts automatically (or was just
-// started), and a firewall rule allows 5985. The reason says why not.
+// WinRMReachable reports whether the WinRM service serves anything at
+// boot: it starts automatically (or was just started), and a listener is
+// enabled, let through by the firewall and, for HTTPS, has its
+// certificate. The reason says why not.
 func (s *State) WinRMReachable(justStarted bool) (bool, string) {
 	w := s.WinRM
-	if !w.Listener {
+	if len(w.Listeners) == 0 {
 		return false, "no WinRM listener is configured (winrm quickconfig never ran)"
 	}
 	switch {
@@ -179,10 +143,9 @@ func (s *State) WinRMReachable(justStarted bool) (bool, string) {
 	default:
 		return false, "the WinRM service is not started (start type " + strconv.Quote(w.StartMode) + ")"
 	}
-	for _, r := range s.Firewall {
-		if strings.HasSuffix(r, "tcp/5985") {
-			return true, ""
-		}
+	eps, _, _, notes := w.Endpoints()
+	if len(eps) == 0 {
+		return false, strings.Join(notes, "; ")
 	}
-	return false, "the firewall blocks TCP 5985"
+	return true, ""
 }

@@ -23,7 +23,7 @@ const QemuGAMSI = "qemu-ga-x86_64.msi"
 
 // usesMedia reports whether a first-logon command reads the media.
 func usesMedia(line string) bool {
-	return reMsiexec.MatchString(line) || rePnputil.MatchString(line)
+	return reMsiexec.MatchString(line) || rePnputil.MatchString(line) || usesForIfExist(line)
 }
 
 // splitArgs splits a command line at blanks outside double quotes and
@@ -76,13 +76,18 @@ func resolveMediaFile(media []Medium, path string) (MediaEntry, error) {
 // InterpretWithMedia runs a first-logon command that reads the media
 // (usesMedia), changing s: msiexec /i <qemu-ga-x86_64.msi> /qn installs the
 // QEMU-GA service; pnputil /add-driver <inf> [/install] adds a driver to
-// the driver store. Other packages and forms are not modelled.
+// the driver store; a `for ... do @if exist` drive search runs certutil
+// -importpfx from the drive that holds the file. Other packages and forms
+// are not modelled.
 func InterpretWithMedia(s *State, media []Medium, line string) Outcome {
 	if m := reMsiexec.FindStringSubmatch(line); m != nil {
 		return msiexecOutcome(s, media, splitArgs(m[1]))
 	}
 	if m := rePnputil.FindStringSubmatch(line); m != nil {
 		return pnputilOutcome(s, media, splitArgs(m[1]))
+	}
+	if usesForIfExist(line) {
+		return interpretForIfExist(s, media, line)
 	}
 	return Outcome{Summary: "not understood by the stand-in: recorded only"}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
 
@@ -199,8 +200,7 @@ func (g *Guest) WindowsPE() error {
 	}
 
 	st := &State{Phase: PhaseSpecialize, Firmware: firmware, SecureBoot: secureBoot, AnswerFile: source, Registry: map[string]string{}}
-	st.WinRM.StartMode = "demand"
-	st.NetworkCategory = "Public"
+	st.WinRM = WinRMState{WinRMConfig: winsim.NewWinRMConfig()}
 
 	// Drivers: only from PnpCustomizationsWinPE paths.
 	var modules []string
@@ -592,6 +592,18 @@ func (g *Guest) Installed() (err error) {
 		st.Sysprep = ""
 		st.Phase = PhaseSpecialize
 		st.Note("generalized image: specialize and oobeSystem run again")
+		// sysprep's /unattend answer file replaces the one cached at
+		// installation for these passes (winsim.SysprepAnswerFile).
+		sysprepAnswer := filepath.Join(windowsRoot, WinsimStateDir, winsim.SysprepAnswerFile)
+		if b, err := os.ReadFile(sysprepAnswer); err == nil {
+			if err := os.WriteFile(filepath.Join(windowsRoot, PantherPath), b, 0o644); err != nil {
+				return err
+			}
+			if err := os.Remove(sysprepAnswer); err != nil {
+				return err
+			}
+			st.Note("sysprep's /unattend answer file is the cached answer file now")
+		}
 	}
 	var power *PowerAction
 	setupRan := false
@@ -768,8 +780,7 @@ func (w *installed) services(justConfigured bool) {
 	}
 	svc := NewWinRMService()
 	cfg := WinRMConfig{
-		Addr: fmt.Sprintf(":%d", WinRMPort), Users: users,
-		Basic: w.st.WinRM.Basic, AllowUnencrypted: w.st.WinRM.AllowUnencrypted,
+		Model: &w.st.WinRM.WinRMConfig, Users: users,
 		LocalAccountTokenFilterPolicy: w.st.WinRM.LocalAccountTokenFilterPolicy,
 		ComputerName:                  w.st.ComputerName,
 		State:                         w.st, StateRoot: windowsRoot, StateDevice: w.dev,
@@ -781,7 +792,6 @@ func (w *installed) services(justConfigured bool) {
 		return
 	}
 	w.winrm = svc
-	g.Log.Line(fmt.Sprintf("%s%s (%s; Basic=%t, AllowUnencrypted=%t)", WinRMListeningPrefix, cfg.Addr, svc.Name(), cfg.Basic, cfg.AllowUnencrypted))
 }
 
 // after carries out a shutdown or restart a FirstLogonCommand asked for.

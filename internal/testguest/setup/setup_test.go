@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
 
@@ -262,21 +263,22 @@ func TestPartitionTables(t *testing.T) {
 }
 
 func TestInterpret(t *testing.T) {
-	st := &State{WinRM: WinRMState{StartMode: "demand"}}
+	st := &State{WinRM: WinRMState{WinRMConfig: winsim.NewWinRMConfig()}}
 	for _, c := range unattend.WinRMCommands() {
 		if out := Interpret(st, c.CommandLine); !out.Understood {
-			t.Errorf("%s: not understood", c.CommandLine)
+			t.Errorf("%s: not understood: %s", c.CommandLine, out.Summary)
 		}
 	}
 	if ok, why := st.WinRMReachable(false); !ok {
 		t.Errorf("WinRM after enable-winrm.cmd: %s", why)
 	}
 	w := st.WinRM
-	if !w.Listener || !w.Basic || !w.AllowUnencrypted || !w.LocalAccountTokenFilterPolicy || w.StartMode != "delayed-auto" || st.NetworkCategory != "Private" {
-		t.Errorf("state = %+v, network %q", w, st.NetworkCategory)
+	eps, auth, reject, _ := w.Endpoints()
+	if len(eps) != 1 || eps[0].Port != 5985 || auth&wsman.AuthBasic == 0 || reject || !w.LocalAccountTokenFilterPolicy || w.StartMode != "delayed-auto" || w.NetworkCategory != "Private" {
+		t.Errorf("state = %+v, endpoints %+v", w, eps)
 	}
 
-	st = &State{WinRM: WinRMState{StartMode: "demand"}}
+	st = &State{WinRM: WinRMState{WinRMConfig: winsim.NewWinRMConfig()}}
 	if ok, _ := st.WinRMReachable(true); ok {
 		t.Error("WinRM reachable on a fresh install")
 	}

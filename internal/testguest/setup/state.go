@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
 // Phases of State.Phase.
@@ -63,10 +65,12 @@ type State struct {
 		Remaining int    `json:"remaining"`
 	} `json:"autologon"`
 
-	NetworkCategory string            `json:"network_category"`
-	Registry        map[string]string `json:"registry"`
-	Firewall        []string          `json:"firewall_rules"`
-	WinRM           WinRMState        `json:"winrm"`
+	Registry map[string]string `json:"registry"`
+	// WinRM is the WinRM service's configuration with the firewall
+	// rules, the network's profile and the machine's certificates, which
+	// the first logon's commands, cloudbase-init and commands over WinRM
+	// change (winsim.WinRMConfig).
+	WinRM WinRMState `json:"winrm"`
 
 	// QemuGuestAgent: the QEMU guest agent service (QEMU-GA) is
 	// installed (virtio-win's qemu-ga-x86_64.msi).
@@ -97,18 +101,9 @@ type PartitionRecord struct {
 	TypeID string `json:"type_id"`
 }
 
-// WinRMState is the WinRM service configuration.
+// WinRMState is the WinRM service configuration and what it depends on.
 type WinRMState struct {
-	// Listener: an HTTP listener on 5985 exists (winrm quickconfig).
-	Listener bool `json:"listener"`
-	// StartMode is the service start type: "demand" (Windows Server's
-	// default is auto, but without a listener the service does nothing),
-	// "auto", "delayed-auto" or "disabled".
-	StartMode string `json:"start_mode"`
-	// Started: the service was started (sc start, quickconfig).
-	Started          bool `json:"started"`
-	AllowUnencrypted bool `json:"allow_unencrypted"`
-	Basic            bool `json:"basic"`
+	winsim.WinRMConfig
 	// LocalAccountTokenFilterPolicy is the registry value of that name.
 	LocalAccountTokenFilterPolicy bool `json:"local_account_token_filter_policy"`
 }

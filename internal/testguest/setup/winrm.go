@@ -1,7 +1,12 @@
 package setup
 
-// WinRMPort is the WinRM HTTP port.
-const WinRMPort = 5985
+import "github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+
+// WinRMPort and WinRMHTTPSPort are the WinRM service's default ports.
+const (
+	WinRMPort      = 5985
+	WinRMHTTPSPort = 5986
+)
 
 // Power shuts the guest down or restarts it, as Windows does after
 // shutdown.exe or sysprep: services stop, the state is saved, then the
@@ -12,14 +17,15 @@ type Power interface {
 }
 
 // WinRMConfig is what the WinRM service starts with: the configuration
-// Setup's FirstLogonCommands left behind.
+// Setup's FirstLogonCommands and cloudbase-init left behind, which
+// commands over WinRM go on changing.
 type WinRMConfig struct {
-	// Addr is the address to listen on, ":5985".
-	Addr string
+	// Model is the service's configuration (the state's); the service
+	// listens, authenticates and requires encryption as it says, and
+	// follows its changes.
+	Model *winsim.WinRMConfig
 	// Users maps the accounts Setup created to their passwords.
-	Users            map[string]string
-	Basic            bool
-	AllowUnencrypted bool
+	Users map[string]string
 	// LocalAccountTokenFilterPolicy is the registry value of that name.
 	LocalAccountTokenFilterPolicy bool
 	ComputerName                  string

@@ -3,13 +3,13 @@ package setup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
 )
 
 // WinsimStateDir is where the simulated Windows keeps its disk (files,
@@ -24,6 +24,7 @@ type simulatedWinRM struct {
 	g      *testguest.Guest
 	cancel context.CancelFunc
 	state  *State
+	cfg    WinRMConfig
 }
 
 // NewSimulatedWinRM returns the testguest (wsman + winsim) WinRM service.
@@ -85,10 +86,6 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 			}
 		}
 	}
-	auth := wsman.AuthNTLM
-	if cfg.Basic && cfg.AllowUnencrypted {
-		auth |= wsman.AuthBasic
-	}
 	logf := func(format string, args ...any) { cfg.Log.Printf("winrm", format, args...) }
 	var disk winsim.SystemDisk
 	if cfg.StateDevice != "" {
@@ -96,7 +93,6 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 	}
 	g, err := testguest.New(testguest.Options{
 		StateDir:     filepath.Join(cfg.StateRoot, WinsimStateDir),
-		Addr:         cfg.Addr,
 		User:         user,
 		Password:     password,
 		Accounts:     accounts,
@@ -105,14 +101,16 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 		SystemDisk:   disk,
 		// A restart passes through Off for this long before winsim boots
 		// again, which tells a restart from a power-off.
-		Power:  winsim.PowerOptions{OffTime: 500 * time.Millisecond},
-		Server: wsman.Options{Auth: auth},
-		Failf:  func(format string, args ...any) { logf("not understood: "+format, args...) },
-		Logf:   logf,
+		Power:        winsim.PowerOptions{OffTime: 500 * time.Millisecond},
+		WinRM:        cfg.Model,
+		WinRMChanged: s.reconfigure,
+		Failf:        func(format string, args ...any) { logf("not understood: "+format, args...) },
+		Logf:         logf,
 	})
 	if err != nil {
 		return err
 	}
+	s.cfg = cfg
 	// The QEMU guest agent Setup's first logon installed.
 	if cfg.State != nil && cfg.State.QemuGuestAgent && !g.Machine.QemuGuestAgentInstalled() {
 		if err := g.Machine.InstallQemuGuestAgent(); err != nil {
@@ -124,8 +122,14 @@ func (s *simulatedWinRM) Start(cfg WinRMConfig) error {
 		_ = g.Close()
 		return err
 	}
+	s.g = g
+	if err := s.listening(); err != nil {
+		_ = g.Close()
+		s.g = nil
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.g, s.cancel, s.state = g, cancel, cfg.State
+	s.cancel, s.state = cancel, cfg.State
 	go s.watchPower(ctx, g.Machine, cfg)
 	return nil
 }
@@ -173,4 +177,42 @@ func (s *simulatedWinRM) Stop() error {
 	err := s.g.Close()
 	s.g = nil
 	return err
+}
+
+// listening logs what WinRM serves on the console.
+func (s *simulatedWinRM) listening() error {
+	served, notes := s.g.WinRMServing()
+	for _, n := range notes {
+		s.cfg.Log.Printf("winrm", "not served: %s", n)
+	}
+	if len(served) == 0 {
+		return errors.New("no listener is reachable: " + strings.Join(notes, "; "))
+	}
+	var basic, unencrypted bool
+	_ = s.g.Machine.WinRM(func(c *winsim.WinRMConfig) error {
+		basic, unencrypted = c.Auth.Basic, c.AllowUnencrypted
+		return nil
+	})
+	s.cfg.Log.Line(fmt.Sprintf("%s%s (%s; Basic=%t, AllowUnencrypted=%t)", WinRMListeningPrefix, strings.Join(served, ", "), s.Name(), basic, unencrypted))
+	return nil
+}
+
+// reconfigure follows a change of the configuration made by a command
+// over WinRM (the server has followed it already): the console says what
+// WinRM now serves, and the state is saved, as Windows keeps the change.
+func (s *simulatedWinRM) reconfigure() {
+	if s.g == nil {
+		return
+	}
+	if err := s.listening(); err != nil {
+		s.cfg.Log.Printf("winrm", "%v", err)
+	}
+	if s.cfg.SaveState != nil {
+		_ = s.g.Machine.WinRM(func(*winsim.WinRMConfig) error {
+			if err := s.cfg.SaveState(); err != nil {
+				s.cfg.Log.Printf("winrm", "saving the state: %v", err)
+			}
+			return nil
+		})
+	}
 }

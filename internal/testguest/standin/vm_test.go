@@ -317,7 +317,7 @@ func TestBIOSVirtioCD(t *testing.T) {
 		}
 	}
 	w := st.WinRM
-	if !w.Listener || !w.Basic || !w.AllowUnencrypted || w.StartMode != "delayed-auto" || !w.LocalAccountTokenFilterPolicy {
+	if len(w.Listeners) != 1 || !w.Auth.Basic || !w.AllowUnencrypted || w.StartMode != "delayed-auto" || !w.LocalAccountTokenFilterPolicy {
 		t.Errorf("WinRM state = %+v", w)
 	}
 	if n := len(st.Commands); n != len(s.SpecializeCommands())+len(s.FirstLogonCommands()) {

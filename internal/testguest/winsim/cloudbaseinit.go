@@ -25,7 +25,8 @@ import (
 // HttpService (the OpenStack metadata API) and MaaSHttpService
 // (cloudbaseinit_maas.go). Modelled plugins (cloudbaseinit_plugins.go):
 // SetHostNamePlugin, CreateUserPlugin, SetUserSSHPublicKeysPlugin,
-// UserDataPlugin, SetUserPasswordPlugin and ConfigWinRMCertificateAuthPlugin.
+// UserDataPlugin, SetUserPasswordPlugin, ConfigWinRMListenerPlugin
+// (cloudbaseinit_winrm.go) and ConfigWinRMCertificateAuthPlugin.
 // Every option the model reads is in cloudbaseOptions with its default
 // from cloudbaseinit/conf/*.py. A service, plugin, option or option value
 // the model does not cover is reported through unsupportedf (and
@@ -146,6 +147,10 @@ var cloudbaseOptions = map[string]cloudbaseOpt{
 	"metadata_services":    {kind: optList, def: cloudbaseDefaultServices},
 	"plugins":              {kind: optList, def: cloudbaseDefaultPluginSet},
 	"user_password_length": {kind: optInt, def: "20"},
+	// ConfigWinRMListenerPlugin (conf/default.py).
+	"winrm_enable_basic_auth":        {kind: optBool, def: "true"},
+	"winrm_configure_http_listener":  {kind: optBool, def: "false"},
+	"winrm_configure_https_listener": {kind: optBool, def: "true"},
 	// oslo.log: debug adds the DEBUG lines; verbose, log_dir (logdir),
 	// log_file (logfile) and default_log_levels change nothing on COM1.
 	"debug":              {kind: optBool, def: "false"},

@@ -48,6 +48,7 @@ func init() {
 		"cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin":                  cloudbaseSetPassword,
 		"cloudbaseinit.plugins.common.userdata.UserDataPlugin":                                cloudbaseUserData,
 		"cloudbaseinit.plugins.windows.winrmcertificateauth.ConfigWinRMCertificateAuthPlugin": cloudbaseWinRMCertificateAuth,
+		"cloudbaseinit.plugins.windows.winrmlistener.ConfigWinRMListenerPlugin":               cloudbaseWinRMListener,
 	}
 }
 

@@ -113,8 +113,9 @@
 // [System.IO.Path], [System.IO.File], [System.Convert] base64; the cmdlets
 // Write-Host (lines end in "\n"), Write-Output/echo (pipeline output ends
 // in "\r\n"), Write-Error, Start-Sleep, Test-Path (files, HKLM:/HKCU:
-// registry keys, variable: and env:), Get-Location/pwd, Set-Location,
-// Remove-Item, New-Item, mkdir, Get-Content, Set-Content, and what
+// registry keys, variable:, env: and Cert:\LocalMachine\My), Get-Location/pwd,
+// Set-Location, Remove-Item (files, and certificates with -DeleteKey),
+// New-Item, mkdir, Get-Content, Set-Content, and what
 // winbake-sysprep uses (sysprep_guest.go, appx.go: Get-/Add-/Remove-
 // AppxPackage, Get-/Remove-AppxProvisionedPackage -Online, Optimize-Volume,
 // Get-ItemProperty, Start-Process -Wait, Get-Command); native programs with
@@ -151,8 +152,10 @@
 // shutdown.exe, hostname.exe, netstat.exe (`-n -p TCP`, from the host's
 // /proc/net/tcp), net.exe (`net user [name]`), reg.exe (`reg query <key>
 // /v <name>`), msiexec.exe (the cloudbase-init MSI and virtio-win's
-// qemu-ga-x86_64.msi, which installs the QEMU-GA service) and
-// Sysprep\sysprep.exe, at their System32
+// qemu-ga-x86_64.msi, which installs the QEMU-GA service),
+// Sysprep\sysprep.exe, and the tools that configure WinRM on
+// Options.WinRM (winrmconfig.go): winrm.cmd, netsh.exe (`advfirewall
+// firewall` add, delete and show rule) and certutil.exe (-importPFX), at their System32
 // paths (found through PATH and PATHEXT: cmd.exe searches the working
 // directory first, PowerShell and Processes.Run only PATH), and
 // winbake-agent.exe when its file exists in C:\ProgramData\winbake\ or at
@@ -170,7 +173,9 @@
 // metadata API or MAAS's, runs SetHostNamePlugin, CreateUserPlugin,
 // SetUserSSHPublicKeysPlugin, UserDataPlugin (#ps1 scripts through the
 // PowerShell above), SetUserPasswordPlugin (with first_logon_behaviour's
-// forced password change) and ConfigWinRMCertificateAuthPlugin, records
+// forced password change), ConfigWinRMListenerPlugin (an HTTPS listener
+// with a self-signed certificate, on Options.WinRM) and
+// ConfigWinRMCertificateAuthPlugin, records
 // each plugin's state for the instance in the registry, and logs to COM1
 // in cloudbase-init's line format. An account whose password must change
 // at the next logon is refused by WinRM (PasswordMustChange, used by
@@ -218,8 +223,10 @@
 // with /generalize, while an Appx package is installed for a user but not
 // provisioned (appx.go: the Appx provider's lines, one package per run, the
 // image state unchanged); otherwise, after
-// PowerOptions.SysprepTime, it generalizes (Generalized, ImageState) and
-// shuts down or restarts the machine under the running command, which
+// PowerOptions.SysprepTime, it generalizes (Generalized, ImageState),
+// keeps the /unattend answer file for the next boot's Setup passes
+// (SysprepAnswerFile in the state directory) and shuts down or restarts
+// the machine under the running command, which
 // never returns, as over WinRM.
 //
 // Every boot advances pending packages; the boot that completes the last

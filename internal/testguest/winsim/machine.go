@@ -92,6 +92,13 @@ type Options struct {
 	// Otherwise New boots it at once (without passing through the
 	// listener states).
 	StartOff bool
+	// WinRM is the WinRM service's configuration, which winrm.cmd,
+	// netsh.exe, certutil.exe, PowerShell's Cert: drive and
+	// cloudbase-init change (see WinRMConfig); nil reports every use of
+	// them. The caller keeps it (the stand-in keeps it in its state) and
+	// is told of every change through WinRMChanged.
+	WinRM        *WinRMConfig
+	WinRMChanged func()
 }
 
 var (
@@ -129,6 +136,7 @@ type Machine struct {
 	catalogMu sync.Mutex
 
 	mu          sync.Mutex
+	winrmMu     sync.Mutex // guards *opts.WinRM
 	st          machineState
 	unsupported []string
 	procs       map[int]context.CancelFunc

@@ -93,6 +93,9 @@ var builtinPrograms = []string{
 	`C:\Windows\System32\HOSTNAME.EXE`,
 	`C:\Windows\System32\NETSTAT.EXE`,
 	`C:\Windows\System32\Sysprep\sysprep.exe`,
+	winrmCmdPath,
+	netshPath,
+	certutilPath,
 }
 
 const agentExe = "winbake-agent.exe"
@@ -133,6 +136,12 @@ func (m *Machine) programAt(abs string) func(p *proc) uint32 {
 		return m.runNet
 	case `c:\windows\system32\reg.exe`:
 		return m.runReg
+	case `c:\windows\system32\winrm.cmd`:
+		return m.runWinrmCmd
+	case `c:\windows\system32\netsh.exe`:
+		return m.runNetsh
+	case `c:\windows\system32\certutil.exe`:
+		return m.runCertutil
 	}
 	if run := m.sysprepProgram(abs); run != nil {
 		return run

@@ -2,12 +2,19 @@ package winsim
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 )
 
 const setupStateKey = `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Setup\State`
+
+// SysprepAnswerFile is where, in the machine's state directory, sysprep
+// /generalize keeps the answer file of its /unattend option for the next
+// boot's Setup passes.
+const SysprepAnswerFile = "sysprep-unattend.xml"
 
 // runShutdown is shutdown.exe: /r, /g, /s, /p, /a with /f, /t N, /c "...",
 // /d; exit 0, 1190 (already scheduled), 1115 (in progress), 1116 (/a with
@@ -135,6 +142,21 @@ func (m *Machine) runSysprep(p *proc) uint32 {
 	}
 	if err := sleep(p.ctx, m.clock, m.opts.Power.SysprepTime); err != nil {
 		return 1
+	}
+	if generalize && unattend != "" {
+		// The answer file the next boot's specialize and oobeSystem
+		// passes apply instead of the one cached at installation ("Use
+		// Answer Files with Sysprep": "you can specify a separate
+		// Unattend.xml file by using the Sysprep /unattend:<file_name>
+		// option"); the stand-in's Setup takes it from SysprepAnswerFile.
+		data, err := p.files.ReadFile(unattend)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(m.opts.StateDir, SysprepAnswerFile), data, 0o644)
+		}
+		if err != nil {
+			m.unsupportedf("sysprep.exe /unattend:%s: keeping the answer file for the next boot: %v", unattend, err)
+			return 1
+		}
 	}
 	if generalize {
 		m.mu.Lock()

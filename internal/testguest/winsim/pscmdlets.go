@@ -313,12 +313,19 @@ func init() {
 			{name: "literalpath", aliases: []string{"pspath", "lp"}, position: -1},
 			{name: "force", isSwitch: true, position: -1},
 			{name: "recurse", isSwitch: true, position: -1},
+			{name: "deletekey", isSwitch: true, position: -1},
 		},
 		module: true,
 		run: func(c *psCall) ([]any, error) {
 			p, literal := c.path()
 			if !literal && strings.ContainsAny(p, "*?[") {
 				return nil, &psUnsupported{msg: fmt.Sprintf("Remove-Item with wildcards %q", p), at: c.e.at}
+			}
+			if drive, rest := psDrive(p); drive == "cert" || drive == "provider:certificate" {
+				return nil, c.removeCertificate(p, rest)
+			}
+			if c.flag("deletekey") {
+				return nil, &psUnsupported{msg: "Remove-Item -DeleteKey outside the Cert: drive", at: c.e.at}
 			}
 			fp, err := c.rt.fsPath(p, c.e)
 			if err != nil {
@@ -535,6 +542,8 @@ func (rt *psRuntime) itemExists(p string, e *psElem) (ok, leaf bool, err error) 
 		}
 		_, found := rt.p.env.get(name)
 		return found, true, nil
+	case "cert", "provider:certificate":
+		return rt.certItemExists(p, rest, e)
 	}
 	return false, false, &psUnsupported{msg: fmt.Sprintf("Test-Path on the PowerShell drive %q (%q)", drive, p), at: e.at}
 }

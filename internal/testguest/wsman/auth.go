@@ -48,10 +48,10 @@ func (s *Server) unauthorized(w http.ResponseWriter, negotiateToken string) {
 	if negotiateToken != "" {
 		h.Add("WWW-Authenticate", negotiateToken)
 	} else {
-		if s.opts.Auth&AuthNTLM != 0 {
+		if s.authMethods()&AuthNTLM != 0 {
 			h.Add("WWW-Authenticate", "Negotiate")
 		}
-		if s.opts.Auth&AuthBasic != 0 {
+		if s.authMethods()&AuthBasic != 0 {
 			h.Add("WWW-Authenticate", `Basic realm="WSMAN"`)
 		}
 	}
@@ -100,7 +100,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, tc *tracke
 		}
 		contextSetup = true
 	}
-	if s.opts.RejectUnencrypted && r.TLS == nil && !contextSetup &&
+	if s.rejectsUnencrypted() && r.TLS == nil && !contextSetup &&
 		!(viaNTLM && isEncryptedContentType(r.Header.Get("Content-Type"))) {
 		s.unauthorized(w, "")
 		return "", false, false, nil, false
@@ -124,7 +124,7 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request, tc *tracked
 				return user, true
 			}
 		}
-	case strings.EqualFold(scheme, "Basic") && s.opts.Auth&AuthBasic != 0:
+	case strings.EqualFold(scheme, "Basic") && s.authMethods()&AuthBasic != 0:
 		raw, err := base64.StdEncoding.DecodeString(token)
 		if err == nil {
 			name, pass, _ := strings.Cut(string(raw), ":")
@@ -132,7 +132,7 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request, tc *tracked
 				return u, true
 			}
 		}
-	case (strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM")) && s.opts.Auth&AuthNTLM != 0 && tc != nil:
+	case (strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM")) && s.authMethods()&AuthNTLM != 0 && tc != nil:
 		msg, err := base64.StdEncoding.DecodeString(token)
 		if err != nil || len(msg) < 12 || !bytes.Equal(msg[:8], ntlmSignature) {
 			break

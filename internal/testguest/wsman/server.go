@@ -211,6 +211,11 @@ type Server struct {
 	procWG sync.WaitGroup // output pumps, exit waiters, stdin writers
 	failed atomic.Int64
 
+	// auth and rejectUnencrypted are Options.Auth and
+	// Options.RejectUnencrypted as SetAuthentication last set them.
+	auth              atomic.Int64
+	rejectUnencrypted atomic.Bool
+
 	keepAlive atomic.Int64 // requests per connection, 0: unlimited
 	latency   atomic.Int64 // added to every request
 	jitter    atomic.Int64 // random extra latency, up to this
@@ -236,6 +241,8 @@ func New(host Host, opts Options) *Server {
 	}
 	s.procCtx, s.procCancel = context.WithCancel(context.Background())
 	s.keepAlive.Store(int64(s.opts.KeepAliveRequests))
+	s.auth.Store(int64(s.opts.Auth))
+	s.rejectUnencrypted.Store(s.opts.RejectUnencrypted)
 	s.srv = &http.Server{
 		Handler:      http.HandlerFunc(s.serveHTTP),
 		ErrorLog:     log.New(io.Discard, "", 0),
@@ -301,7 +308,7 @@ func (s *Server) listen(addr string, useTLS bool) error {
 
 // startSlotLocked serves on l (a fresh listener for slot); s.mu held.
 func (s *Server) startSlotLocked(slot *listenerSlot, l net.Listener) {
-	var tl net.Listener = &trackingListener{Listener: l, s: s}
+	var tl net.Listener = &trackingListener{Listener: l, s: s, slot: slot}
 	if slot.tls {
 		tl = tls.NewListener(tl, s.tlsConfig)
 	}
@@ -509,7 +516,8 @@ var _ PowerControl = (*Server)(nil)
 // trackingListener records accepted connections so they can be dropped.
 type trackingListener struct {
 	net.Listener
-	s *Server
+	s    *Server
+	slot *listenerSlot
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
@@ -517,7 +525,7 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &trackedConn{Conn: c, s: l.s, closedCh: make(chan struct{})}
+	tc := &trackedConn{Conn: c, s: l.s, slot: l.slot, closedCh: make(chan struct{})}
 	l.s.mu.Lock()
 	if l.s.closed {
 		l.s.mu.Unlock()
@@ -534,6 +542,7 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 type trackedConn struct {
 	net.Conn
 	s        *Server
+	slot     *listenerSlot // the listener that accepted it
 	once     sync.Once
 	closedCh chan struct{}
 
