@@ -80,11 +80,11 @@ func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
 	steps = append(steps,
 		&stepStartDomain{Config: c, Host: host, GuestPort: guestPort},
 		&stepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
-		&communicator.StepConnect{
+		wbcommon.WithFastWinRM(&communicator.StepConnect{
 			Config:    &c.Comm,
 			Host:      b.winrmHost,
 			WinRMPort: b.winrmPort(guestPort),
-		},
+		}),
 		new(commonsteps.StepProvision),
 		&wbcommon.StepCheckGuestAgent{CommunicatorType: c.Comm.Type},
 		&wbcommon.StepReadUpdatesRecord{CommunicatorType: c.Comm.Type},

@@ -88,7 +88,7 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 			SecureBoot: c.SecureBoot},
 		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
 		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
-		&communicator.StepConnect{
+		wbcommon.WithFastWinRM(&communicator.StepConnect{
 			Config: &c.Comm,
 			Host:   c.winrmHost,
 			WinRMPort: func(state multistep.StateBag) (int, error) {
@@ -101,7 +101,7 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 				}
 				return port, nil
 			},
-		},
+		}),
 		new(commonsteps.StepProvision),
 		&wbcommon.StepCheckGuestAgent{CommunicatorType: c.Comm.Type},
 		&wbcommon.StepReadUpdatesRecord{CommunicatorType: c.Comm.Type},

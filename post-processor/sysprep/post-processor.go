@@ -123,7 +123,7 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 		&wbcommon.StepStartTPM{Enabled: tpm, OutputDir: out},
 		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
 		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: 5985, Host: host, SecureBoot: in.Manifest.SecureBoot},
-		&communicator.StepConnect{
+		wbcommon.WithFastWinRM(&communicator.StepConnect{
 			Config: comm,
 			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(state multistep.StateBag) (int, error) {
@@ -133,7 +133,7 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 				}
 				return port, nil
 			},
-		},
+		}),
 		&stepEnsureAgent{},
 		&stepCheckPending{},
 		&stepRemoveAppx{Names: c.RemoveAppxPackages},

@@ -51,11 +51,11 @@ func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep
 			packersdk.LogSecretFilter.Set(pw)
 			comm.WinRMPassword = pw
 		}
-		connect := &communicator.StepConnect{
+		connect := wbcommon.WithFastWinRM(&communicator.StepConnect{
 			Config:    &comm,
 			Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(multistep.StateBag) (int, error) { return port, nil },
-		}
+		})
 		// A failed logon is a check result, not the end of the run.
 		sub := new(multistep.BasicStateBag)
 		sub.Put("ui", ui)

@@ -131,10 +131,17 @@ func (g *guest) pendingReboot(ctx context.Context) (agent.PendingReboot, error) 
 	return p.PendingReboot, nil
 }
 
+// rebootPoll bounds the pause between boot-time questions while the guest
+// restarts: a question costs a refused connection, or one agent call once
+// the guest answers, so asking every second costs the guest little and
+// finds it back at most a second after WinRM listens.
+const rebootPoll = time.Second
+
 // waitBootAfter waits until the guest answers with a boot time later than
 // before: the proof that it rebooted.
 func (g *guest) waitBootAfter(ctx context.Context, before time.Time) (time.Time, error) {
 	deadline := time.Now().Add(g.wait)
+	poll := min(g.poll, rebootPoll)
 	for {
 		var b agent.BootTimeResult
 		err := g.runOnce(ctx, &b, "boot-time")
@@ -150,7 +157,7 @@ func (g *guest) waitBootAfter(ctx context.Context, before time.Time) (time.Time,
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
-		case <-time.After(g.poll):
+		case <-time.After(poll):
 		}
 	}
 }
