@@ -18,7 +18,8 @@
 //
 // It needs the plugin (make build), Packer (make packer) and the stand-in
 // ISO (make standin-iso); BENCH_DIR is where the build goes (default: a new
-// directory under the system temp dir, removed at the end).
+// directory under the system temp dir, removed at the end); BENCH_PLUGIN
+// names another plugin binary to measure instead of ./packer-plugin-winbake.
 package main
 
 import (
@@ -76,6 +77,9 @@ func run() error {
 	}
 	packer := filepath.Join(root, ".tools", "bin", "packer")
 	plugin := filepath.Join(root, "packer-plugin-winbake")
+	if p := os.Getenv("BENCH_PLUGIN"); p != "" {
+		plugin = p // another build of the plugin, to compare
+	}
 	iso := filepath.Join(root, "build", "standin", "winbake-standin.iso")
 	for what, path := range map[string]string{"Packer (make packer)": packer, "the plugin (make build)": plugin, "the stand-in ISO (make standin-iso)": iso} {
 		if _, err := os.Stat(path); err != nil {
