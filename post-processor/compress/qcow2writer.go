@@ -720,7 +720,7 @@ func hashFileRange(ctx context.Context, f *os.File, size int64) (string, int64, 
 // qcow2ZstdLevel is the zstd level of compressed clusters. On 64 KiB
 // clusters of text it compresses a little smaller than the level 3 QEMU's
 // libzstd uses.
-const qcow2ZstdLevel = zstd.SpeedBetterCompression
+const qcow2ZstdLevel = zstd.SpeedDefault
 
 // writeQcow2Go writes a qcow2 output from Go when the input's guest bytes
 // can be read from its file (raw, or qcow2 without compressed clusters,
