@@ -189,7 +189,7 @@ func TestMAASRefusesQcow2(t *testing.T) {
 		t.Fatalf("packer build published a qcow2 to MAAS:\n%s", log)
 	}
 	folded := strings.Join(strings.Fields(log), " ")
-	if !strings.Contains(folded, `winbake-compress wrote format "qcow2", which MAAS cannot deploy; set format = "dd.gz"`) {
+	if !strings.Contains(folded, `winbake-compress wrote qcow2, which MAAS cannot deploy; add "dd.gz" to winbake-compress's formats`) {
 		t.Errorf("the build output does not name the compress format to use:\n%s", log)
 	}
 	if n := len(srv.Requests()); n != 0 {

@@ -19,6 +19,8 @@ packages=(
   glance-api glance-common python3-glance             # a real Glance for winbake-glance tests
   python3-keystone python3-openstackclient            # a real Keystone and the openstack CLI
   python3-winrm                                       # pywinrm, Ansible's WinRM client: sealed NTLM against the stand-in
+  e2fsprogs                                           # debugfs: reading a Linux image's files without mounting it
+  mmdebstrap fdisk                                    # the Debian cloud image the Linux tests boot (scripts/debian-cloud-image.sh)
   ca-certificates git make gcc                        # toolchain basics
 )
 

@@ -46,6 +46,10 @@ run packer make --no-print-directory packer
 run generate-check make --no-print-directory generate-check
 run vet make --no-print-directory vet
 run build make --no-print-directory build standin-iso
+# Compile the test binaries first, so the compiler does not compete with
+# the first VMs of the parallel phase (a TCG VM starved of CPU misses the
+# "Press any key to boot from CD" prompt).
+run compile-tests bash -c 'go test -race -count=1 -run "^$" ./... >/dev/null && go test -tags e2e -count=1 -run "^$" ./e2e/... >/dev/null'
 run openstack-lab make --no-print-directory openstack-lab
 
 # Side by side: demo, unit, e2e (everything they need was built above).

@@ -34,6 +34,12 @@ var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;=?]*[A-Za-z]`)
 // start ("...: Access Denied" when Secure Boot refuses the loader).
 var firmwareBootFailure = regexp.MustCompile(`BdsDxe: failed to (load|start) .*`)
 
+// firmwareStartsCD is OVMF's line for starting the boot loader of a CD
+// boot option (SATA: "UEFI QEMU DVD-ROM QM00001", SCSI: "UEFI QEMU QEMU
+// CD-ROM"); Windows media's cdboot asks "Press any key to boot from CD or
+// DVD" right after it.
+var firmwareStartsCD = regexp.MustCompile(`BdsDxe: starting Boot[0-9A-Fa-f]{4} "[^"]*(DVD|CD)-ROM`)
+
 // lastLines is how many console lines a diagnosis without a Setup phase
 // quotes.
 const lastLines = 5
@@ -60,6 +66,8 @@ type SerialConsole struct {
 	// the first one where Secure Boot refused an image ("Access Denied",
 	// "Security Violation").
 	bootFailure, bootRefusal string
+	// cdStarts counts OVMF starting a CD's boot loader.
+	cdStarts int
 
 	stop chan struct{}
 	done chan struct{}
@@ -140,6 +148,9 @@ func (c *SerialConsole) Observe(line string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lines++
+	if firmwareStartsCD.MatchString(line) {
+		c.cdStarts++
+	}
 	if m := firmwareBootFailure.FindString(line); m != "" {
 		c.bootFailure = strings.TrimSpace(ansiEscape.ReplaceAllString(m, ""))
 		if c.bootRefusal == "" && (strings.HasSuffix(c.bootFailure, "Access Denied") || strings.HasSuffix(c.bootFailure, "Security Violation")) {
@@ -160,6 +171,14 @@ func (c *SerialConsole) Observe(line string) {
 	} else if setupCompleteLine.MatchString(line) {
 		c.phase, c.phaseLine = "complete", strings.TrimSpace(line)
 	}
+}
+
+// CDBootStarts counts the times the console showed the firmware starting
+// a CD's boot loader.
+func (c *SerialConsole) CDBootStarts() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cdStarts
 }
 
 // LastPhase returns the last Setup pass seen ("windowsPE", "specialize",

@@ -16,9 +16,17 @@ import (
 var DefaultUEFIBootCommand = []string{"<spacebar><wait1s><spacebar><wait1s><spacebar><wait1s><spacebar>"}
 
 // DefaultUEFIBootCommandTCG is the default under TCG, where OVMF takes
-// 10 to 20 s to start the CD's boot loader, whose prompt waits about 5 s:
-// space once a second for 30 s.
+// 10 to 20 s to start the CD's boot loader (much longer on a busy host),
+// whose prompt waits about 5 s: space once a second for 30 s. When the
+// serial console is followed, StepBootCommand's UntilCDBoot presses space
+// instead until the firmware has started the CD (see CDBootWindow).
 var DefaultUEFIBootCommandTCG = []string{strings.Repeat("<spacebar><wait1s>", 30)}
+
+// CDBootWindow bounds UntilCDBoot: space is pressed once a second until
+// After has passed since the console showed OVMF starting the CD's boot
+// loader, and never longer than Max. It must stop before Setup restarts
+// the machine, when the same prompt would boot the CD again.
+var CDBootWindow = struct{ After, Max time.Duration }{After: 10 * time.Second, Max: 5 * time.Minute}
 
 // BootKey is one step of a parsed boot command: a key chord to press, or a
 // pause.
@@ -106,6 +114,10 @@ type StepBootCommand struct {
 	TCGKeys []BootKey
 	// KeyInterval is the pause between keys (default 100 ms).
 	KeyInterval time.Duration
+	// UntilCDBoot, under TCG with the serial console followed
+	// (StateSerialConsole), replaces TCGKeys by space once a second until
+	// CDBootWindow.After past the firmware starting the CD's boot loader.
+	UntilCDBoot bool
 }
 
 func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -126,6 +138,10 @@ func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 	if !sleep(ctx, s.BootWait) {
 		return halt(state, ui, ctx.Err())
 	}
+	console, followed := state.Get(StateSerialConsole).(*SerialConsole)
+	if accel, _ := state.Get(StateAccelerator).(string); s.UntilCDBoot && accel == AccelTCG && followed {
+		return s.untilCDBoot(ctx, state, ui, driver, console)
+	}
 	for _, k := range keys {
 		if k.Wait > 0 {
 			if !sleep(ctx, k.Wait) {
@@ -144,6 +160,30 @@ func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 }
 
 // Cleanup has nothing to undo.
+// untilCDBoot presses space once a second until the firmware has started
+// the CD's boot loader and CDBootWindow.After has passed.
+func (s *StepBootCommand) untilCDBoot(ctx context.Context, state multistep.StateBag, ui packersdk.Ui, driver Driver, console *SerialConsole) multistep.StepAction {
+	start := time.Now()
+	var started time.Time
+	for time.Since(start) < CDBootWindow.Max {
+		if started.IsZero() && console.CDBootStarts() > 0 {
+			started = time.Now()
+			ui.Say(fmt.Sprintf("The firmware started the CD's boot loader after %s; pressing space for %s more", started.Sub(start).Round(time.Second), CDBootWindow.After))
+		}
+		if !started.IsZero() && time.Since(started) >= CDBootWindow.After {
+			return multistep.ActionContinue
+		}
+		if err := driver.SendKeys(ctx, "spc"); err != nil {
+			return halt(state, ui, fmt.Errorf("boot_command: %w", err))
+		}
+		if !sleep(ctx, time.Second) {
+			return halt(state, ui, ctx.Err())
+		}
+	}
+	ui.Say(fmt.Sprintf("The serial console did not show the firmware starting a CD within %s; stopped pressing space", CDBootWindow.Max))
+	return multistep.ActionContinue
+}
+
 func (s *StepBootCommand) Cleanup(multistep.StateBag) {}
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -87,7 +87,7 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host,
 			SecureBoot: c.SecureBoot},
 		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
-		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
+		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG, UntilCDBoot: c.bootKeysTCG != nil},
 		wbcommon.WithFastWinRM(&communicator.StepConnect{
 			Config: &c.Comm,
 			Host:   c.winrmHost,

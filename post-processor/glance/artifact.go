@@ -21,6 +21,12 @@ type Artifact struct {
 	Visibility  string
 	Family      string
 	HiddenOlder []string
+	// KernelID and RamdiskID are the aki and ari of a UEC triple.
+	KernelID  string
+	RamdiskID string
+	// Retired are the older images the retire policy acted on (or, with
+	// dry_run, would have).
+	Retired []RetireAction
 }
 
 func (a *Artifact) BuilderId() string { return BuilderId }
@@ -37,7 +43,8 @@ func (a *Artifact) String() string {
 
 // State answers "image_id", "image_name", "endpoint", "region",
 // "disk_format", "checksum" (MD5), "os_hash_value" (SHA-512), "size",
-// "visibility", "family" and "hidden_images" (IDs hidden by keep_visible).
+// "visibility", "family", "hidden_images" (IDs hidden by keep_visible),
+// "kernel_id" and "ramdisk_id" (layout = "uec").
 func (a *Artifact) State(name string) interface{} {
 	switch name {
 	case "image_id":
@@ -62,6 +69,10 @@ func (a *Artifact) State(name string) interface{} {
 		return a.Family
 	case "hidden_images":
 		return a.HiddenOlder
+	case "kernel_id":
+		return a.KernelID
+	case "ramdisk_id":
+		return a.RamdiskID
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ const envCloudName = "winbake-environment"
 // authSource says where the credentials came from, for messages; it never
 // holds a secret.
 type authSource struct {
+	// Compute is the Nova client of the same login, for the retire
+	// policy's question which images instances still use.
+	Compute func() (*gophercloud.ServiceClient, error)
+
 	Description string // e.g. `cloud "prod" from /etc/openstack/clouds.yaml`
 	AuthURL     string
 	User        string
@@ -194,6 +198,19 @@ func connect(ctx context.Context, c *AuthConfig, getenv func(string) string) (*g
 	if err != nil {
 		return nil, src, fmt.Errorf("finding the image service (Glance) in the catalog of %s (region %q, interface %q): %w",
 			src.AuthURL, eo.Region, eo.Availability, err)
+	}
+	src.Compute = func() (*gophercloud.ServiceClient, error) {
+		if c.ComputeEndpoint != "" {
+			// A Nova endpoint given by hand: /v2.1 and the project as the
+			// catalog's compute URL carries them.
+			base := strings.TrimRight(c.ComputeEndpoint, "/") + "/"
+			return &gophercloud.ServiceClient{ProviderClient: provider, Endpoint: base, ResourceBase: base, Type: "compute"}, nil
+		}
+		sc, err := openstack.NewComputeV2(provider, eo)
+		if err == nil && (sc == nil || sc.ProviderClient == nil) {
+			err = fmt.Errorf("the catalog names no usable compute endpoint")
+		}
+		return sc, err
 	}
 	if c.ImageEndpoint != "" {
 		base := strings.TrimRight(c.ImageEndpoint, "/")

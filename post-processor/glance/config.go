@@ -6,6 +6,7 @@ package glance
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -23,6 +24,19 @@ const pluginType = "winbake-glance"
 const (
 	MethodUpload       = "upload"
 	MethodGlanceDirect = "glance-direct"
+)
+
+// Retire policies.
+const (
+	RetireHide   = "hide"
+	RetireShare  = "private-and-share-with-users"
+	RetireDelete = "delete-unused"
+)
+
+// Layouts.
+const (
+	LayoutDisk = "disk"
+	LayoutUEC  = "uec"
 )
 
 var visibilities = []string{"private", "shared", "community", "public"}
@@ -62,6 +76,10 @@ type AuthConfig struct {
 	// e.g. `https://glance.example.com:9292`. For clouds whose catalog
 	// lists an address this machine cannot reach.
 	ImageEndpoint string `mapstructure:"image_endpoint" required:"false"`
+	// Nova endpoint to use instead of the one in the service catalog, e.g.
+	// `https://nova.example.com:8774/v2.1`: where the retire policy asks
+	// which instances use an older image.
+	ComputeEndpoint string `mapstructure:"compute_endpoint" required:"false"`
 	// Do not verify the TLS certificates of the endpoints. Defaults to
 	// `verify: false` of the cloud or `OS_INSECURE=true`. Only for test
 	// clouds.
@@ -125,6 +143,46 @@ type Config struct {
 	// instances and resizes keep working, and `openstack image list
 	// --hidden` still shows them. 0 (default) hides nothing.
 	KeepVisible int `mapstructure:"keep_visible" required:"false"`
+	// What happens to the family's images beyond the newest
+	// `keep_visible`. Before anything changes, Nova is asked which
+	// instances (of all projects, where the credentials allow) still use
+	// each of them, and the answer is reported.
+	//
+	// - `hide` (default): `os_hidden = true`, as described above.
+	// - `private-and-share-with-users`: hidden, and visible only to the
+	//   owner and, as image members, the projects whose instances use it
+	//   (Glance keeps members only on `shared` images, so it becomes
+	//   `shared` with exactly those). Left unchanged when Nova cannot say
+	//   who uses it.
+	// - `delete-unused`: deleted when no instance uses it; an image in
+	//   use, protected, or whose use Nova cannot tell is hidden instead.
+	//   A UEC root file system takes its kernel and ramdisk with it.
+	Retire string `mapstructure:"retire" required:"false"`
+	// Print what the retire policy would do to older images, and change
+	// none of them. The new image is published.
+	RetireDryRun bool `mapstructure:"retire_dry_run" required:"false"`
+
+	// `windows` or `linux`. Defaults to `windows` when a winbake build
+	// manifest is found; otherwise the image's `/etc/os-release` is read
+	// (without mounting, from its ext2/3/4 partitions) and a Linux image
+	// gets `os_type = linux`, `os_distro` and `os_version` from it; an
+	// image without one is published with the generic Windows properties
+	// as before. `properties` win over what is read.
+	OSType string `mapstructure:"os_type" required:"false"`
+	// How the image is published: `disk` (default): one whole-disk image,
+	// as distributions publish them. `uec`: the triple of Ubuntu's
+	// Enterprise Cloud images: the kernel (container and disk format
+	// `aki`), the initramfs (`ari`) and the root file system (`ami`) that
+	// names them with `kernel_id` and `ramdisk_id`; uploaded in that
+	// order, deleted together when one fails, and rotated together.
+	Layout string `mapstructure:"layout" required:"false"`
+	// `uec`: the kernel to upload. Defaults to the newest
+	// `vmlinuz-<version>` in the image's `/boot`.
+	KernelFile string `mapstructure:"kernel_file" required:"false"`
+	// `uec`: the initramfs to upload. Defaults to the one of the kernel in
+	// the image's `/boot` (`initrd.img-<version>`,
+	// `initramfs-<version>.img`).
+	RamdiskFile string `mapstructure:"ramdisk_file" required:"false"`
 
 	// Path of the winbake build manifest (`<vm_name>.json`, written by
 	// `winbake-qemu`) the image properties are derived from. Defaults to the
@@ -206,6 +264,56 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	} else if c.ImportTimeout < 0 {
 		add("import_timeout: %s is negative; give a duration like \"30m\"", c.ImportTimeout)
 	}
+	switch c.OSType {
+	case "", "windows", "linux":
+	default:
+		add("os_type: %q is not supported; use \"windows\" or \"linux\"", c.OSType)
+	}
+	switch c.Layout {
+	case "":
+		c.Layout = LayoutDisk
+	case LayoutDisk, LayoutUEC:
+	default:
+		add("layout: %q is not supported; use %q (one whole-disk image) or %q (kernel, ramdisk and root file system)", c.Layout, LayoutDisk, LayoutUEC)
+	}
+	for _, k := range []string{"kernel_id", "ramdisk_id"} {
+		if _, ok := c.Properties[k]; !ok {
+			continue
+		}
+		if c.Layout == LayoutUEC {
+			add("properties: %s is set by layout = \"uec\" to the kernel and ramdisk it uploads; remove it", k)
+		} else {
+			// Nova boots such an image with the kernel it names, and
+			// Ironic takes it for a partition image.
+			add("properties: %s on a whole-disk image makes Nova boot it with a separate kernel and Ironic treat it as a partition image; remove it, or use layout = \"uec\"", k)
+		}
+	}
+	if c.Layout == LayoutDisk {
+		switch c.ContainerFormat {
+		case "aki", "ari", "ami":
+			add("container_format: %q is a part of a UEC triple; use layout = \"uec\", which sets aki, ari and ami itself", c.ContainerFormat)
+		}
+		if c.KernelFile != "" || c.RamdiskFile != "" {
+			add("kernel_file, ramdisk_file: need layout = \"uec\"")
+		}
+	} else {
+		if c.ContainerFormat != "bare" {
+			add("container_format: layout = \"uec\" sets aki, ari and ami itself; remove container_format")
+		}
+		if c.OSType == "windows" {
+			add("layout: \"uec\" publishes a Linux kernel, initramfs and root file system; it needs a Linux image")
+		}
+		for field, f := range map[string]string{"kernel_file": c.KernelFile, "ramdisk_file": c.RamdiskFile} {
+			if f == "" {
+				continue
+			}
+			if st, err := os.Stat(f); err != nil {
+				add("%s: %v", field, err)
+			} else if !st.Mode().IsRegular() || st.Size() == 0 {
+				add("%s: %s is not a non-empty regular file", field, f)
+			}
+		}
+	}
 	if c.Family != "" && !familyPattern.MatchString(c.Family) {
 		add("family: %q is not a valid family name; use letters, digits, '.', '_' and '-' (up to 63 characters), e.g. \"ws2022\"", c.Family)
 	}
@@ -213,6 +321,21 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		add("keep_visible: %d is negative; use 0 (hide nothing) or the number of newest images to keep visible", c.KeepVisible)
 	} else if c.KeepVisible > 0 && c.Family == "" {
 		add("keep_visible: needs family, the images it counts; set family = \"ws2022\" (for example) or remove keep_visible")
+	}
+	switch c.Retire {
+	case "":
+		c.Retire = RetireHide
+	case RetireHide, RetireShare, RetireDelete:
+	default:
+		add("retire: %q is not supported; use %q, %q or %q", c.Retire, RetireHide, RetireShare, RetireDelete)
+	}
+	if (c.Retire != RetireHide || c.RetireDryRun) && c.KeepVisible == 0 {
+		add("retire, retire_dry_run: act on the images beyond keep_visible; set keep_visible (and family)")
+	}
+	if c.ComputeEndpoint != "" {
+		if u, err := url.Parse(c.ComputeEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("compute_endpoint: %q is not an http(s) URL; use e.g. \"https://nova.example.com:8774/v2.1\"", c.ComputeEndpoint)
+		}
 	}
 	c.Interface = strings.ToLower(strings.TrimSpace(c.Interface))
 	switch c.Interface {

@@ -10,15 +10,16 @@ import (
 // FlatAuthConfig is an auto-generated flat version of AuthConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAuthConfig struct {
-	Cloud          *string `mapstructure:"cloud" required:"false" cty:"cloud" hcl:"cloud"`
-	CloudsFile     *string `mapstructure:"clouds_file" required:"false" cty:"clouds_file" hcl:"clouds_file"`
-	Region         *string `mapstructure:"region" required:"false" cty:"region" hcl:"region"`
-	Interface      *string `mapstructure:"interface" required:"false" cty:"interface" hcl:"interface"`
-	CACertFile     *string `mapstructure:"cacert" required:"false" cty:"cacert" hcl:"cacert"`
-	ClientCertFile *string `mapstructure:"cert" required:"false" cty:"cert" hcl:"cert"`
-	ClientKeyFile  *string `mapstructure:"key" required:"false" cty:"key" hcl:"key"`
-	ImageEndpoint  *string `mapstructure:"image_endpoint" required:"false" cty:"image_endpoint" hcl:"image_endpoint"`
-	Insecure       *bool   `mapstructure:"insecure" required:"false" cty:"insecure" hcl:"insecure"`
+	Cloud           *string `mapstructure:"cloud" required:"false" cty:"cloud" hcl:"cloud"`
+	CloudsFile      *string `mapstructure:"clouds_file" required:"false" cty:"clouds_file" hcl:"clouds_file"`
+	Region          *string `mapstructure:"region" required:"false" cty:"region" hcl:"region"`
+	Interface       *string `mapstructure:"interface" required:"false" cty:"interface" hcl:"interface"`
+	CACertFile      *string `mapstructure:"cacert" required:"false" cty:"cacert" hcl:"cacert"`
+	ClientCertFile  *string `mapstructure:"cert" required:"false" cty:"cert" hcl:"cert"`
+	ClientKeyFile   *string `mapstructure:"key" required:"false" cty:"key" hcl:"key"`
+	ImageEndpoint   *string `mapstructure:"image_endpoint" required:"false" cty:"image_endpoint" hcl:"image_endpoint"`
+	ComputeEndpoint *string `mapstructure:"compute_endpoint" required:"false" cty:"compute_endpoint" hcl:"compute_endpoint"`
+	Insecure        *bool   `mapstructure:"insecure" required:"false" cty:"insecure" hcl:"insecure"`
 }
 
 // FlatMapstructure returns a new FlatAuthConfig.
@@ -33,15 +34,16 @@ func (*AuthConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Sp
 // The decoded values from this spec will then be applied to a FlatAuthConfig.
 func (*FlatAuthConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"cloud":          &hcldec.AttrSpec{Name: "cloud", Type: cty.String, Required: false},
-		"clouds_file":    &hcldec.AttrSpec{Name: "clouds_file", Type: cty.String, Required: false},
-		"region":         &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"interface":      &hcldec.AttrSpec{Name: "interface", Type: cty.String, Required: false},
-		"cacert":         &hcldec.AttrSpec{Name: "cacert", Type: cty.String, Required: false},
-		"cert":           &hcldec.AttrSpec{Name: "cert", Type: cty.String, Required: false},
-		"key":            &hcldec.AttrSpec{Name: "key", Type: cty.String, Required: false},
-		"image_endpoint": &hcldec.AttrSpec{Name: "image_endpoint", Type: cty.String, Required: false},
-		"insecure":       &hcldec.AttrSpec{Name: "insecure", Type: cty.Bool, Required: false},
+		"cloud":            &hcldec.AttrSpec{Name: "cloud", Type: cty.String, Required: false},
+		"clouds_file":      &hcldec.AttrSpec{Name: "clouds_file", Type: cty.String, Required: false},
+		"region":           &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"interface":        &hcldec.AttrSpec{Name: "interface", Type: cty.String, Required: false},
+		"cacert":           &hcldec.AttrSpec{Name: "cacert", Type: cty.String, Required: false},
+		"cert":             &hcldec.AttrSpec{Name: "cert", Type: cty.String, Required: false},
+		"key":              &hcldec.AttrSpec{Name: "key", Type: cty.String, Required: false},
+		"image_endpoint":   &hcldec.AttrSpec{Name: "image_endpoint", Type: cty.String, Required: false},
+		"compute_endpoint": &hcldec.AttrSpec{Name: "compute_endpoint", Type: cty.String, Required: false},
+		"insecure":         &hcldec.AttrSpec{Name: "insecure", Type: cty.Bool, Required: false},
 	}
 	return s
 }
@@ -65,6 +67,7 @@ type FlatConfig struct {
 	ClientCertFile      *string           `mapstructure:"cert" required:"false" cty:"cert" hcl:"cert"`
 	ClientKeyFile       *string           `mapstructure:"key" required:"false" cty:"key" hcl:"key"`
 	ImageEndpoint       *string           `mapstructure:"image_endpoint" required:"false" cty:"image_endpoint" hcl:"image_endpoint"`
+	ComputeEndpoint     *string           `mapstructure:"compute_endpoint" required:"false" cty:"compute_endpoint" hcl:"compute_endpoint"`
 	Insecure            *bool             `mapstructure:"insecure" required:"false" cty:"insecure" hcl:"insecure"`
 	Name                *string           `mapstructure:"image_name" required:"true" cty:"image_name" hcl:"image_name"`
 	Visibility          *string           `mapstructure:"visibility" required:"false" cty:"visibility" hcl:"visibility"`
@@ -79,6 +82,12 @@ type FlatConfig struct {
 	ImportTimeout       *string           `mapstructure:"import_timeout" required:"false" cty:"import_timeout" hcl:"import_timeout"`
 	Family              *string           `mapstructure:"family" required:"false" cty:"family" hcl:"family"`
 	KeepVisible         *int              `mapstructure:"keep_visible" required:"false" cty:"keep_visible" hcl:"keep_visible"`
+	Retire              *string           `mapstructure:"retire" required:"false" cty:"retire" hcl:"retire"`
+	RetireDryRun        *bool             `mapstructure:"retire_dry_run" required:"false" cty:"retire_dry_run" hcl:"retire_dry_run"`
+	OSType              *string           `mapstructure:"os_type" required:"false" cty:"os_type" hcl:"os_type"`
+	Layout              *string           `mapstructure:"layout" required:"false" cty:"layout" hcl:"layout"`
+	KernelFile          *string           `mapstructure:"kernel_file" required:"false" cty:"kernel_file" hcl:"kernel_file"`
+	RamdiskFile         *string           `mapstructure:"ramdisk_file" required:"false" cty:"ramdisk_file" hcl:"ramdisk_file"`
 	Manifest            *string           `mapstructure:"manifest" required:"false" cty:"manifest" hcl:"manifest"`
 	ImageFile           *string           `mapstructure:"image_file" required:"false" cty:"image_file" hcl:"image_file"`
 }
@@ -111,6 +120,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"cert":                       &hcldec.AttrSpec{Name: "cert", Type: cty.String, Required: false},
 		"key":                        &hcldec.AttrSpec{Name: "key", Type: cty.String, Required: false},
 		"image_endpoint":             &hcldec.AttrSpec{Name: "image_endpoint", Type: cty.String, Required: false},
+		"compute_endpoint":           &hcldec.AttrSpec{Name: "compute_endpoint", Type: cty.String, Required: false},
 		"insecure":                   &hcldec.AttrSpec{Name: "insecure", Type: cty.Bool, Required: false},
 		"image_name":                 &hcldec.AttrSpec{Name: "image_name", Type: cty.String, Required: false},
 		"visibility":                 &hcldec.AttrSpec{Name: "visibility", Type: cty.String, Required: false},
@@ -125,6 +135,12 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"import_timeout":             &hcldec.AttrSpec{Name: "import_timeout", Type: cty.String, Required: false},
 		"family":                     &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
 		"keep_visible":               &hcldec.AttrSpec{Name: "keep_visible", Type: cty.Number, Required: false},
+		"retire":                     &hcldec.AttrSpec{Name: "retire", Type: cty.String, Required: false},
+		"retire_dry_run":             &hcldec.AttrSpec{Name: "retire_dry_run", Type: cty.Bool, Required: false},
+		"os_type":                    &hcldec.AttrSpec{Name: "os_type", Type: cty.String, Required: false},
+		"layout":                     &hcldec.AttrSpec{Name: "layout", Type: cty.String, Required: false},
+		"kernel_file":                &hcldec.AttrSpec{Name: "kernel_file", Type: cty.String, Required: false},
+		"ramdisk_file":               &hcldec.AttrSpec{Name: "ramdisk_file", Type: cty.String, Required: false},
 		"manifest":                   &hcldec.AttrSpec{Name: "manifest", Type: cty.String, Required: false},
 		"image_file":                 &hcldec.AttrSpec{Name: "image_file", Type: cty.String, Required: false},
 	}

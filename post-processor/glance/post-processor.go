@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -42,9 +43,18 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if err != nil {
 		return nil, true, false, err
 	}
-	if src.Manifest != nil {
+	if err := detectLinux(ctx, c, src); err != nil {
+		return nil, true, false, err
+	}
+	switch {
+	case src.Linux != nil && src.Linux.OSRelease != nil:
+		r := src.Linux.OSRelease
+		ui.Say(fmt.Sprintf("Linux image: %s (os-release ID %s, VERSION_ID %q, read from %s of partition %d)", r.PrettyName, r.ID, r.VersionID, r.Path, r.Partition))
+	case src.Linux != nil:
+		ui.Say("Linux image (os_type = \"linux\"); os_distro and os_version from properties")
+	case src.Manifest != nil:
 		ui.Say(fmt.Sprintf("Image properties from the build manifest %s", src.ManifestPath))
-	} else {
+	default:
 		ui.Say("No winbake build manifest found next to the image; only the generic Windows properties are set (set manifest to point at <vm_name>.json)")
 	}
 
@@ -60,6 +70,20 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 		progress: func(size int64, f io.Reader) io.ReadCloser {
 			return progress.Track(ui, src.Path, size, nopCloser{f})
 		},
+	}
+	if c.Layout == LayoutUEC {
+		kernel, ramdisk, root, err := pub.publishUEC(ctx, c, src)
+		if err != nil {
+			return nil, true, false, err
+		}
+		sha512hex, _ := root.Properties["os_hash_value"].(string)
+		a := &Artifact{
+			ImageID: root.ID, Name: root.Name, Endpoint: client.Endpoint, Region: auth.Region,
+			DiskFormat: root.DiskFormat, Checksum: root.Checksum, SHA512: sha512hex, Size: root.SizeBytes,
+			Visibility: c.Visibility, Family: c.Family, KernelID: kernel.ID, RamdiskID: ramdisk.ID,
+		}
+		ui.Say(fmt.Sprintf("UEC triple published: root %s (kernel_id %s, ramdisk_id %s)", root.ID, kernel.ID, ramdisk.ID))
+		return p.finish(ctx, pub, auth, a, root)
 	}
 	img, err := pub.createImage(ctx, src, c.Name)
 	if err != nil {
@@ -99,13 +123,28 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 		DiskFormat: src.DiskFormat, Checksum: done.Checksum, SHA512: sha512hex, Size: done.SizeBytes,
 		Visibility: c.Visibility, Family: c.Family,
 	}
-	if c.KeepVisible > 0 {
-		hidden, err := pub.hideOlder(ctx, done)
-		a.HiddenOlder = hidden
-		if err != nil {
-			// The new image is good; say what is left to do.
-			return a, true, false, fmt.Errorf("image %s was published, but keep_visible failed: %w", img.ID, err)
+	return p.finish(ctx, pub, auth, a, done)
+}
+
+// finish applies the retire policy to the family's older images; the new
+// image is published whatever happens here.
+func (p *PostProcessor) finish(ctx context.Context, pub *publisher, auth authSource, a *Artifact, done *images.Image) (packersdk.Artifact, bool, bool, error) {
+	if p.config.KeepVisible == 0 {
+		return a, true, false, nil
+	}
+	plan, err := pub.planRetire(ctx, done, auth.Compute)
+	if err == nil {
+		plan, err = pub.retire(ctx, plan)
+	}
+	a.Retired = plan
+	for _, r := range plan {
+		if r.Done && (r.Action == "hide" || r.Action == "share") {
+			a.HiddenOlder = append(a.HiddenOlder, r.ImageID)
 		}
+	}
+	if err != nil {
+		// The new image is good; say what is left to do.
+		return a, true, false, fmt.Errorf("image %s was published, but keep_visible failed: %w", a.ImageID, err)
 	}
 	return a, true, false, nil
 }

@@ -12,6 +12,9 @@ import (
 // Properties derived from the build, before the user's own properties.
 // Vocabulary: Glance "Useful image properties" and the compute metadefs.
 func deriveProperties(c *Config, src *source) map[string]string {
+	if src.Linux != nil {
+		return linuxProperties(c, src.Linux)
+	}
 	p := map[string]string{
 		"os_type":      "windows",
 		"os_distro":    "windows",

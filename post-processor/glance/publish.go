@@ -14,7 +14,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imageimport"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
-	"github.com/gophercloud/gophercloud/v2/pagination"
 )
 
 // publisher creates one image in Glance, uploads the file into it and
@@ -36,16 +35,23 @@ func (p *publisher) createImage(ctx context.Context, src *source, name string) (
 	if minDisk == 0 && src.VirtualSize > 0 {
 		minDisk = int((src.VirtualSize + (1<<30 - 1)) >> 30)
 	}
+	container, props := c.ContainerFormat, src.Properties
+	if src.ContainerFormat != "" {
+		container = src.ContainerFormat
+	}
+	if props == nil {
+		props = imageProperties(c, src)
+	}
 	opts := images.CreateOpts{
 		Name:            name,
 		Visibility:      &vis,
 		Tags:            c.Tags,
-		ContainerFormat: c.ContainerFormat,
+		ContainerFormat: container,
 		DiskFormat:      src.DiskFormat,
 		MinDisk:         minDisk,
 		MinRAM:          c.MinRAM,
 		Protected:       &c.Protected,
-		Properties:      imageProperties(c, src),
+		Properties:      props,
 	}
 	img, err := images.Create(ctx, p.client, opts).Extract()
 	if err != nil {
@@ -200,50 +206,23 @@ func (r importRequest) ToImportCreateMap() (map[string]any, error) {
 	return m, nil
 }
 
-// familyQuery lists the active, visible images of a family owned by one
-// project, newest first.
-type familyQuery struct{ family, owner string }
+// familyQuery lists the active images of a family owned by one project,
+// hidden or not (Glance lists os_hidden images only when asked), newest
+// first.
+type familyQuery struct {
+	family, owner string
+	hidden        bool
+}
 
 func (q familyQuery) ToImageListQuery() (string, error) {
 	v := url.Values{}
 	v.Set("family", q.family)
 	v.Set("owner", q.owner)
 	v.Set("status", string(images.ImageStatusActive))
+	v.Set("os_hidden", fmt.Sprint(q.hidden))
 	v.Set("sort", "created_at:desc")
 	v.Set("limit", "100")
 	return "?" + v.Encode(), nil
-}
-
-// hideOlder sets os_hidden on the family's visible images beyond the newest
-// keep (the new image counts). It never deletes.
-func (p *publisher) hideOlder(ctx context.Context, newImage *images.Image) ([]string, error) {
-	var family []images.Image
-	err := images.List(p.client, familyQuery{family: p.config.Family, owner: newImage.Owner}).EachPage(ctx, func(_ context.Context, page pagination.Page) (bool, error) {
-		list, err := images.ExtractImages(page)
-		family = append(family, list...)
-		return true, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing family %q: %w", p.config.Family, explain(err))
-	}
-	visible := []images.Image{*newImage}
-	for _, img := range family {
-		if img.ID != newImage.ID && !img.Hidden {
-			visible = append(visible, img)
-		}
-	}
-	var hidden []string
-	for i, img := range visible {
-		if i < p.config.KeepVisible {
-			continue
-		}
-		if _, err := images.Update(ctx, p.client, img.ID, images.UpdateOpts{images.ReplaceImageHidden{NewHidden: true}}).Extract(); err != nil {
-			return hidden, fmt.Errorf("hiding image %s (%s) of family %q: %w", img.ID, img.Name, p.config.Family, explain(err))
-		}
-		hidden = append(hidden, img.ID)
-		p.say(fmt.Sprintf("Hid older image %s (%s) of family %q (os_hidden=true; not deleted)", img.ID, img.Name, p.config.Family))
-	}
-	return hidden, nil
 }
 
 // explain turns Glance's status codes into what to do.

@@ -24,6 +24,12 @@ type source struct {
 	// Manifest is the winbake build manifest, nil when none is reachable.
 	Manifest     *buildManifest
 	ManifestPath string
+	// Linux is set for a Linux image (os-release read, or os_type).
+	Linux *linuxSource
+	// ContainerFormat and Properties replace the configured ones (the
+	// parts of a UEC triple); empty: the configuration's.
+	ContainerFormat string
+	Properties      map[string]string
 }
 
 // buildManifest is winbake's <vm_name>.json manifest, read with the types

@@ -28,6 +28,12 @@ const (
 	ModeMAAS      = "maas"
 )
 
+// Operating systems (os_type).
+const (
+	OSWindows = "windows"
+	OSLinux   = "linux"
+)
+
 // Config holds the settings of the winbake-verify post-processor.
 type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
@@ -103,6 +109,40 @@ type Config struct {
 	// Where the report (`<name>.verify.json`, `<name>.verify.txt`) is
 	// written. Defaults to the input artifact's directory.
 	ReportDirectory string `mapstructure:"report_directory" required:"false"`
+
+	// `windows` or `linux`. Defaults to `windows` when the input carries a
+	// winbake manifest (winbake-sysprep's artifact, or winbake-compress's
+	// after it), else `linux`: any qcow2 or raw disk, from any builder,
+	// booted with cloud-init's config drive and checked over SSH with the
+	// instance's key.
+	OSType string `mapstructure:"os_type" required:"false"`
+	// Linux: the disk image to boot when the input artifact has several
+	// files. Defaults to the artifact's one qcow2 or raw disk.
+	ImageFile string `mapstructure:"image_file" required:"false"`
+	// Linux: the image's default user, to whom cloud-init gives the
+	// instance's SSH key. Defaults to the name distributions use for the
+	// image's `/etc/os-release` `ID`: `debian`, `ubuntu`, `fedora`,
+	// `rocky`, `almalinux`, `cloud-user` (CentOS, RHEL), `opensuse`... It
+	// is required when the image's os-release cannot be read.
+	SSHUsername string `mapstructure:"ssh_username" required:"false"`
+	// Linux: how long SSH may take to accept the key once cloud-init has
+	// finished. Defaults to `5m`.
+	SSHTimeout time.Duration `mapstructure:"ssh_timeout" required:"false"`
+	// Linux: the firmware the image boots with, `bios` (default, as Nova
+	// without `hw_firmware_type`) or `uefi` (OVMF with fresh variables).
+	// Windows images boot with the firmware of their manifest.
+	Firmware string `mapstructure:"firmware" required:"false"`
+	// Linux: QEMU machine type. Defaults to `pc`, Nova's default, whose
+	// IDE CD every kernel reads (on `q35` the config drive is a SATA CD,
+	// and kernels without AHCI, such as Debian's cloud kernel, do not see
+	// it).
+	MachineType string `mapstructure:"machine_type" required:"false"`
+	// Linux: `virtio-blk` (default), `virtio-scsi` or `sata`.
+	DiskInterface string `mapstructure:"disk_interface" required:"false"`
+	// Linux: size in MiB of the instance's root disk, as a flavor gives it.
+	// Defaults to the image's virtual size plus 1024 MiB, so that the
+	// check that cloud-init grew the root file system can tell.
+	DiskSizeMB int `mapstructure:"disk_size" required:"false"`
 
 	// `auto` (default), `kvm` or `tcg`, as in winbake-qemu.
 	Accelerator string `mapstructure:"accelerator" required:"false"`
@@ -192,6 +232,43 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			add(fmt.Errorf("inject_admin_password: false leaves WinRM only the password cloudbase-init posts, and MAAS takes none; set keep_winrm = false"))
 		case !*c.MetadataService:
 			add(fmt.Errorf("inject_admin_password: false leaves WinRM only the password cloudbase-init posts to the metadata service; set metadata_service = true, or keep_winrm = false"))
+		}
+	}
+	switch c.OSType {
+	case "", OSWindows, OSLinux:
+	default:
+		add(fmt.Errorf("os_type: %q is not supported; use %q or %q", c.OSType, OSWindows, OSLinux))
+	}
+	if c.OSType == OSLinux && c.Mode == ModeMAAS {
+		add(fmt.Errorf("mode: Linux images are verified in \"openstack\" mode (cloud-init's ConfigDrive datasource); MAAS deploys Linux with curtin, not from a cloud-init config drive"))
+	}
+	if c.OSType == OSLinux && !*c.ConfigDrive {
+		add(fmt.Errorf("config_drive: a Linux image reads its metadata from the config drive here: cloud-init looks for the metadata service only where the DMI says OpenStack, which QEMU does not; set config_drive = true"))
+	}
+	if c.OSType == OSWindows && (c.SSHUsername != "" || c.ImageFile != "" || c.Firmware != "" || c.DiskSizeMB != 0) {
+		add(fmt.Errorf("ssh_username, image_file, firmware, disk_size: Linux settings with os_type = \"windows\"; a Windows image boots as its winbake manifest says"))
+	}
+	if c.SSHTimeout == 0 {
+		c.SSHTimeout = 5 * time.Minute
+	} else if c.SSHTimeout < 0 {
+		add(fmt.Errorf("ssh_timeout: %s is negative; use a duration such as \"5m\"", c.SSHTimeout))
+	}
+	switch c.Firmware {
+	case "", wbcommon.FirmwareBIOS, wbcommon.FirmwareUEFI:
+	default:
+		add(fmt.Errorf("firmware: %q is not supported; use %q or %q", c.Firmware, wbcommon.FirmwareBIOS, wbcommon.FirmwareUEFI))
+	}
+	switch c.DiskInterface {
+	case "", wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI, wbcommon.DiskSATA:
+	default:
+		add(fmt.Errorf("disk_interface: %q is not supported; use %q, %q or %q", c.DiskInterface, wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI, wbcommon.DiskSATA))
+	}
+	if c.DiskSizeMB < 0 {
+		add(fmt.Errorf("disk_size: %d is negative; give MiB, or leave it out for the image's size plus 1024", c.DiskSizeMB))
+	}
+	if c.ImageFile != "" {
+		if _, err := os.Stat(c.ImageFile); err != nil {
+			add(fmt.Errorf("image_file: %v", err))
 		}
 	}
 	if c.Hostname == "" {

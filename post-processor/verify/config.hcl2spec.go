@@ -60,6 +60,14 @@ type FlatConfig struct {
 	WinRMTimeout        *string           `mapstructure:"winrm_timeout" required:"false" cty:"winrm_timeout" hcl:"winrm_timeout"`
 	Timeout             *string           `mapstructure:"timeout" required:"false" cty:"timeout" hcl:"timeout"`
 	ReportDirectory     *string           `mapstructure:"report_directory" required:"false" cty:"report_directory" hcl:"report_directory"`
+	OSType              *string           `mapstructure:"os_type" required:"false" cty:"os_type" hcl:"os_type"`
+	ImageFile           *string           `mapstructure:"image_file" required:"false" cty:"image_file" hcl:"image_file"`
+	SSHUsername         *string           `mapstructure:"ssh_username" required:"false" cty:"ssh_username" hcl:"ssh_username"`
+	SSHTimeout          *string           `mapstructure:"ssh_timeout" required:"false" cty:"ssh_timeout" hcl:"ssh_timeout"`
+	Firmware            *string           `mapstructure:"firmware" required:"false" cty:"firmware" hcl:"firmware"`
+	MachineType         *string           `mapstructure:"machine_type" required:"false" cty:"machine_type" hcl:"machine_type"`
+	DiskInterface       *string           `mapstructure:"disk_interface" required:"false" cty:"disk_interface" hcl:"disk_interface"`
+	DiskSizeMB          *int              `mapstructure:"disk_size" required:"false" cty:"disk_size" hcl:"disk_size"`
 	Accelerator         *string           `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
 	CPUs                *int              `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
 	MemoryMB            *int              `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
@@ -103,6 +111,14 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"winrm_timeout":              &hcldec.AttrSpec{Name: "winrm_timeout", Type: cty.String, Required: false},
 		"timeout":                    &hcldec.AttrSpec{Name: "timeout", Type: cty.String, Required: false},
 		"report_directory":           &hcldec.AttrSpec{Name: "report_directory", Type: cty.String, Required: false},
+		"os_type":                    &hcldec.AttrSpec{Name: "os_type", Type: cty.String, Required: false},
+		"image_file":                 &hcldec.AttrSpec{Name: "image_file", Type: cty.String, Required: false},
+		"ssh_username":               &hcldec.AttrSpec{Name: "ssh_username", Type: cty.String, Required: false},
+		"ssh_timeout":                &hcldec.AttrSpec{Name: "ssh_timeout", Type: cty.String, Required: false},
+		"firmware":                   &hcldec.AttrSpec{Name: "firmware", Type: cty.String, Required: false},
+		"machine_type":               &hcldec.AttrSpec{Name: "machine_type", Type: cty.String, Required: false},
+		"disk_interface":             &hcldec.AttrSpec{Name: "disk_interface", Type: cty.String, Required: false},
+		"disk_size":                  &hcldec.AttrSpec{Name: "disk_size", Type: cty.Number, Required: false},
 		"accelerator":                &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
 		"cpus":                       &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
 		"memory":                     &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},

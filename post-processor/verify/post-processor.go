@@ -36,6 +36,12 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	// The input is the image being verified: it is passed on, never
 	// discarded.
 	const keep, forceKeep = true, true
+	if osTypeOf(&p.config, input) == OSLinux {
+		if err := p.verifyLinux(ctx, ui, input); err != nil {
+			return nil, keep, forceKeep, err
+		}
+		return input, keep, forceKeep, nil
+	}
 	in, err := readInput(input)
 	if err != nil {
 		return nil, keep, forceKeep, err
@@ -120,12 +126,18 @@ type stepRunVM struct {
 	Name       string
 	Host       wbcommon.HostPaths
 	SecureBoot bool
-	prepare    *stepPrepareInstance
-	inner      *wbcommon.StepRunVM
+	// GuestPort is forwarded from the host: WinRM (5985, when 0) or SSH.
+	GuestPort int
+	prepare   *stepPrepareInstance
+	inner     *wbcommon.StepRunVM
 }
 
 func (s *stepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
-	s.inner = &wbcommon.StepRunVM{VM: s.VM, Name: s.Name, OutputDir: s.prepare.dir, GuestPort: 5985, Host: s.Host, SecureBoot: s.SecureBoot}
+	port := s.GuestPort
+	if port == 0 {
+		port = 5985
+	}
+	s.inner = &wbcommon.StepRunVM{VM: s.VM, Name: s.Name, OutputDir: s.prepare.dir, GuestPort: port, Host: s.Host, SecureBoot: s.SecureBoot}
 	return s.inner.Run(ctx, state)
 }
 

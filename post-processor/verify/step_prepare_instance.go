@@ -39,6 +39,11 @@ type stepPrepareInstance struct {
 	Config   *Config
 	Code     wbcommon.OVMF
 	TempRoot string
+	// CreateDisk creates the instance's disk at dst (Linux: larger than
+	// the image, as a flavor's root disk); nil: an overlay of the image.
+	CreateDisk func(dst string) error
+	// UserData is the instance's user data; nil: UserDataScript.
+	UserData func(uuid string) []byte
 
 	dir string
 }
@@ -54,12 +59,18 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 	s.dir = dir
 	inst := &instance{Dir: dir, Disk: filepath.Join(dir, "instance.qcow2"), MAC: wbcommon.RandomMAC()}
 	ui.Say(fmt.Sprintf("Booting a throwaway overlay of %s (the artifact is not changed)", in.DiskPath))
-	overlays, ok := state.Get(wbcommon.StateDriver).(wbcommon.OverlayDriver)
-	if !ok {
-		return halt(state, ui, fmt.Errorf("the driver cannot create qcow2 overlays"))
-	}
-	if err := overlays.CreateOverlay(inst.Disk, in.DiskPath); err != nil {
-		return halt(state, ui, fmt.Errorf("creating the overlay disk: %w", err))
+	if s.CreateDisk != nil {
+		if err := s.CreateDisk(inst.Disk); err != nil {
+			return halt(state, ui, fmt.Errorf("creating the instance disk: %w", err))
+		}
+	} else {
+		overlays, ok := state.Get(wbcommon.StateDriver).(wbcommon.OverlayDriver)
+		if !ok {
+			return halt(state, ui, fmt.Errorf("the driver cannot create qcow2 overlays"))
+		}
+		if err := overlays.CreateOverlay(inst.Disk, in.DiskPath); err != nil {
+			return halt(state, ui, fmt.Errorf("creating the overlay disk: %w", err))
+		}
 	}
 	state.Put(wbcommon.StateDiskPath, inst.Disk)
 	state.Put(wbcommon.StateGuestMAC, inst.MAC)
@@ -93,6 +104,9 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 		UUID: id, Hostname: c.Hostname,
 		PublicKeys: map[string]string{"winbake-verify": string(ssh.MarshalAuthorizedKey(pub))},
 		UserData:   UserDataScript(id),
+	}
+	if s.UserData != nil {
+		inst.Metadata.UserData = s.UserData(id)
 	}
 	if *c.InjectAdminPassword {
 		inst.Metadata.AdminPass = c.AdminPassword

@@ -22,6 +22,11 @@ import (
 type stepWaitFirstBoot struct {
 	Timeout time.Duration
 	Poll    time.Duration
+	// Finished tells from the console log that the first boot is done
+	// (Linux: cloud-init's final message); nil: cloudbase-init's.
+	Finished func(log string) bool
+	// What names what the wait is for in the message.
+	What string
 }
 
 func (s *stepWaitFirstBoot) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -32,19 +37,28 @@ func (s *stepWaitFirstBoot) Run(ctx context.Context, state multistep.StateBag) m
 	if poll == 0 {
 		poll = 2 * time.Second
 	}
-	ui.Say(fmt.Sprintf("Waiting up to %s for the first boot (specialize, OOBE, cloudbase-init)", s.Timeout))
+	what := s.What
+	if what == "" {
+		what = "specialize, OOBE, cloudbase-init"
+	}
+	ui.Say(fmt.Sprintf("Waiting up to %s for the first boot (%s)", s.Timeout, what))
 	deadline := time.Now().Add(s.Timeout)
 	exited := make(chan error, 1)
 	go func() { exited <- driver.WaitVM(ctx) }()
 	logged := 0
 	for {
 		b, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
+		if s.Finished != nil {
+			if s.Finished(string(b)) {
+				return multistep.ActionContinue
+			}
+		}
 		f := readSerial(string(b))
 		if n := len(f.Plugins); n > logged {
 			ui.Message(fmt.Sprintf("cloudbase-init plugins so far: %v", f.Plugins))
 			logged = n
 		}
-		if f.PluginsDone > 0 || f.Ready {
+		if s.Finished == nil && (f.PluginsDone > 0 || f.Ready) {
 			return multistep.ActionContinue
 		}
 		select {
