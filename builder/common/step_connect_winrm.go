@@ -77,7 +77,7 @@ func (s *StepConnectWinRM) Run(ctx context.Context, state multistep.StateBag) mu
 			return multistep.ActionHalt
 		}
 		if waitCtx.Err() != nil {
-			err := fmt.Errorf("Timeout waiting for WinRM (winrm_timeout %s); last try: %v", s.Config.WinRMTimeout, lastErr)
+			err := fmt.Errorf("timeout waiting for WinRM (winrm_timeout %s); last try: %v", s.Config.WinRMTimeout, lastErr)
 			state.Put("error", err)
 			ui.Error(err.Error())
 			return multistep.ActionHalt

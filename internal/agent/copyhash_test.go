@@ -15,7 +15,7 @@ import (
 func TestCopyHashing(t *testing.T) {
 	for _, size := range []int{0, 1, 1 << 20, 5<<20 + 12345} {
 		src := make([]byte, size)
-		rand.NewChaCha8([32]byte{byte(size)}).Read(src)
+		_, _ = rand.NewChaCha8([32]byte{byte(size)}).Read(src)
 		var dst bytes.Buffer
 		h := sha256.New()
 		seen := 0

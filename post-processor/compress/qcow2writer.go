@@ -130,7 +130,7 @@ func writeQcow2(ctx context.Context, layout *diskLayout, f *os.File, opts qcow2O
 		if err != nil {
 			return "", 0, err
 		}
-		defer q.enc.Close()
+		defer func() { _ = q.enc.Close() }()
 	}
 	if err := q.writeData(ctx); err != nil {
 		return "", 0, err
@@ -737,7 +737,7 @@ func (w *writer) writeQcow2Go() (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	defer layout.Close()
+	defer func() { _ = layout.Close() }()
 	workers := runtime.GOMAXPROCS(0)
 	w.ui.Say(fmt.Sprintf("Writing qcow2 (%s compression, %d cores) from the %s of data in %s (%s virtual)...",
 		w.cfg.Qcow2Compression, workers, humanBytes(layout.dataBytes()), filepath.Base(w.src), humanBytes(layout.size)))

@@ -99,7 +99,7 @@ func rawLayout(t *testing.T, path string) *diskLayout {
 	if err != nil || !ok {
 		t.Fatalf("readLayout(%s) = %v, %v", path, ok, err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { _ = l.Close() })
 	return l
 }
 
@@ -169,8 +169,11 @@ func TestQcow2WriterRoundTrip(t *testing.T) {
 					if err != nil || again != sum {
 						t.Errorf("bits %d zstd %v: a second run gave %s (%v), the first %s", bits, compressed, again, err, sum)
 					}
-					os.Remove(out + ".again")
-					os.Remove(out)
+					for _, f := range []string{out, out + ".again"} {
+						if err := os.Remove(f); err != nil {
+							t.Fatal(err)
+						}
+					}
 				}
 			}
 		})

@@ -132,7 +132,7 @@ func plainLoopbackCopy(b *testing.B, pkgs []*Package) float64 {
 			b.Fatal(err)
 		}
 		n, err := io.CopyBuffer(f, resp.Body, buf)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

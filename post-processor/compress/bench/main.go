@@ -30,6 +30,7 @@ import (
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
 	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
 )
 
@@ -133,7 +134,7 @@ func run() error {
 	} else if dir, err = os.MkdirTemp(dir, "winbake-bench-compress-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	// Inputs, the outputs (removed after each run) and the 64 GiB variant.
 	need := uint64(dataGiB*gib) * 4

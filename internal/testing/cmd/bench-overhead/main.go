@@ -90,7 +90,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	password := make([]byte, 12)
 	if _, err := rand.Read(password); err != nil {
@@ -147,7 +147,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	start := time.Now()
 	tl.add("ui", "packer build started")
 	if err := cmd.Start(); err != nil {
@@ -157,7 +157,7 @@ func run() error {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		fmt.Fprintln(logFile, line)
+		_, _ = fmt.Fprintln(logFile, line)
 		tl.add("ui", line)
 		if m := serialRE.FindStringSubmatch(strings.TrimSpace(line)); m != nil && !tailing[m[1]] {
 			tailing[m[1]] = true
@@ -211,7 +211,7 @@ func tailSerial(ctx context.Context, path string, tl *timeline) {
 		}
 		if done {
 			if f != nil {
-				f.Close()
+				_ = f.Close()
 			}
 			return
 		}
@@ -328,7 +328,7 @@ func fileSHA256(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
