@@ -229,7 +229,7 @@ func (q *qcow2Builder) writeData(ctx context.Context) error {
 	defer cancel()
 	runs := q.clusterRuns()
 	jobs := make(chan *qcow2Job)
-	ordered := make(chan *qcow2Job, 2*q.opts.workers)
+	ordered := make(chan *qcow2Job, 4*q.opts.workers)
 	bufSize := qcow2JobClusters * int(q.geo.size)
 	// Buffers go round: a job holds one guest buffer and one for its
 	// compressed clusters until the collector has written them.
