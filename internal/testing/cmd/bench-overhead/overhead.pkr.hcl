@@ -83,6 +83,7 @@ build {
         plugins = [
           "cloudbaseinit.plugins.common.sethostname.SetHostNamePlugin",
           "cloudbaseinit.plugins.windows.createuser.CreateUserPlugin",
+          "cloudbaseinit.plugins.common.sshpublickeys.SetUserSSHPublicKeysPlugin",
           "cloudbaseinit.plugins.common.userdata.UserDataPlugin",
           "cloudbaseinit.plugins.common.setuserpassword.SetUserPasswordPlugin",
         ]
