@@ -19,7 +19,8 @@
 // It needs the plugin (make build), Packer (make packer) and the stand-in
 // ISO (make standin-iso); BENCH_DIR is where the build goes (default: a new
 // directory under the system temp dir, removed at the end); BENCH_PLUGIN
-// names another plugin binary to measure instead of ./packer-plugin-winbake.
+// names another plugin binary to measure instead of ./packer-plugin-winbake;
+// BENCH_TIMELINE names a file to write every timestamped line to.
 package main
 
 import (
@@ -246,6 +247,15 @@ func (i interval) d() time.Duration { return i.to.at.Sub(i.from.at) }
 func report(tl *timeline, total time.Duration) {
 	events := tl.events
 	sort.SliceStable(events, func(i, j int) bool { return events[i].at.Before(events[j].at) })
+	if path := os.Getenv("BENCH_TIMELINE"); path != "" {
+		var b strings.Builder
+		for _, e := range events {
+			fmt.Fprintf(&b, "%9.3f %-6s %s\n", e.at.Sub(events[0].at).Seconds(), e.source, e.text)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-overhead: writing the timeline:", err)
+		}
+	}
 	var guest time.Duration
 	var own []interval
 	busy := false
