@@ -3,7 +3,9 @@ package common
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,5 +111,58 @@ func TestWithFastWinRM(t *testing.T) {
 	own := WithFastWinRM(&communicator.StepConnect{Config: cfg, WinRMConfig: func(multistep.StateBag) (*communicator.WinRMConfig, error) { return nil, nil }})
 	if own.CustomConnect != nil {
 		t.Errorf("a step with its own WinRMConfig got %v", own.CustomConnect)
+	}
+}
+
+// A port that accepts connections but never answers (QEMU's user network
+// forwarding to a guest not listening yet) does not hold the wait: each
+// look gives up on its connection, and the wait ends at winrm_timeout
+// naming the silent listener.
+func TestStepConnectWinRMSilentPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	step := &StepConnectWinRM{
+		Config:    &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{WinRMUser: "Administrator", WinRMPassword: "x", WinRMTimeout: 5 * time.Second}},
+		Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+		WinRMPort: func(multistep.StateBag) (int, error) { return port, nil },
+		Poll:      10 * time.Millisecond,
+	}
+	state, out := winrmStepState()
+	if action := step.Run(context.Background(), state); action != multistep.ActionHalt {
+		t.Fatal("connected to a port that never answers")
+	}
+	err, _ = state.Get("error").(error)
+	if err == nil || !strings.Contains(err.Error(), "no answer from http://127.0.0.1:") {
+		t.Errorf("error %v, want the silent listener named\n%s", err, out)
+	}
+	mu.Lock()
+	n := len(held)
+	mu.Unlock()
+	if n < 2 {
+		t.Errorf("%d connection(s) tried within winrm_timeout, want a new one per look", n)
 	}
 }
