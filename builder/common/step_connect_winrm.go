@@ -3,13 +3,10 @@ package common
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -19,6 +16,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 	winrmcmd "github.com/masterzen/winrm"
+
+	"github.com/winbake/packer-plugin-winbake/internal/winrmwait"
 )
 
 // WinRMPoll is how often StepConnectWinRM tries WinRM while the guest
@@ -110,7 +109,9 @@ func (s *StepConnectWinRM) try(ctx context.Context, state multistep.StateBag, ui
 	}
 	s.Config.WinRMHost, s.Config.WinRMPort = host, port
 	state.Put("communicator_config", s.Config)
-	if err := s.probe(ctx, host, port); err != nil {
+	// Only a connection the guest reacts to gets the logon, whose timeout
+	// is winrm_timeout.
+	if err := winrmwait.Answered(ctx, host, port); err != nil {
 		return nil, err
 	}
 	if s.Config.WinRMNoProxy {
@@ -148,45 +149,6 @@ func (s *StepConnectWinRM) try(ctx context.Context, state multistep.StateBag, ui
 		return nil, fmt.Errorf("the echo command printed %q", out.String())
 	}
 	return comm, nil
-}
-
-// winRMProbeTimeout bounds one look for the WinRM listener.
-const winRMProbeTimeout = 2 * time.Second
-
-// probe asks the WinRM listener for any HTTP answer (an unauthenticated
-// request gets 401) within winRMProbeTimeout. A connection made while the
-// guest is not listening yet can stay open without an answer long after it
-// is: QEMU's user network accepts it on the host and keeps resending the
-// guest the SYN with growing pauses. The logon itself (a communicator whose
-// timeout is winrm_timeout) is only tried on a connection that answered.
-func (s *StepConnectWinRM) probe(ctx context.Context, host string, port int) error {
-	scheme := "http"
-	if s.Config.WinRMUseSSL {
-		scheme = "https"
-	}
-	transport := &http.Transport{
-		// Only whether it answers matters; no credentials are sent.
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
-		DisableKeepAlives: true,
-	}
-	if !s.Config.WinRMNoProxy {
-		transport.Proxy = http.ProxyFromEnvironment
-	}
-	defer transport.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, winRMProbeTimeout)
-	defer cancel()
-	url := scheme + "://" + net.JoinHostPort(host, fmt.Sprint(port)) + "/wsman"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	resp, err := (&http.Client{Transport: transport}).Do(req)
-	if err != nil {
-		return fmt.Errorf("no answer from %s: %w", url, err)
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.Body.Close()
 }
 
 // noProxy adds host:port to NO_PROXY, as the SDK's wait does for

@@ -156,7 +156,7 @@ func TestStepConnectWinRMSilentPort(t *testing.T) {
 		t.Fatal("connected to a port that never answers")
 	}
 	err, _ = state.Get("error").(error)
-	if err == nil || !strings.Contains(err.Error(), "no answer from http://127.0.0.1:") {
+	if err == nil || !strings.Contains(err.Error(), "no answer from 127.0.0.1:") {
 		t.Errorf("error %v, want the silent listener named\n%s", err, out)
 	}
 	mu.Lock()

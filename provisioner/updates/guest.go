@@ -13,6 +13,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/agent/agentbin"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmwait"
 )
 
 // AgentPath is where the provisioner keeps winbake-agent in the guest.
@@ -27,6 +28,10 @@ type guest struct {
 	wait time.Duration
 	// poll is the pause between retries.
 	poll time.Duration
+	// winrmHost and winrmPort are where the communicator connects, when
+	// known: waitBootAfter asks there first whether the guest reacts.
+	winrmHost string
+	winrmPort int
 }
 
 // errTransport marks a call whose answer was lost (connection dropped,
@@ -143,6 +148,22 @@ func (g *guest) waitBootAfter(ctx context.Context, before time.Time) (time.Time,
 	deadline := time.Now().Add(g.wait)
 	poll := min(g.poll, rebootPoll)
 	for {
+		// While the guest restarts, a call could hang on a connection
+		// QEMU's user network holds for it (see winrmwait); a look that
+		// gets no reaction waits for the next try instead.
+		if g.winrmHost != "" {
+			if err := winrmwait.Answered(ctx, g.winrmHost, g.winrmPort); err != nil {
+				if time.Now().After(deadline) {
+					return time.Time{}, fmt.Errorf("the guest did not come back from its reboot within %s (restart_timeout): %v", g.wait, err)
+				}
+				select {
+				case <-ctx.Done():
+					return time.Time{}, ctx.Err()
+				case <-time.After(poll):
+				}
+				continue
+			}
+		}
 		var b agent.BootTimeResult
 		err := g.runOnce(ctx, &b, "boot-time")
 		if err == nil && b.OK && b.BootTime.After(before) {
