@@ -7,9 +7,11 @@
 // The guest's time runs from each QEMU start, restart or power-off the
 // guest logs on its serial console until the guest is ready again (its
 // "winrm: listening" line) or powered off (the builder's "powered off"
-// line). Everything else is winbake's (and Packer's): configuration,
-// media, disks, copies, WinRM waits and polling, uploads, agent calls,
-// compression and hashing. Every line of Packer's output and of each VM's
+// line), and from every other line the guest logs (a command it runs for
+// winbake, DISM, a power transition) to the next line. Everything else, from
+// a line winbake or Packer printed to the next line, is winbake's (and
+// Packer's): configuration, media, disks, copies, WinRM waits and polling,
+// uploads, compression and hashing. Every line of Packer's output and of each VM's
 // serial console is timestamped as it appears (the serial logs are read
 // every 20 ms), and the table lists where winbake's time goes, interval by
 // interval. The last line is
@@ -46,6 +48,15 @@ import (
 var template []byte
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "report" {
+		// bench-overhead report TIMELINE: the table again, from a timeline
+		// BENCH_TIMELINE wrote.
+		if err := reportFile(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-overhead:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-overhead:", err)
 		os.Exit(1)
@@ -182,6 +193,28 @@ func run() error {
 	return nil
 }
 
+func reportFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	tl := &timeline{}
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		var secs float64
+		var source string
+		if _, err := fmt.Sscanf(line, "%f %s", &secs, &source); err != nil || len(line) < 17 {
+			return fmt.Errorf("%s: not a timeline line: %q", path, line)
+		}
+		tl.events = append(tl.events, event{t0.Add(time.Duration(secs * float64(time.Second))), source, line[17:]})
+	}
+	if len(tl.events) == 0 {
+		return fmt.Errorf("%s: empty", path)
+	}
+	report(tl, tl.events[len(tl.events)-1].at.Sub(tl.events[0].at))
+	return nil
+}
+
 // tailSerial adds every line of the serial log at path to tl as it
 // appears, until ctx ends (and then what is left).
 func tailSerial(ctx context.Context, path string, tl *timeline) {
@@ -227,6 +260,8 @@ func tailSerial(ctx context.Context, path string, tl *timeline) {
 var (
 	busyStarts = []string{"Starting QEMU (", "power: restarting", "power: shutting down"}
 	busyEnds   = []string{"winrm: listening on ", "The VM powered off after", "powered the VM off after"}
+	// After these the guest waits for winbake.
+	readyLines = []string{"winrm: listening on ", "windows: ready"}
 )
 
 func matches(text string, marks []string) bool {
@@ -256,8 +291,8 @@ func report(tl *timeline, total time.Duration) {
 			fmt.Fprintln(os.Stderr, "bench-overhead: writing the timeline:", err)
 		}
 	}
-	var guest time.Duration
-	var own []interval
+	var boots, commands time.Duration
+	var own, ran []interval
 	busy := false
 	for i := 0; i+1 < len(events); i++ {
 		e := events[i]
@@ -268,12 +303,20 @@ func report(tl *timeline, total time.Duration) {
 			busy = false
 		}
 		iv := interval{e, events[i+1]}
-		if busy {
-			guest += iv.d()
-		} else if iv.d() > 0 {
+		switch {
+		case busy:
+			boots += iv.d()
+		case e.source == "serial" && !matches(e.text, readyLines):
+			// The guest logged that it started something (a command
+			// winbake sent, DISM, a power transition): until the next
+			// line, it is the guest that works.
+			commands += iv.d()
+			ran = append(ran, iv)
+		case iv.d() > 0:
 			own = append(own, iv)
 		}
 	}
+	guest := boots + commands
 	winbake := total - guest
 
 	fmt.Println()
@@ -291,12 +334,24 @@ func report(tl *timeline, total time.Duration) {
 		}
 	}
 
+	fmt.Printf("  %7.2f s  running what winbake asked for: from a line the guest logged (a command, DISM, a power transition) to the next line\n", commands.Seconds())
+	printLongest(ran)
+
 	fmt.Println()
-	fmt.Println("where winbake's own time goes (intervals of 0.25 s or more between output lines, longest first):")
-	sort.SliceStable(own, func(i, j int) bool { return own[i].d() > own[j].d() })
+	fmt.Println("where winbake's own time goes: from a line winbake or Packer printed, or the guest's \"ready\", to the next line (0.25 s or more, longest first):")
+	printLongest(own)
+	fmt.Println()
+	fmt.Printf("build-overhead: total %.1f s, guest %.1f s, winbake %.1f s (goal <= 10 s)\n",
+		total.Seconds(), guest.Seconds(), winbake.Seconds())
+}
+
+// printLongest lists the intervals of 0.25 s or more, longest first, and
+// sums the others.
+func printLongest(ivs []interval) {
+	sort.SliceStable(ivs, func(i, j int) bool { return ivs[i].d() > ivs[j].d() })
 	var small time.Duration
 	smallN := 0
-	for _, iv := range own {
+	for _, iv := range ivs {
 		if iv.d() < 250*time.Millisecond {
 			small += iv.d()
 			smallN++
@@ -305,9 +360,6 @@ func report(tl *timeline, total time.Duration) {
 		fmt.Printf("  %7.2f s  %s -> %s\n", iv.d().Seconds(), short(iv.from.text), short(iv.to.text))
 	}
 	fmt.Printf("  %7.2f s  %d shorter intervals\n", small.Seconds(), smallN)
-	fmt.Println()
-	fmt.Printf("build-overhead: total %.1f s, guest %.1f s, winbake %.1f s (goal <= 10 s)\n",
-		total.Seconds(), guest.Seconds(), winbake.Seconds())
 }
 
 // short is an output line without Packer's prefix, cut to a readable size.
