@@ -49,6 +49,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if err := stopBridgeLab(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
 	os.RemoveAll(root)
 	os.Exit(code)
 }

@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,20 +304,38 @@ func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
 // scripts/bridge-lab.sh.
 const bridgeLabHostIP = "192.168.213.1"
 
-// startBridgeLab creates the test bridge with its DHCP server
-// (scripts/bridge-lab.sh) and returns its name; it is removed when the
-// test ends.
+// startBridgeLab returns the name of the test bridge with its DHCP server
+// (scripts/bridge-lab.sh), created by the first test that asks and shared
+// by the tests that run beside it; TestMain removes it at the end.
 func startBridgeLab(t *testing.T) string {
 	t.Helper()
-	script := filepath.Join("..", "scripts", "bridge-lab.sh")
-	out, err := exec.Command("bash", script, "start").CombinedOutput()
-	t.Cleanup(func() {
-		if out, err := exec.Command("bash", script, "stop").CombinedOutput(); err != nil {
-			t.Errorf("bridge-lab stop: %v\n%s", err, out)
+	bridgeLab.once.Do(func() {
+		out, err := exec.Command("bash", filepath.Join("..", "scripts", "bridge-lab.sh"), "start").CombinedOutput()
+		bridgeLab.name, bridgeLab.started = strings.TrimSpace(string(out)), err == nil
+		if err != nil {
+			bridgeLab.err = fmt.Errorf("bridge-lab start: %v\n%s", err, out)
 		}
 	})
-	if err != nil {
-		t.Fatalf("bridge-lab start: %v\n%s", err, out)
+	if bridgeLab.err != nil {
+		t.Fatal(bridgeLab.err)
 	}
-	return strings.TrimSpace(string(out))
+	return bridgeLab.name
+}
+
+var bridgeLab struct {
+	once    sync.Once
+	name    string
+	started bool
+	err     error
+}
+
+// stopBridgeLab removes the test bridge when a test created it.
+func stopBridgeLab() error {
+	if !bridgeLab.started {
+		return nil
+	}
+	if out, err := exec.Command("bash", filepath.Join("..", "scripts", "bridge-lab.sh"), "stop").CombinedOutput(); err != nil {
+		return fmt.Errorf("bridge-lab stop: %v\n%s", err, out)
+	}
+	return nil
 }

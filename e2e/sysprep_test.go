@@ -71,11 +71,17 @@ func TestSysprepGeneralizesStandinCopy(t *testing.T) {
 		TPMState                        string `json:"tpm_state"`
 		Generalized                     bool
 		Source                          struct{ Disk, SHA256 string }
+		// The certificates of the image's efivars.fd (Debian's store
+		// without enrolled keys here: empty lists).
+		SecureBootCertificates *struct{ PK, KEK, DB, DBX []struct{ Subject string } } `json:"secure_boot_certificates"`
 	}
 	b := readJSON(t, filepath.Join(generalized, "standin.json"), &m)
 	if !m.Generalized || m.Disk != "standin.qcow2" || m.Firmware != "uefi" || !m.TPM || m.EFIVars != "efivars.fd" ||
 		m.TPMState != "tpm" || m.Source.SHA256 != gm.SHA256 || m.SHA256 == gm.SHA256 {
 		t.Errorf("generalized manifest %s", b)
+	}
+	if c := m.SecureBootCertificates; c == nil || c.PK == nil || c.KEK == nil || c.DB == nil || c.DBX == nil {
+		t.Errorf("generalized manifest without the Secure Boot certificates of its efivars.fd: %s", b)
 	}
 	if strings.Contains(string(b), password) {
 		t.Error("the password is in the manifest")
@@ -144,18 +150,20 @@ func windowsPartition(t *testing.T, img *standin.Image) int {
 }
 
 // BIOS without a TPM, with cloudbase-init: the MSI goes up over WinRM, is
-// installed, and sysprep runs with cloudbase-init's answer file.
+// installed, and sysprep runs with cloudbase-init's answer file. It starts
+// from the shared BIOS golden image.
 func TestSysprepCloudbaseInitBIOS(t *testing.T) {
-	iso := standinISO(t)
+	t.Parallel()
+	golden := golden(t, goldenBIOS)
 	dir := t.TempDir()
-	golden, generalized := filepath.Join(dir, "golden"), filepath.Join(dir, "generalized")
+	generalized := filepath.Join(dir, "generalized")
 	msi := filepath.Join(dir, "CloudbaseInitSetup_Stable_x64.msi")
 	if err := os.WriteFile(msi, []byte("stand-in cloudbase-init MSI"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "sysprep_dir="+generalized,
-		"-var", "firmware=bios", "-var", "tpm=false", "-var", "cloudbase_init_msi="+msi,
-		"-var", "winrm_password=Sysprep-e2e-Pw2", filepath.Join("..", "example", "sysprep-standin.pkr.hcl"))
+	log, err := installed.run("", "build", "-var", "golden_dir="+golden, "-var", "sysprep_dir="+generalized,
+		"-var", "cloudbase_init_msi="+msi, "-var", "winrm_password="+goldenPassword,
+		filepath.Join("testdata", "sysprep-golden.pkr.hcl"))
 	noQEMULeft(t, generalized)
 	if err != nil {
 		t.Fatalf("packer build: %v\n%s", err, log)

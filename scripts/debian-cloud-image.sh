@@ -92,7 +92,7 @@ if [[ ! -f $cache/complete ]]; then
     --customize-hook='chroot "$1" systemctl enable systemd-networkd.service serial-getty@ttyS0.service' \
     --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*; : >"$1/etc/machine-id"; rm -f "$1/var/lib/dbus/machine-id"' \
     --customize-hook='mkdir -p "$1/boot/grub"' \
-    --customize-hook='printf "%s\n" "# The instance resolves its own hostname (sudo asks)." "manage_etc_hosts: true" >"$1/etc/cloud/cloud.cfg.d/01_winbake_test.cfg"' \
+    --customize-hook='printf "%s\n" "# The instance resolves its own hostname (sudo asks)." "manage_etc_hosts: true" "# The locale the image has, C.UTF-8 from glibc: no other is generated, and with cloud-init default en_US.UTF-8 update-locale fails." "locale: C.UTF-8" >"$1/etc/cloud/cloud.cfg.d/01_winbake_test.cfg"' \
     --customize-hook="printf '%s\n' 'serial --unit=0 --speed=115200' 'terminal_input serial console' 'terminal_output serial console' 'set timeout=0' 'menuentry Debian {' '  linux /vmlinuz root=LABEL=$label ro console=tty0 console=ttyS0,115200' '  initrd /initrd.img' '}' >\"\$1/boot/grub/grub.cfg\"" \
     --customize-hook='chroot "$1" apt-get clean; rm -rf "$1"/var/lib/apt/lists/* "$1"/var/log/*.log "$1"/tmp/*' \
     "$suite" "$rootfs" "$mirror" >"$work/mmdebstrap.log" 2>&1 || { tail -40 "$work/mmdebstrap.log" >&2; exit 1; }

@@ -100,6 +100,14 @@ func (c *MediaConfig) Prepare(ctx *interpolate.Context, firmware string) []error
 	if c.VirtioWinISOURL == "" && c.VirtioWinISOChecksum != "" {
 		errs = append(errs, fmt.Errorf("virtio_win_iso_checksum: set without virtio_win_iso_url; give the ISO's URL or path in virtio_win_iso_url"))
 	}
+	if c.VirtioWinISOURL != "" {
+		if err := CheckLocation("virtio_win_iso_url", c.VirtioWinISOURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := CheckChecksum("virtio_win_iso_checksum", c.VirtioWinISOChecksum); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
 }
 

@@ -42,7 +42,7 @@ func TestMediaConfigRejects(t *testing.T) {
 		{"label too long", MediaConfig{CDConfig: commonsteps.CDConfig{CDLabel: strings.Repeat("A", 33)}}, FirmwareBIOS, "cd_label:", "1 to 32 characters"},
 		{"own answer file in cd_content", MediaConfig{CDConfig: commonsteps.CDConfig{CDContent: map[string]string{"Autounattend.xml": "<x/>"}}}, FirmwareBIOS, "cd_content:", "unattend_template"},
 		{"own answer file in floppy_content", MediaConfig{UnattendMedia: "floppy", FloppyConfig: commonsteps.FloppyConfig{FloppyContent: map[string]string{"autounattend.xml": "<x/>"}}}, FirmwareBIOS, "floppy_content:", "unattend_template"},
-		{"virtio URL without checksum", MediaConfig{VirtioWinISOURL: "virtio-win.iso"}, FirmwareUEFI, "virtio_win_iso_checksum:", `"none"`},
+		{"virtio URL without checksum", MediaConfig{VirtioWinISOURL: "testdata/virtio-win.iso"}, FirmwareUEFI, "virtio_win_iso_checksum:", `"none"`},
 		{"virtio checksum without URL", MediaConfig{VirtioWinISOChecksum: "none"}, FirmwareUEFI, "virtio_win_iso_checksum:", "virtio_win_iso_url"},
 	}
 	for _, tc := range cases {

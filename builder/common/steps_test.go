@@ -98,7 +98,7 @@ func TestStepCreateUnattendMediaCD(t *testing.T) {
 	if err := os.WriteFile(extra, []byte("Write-Output ready\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	media := MediaConfig{VirtioWinISOURL: "virtio-win.iso", VirtioWinISOChecksum: "none"}
+	media := MediaConfig{VirtioWinISOURL: "testdata/virtio-win.iso", VirtioWinISOChecksum: "none"}
 	media.CDFiles = []string{extra}
 	// Lower case on purpose: the answer file must carry the WIM's spelling.
 	step, state, comm := unattendStepFixture(t, FirmwareUEFI, media, mediatest.Server2025, "windows server 2025 serverdatacenter")
@@ -175,7 +175,7 @@ func TestStepCreateUnattendMediaFloppyWithoutVirtio(t *testing.T) {
 // that asked for virtio drivers, before a medium is made.
 func TestStepCreateUnattendMediaRejectsImageWithoutVirtioFolder(t *testing.T) {
 	old := []mediatest.Image{{Name: "Windows Server 2012 R2 SERVERSTANDARD", EditionID: "ServerStandard", InstallationType: "Server", Arch: 9, Build: 9600}}
-	media := MediaConfig{VirtioWinISOURL: "virtio-win.iso", VirtioWinISOChecksum: "none"}
+	media := MediaConfig{VirtioWinISOURL: "testdata/virtio-win.iso", VirtioWinISOChecksum: "none"}
 	step, state, _ := unattendStepFixture(t, FirmwareBIOS, media, old, old[0].Name)
 	if action := step.Run(context.Background(), state); action != multistep.ActionHalt {
 		t.Fatal("step continued without a virtio driver folder for the image")

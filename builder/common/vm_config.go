@@ -115,6 +115,19 @@ type VMConfig struct {
 	VNCPortMin int `mapstructure:"vnc_port_min" required:"false"`
 	// Highest VNC port tried. Defaults to `6000`.
 	VNCPortMax int `mapstructure:"vnc_port_max" required:"false"`
+
+	// given are the settings the template sets (SetGiven), so that a 0
+	// set on purpose is refused instead of read as unset.
+	given map[string]bool
+}
+
+// SetGiven records which settings the template sets: the keys Packer's
+// decoder read (config.DecodeOpts.Metadata).
+func (c *VMConfig) SetGiven(keys []string) {
+	c.given = map[string]bool{}
+	for _, k := range keys {
+		c.given[k] = true
+	}
 }
 
 // VNCDisplay is QEMU's -vnc value for the VNC settings, "" without VNC:
@@ -156,17 +169,20 @@ func (c *VMConfig) Prepare(_ *interpolate.Context) []error {
 	if c.MachineType == "" {
 		c.MachineType = "q35"
 	}
-	if c.CPUs == 0 {
+	if c.CPUs == 0 && !c.given["cpus"] {
 		c.CPUs = 2
 	} else if c.CPUs < 1 || c.CPUs > 64 {
-		errs = append(errs, fmt.Errorf("cpus: %d is out of range; use 1 to 64", c.CPUs))
+		errs = append(errs, fmt.Errorf("cpus: %d is out of range; use 1 to 64, or leave cpus unset for 2", c.CPUs))
 	}
-	if c.MemoryMB == 0 {
+	if c.MemoryMB == 0 && !c.given["memory"] {
 		c.MemoryMB = 4096
 	} else if c.MemoryMB < 512 || c.MemoryMB > 1048576 {
-		errs = append(errs, fmt.Errorf("memory: %d MiB is out of range; use 512 to 1048576", c.MemoryMB))
+		errs = append(errs, fmt.Errorf("memory: %d MiB is out of range; use 512 to 1048576, or leave memory unset for 4096", c.MemoryMB))
 	}
 	if c.DiskSizeMB == 0 {
+		if c.given["disk_size"] {
+			errs = append(errs, fmt.Errorf("disk_size: 0 MiB; give the size of the system disk in MiB (at least 32886 on UEFI, 32770 on BIOS), or leave disk_size unset for 65536"))
+		}
 		c.DiskSizeMB = 65536
 	}
 	switch c.DiskInterface {

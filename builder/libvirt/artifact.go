@@ -2,8 +2,9 @@ package libvirt
 
 import (
 	"fmt"
-	"os"
+	"log"
 
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 )
 
@@ -20,6 +21,8 @@ type Artifact struct {
 	// volume is "<pool>/<volume>" with keep_in_pool.
 	volume string
 	state  map[string]interface{}
+	// keep is keep_golden_image.
+	keep bool
 }
 
 func (a *Artifact) BuilderId() string { return BuilderID }
@@ -42,6 +45,14 @@ func (a *Artifact) String() string {
 
 func (a *Artifact) State(name string) interface{} { return a.state[name] }
 
-// Destroy removes the output directory. A volume kept in the pool is
-// left to its owner.
-func (a *Artifact) Destroy() error { return os.RemoveAll(a.dir) }
+// Destroy removes the files the build wrote, and the output directory
+// once empty; with keep_golden_image (the default) it keeps them: Packer
+// also destroys a builder's artifact when a post-processor fails. A
+// volume kept in the pool is left to its owner.
+func (a *Artifact) Destroy() error {
+	if a.keep {
+		log.Printf("winbake-libvirt: keeping the golden image %s in %s (keep_golden_image = true)", a.Id(), a.dir)
+		return nil
+	}
+	return wbcommon.RemoveArtifactFiles(a.dir, a.files)
+}

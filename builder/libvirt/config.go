@@ -16,6 +16,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
@@ -100,6 +101,18 @@ type Config struct {
 	// or be signed with a key in the enrolled `db`. Recorded in the
 	// manifest as `secure_boot`. Defaults to `false`.
 	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
+	// Keep the golden image (the disk, manifest, UEFI variables, TPM state
+	// and serial log in `output_directory`) when Packer discards this
+	// builder's artifact. Packer discards it after the post-processors ran
+	// when none of them kept it (`keep_input_artifact`), and also when the
+	// first post-processor of a chain fails, whatever its
+	// `keep_input_artifact` says: a full disk while compressing would
+	// otherwise take hours of Windows Setup and updates with it. The
+	// golden image is what next month's build starts from
+	// (`source_image`). Set to `false` to let Packer delete it then: the
+	// files the build wrote go, and `output_directory` too once empty.
+	// Defaults to `true`.
+	KeepGoldenImage *bool `mapstructure:"keep_golden_image" required:"false"`
 	// Name of the libvirt domain and of the disk file (`<vm_name>.qcow2`)
 	// and manifest (`<vm_name>.json`). Defaults to `packer-<build name>`.
 	// A domain or volume of that name must not exist yet.
@@ -125,7 +138,9 @@ type Config struct {
 
 // Prepare decodes raws into c, fills in defaults and validates the result.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -138,9 +153,16 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	networkSet := c.Network != ""
 
 	var errs *packersdk.MultiError
-	add := func(es ...error) { errs = packersdk.MultiErrorAppend(errs, es...) }
+	add := func(es ...error) {
+		for _, e := range es {
+			if e != nil {
+				errs = packersdk.MultiErrorAppend(errs, e)
+			}
+		}
+	}
 
-	warnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
+	c.SetGiven(md.Keys)
+	warnings, isoErrs := wbcommon.PrepareISO(&c.ISOConfig, &c.ctx)
 	add(isoErrs...)
 	if c.VNCPortMin != 0 || c.VNCPortMax != 0 {
 		add(fmt.Errorf("vnc_port_min, vnc_port_max: libvirt picks the VNC port itself, from remote_display_port_min/max of the hypervisor's qemu.conf; remove them"))
@@ -148,6 +170,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	add(c.VMConfig.Prepare(&c.ctx)...)
 	add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
 	add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
+	warnings = append(warnings, wbcommon.DriverWarnings(&c.VMConfig, &c.MediaConfig)...)
 	if c.Comm.Type == "" {
 		c.Comm.Type = "winrm"
 	}
@@ -169,6 +192,11 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	if c.Pool == "" {
 		c.Pool = "default"
+	}
+	if c.uri != nil && isLocalURI(c.uri) {
+		// On a remote hypervisor the firmware paths are the
+		// hypervisor's, which only libvirt can check.
+		add(c.CheckFirmwareFiles()...)
 	}
 	switch c.AddressSource {
 	case "":
@@ -210,6 +238,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	if c.VMName == "" {
 		c.VMName = "packer-" + c.PackerBuildName
+	}
+	if c.KeepGoldenImage == nil {
+		keep := true
+		c.KeepGoldenImage = &keep
 	}
 	if strings.ContainsAny(c.VMName, "/\\ ") {
 		add(fmt.Errorf("vm_name: %q names a libvirt domain and volumes; use letters, digits, '-', '_' and '.'", c.VMName))

@@ -125,6 +125,7 @@ type FlatConfig struct {
 	AddressSource             *string           `mapstructure:"address_source" required:"false" cty:"address_source" hcl:"address_source"`
 	ForwardAddress            *string           `mapstructure:"forward_address" required:"false" cty:"forward_address" hcl:"forward_address"`
 	SecureBoot                *bool             `mapstructure:"secure_boot" required:"false" cty:"secure_boot" hcl:"secure_boot"`
+	KeepGoldenImage           *bool             `mapstructure:"keep_golden_image" required:"false" cty:"keep_golden_image" hcl:"keep_golden_image"`
 	VMName                    *string           `mapstructure:"vm_name" required:"false" cty:"vm_name" hcl:"vm_name"`
 	OutputDir                 *string           `mapstructure:"output_directory" required:"false" cty:"output_directory" hcl:"output_directory"`
 	BootWait                  *string           `mapstructure:"boot_wait" required:"false" cty:"boot_wait" hcl:"boot_wait"`
@@ -258,6 +259,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"address_source":               &hcldec.AttrSpec{Name: "address_source", Type: cty.String, Required: false},
 		"forward_address":              &hcldec.AttrSpec{Name: "forward_address", Type: cty.String, Required: false},
 		"secure_boot":                  &hcldec.AttrSpec{Name: "secure_boot", Type: cty.Bool, Required: false},
+		"keep_golden_image":            &hcldec.AttrSpec{Name: "keep_golden_image", Type: cty.Bool, Required: false},
 		"vm_name":                      &hcldec.AttrSpec{Name: "vm_name", Type: cty.String, Required: false},
 		"output_directory":             &hcldec.AttrSpec{Name: "output_directory", Type: cty.String, Required: false},
 		"boot_wait":                    &hcldec.AttrSpec{Name: "boot_wait", Type: cty.String, Required: false},

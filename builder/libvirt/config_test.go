@@ -10,7 +10,7 @@ import (
 
 func testConfig() map[string]interface{} {
 	return map[string]interface{}{
-		"iso_url":           "win.iso",
+		"iso_url":           "testdata/win.iso",
 		"iso_checksum":      "none",
 		"image_name":        "Windows Server 2022 SERVERDATACENTER",
 		"packer_build_name": "win",

@@ -51,7 +51,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
 	var files []string
-	art := &Artifact{dir: c.OutputDir}
+	art := &Artifact{dir: c.OutputDir, keep: c.KeepGoldenImage == nil || *c.KeepGoldenImage}
 	if c.KeepInPool {
 		art.volume = c.Pool + "/" + volume
 	} else {
@@ -67,6 +67,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	if kept, _ := state.Get(stateKeptEFIVars).(bool); kept {
 		m.EFIVars = wbcommon.EFIVarsName
 		files = append(files, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
+		m.SecureBootCertificates = wbcommon.ManifestSecureBootCertificates(ui, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
 	}
 	if kept, _ := state.Get(stateKeptTPMState).(bool); kept {
 		m.TPMState = wbcommon.TPMStateDirName

@@ -2,7 +2,9 @@ package qemu
 
 import (
 	"fmt"
-	"os"
+	"log"
+
+	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
 
 // Artifact is the installed disk and the files kept with it in the output
@@ -12,6 +14,8 @@ type Artifact struct {
 	files    []string
 	manifest Manifest
 	state    map[string]interface{}
+	// keep is keep_golden_image.
+	keep bool
 }
 
 func (a *Artifact) BuilderId() string { return BuilderID }
@@ -24,5 +28,13 @@ func (a *Artifact) String() string {
 
 func (a *Artifact) State(name string) interface{} { return a.state[name] }
 
-// Destroy removes the output directory.
-func (a *Artifact) Destroy() error { return os.RemoveAll(a.dir) }
+// Destroy removes the files the build wrote, and the output directory
+// once empty; with keep_golden_image (the default) it keeps them: Packer
+// also destroys a builder's artifact when a post-processor fails.
+func (a *Artifact) Destroy() error {
+	if a.keep {
+		log.Printf("winbake-qemu: keeping the golden image %s in %s (keep_golden_image = true)", a.manifest.Disk, a.dir)
+		return nil
+	}
+	return wbcommon.RemoveArtifactFiles(a.dir, a.files)
+}

@@ -13,6 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
@@ -65,6 +66,18 @@ type Config struct {
 	// enrolled `db` (else the firmware answers `Access Denied`). Recorded
 	// in the manifest as `secure_boot`. Defaults to `false`.
 	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
+	// Keep the golden image (the disk, manifest, UEFI variables, TPM state
+	// and serial log in `output_directory`) when Packer discards this
+	// builder's artifact. Packer discards it after the post-processors ran
+	// when none of them kept it (`keep_input_artifact`), and also when the
+	// first post-processor of a chain fails, whatever its
+	// `keep_input_artifact` says: a full disk while compressing would
+	// otherwise take hours of Windows Setup and updates with it. The
+	// golden image is what next month's build starts from
+	// (`source_image`). Set to `false` to let Packer delete it then: the
+	// files the build wrote go, and `output_directory` too once empty.
+	// Defaults to `true`.
+	KeepGoldenImage *bool `mapstructure:"keep_golden_image" required:"false"`
 	// Extra QEMU arguments appended, in order, after winbake's own; each
 	// entry is an option and at most one value, for example
 	// `[["-device", "qemu-xhci"], ["-device", "usb-tablet"]]`. They never
@@ -80,7 +93,9 @@ type Config struct {
 
 // Prepare decodes raws into c, fills in defaults and validates the result.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -92,9 +107,16 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	bootCommandSet := c.BootCommand != nil
 
 	var errs *packersdk.MultiError
-	add := func(es ...error) { errs = packersdk.MultiErrorAppend(errs, es...) }
+	add := func(es ...error) {
+		for _, e := range es {
+			if e != nil {
+				errs = packersdk.MultiErrorAppend(errs, e)
+			}
+		}
+	}
 
 	var warnings []string
+	c.SetGiven(md.Keys)
 	add(c.SourceImageConfig.Prepare()...)
 	if c.SourceImageConfig.Enabled() {
 		// An installed disk: no ISO, no answer file, no Setup.
@@ -125,17 +147,15 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 			warnings = append(warnings, "image_name: ignored with source_image (Windows is already installed)")
 		}
 	} else {
-		isoWarnings, isoErrs := c.ISOConfig.Prepare(&c.ctx)
+		isoWarnings, isoErrs := wbcommon.PrepareISO(&c.ISOConfig, &c.ctx)
 		warnings = append(warnings, isoWarnings...)
 		add(isoErrs...)
 		add(c.VMConfig.Prepare(&c.ctx)...)
 		add(c.MediaConfig.Prepare(&c.ctx, c.Firmware)...)
 		add(c.UnattendConfig.Prepare(&c.ctx, c.Firmware, c.DiskSizeMB)...)
-		if c.VirtioWinISOURL == "" && (c.DiskInterface == wbcommon.DiskVirtioBlk || c.DiskInterface == wbcommon.DiskVirtioSCSI) {
-			warnings = append(warnings, fmt.Sprintf("disk_interface: %q needs a virtio storage driver, but virtio_win_iso_url is unset: "+
-				"unless the install image carries the driver, Windows Setup sees no disk; set virtio_win_iso_url or disk_interface = %q", c.DiskInterface, wbcommon.DiskSATA))
-		}
+		warnings = append(warnings, wbcommon.DriverWarnings(&c.VMConfig, &c.MediaConfig)...)
 	}
+	add(c.CheckFirmwareFiles()...)
 	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
 		add(fmt.Errorf(`secure_boot: Secure Boot needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))
 	}
@@ -160,6 +180,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	if c.VMName == "" {
 		c.VMName = "packer-" + c.PackerBuildName
+	}
+	if c.KeepGoldenImage == nil {
+		keep := true
+		c.KeepGoldenImage = &keep
 	}
 	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI && !c.SourceImageConfig.Enabled() {
 		c.BootCommand = wbcommon.DefaultUEFIBootCommand

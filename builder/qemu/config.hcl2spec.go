@@ -126,6 +126,7 @@ type FlatConfig struct {
 	BootWait                  *string           `mapstructure:"boot_wait" required:"false" cty:"boot_wait" hcl:"boot_wait"`
 	BootCommand               []string          `mapstructure:"boot_command" required:"false" cty:"boot_command" hcl:"boot_command"`
 	SecureBoot                *bool             `mapstructure:"secure_boot" required:"false" cty:"secure_boot" hcl:"secure_boot"`
+	KeepGoldenImage           *bool             `mapstructure:"keep_golden_image" required:"false" cty:"keep_golden_image" hcl:"keep_golden_image"`
 	QemuArgs                  [][]string        `mapstructure:"qemu_args" required:"false" cty:"qemu_args" hcl:"qemu_args"`
 }
 
@@ -257,6 +258,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"boot_wait":                    &hcldec.AttrSpec{Name: "boot_wait", Type: cty.String, Required: false},
 		"boot_command":                 &hcldec.AttrSpec{Name: "boot_command", Type: cty.List(cty.String), Required: false},
 		"secure_boot":                  &hcldec.AttrSpec{Name: "secure_boot", Type: cty.Bool, Required: false},
+		"keep_golden_image":            &hcldec.AttrSpec{Name: "keep_golden_image", Type: cty.Bool, Required: false},
 		"qemu_args":                    &hcldec.AttrSpec{Name: "qemu_args", Type: cty.List(cty.List(cty.String)), Required: false},
 	}
 	return s

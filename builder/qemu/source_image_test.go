@@ -148,13 +148,13 @@ func TestConfigSourceImageRejects(t *testing.T) {
 		raw   map[string]interface{}
 		field string
 	}{
-		{"with iso_url", map[string]interface{}{"source_image": src, "iso_url": "win.iso", "iso_checksum": "none", "winrm_password": "x"}, "source_image: set together with iso_url"},
+		{"with iso_url", map[string]interface{}{"source_image": src, "iso_url": "testdata/win.iso", "iso_checksum": "none", "winrm_password": "x"}, "source_image: set together with iso_url"},
 		{"missing", map[string]interface{}{"source_image": src + ".nope", "winrm_password": "x"}, "source_image:"},
 		{"not qcow2", map[string]interface{}{"source_image": notQcow, "winrm_password": "x"}, "is not a qcow2 image"},
 		{"bad checksum", map[string]interface{}{"source_image": src, "source_image_checksum": "md5:abc", "winrm_password": "x"}, "source_image_checksum:"},
 		{"no password", map[string]interface{}{"source_image": src}, "winrm_password: required with source_image"},
 		{"firmware mismatch", map[string]interface{}{"source_image": src, "firmware": "bios", "winrm_password": "x"}, `firmware = "uefi"`},
-		{"checksum without image", map[string]interface{}{"iso_url": "win.iso", "iso_checksum": "none", "image_name": "x", "source_image_checksum": "none"}, "source_image_checksum: set without source_image"},
+		{"checksum without image", map[string]interface{}{"iso_url": "testdata/win.iso", "iso_checksum": "none", "image_name": "x", "source_image_checksum": "none"}, "source_image_checksum: set without source_image"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.raw["packer_build_name"] = "x"

@@ -16,6 +16,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
 )
 
@@ -33,13 +34,19 @@ type Manifest struct {
 	// the build host; post-processors boot the image with it while it
 	// exists.
 	EFIFirmwareCode string `json:"efi_firmware_code,omitempty"`
-	SecureBoot      bool   `json:"secure_boot"`
-	TPM             bool   `json:"tpm"`
-	TPMState        string `json:"tpm_state,omitempty"`
-	Machine         string `json:"machine"`
-	DiskInterface   string `json:"disk_interface"`
-	NetDevice       string `json:"net_device"`
-	Accelerator     string `json:"accelerator"`
+	// SecureBootCertificates are the X.509 certificates of the Secure
+	// Boot databases (PK, KEK, db, dbx) in EFIVars, as the image left
+	// them: whether the firmware state holds Microsoft's 2023 CAs. No
+	// Glance or Nova image property carries them (a Nova instance gets
+	// its variables from the compute host's firmware template).
+	SecureBootCertificates *efivars.SecureBootCertificates `json:"secure_boot_certificates,omitempty"`
+	SecureBoot             bool                            `json:"secure_boot"`
+	TPM                    bool                            `json:"tpm"`
+	TPMState               string                          `json:"tpm_state,omitempty"`
+	Machine                string                          `json:"machine"`
+	DiskInterface          string                          `json:"disk_interface"`
+	NetDevice              string                          `json:"net_device"`
+	Accelerator            string                          `json:"accelerator"`
 	// SourceImage is the disk the build started from (source_image); the
 	// artifact's disk does not depend on it.
 	SourceImage string `json:"source_image,omitempty"`
@@ -105,6 +112,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 		}
 		m.EFIVars = wbcommon.EFIVarsName
 		files = append(files, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
+		m.SecureBootCertificates = wbcommon.ManifestSecureBootCertificates(ui, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
 	}
 	if c.TPMEnabled() {
 		m.TPMState = wbcommon.TPMStateDirName
@@ -136,7 +144,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	s.written = path
 	files = append(files, path)
 	ui.Say(fmt.Sprintf("Manifest %s: %s", path, strings.TrimSpace(string(b))))
-	state.Put(stateArtifact, &Artifact{dir: c.OutputDir, files: files, manifest: m, state: map[string]interface{}{
+	state.Put(stateArtifact, &Artifact{dir: c.OutputDir, files: files, manifest: m, keep: c.KeepGoldenImage == nil || *c.KeepGoldenImage, state: map[string]interface{}{
 		"manifest": path, "generated_data": state.Get("generated_data"),
 	}})
 	return multistep.ActionContinue

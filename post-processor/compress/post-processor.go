@@ -117,6 +117,9 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 		return nil, err
 	}
 	ui.Say(fmt.Sprintf("Input disk image: %s (%s, %s virtual)", src, info.Format, humanBytes(info.VirtualSize)))
+	if err := checkInput(ctx, ui, src, manifestOf(input)); err != nil {
+		return nil, err
+	}
 
 	// Plan every output first, so a name clash stops the run before any
 	// file is written.
@@ -164,9 +167,10 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 func (w *writer) writeAndFinish() (image.Output, error) {
 	defer w.cleanup()
 	if err := w.write(); err != nil {
-		return image.Output{}, err
+		return image.Output{}, w.explainNoSpace(err)
 	}
-	return w.finish()
+	out, err := w.finish()
+	return out, w.explainNoSpace(err)
 }
 
 // manifestOf is the winbake manifest the input carries: its "manifest"

@@ -351,6 +351,11 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	if (c.ClientCertFile == "") != (c.ClientKeyFile == "") {
 		add("cert: a client certificate needs both cert and key; set both or neither")
 	}
+	if err := checkName(c.Name); err != nil {
+		errs = packersdk.MultiErrorAppend(errs, err)
+	}
+	errs = packersdk.MultiErrorAppend(errs, checkProperties(c.Properties)...)
+	errs = packersdk.MultiErrorAppend(errs, c.checkTLSFiles()...)
 
 	if errs != nil && len(errs.Errors) > 0 {
 		return errs

@@ -2,6 +2,7 @@ package glance
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -79,8 +80,13 @@ func writeQcow2(t *testing.T, path string, rawSize int64) {
 func writeManifest(t *testing.T, path, disk string) qemu.Manifest {
 	t.Helper()
 	agent := true
+	// The disk's SHA-256 as the builder records it, when the disk is there.
+	sum := "00aa"
+	if b, err := os.ReadFile(disk); err == nil {
+		sum = fmt.Sprintf("%x", sha256.Sum256(b))
+	}
 	m := qemu.Manifest{
-		Disk: filepath.Base(disk), Format: "qcow2", SHA256: "00aa", Firmware: "uefi", TPM: true,
+		Disk: filepath.Base(disk), Format: "qcow2", SHA256: sum, Firmware: "uefi", TPM: true,
 		Machine: "q35", DiskInterface: "virtio-scsi", NetDevice: "virtio-net", Accelerator: "tcg",
 		AdminUser: "Administrator", QemuGuestAgent: &agent, ISOChecksum: "sha256:" + strings.Repeat("1f", 32),
 		Updates: []wbcommon.ManifestUpdate{

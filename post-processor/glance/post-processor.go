@@ -57,6 +57,9 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	default:
 		ui.Say("No winbake build manifest found next to the image; only the generic Windows properties are set (set manifest to point at <vm_name>.json)")
 	}
+	if err := checkMergedProperties(ui, c, src); err != nil {
+		return nil, true, false, err
+	}
 
 	client, auth, err := connect(ctx, &c.AuthConfig, getenv)
 	if err != nil {

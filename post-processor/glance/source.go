@@ -24,6 +24,9 @@ type source struct {
 	// Manifest is the winbake build manifest, nil when none is reachable.
 	Manifest     *buildManifest
 	ManifestPath string
+	// recorded is what winbake-compress recorded for the file, nil when
+	// it does not come from winbake-compress.
+	recorded *image.Output
 	// Linux is set for a Linux image (os-release read, or os_type).
 	Linux *linuxSource
 	// ContainerFormat and Properties replace the configured ones (the
@@ -69,7 +72,7 @@ func resolveSource(ctx context.Context, c *Config, a packersdk.Artifact) (*sourc
 		}
 		for _, o := range outputs {
 			if o.DiskFormat != "" {
-				src.Path = o.Path
+				src.Path, src.recorded = o.Path, &o
 				break
 			}
 		}
@@ -110,6 +113,9 @@ func resolveSource(ctx context.Context, c *Config, a packersdk.Artifact) (*sourc
 	}
 	if manifestPath == "" {
 		manifestPath = findManifest(src.Path)
+	}
+	if err := src.check(ctx, manifestPath); err != nil {
+		return nil, err
 	}
 	if manifestPath != "" {
 		m, err := readManifest(manifestPath)

@@ -68,14 +68,14 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 			img.path, describeFiletype(detected), img.format, img.filetype)
 	}
 	ui.Say(fmt.Sprintf("Checking %s (%s, MAAS filetype %s)", img.path, humanBytes(img.size), img.filetype))
-	sum, size, err := hashFile(img.path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", img.path, err)
-	}
-	if sum != img.sha256 || size != img.size {
+	sum, size, streamErr := checkInputStream(ctx, img)
+	if sum != "" && (sum != img.sha256 || size != img.size) {
 		return nil, fmt.Errorf("%s has sha256 %s and %d bytes, but winbake-compress recorded sha256 %s and %d bytes; "+
 			"the file was changed after winbake-compress wrote it, rerun the build (with -force)",
 			img.path, sum, size, img.sha256, img.size)
+	}
+	if streamErr != nil {
+		return nil, streamErr
 	}
 
 	creds, err := maasapi.ParseAPIKey(c.APIKey)

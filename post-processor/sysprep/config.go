@@ -17,6 +17,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/fetch"
@@ -82,9 +83,13 @@ type Config struct {
 	HostPortMax int `mapstructure:"host_port_max" required:"false"`
 
 	// Per-user Appx packages removed (for all users) before sysprep, by
-	// package name. Defaults to the packages known to block sysprep:
+	// package name: a first pass. Packages that sysprep itself names in
+	// setupact.log as installed for a user but not provisioned are removed
+	// after a failed run whether or not they are listed here, and sysprep
+	// runs again. Defaults to the packages known to block sysprep:
 	// `["Microsoft.OneDriveSync", "Microsoft.Edge.GameAssist"]`. Set `[]`
-	// to remove none. The build log names each package removed.
+	// to remove none before sysprep. The build log names each package
+	// removed.
 	RemoveAppxPackages []string `mapstructure:"remove_appx_packages" required:"false"`
 	// Skip `Optimize-Volume -ReTrim` of drive C: before sysprep. The trim
 	// hands the free space back to the qcow2 disk (it is attached with
@@ -168,7 +173,9 @@ var optionName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 // Prepare decodes raws into c, fills in defaults and validates the result.
 // Every error names the HCL field and what is accepted.
 func (c *Config) Prepare(raws ...interface{}) error {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -214,6 +221,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		Accelerator: c.Accelerator, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
 		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
 	}
+	c.vm.SetGiven(md.Keys)
 	add(c.vm.Prepare(&c.ctx)...)
 	c.Accelerator, c.CPUs, c.MemoryMB, c.HostPortMin, c.HostPortMax = c.vm.Accelerator, c.vm.CPUs, c.vm.MemoryMB, c.vm.HostPortMin, c.vm.HostPortMax
 	if c.EFIFirmwareCode != "" {

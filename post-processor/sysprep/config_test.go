@@ -55,6 +55,8 @@ func TestConfigErrors(t *testing.T) {
 		{"vm_name", map[string]interface{}{"vm_name": "a/b"}, `vm_name: "a/b" must be a file name`},
 		{"appx", map[string]interface{}{"remove_appx_packages": []string{"Microsoft.OneDrive Sync"}}, `remove_appx_packages: "Microsoft.OneDrive Sync" is not an Appx package name`},
 		{"cpus", map[string]interface{}{"cpus": 100}, "cpus: 100 is out of range"},
+		{"cpus = 0", map[string]interface{}{"cpus": 0}, "cpus: 0 is out of range; use 1 to 64"},
+		{"memory = 0", map[string]interface{}{"memory": 0}, "memory: 0 MiB is out of range"},
 		{"accelerator", map[string]interface{}{"accelerator": "hvf"}, `accelerator: "hvf" is not supported`},
 		{"efi code", map[string]interface{}{"efi_firmware_code": "/nonexistent/OVMF_CODE.fd"}, "efi_firmware_code: stat /nonexistent/OVMF_CODE.fd"},
 		{"msi missing", map[string]interface{}{"cloudbase_init": map[string]interface{}{}}, "cloudbase_init.msi: required"},

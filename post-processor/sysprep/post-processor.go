@@ -42,6 +42,9 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if err != nil {
 		return nil, keep, false, err
 	}
+	if err := checkInputDisk(ctx, ui, in); err != nil {
+		return nil, keep, false, err
+	}
 	out, name, err := p.outputPaths(in)
 	if err != nil {
 		return nil, keep, false, err

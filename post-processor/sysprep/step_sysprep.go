@@ -36,10 +36,17 @@ const (
 // IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE (sysprep.exe, a GUI program, may
 // return before it has finished), so success is what Windows itself
 // reports, and only then powers Windows off and waits for the VM to stop,
-// all within Timeout. Sysprep failing is reported with setuperr.log.
+// all within Timeout.
+//
+// A failed run is read in sysprep's setupact.log (step_appx_blockers.go):
+// when it names Appx packages installed for a user but not provisioned,
+// which it had not named before, they are removed for all users (and their
+// provisioned copies) and sysprep runs again; anything else fails with the
+// run's error lines (setuperr.log when the run left none in setupact.log).
 //
 // Uses state: "ui", "communicator", StateDriver, stateAgentUploaded,
-// stateCloudbaseInit.
+// stateCloudbaseInit, stateRemovedAppx.
+// Produces state: stateRemovedAppx (with the packages sysprep named).
 type stepSysprep struct {
 	Timeout time.Duration
 	// Poll is how often the image state is read (default 5s).
@@ -51,7 +58,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 	comm := communicatorOf(state)
 	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
 
-	if st, err := imageState(ctx, comm); err != nil {
+	if st, err := imageStateOf(ctx, comm); err != nil {
 		return halt(state, ui, fmt.Errorf("reading the image state: %w", err))
 	} else if st != ImageStateComplete {
 		return halt(state, ui, fmt.Errorf("the image state is %q, not %s: sysprep runs on an installed Windows that was not generalized", st, ImageStateComplete))
@@ -86,40 +93,124 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 	}
 
 	command := fmt.Sprintf(`%s /generalize /oobe /quit /quiet /unattend:"%s"`, sysprepExe, unattend)
-	ui.Say("Running " + command)
-	r, err := runGuestUntil(waitCtx, comm, command)
-	switch {
-	case waitCtx.Err() != nil:
-		return timedOut("finish")
-	case err != nil:
-		return halt(state, ui, fmt.Errorf("running sysprep: %w", err))
+	removed, _ := state.Get(stateRemovedAppx).([]string)
+	var named []string // the packages sysprep named and winbake removed
+	for run := 1; ; run++ {
+		before, err := readSysprepLog(waitCtx, comm)
+		if waitCtx.Err() != nil {
+			return timedOut("finish")
+		}
+		if err != nil {
+			return halt(state, ui, fmt.Errorf("reading %s: %w", sysprepActLog, err))
+		}
+		ui.Say("Running " + command)
+		r, err := runGuestUntil(waitCtx, comm, command)
+		switch {
+		case waitCtx.Err() != nil:
+			return timedOut("finish")
+		case err != nil:
+			return halt(state, ui, fmt.Errorf("running sysprep: %w", err))
+		}
+		imageState, failed, err := s.waitOutcome(waitCtx, comm, r.ExitStatus, before)
+		switch {
+		case waitCtx.Err() != nil:
+			return timedOut("generalize Windows")
+		case err != nil:
+			return halt(state, ui, err)
+		case failed == nil:
+			state.Put(stateRemovedAppx, removed)
+			ui.Say(fmt.Sprintf("Windows reports %s after %s; powering it off", ImageStateGeneralized, time.Since(start).Round(time.Second)))
+			return s.powerOff(ctx, waitCtx, state, timedOut, start)
+		}
+		// When sysprep failed in its validation, before changing anything
+		// (the image state is still IMAGE_STATE_COMPLETE), and names Appx
+		// packages it has not named before, remove them and run it again.
+		// An image left IMAGE_STATE_UNDEPLOYABLE failed in a phase and
+		// "must be reinstalled" (Microsoft, "Windows Setup States").
+		fresh := len(failed.Blockers) > 0 && run < maxSysprepRuns && imageState == ImageStateComplete
+		for _, b := range failed.Blockers {
+			fresh = fresh && !contains(named, b)
+		}
+		if !fresh {
+			why := ""
+			if imageState != ImageStateComplete {
+				why = " (sysprep failed past its validation; Windows Setup States says an image in that state must be reinstalled, so winbake does not run sysprep again)"
+			} else if len(failed.Blockers) > 0 && run >= maxSysprepRuns {
+				why = fmt.Sprintf(" (sysprep ran %d times, naming another Appx package each time)", run)
+			} else if len(failed.Blockers) > 0 {
+				why = fmt.Sprintf(" (it names %s again after winbake removed it)", strings.Join(failed.Blockers, ", "))
+			}
+			return halt(state, ui, fmt.Errorf("sysprep ended with exit code %d and Windows is not generalized (image state %s)%s; %s",
+				r.ExitStatus, imageState, why, failed.Excerpt))
+		}
+		for _, b := range failed.Blockers {
+			if err := removeAppxBlocker(waitCtx, ui, comm, b); err != nil {
+				if waitCtx.Err() != nil {
+					return timedOut("finish")
+				}
+				return halt(state, ui, err)
+			}
+			named = append(named, b)
+			removed = append(removed, b)
+		}
+		state.Put(stateRemovedAppx, removed)
 	}
+}
+
+// waitOutcome reads the image state until Windows is generalized (failed
+// nil) or sysprep's run failed: it exited non-zero, or setupact.log shows
+// a new run that failed (sysprep.exe may return before it has finished,
+// so a zero exit is not yet success). before is setupact.log as it was
+// before this run: sysprep appends to it.
+func (s *stepSysprep) waitOutcome(ctx context.Context, comm packersdk.Communicator, exitStatus int, before string) (imageState string, failed *sysprepRun, err error) {
 	poll := s.Poll
 	if poll == 0 {
 		poll = 5 * time.Second
 	}
 	for {
-		st, err := imageState(waitCtx, comm)
-		if waitCtx.Err() != nil {
-			return timedOut("generalize Windows")
+		st, err := imageStateOf(ctx, comm)
+		if ctx.Err() != nil {
+			return st, nil, ctx.Err()
 		}
 		if err != nil {
-			return halt(state, ui, fmt.Errorf("reading the image state after sysprep: %w", err))
+			return st, nil, fmt.Errorf("reading the image state after sysprep: %w", err)
 		}
 		if st == ImageStateGeneralized {
-			break
+			return st, nil, nil
 		}
-		if r.ExitStatus != 0 {
-			return halt(state, ui, fmt.Errorf("sysprep ended with exit code %d and Windows is not generalized (image state %s): %s", r.ExitStatus, st, s.sysprepErrors(ctx, comm)))
+		log, err := readSysprepLog(ctx, comm)
+		if ctx.Err() != nil {
+			return st, nil, ctx.Err()
+		}
+		if err != nil {
+			return st, nil, fmt.Errorf("reading %s: %w", sysprepActLog, err)
+		}
+		run := lastSysprepRun(log)
+		// A run of its own: one that starts after the old log, or a log
+		// that is not the old one continued.
+		newRun := run.Text != "" && (run.Start >= len(strings.ReplaceAll(before, "\r\n", "\n")) || !strings.HasPrefix(log, before))
+		switch {
+		case newRun && (run.Failed || exitStatus != 0):
+			run.Excerpt = sysprepActLog + ":\n" + run.Excerpt
+			return st, &run, nil
+		case exitStatus != 0:
+			// No run of its own in setupact.log: quote setuperr.log.
+			return st, &sysprepRun{Excerpt: s.sysprepErrors(ctx, comm)}, nil
 		}
 		select {
-		case <-waitCtx.Done():
-			return timedOut("generalize Windows")
+		case <-ctx.Done():
+			return st, nil, ctx.Err()
 		case <-time.After(poll):
 		}
 	}
-	ui.Say(fmt.Sprintf("Windows reports %s after %s; powering it off", ImageStateGeneralized, time.Since(start).Round(time.Second)))
+}
 
+// powerOff shuts Windows down once it is generalized and waits for the VM
+// to stop.
+func (s *stepSysprep) powerOff(ctx, waitCtx context.Context, state multistep.StateBag, timedOut func(string) multistep.StepAction, start time.Time) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	comm := communicatorOf(state)
+	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
 	// The connection may end before shutdown.exe answers; the VM stopping
 	// is what counts.
 	if r, err := runGuestUntil(waitCtx, comm, "shutdown /s /t 0"); err != nil {
@@ -137,8 +228,8 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 	return multistep.ActionContinue
 }
 
-// imageState reads the image state Windows Setup records.
-func imageState(ctx context.Context, comm packersdk.Communicator) (string, error) {
+// imageStateOf reads the image state Windows Setup records.
+func imageStateOf(ctx context.Context, comm packersdk.Communicator) (string, error) {
 	r, err := runScript(ctx, comm, "image-state.ps1", nil)
 	return strings.TrimSpace(r.Stdout), err
 }

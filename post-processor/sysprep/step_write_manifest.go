@@ -66,6 +66,8 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	if m.EFIVars != "" {
 		m.EFIVars = wbcommon.EFIVarsName
 		files = append(files, filepath.Join(s.OutputDir, wbcommon.EFIVarsName))
+		// Read again: Windows may have updated db or dbx while it ran.
+		m.SecureBootCertificates = wbcommon.ManifestSecureBootCertificates(ui, filepath.Join(s.OutputDir, wbcommon.EFIVarsName))
 	}
 	if m.TPM {
 		m.TPMState = wbcommon.TPMStateDirName

@@ -2,9 +2,12 @@ package sysprep
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,13 +40,14 @@ func goldenImage(t *testing.T, mutate func(m *Manifest)) (dir string, art *fakeA
 	if err := os.MkdirAll(filepath.Join(dir, "tpm"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{"standin.qcow2": "QFI\xfbdisk", "efivars.fd": "vars", "tpm/tpm2-00.permall": "tpm state"}
+	files := map[string]string{"efivars.fd": "vars", "tpm/tpm2-00.permall": "tpm state"}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	m := Manifest{Manifest: qemu.Manifest{Disk: "standin.qcow2", Format: "qcow2", SHA256: strings.Repeat("a", 64), Firmware: "uefi",
+	sum := testQcow2(t, filepath.Join(dir, "standin.qcow2"))
+	m := Manifest{Manifest: qemu.Manifest{Disk: "standin.qcow2", Format: "qcow2", SHA256: sum, Firmware: "uefi",
 		EFIVars: "efivars.fd", TPM: true, TPMState: "tpm", Machine: "q35", DiskInterface: "sata", NetDevice: "e1000"}}
 	if mutate != nil {
 		mutate(&m)
@@ -205,4 +209,18 @@ func TestStepRemoveAppxWithoutAppxModule(t *testing.T) {
 	if !strings.Contains(comm.StartCmd.Command, "-EncodedCommand") {
 		t.Errorf("command %q", comm.StartCmd.Command)
 	}
+}
+
+// testQcow2 writes a small, intact qcow2 disk (the post-processor checks
+// its input with qemu-img check) and returns its SHA-256.
+func testQcow2(t *testing.T, path string) string {
+	t.Helper()
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", path, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img create: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b))
 }

@@ -15,6 +15,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
@@ -186,7 +187,9 @@ func boolOr(b *bool, def bool) bool {
 
 // Prepare decodes raws into c, fills in defaults and validates the result.
 func (c *Config) Prepare(raws ...interface{}) error {
+	var md mapstructure.Metadata
 	err := config.Decode(c, &config.DecodeOpts{
+		Metadata:           &md,
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
@@ -325,6 +328,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		Accelerator: c.Accelerator, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
 		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
 	}
+	c.vm.SetGiven(md.Keys)
 	add(c.vm.Prepare(&c.ctx)...)
 	c.Accelerator, c.CPUs, c.MemoryMB, c.HostPortMin, c.HostPortMax = c.vm.Accelerator, c.vm.CPUs, c.vm.MemoryMB, c.vm.HostPortMin, c.vm.HostPortMax
 	if c.EFIFirmwareCode != "" {

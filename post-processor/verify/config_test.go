@@ -40,6 +40,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{map[string]interface{}{"timeout": "-1m"}, "timeout: -1m0s is negative"},
 		{map[string]interface{}{"winrm_timeout": "-1m"}, "winrm_timeout: -1m0s is negative"},
 		{map[string]interface{}{"cpus": 65}, "cpus"},
+		{map[string]interface{}{"cpus": 0}, "cpus: 0 is out of range; use 1 to 64"},
 		{map[string]interface{}{"inject_admin_password": false}, "inject_admin_password: false leaves WinRM only the password cloudbase-init posts to the metadata service; set metadata_service = true, or keep_winrm = false"},
 		{map[string]interface{}{"mode": "maas", "inject_admin_password": false}, "inject_admin_password: false leaves WinRM only the password cloudbase-init posts, and MAAS takes none"},
 	} {

@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 )
 
 // verifyLinux boots a Linux image as Nova would (config drive, a root disk
@@ -24,6 +25,9 @@ func (p *PostProcessor) verifyLinux(ctx context.Context, ui packersdk.Ui, input 
 	}
 	li, in, err := readLinuxInput(ctx, c, input)
 	if err != nil {
+		return err
+	}
+	if _, err := diskcheck.Check(ctx, "disk", li.Disk); err != nil {
 		return err
 	}
 	if li.OSRelease != nil {

@@ -46,6 +46,9 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if err != nil {
 		return nil, keep, forceKeep, err
 	}
+	if err := checkInputDisk(ctx, ui, input, in); err != nil {
+		return nil, keep, forceKeep, err
+	}
 	host := wbcommon.DefaultHostPaths
 	if p.host != nil {
 		host = *p.host

@@ -3,8 +3,11 @@ package verify
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,12 +50,13 @@ func generalizedImage(t *testing.T) (string, *fakeArtifact) {
 	if err := os.MkdirAll(filepath.Join(dir, "tpm"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, content := range map[string]string{"standin.qcow2": "QFI\xfbdisk", "efivars.fd": "vars", "tpm/tpm2-00.permall": "tpm state"} {
+	for name, content := range map[string]string{"efivars.fd": "vars", "tpm/tpm2-00.permall": "tpm state"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	m := sysprep.Manifest{Manifest: qemu.Manifest{Disk: "standin.qcow2", Format: "qcow2", SHA256: strings.Repeat("a", 64), Firmware: "uefi",
+	sum := testQcow2(t, filepath.Join(dir, "standin.qcow2"))
+	m := sysprep.Manifest{Manifest: qemu.Manifest{Disk: "standin.qcow2", Format: "qcow2", SHA256: sum, Firmware: "uefi",
 		EFIVars: "efivars.fd", TPM: true, TPMState: "tpm", Machine: "q35", DiskInterface: "sata", NetDevice: "e1000"}, Generalized: true, CloudbaseInit: true}
 	b, _ := json.Marshal(m)
 	manifest := filepath.Join(dir, "standin.json")
@@ -128,7 +132,14 @@ func TestPostProcessBootsAThrowawayOverlayWithAConfigDrive(t *testing.T) {
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("instance files left: %v", left)
 	}
-	for name, want := range map[string]string{"standin.qcow2": "QFI\xfbdisk", "efivars.fd": "vars", "tpm/tpm2-00.permall": "tpm state"} {
+	var recorded sysprep.Manifest
+	if b, err := os.ReadFile(filepath.Join(dir, "standin.json")); err != nil || json.Unmarshal(b, &recorded) != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "standin.qcow2")); fmt.Sprintf("%x", sha256.Sum256(b)) != recorded.SHA256 {
+		t.Error("the disk changed")
+	}
+	for name, want := range map[string]string{"efivars.fd": "vars", "tpm/tpm2-00.permall": "tpm state"} {
 		if b, _ := os.ReadFile(filepath.Join(dir, name)); string(b) != want {
 			t.Errorf("%s changed to %q", name, b)
 		}
@@ -202,4 +213,18 @@ func TestReadInputBootsTheCompressedFile(t *testing.T) {
 		!strings.Contains(err.Error(), "carries no winbake manifest") {
 		t.Errorf("no manifest: error %v", err)
 	}
+}
+
+// testQcow2 writes a small, intact qcow2 disk (the post-processor checks
+// its input with qemu-img check) and returns its SHA-256.
+func testQcow2(t *testing.T, path string) string {
+	t.Helper()
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", path, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img create: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b))
 }

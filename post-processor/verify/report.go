@@ -15,6 +15,9 @@ const (
 	ResultPass   = "pass"
 	ResultFail   = "fail"
 	ResultNotRun = "not run"
+	// ResultWarn and ResultInfo report what does not fail the image.
+	ResultWarn = "warn"
+	ResultInfo = "info"
 )
 
 // CheckResult is one check of the report.
@@ -73,6 +76,11 @@ func (r *Report) Table() string {
 	w.Flush()
 	if r.Passed {
 		b.WriteString("All checks passed.\n")
+		for _, c := range r.Checks {
+			if c.Result == ResultWarn {
+				fmt.Fprintf(&b, "Warning: %s\n", c.Name)
+			}
+		}
 	} else {
 		fmt.Fprintf(&b, "FAILED: %s\n", strings.Join(r.Failed(), ", "))
 	}

@@ -82,6 +82,7 @@ func (s *stepCheck) report(ctx context.Context, state multistep.StateBag, k *che
 	serial, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
 	report := &Report{Image: in.ManifestPath, Mode: s.Config.Mode, Instance: inst.Metadata.UUID, Hostname: s.Config.Hostname}
 	k.Run(ctx, report)
+	checkSecureBootCertificates(in, report)
 	report.Finished = time.Now().UTC()
 	report.Passed = len(report.Failed()) == 0
 	state.Put(stateReport, report)

@@ -30,7 +30,8 @@ type Config struct {
 	// winbake orders them itself: servicing stack first, then the
 	// cumulative update (a 24H2-layout target with its checkpoint
 	// cumulative updates in one DISM call pointed at the target), then
-	// .NET, then the rest. Each glob must match at least one file.
+	// .NET, then the rest. Each glob must match at least one file, and
+	// each file must be a .msu or .cab: `packer validate` checks both.
 	Packages []string `mapstructure:"packages" required:"false"`
 	// Further packages, one block each: a local `path` or a remote `url`
 	// with its `checksum`, and optionally the `kind` to install it as.
@@ -86,7 +87,7 @@ type PackageConfig struct {
 	// (`PACKER_CACHE_DIR`) and reused while its checksum matches.
 	URL string `mapstructure:"url" required:"false"`
 	// The package's checksum as `sha256:<64 hex digits>`; required with
-	// `url`, checked with `path` when given.
+	// `url`, checked with `path` when given (at `packer validate`).
 	Checksum string `mapstructure:"checksum" required:"false"`
 	// Install the package as this kind instead of the one read from its
 	// metadata: `servicing_stack`, `cumulative`, `checkpoint`, `dotnet` or
@@ -186,6 +187,9 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		if a.v != "" && !validIP(a.v) {
 			add("%s %q: want an IP address", a.field, a.v)
 		}
+	}
+	for _, err := range c.checkPackageFiles() {
+		errs = packersdk.MultiErrorAppend(errs, err)
 	}
 	if errs != nil && len(errs.Errors) > 0 {
 		return errs

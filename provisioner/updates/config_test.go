@@ -2,6 +2,8 @@ package updates
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,9 +11,19 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
+// testPackageGlob is a glob matching one (empty) .msu file.
+func testPackageGlob(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "windows10.0-kb5044281-x64.msu"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "*.msu")
+}
+
 func TestPrepareDefaults(t *testing.T) {
 	var c Config
-	if err := c.Prepare(map[string]any{"packages": []string{"x/*.msu"}}); err != nil {
+	glob := testPackageGlob(t)
+	if err := c.Prepare(map[string]any{"packages": []string{glob}}); err != nil {
 		t.Fatal(err)
 	}
 	if c.Delivery != "http" || c.MaxReboots != 10 || c.Retries != 2 || c.RestartTimeout != 30*time.Minute ||
@@ -19,7 +31,7 @@ func TestPrepareDefaults(t *testing.T) {
 		t.Errorf("defaults %+v", c)
 	}
 	c = Config{}
-	if err := c.Prepare(map[string]any{"packages": []string{"x/*.msu"}, "retries": 0}); err != nil || c.Retries != 0 {
+	if err := c.Prepare(map[string]any{"packages": []string{glob}, "retries": 0}); err != nil || c.Retries != 0 {
 		t.Errorf("retries = 0: %d, %v", c.Retries, err)
 	}
 }
@@ -49,12 +61,15 @@ func TestPrepareErrors(t *testing.T) {
 	}
 }
 
+// A glob matching nothing is refused at packer validate, and again when
+// the build resolves the packages (the files may have gone since).
 func TestGlobMatchingNothing(t *testing.T) {
 	var c Config
-	if err := c.Prepare(map[string]any{"packages": []string{t.TempDir() + "/*.msu"}}); err != nil {
-		t.Fatal(err)
+	glob := t.TempDir() + "/*.msu"
+	if err := c.Prepare(map[string]any{"packages": []string{glob}}); err == nil || !strings.Contains(err.Error(), "packages[0]: \""+glob+"\" matches no file") {
+		t.Fatalf("Prepare: %v", err)
 	}
-	_, err := c.resolvePackages(context.Background(), packersdk.TestUi(t))
+	_, err := (&Config{Packages: []string{glob}}).resolvePackages(context.Background(), packersdk.TestUi(t))
 	if err == nil || !strings.Contains(err.Error(), "packages[0]") || !strings.Contains(err.Error(), "matches no file") {
 		t.Errorf("err %v", err)
 	}

@@ -107,13 +107,17 @@
 // (a parse failure runs nothing), then run: pipelines ending in Out-Null,
 // assignments, if/elseif/else, exit, return, throw; strings (verbatim and
 // expandable with $var, $env:X and $(...)), numbers, (...), $(...), @(...),
-// the comma, -f, -eq/-ne/-gt/-ge/-lt/-le/-like, + and -, -not, -and, -or;
+// the comma, -f, -eq/-ne/-gt/-ge/-lt/-le/-like, -contains/-notcontains,
+// + and -, -not, -and, -or;
 // members of strings and paths, [System.Net.Dns]::GetHostName(),
 // [System.IO.Path], [System.IO.File], [System.Convert] base64; the cmdlets
 // Write-Host (lines end in "\n"), Write-Output/echo (pipeline output ends
 // in "\r\n"), Write-Error, Start-Sleep, Test-Path (files, HKLM:/HKCU:
 // registry keys, variable: and env:), Get-Location/pwd, Set-Location,
-// Remove-Item, New-Item, mkdir, Get-Content, Set-Content; native programs with
+// Remove-Item, New-Item, mkdir, Get-Content, Set-Content, and what
+// winbake-sysprep uses (sysprep_guest.go, appx.go: Get-/Add-/Remove-
+// AppxPackage, Get-/Remove-AppxProvisionedPackage -Online, Optimize-Volume,
+// Get-ItemProperty, Start-Process -Wait, Get-Command); native programs with
 // Windows PowerShell 5.1's argument passing (blanks quoted, empty arguments
 // dropped), $LASTEXITCODE and $?; the automatic and preference variables
 // of 5.1 on Server 2022 ($PSVersionTable, $PID, $Host, $PSHOME, $HOME,
@@ -210,7 +214,10 @@
 // and <name>.xml); DISM on an extracted .cab installs it as its .msu.
 // WSUSSCAN.cab is not a package. sysprep: /oobe with /shutdown, /reboot or
 // /quit, optional /generalize, /quiet, /mode:vm, /unattend:<file>; it fails
-// (exit 1, setuperr.log) while a reboot is pending; otherwise, after
+// (exit 1, setupact.log and setuperr.log) while a reboot is pending and,
+// with /generalize, while an Appx package is installed for a user but not
+// provisioned (appx.go: the Appx provider's lines, one package per run, the
+// image state unchanged); otherwise, after
 // PowerOptions.SysprepTime, it generalizes (Generalized, ImageState) and
 // shuts down or restarts the machine under the running command, which
 // never returns, as over WinRM.

@@ -114,25 +114,23 @@ func (m *Machine) runSysprep(p *proc) uint32 {
 			return 2
 		}
 	}
-	logDir := `C:\Windows\System32\Sysprep\Panther\`
-	logLine := func(file, line string) {
-		if w, err := m.files.Append(logDir + file); err == nil {
-			fmt.Fprintf(w, "%s, Info                  SYSPRP %s\r\n", m.clock.Now().Format("2006-01-02 15:04:05"), line)
-			w.Close()
-		}
-	}
-	logLine("setupact.log", "======== Sysprep started ========")
+	log := sysprepLog{m}
+	log.begin()
 	m.mu.Lock()
 	pending := m.anyPendingLocked()
 	m.mu.Unlock()
 	if pending {
-		logLine("setuperr.log", "Sysprep_Clean_Validate_Opk: There are one or more Windows updates that require a reboot. To run Sysprep, reboot the computer and restart the application.[gle=0x000036b7]")
+		log.errorf("", "Sysprep_Clean_Validate_Opk: There are one or more Windows updates that require a reboot. To run Sysprep, reboot the computer and restart the application.[gle=0x000036b7]")
+		log.end()
 		return 1
 	}
-	if blocker := m.appxSysprepBlocker(); blocker != "" {
-		logLine("setupact.log", blocker)
-		logLine("setuperr.log", blocker)
-		logLine("setuperr.log", "Failed to remove apps for the current user: 0x80073cf2.")
+	// The Appx provider validates the generalize phase only (appx.go). A
+	// failed validation changes nothing: the image state stays as it was
+	// and sysprep may run again. The exit code of a failed run is not from
+	// a capture; winbake reads the image state and setupact.log instead.
+	if blocker := m.appxSysprepBlocker(); generalize && blocker != "" {
+		log.appxBlocked(blocker)
+		log.end()
 		return 1
 	}
 	if err := sleep(p.ctx, m.clock, m.opts.Power.SysprepTime); err != nil {
@@ -145,7 +143,7 @@ func (m *Machine) runSysprep(p *proc) uint32 {
 		m.saveLocked()
 		m.mu.Unlock()
 	}
-	logLine("setupact.log", "======== Sysprep succeeded ========")
+	log.end()
 	var e Errno
 	switch action {
 	case "quit":

@@ -241,6 +241,25 @@ func (rt *psRuntime) binary(x *psBinary, e *psElem) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x.op == "-contains" || x.op == "-notcontains" {
+		// The left side is a collection (a scalar is a collection of one);
+		// an item matches as -eq matches it (about_Comparison_Operators).
+		items, isArr := l.([]any)
+		if !isArr {
+			items = []any{l}
+		}
+		found := false
+		for _, item := range items {
+			if o, ok := r.(psStructured); ok {
+				return nil, &psUnsupported{msg: fmt.Sprintf("%s with a %s operand", x.op, o.typeName()), at: e.at}
+			}
+			if psEqual(item, r) {
+				found = true
+				break
+			}
+		}
+		return found == (x.op == "-contains"), nil
+	}
 	if _, isArr := l.([]any); isArr && x.op != "-f" && x.op != "+" {
 		return nil, &psUnsupported{msg: fmt.Sprintf("%s with an array on the left", x.op), at: e.at}
 	}

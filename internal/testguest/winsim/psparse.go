@@ -584,7 +584,7 @@ func (p *psParser) logical() psExpr {
 }
 
 var psComparisonOps = []string{"-eq", "-ne", "-gt", "-ge", "-lt", "-le", "-like", "-notlike",
-	"-ieq", "-ine", "-ceq", "-cne", "-ilike", "-inotlike"}
+	"-ieq", "-ine", "-ceq", "-cne", "-ilike", "-inotlike", "-contains", "-notcontains"}
 
 func (p *psParser) comparison() psExpr {
 	l := p.additive()
@@ -603,8 +603,10 @@ func (p *psParser) comparison() psExpr {
 			p.pos = save
 			return l
 		}
-		op = strings.TrimPrefix(strings.TrimPrefix(op, "-i"), "-")
-		op = "-" + strings.TrimPrefix(op, "c")
+		if op != "-contains" {
+			op = strings.TrimPrefix(strings.TrimPrefix(op, "-i"), "-")
+			op = "-" + strings.TrimPrefix(op, "c")
+		}
 		l = &psBinary{op: op, l: l, r: p.additive()}
 	}
 }

@@ -79,8 +79,8 @@ func (m *Machine) AppxPackages() []AppxPackage {
 	return out
 }
 
-// appxSysprepBlocker returns sysprep's log line for the first package
-// installed for a user but not provisioned, or "".
+// appxSysprepBlocker returns the first package installed for a user but
+// not provisioned (sysprep's Appx provider names one per run), or "".
 func (m *Machine) appxSysprepBlocker() string {
 	pkgs := m.AppxPackages()
 	provisioned := map[string]bool{}
@@ -91,7 +91,7 @@ func (m *Machine) appxSysprepBlocker() string {
 	}
 	for _, p := range pkgs {
 		if p.User != "" && !provisioned[strings.ToLower(p.FullName)] {
-			return fmt.Sprintf("Package %s was installed for a user, but not provisioned for all users. This package will not function properly in the sysprep image.", p.FullName)
+			return p.FullName
 		}
 	}
 	return ""
