@@ -2,8 +2,9 @@
 # Delivery benchmark of winbake-updates (make bench-updates): 1 GiB of
 # update packages into the stand-in guest through the HTTP channel (package
 # server + winbake-agent fetch) against Packer's WinRM upload of a 16 MiB
-# sample, same guest, same run. The last line is
-#   updates-delivery speedup: N.Nx
+# sample, same guest, same run, and against a plain loopback HTTP copy of
+# the same packages into files on the same disk. The last line is
+#   updates-delivery speedup: N.Nx over WinRM; HTTP delivery G.GG GiB/s, R.RR of a plain loopback copy (G.GG GiB/s)
 # WINBAKE_BENCH_HTTP_MIB and WINBAKE_BENCH_WINRM_MIB change the sizes.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -12,6 +12,7 @@ packages=(
   grub-common grub-pc-bin grub-efi-amd64-bin          # the stand-in ISO's BIOS boot, an unsigned UEFI GRUB for tests
   sbsigntool                                          # sbverify: the stand-in's Secure Boot chain is signed
   xz-utils                                            # dd.xz output
+  pigz                                                # bench-compress: the parallel gzip users would run
   libvirt-daemon-system libvirt-daemon-driver-qemu   # a real libvirtd for winbake-libvirt tests
   dnsmasq-base iptables                               # libvirt networks: DHCP leases, firewall rules
   openssh-server                                      # qemu+libssh: sshd on loopback in front of libvirtd

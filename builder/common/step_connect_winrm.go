@@ -26,8 +26,8 @@ const StateWinRMTransporter = "winbake_winrm_transporter"
 // delete their shells before the VM is stopped.
 const cleanupSettleTime = time.Minute
 
-// StepConnectWinRM waits for WinRM with Packer's StepConnect, its WinRM
-// client going through a guestcmd.Transport: every request has
+// StepConnectWinRM waits for WinRM with Packer's StepConnect (trying every
+// second, see stepWaitWinRM), its WinRM client going through a guestcmd.Transport: every request has
 // guestcmd.DefaultResponseTimeout for its answer, and the communicator put into
 // the state is a guestcmd.Guard. When the build's context ends (Ctrl-C,
 // the VM exiting), the commands in flight, a provisioner's included, are
@@ -51,6 +51,9 @@ type StepConnectWinRM struct {
 	// any, is used. With winrm_no_proxy it gets a nil dial (no proxy, no
 	// guestcmd), and Packer's proxy transport is not installed over it.
 	Transporter WinRMTransporter
+	// Poll is the pause between tries while the guest boots (WinRMPoll
+	// by default).
+	Poll time.Duration
 
 	inner *communicator.StepConnect
 	guard *guestcmd.Guard
@@ -83,7 +86,8 @@ func (s *StepConnectWinRM) Run(ctx context.Context, state multistep.StateBag) mu
 	case s.Config.WinRMNoProxy:
 		log.Printf("winrm_no_proxy: WinRM requests go through Packer's own transport and cannot be aborted")
 	}
-	s.inner = &communicator.StepConnect{Config: config, Host: s.Host, WinRMPort: s.WinRMPort}
+	s.inner = &communicator.StepConnect{Config: config, Host: s.Host, WinRMPort: s.WinRMPort,
+		CustomConnect: map[string]multistep.Step{"winrm": &stepWaitWinRM{Config: config, Host: s.Host, WinRMPort: s.WinRMPort, Poll: s.Poll}}}
 	action := s.inner.Run(ctx, state)
 	comm, ok := state.Get("communicator").(packersdk.Communicator)
 	if !ok || comm == nil || transport == nil {

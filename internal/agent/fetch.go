@@ -86,7 +86,8 @@ func runFetch(ctx context.Context, e *env, args []string, flags map[string]strin
 	return res, nil
 }
 
-// download streams url into dest through Files, hashing as it goes.
+// download streams url into dest through Files, hashing as it goes (on
+// another core than the writing).
 func download(ctx context.Context, e *env, rawURL, dest string, size int64) (int64, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
@@ -111,7 +112,7 @@ func download(ctx context.Context, e *env, rawURL, dest string, size int64) (int
 	}
 	h := sha256.New()
 	pw := &progressWriter{e: e, dest: dest, total: size}
-	n, err := io.CopyBuffer(io.MultiWriter(w, h, pw), resp.Body, make([]byte, 1<<20))
+	n, err := copyHashing(w, resp.Body, h, pw.add)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
@@ -128,8 +129,8 @@ type progressWriter struct {
 	nextPrint int64
 }
 
-func (p *progressWriter) Write(b []byte) (int, error) {
-	p.n += int64(len(b))
+func (p *progressWriter) add(n int) {
+	p.n += int64(n)
 	if p.n >= p.nextPrint+fetchProgressEvery {
 		p.nextPrint = p.n
 		if p.total > 0 {
@@ -138,7 +139,6 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 			p.e.progress("%s: %d MiB", p.dest, p.n>>20)
 		}
 	}
-	return len(b), nil
 }
 
 // fileDigest returns the SHA-256 and size of a file.

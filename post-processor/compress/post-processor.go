@@ -384,6 +384,11 @@ func (w *writer) write() error {
 	if w.partial, err = w.tempPath(".partial"); err != nil {
 		return err
 	}
+	if w.spec.Name == "qcow2" {
+		if wrote, err := w.writeQcow2Go(); wrote || err != nil {
+			return err
+		}
+	}
 	if w.spec.QemuFormat != "" {
 		return w.writeQemu()
 	}

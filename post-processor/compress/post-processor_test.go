@@ -271,6 +271,8 @@ func TestPostProcessCancel(t *testing.T) {
 		// the ui message on which the context is cancelled.
 		cancelOn string
 		big      bool
+		// qcow2Compression, when set: zlib clusters are written by qemu-img.
+		qcow2Compression string
 	}{
 		{name: "gz_reading", inFmt: "raw", format: "dd.gz", cancelOn: "read"},
 		{name: "tgz_reading", inFmt: "qcow2", format: "dd.tgz", cancelOn: "read"},
@@ -278,7 +280,8 @@ func TestPostProcessCancel(t *testing.T) {
 		{name: "xz_converting_to_raw", inFmt: "qcow2-zlib", format: "dd.xz", cancelOn: "qemu-img convert to raw: "},
 		// qemu-img reports 10% while it still has most of the work to do.
 		{name: "vmdk_converting", inFmt: "raw", format: "vmdk", cancelOn: "qemu-img convert: 10%", big: true},
-		{name: "qcow2_converting", inFmt: "raw", format: "qcow2", cancelOn: "qemu-img convert: 10%", big: true},
+		{name: "qcow2_converting", inFmt: "raw", format: "qcow2", cancelOn: "qemu-img convert: 10%", big: true, qcow2Compression: "zlib"},
+		{name: "qcow2_writing", inFmt: "raw", format: "qcow2", cancelOn: "read", big: true},
 		{name: "before_qemu_img", inFmt: "raw", format: "vhdx", cancelOn: "Converting"},
 		{name: "hashing", inFmt: "raw", format: "raw", cancelOn: "Computing SHA-256"},
 	}
@@ -306,7 +309,11 @@ func TestPostProcessCancel(t *testing.T) {
 				}
 			}
 
-			p := configure(t, map[string]interface{}{"format": tc.format})
+			cfg := map[string]interface{}{"format": tc.format}
+			if tc.qcow2Compression != "" {
+				cfg["qcow2_compression"] = tc.qcow2Compression
+			}
+			p := configure(t, cfg)
 			start := time.Now()
 			a, _, err := postProcess(ctx, p, ui, in)
 			if !errors.Is(err, context.Canceled) {

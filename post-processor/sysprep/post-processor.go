@@ -154,8 +154,8 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 		&wbcommon.StepWatchVM{SerialLog: filepath.Join(out, wbcommon.SerialLogName)},
 		&wbcommon.StepConnectWinRM{
 			Transporter: pinned,
-			Config: comm,
-			Host:   func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+			Config:      comm,
+			Host:        func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(state multistep.StateBag) (int, error) {
 				port, ok := state.Get(wbcommon.StateHostPort).(int)
 				if !ok {

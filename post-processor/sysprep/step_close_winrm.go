@@ -86,8 +86,8 @@ func (s *stepCloseWinRM) Run(ctx context.Context, state multistep.StateBag) mult
 	s.connect = &wbcommon.StepConnectWinRM{
 		Config:      conn,
 		Transporter: winrmsec.SealedNTLM(s.User, s.Password),
-		Host:      func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
-		WinRMPort: func(multistep.StateBag) (int, error) { return httpPort, nil },
+		Host:        func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
+		WinRMPort:   func(multistep.StateBag) (int, error) { return httpPort, nil },
 	}
 	s.sub = new(multistep.BasicStateBag)
 	s.sub.Put("ui", ui)

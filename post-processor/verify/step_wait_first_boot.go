@@ -35,7 +35,9 @@ func (s *stepWaitFirstBoot) Run(ctx context.Context, state multistep.StateBag) m
 	inst := state.Get(stateInstance).(*instance)
 	poll := s.Poll
 	if poll == 0 {
-		poll = 2 * time.Second
+		// A look is one read of a local file: the wait ends at most half
+		// a second after the console says the boot is done.
+		poll = 500 * time.Millisecond
 	}
 	what := s.What
 	if what == "" {

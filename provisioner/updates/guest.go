@@ -14,6 +14,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/agent/agentbin"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/winrmwait"
 )
 
 // AgentPath is where the provisioner keeps winbake-agent in the guest.
@@ -31,6 +32,10 @@ type guest struct {
 	// long bounds the verbs that move or install a package
 	// (install_timeout).
 	long time.Duration
+	// winrmHost and winrmPort are where the communicator connects, when
+	// known: waitBootAfter asks there first whether the guest reacts.
+	winrmHost string
+	winrmPort int
 }
 
 // Bounds of the agent's calls. A query (version, boot time, pending
@@ -55,6 +60,7 @@ func (g *guest) bound(verb string) (time.Duration, string) {
 		}
 	}
 	return agentQueryTimeout, agentQueryLimit
+
 }
 
 // errTransport marks a call whose answer was lost (connection dropped,
@@ -174,11 +180,34 @@ func (g *guest) pendingReboot(ctx context.Context) (agent.PendingReboot, error) 
 	return p.PendingReboot, nil
 }
 
+// rebootPoll bounds the pause between boot-time questions while the guest
+// restarts: a question costs a refused connection, or one agent call once
+// the guest answers, so asking every second costs the guest little and
+// finds it back at most a second after WinRM listens.
+const rebootPoll = time.Second
+
 // waitBootAfter waits until the guest answers with a boot time later than
 // before: the proof that it rebooted.
 func (g *guest) waitBootAfter(ctx context.Context, before time.Time) (time.Time, error) {
 	deadline := time.Now().Add(g.wait)
+	poll := min(g.poll, rebootPoll)
 	for {
+		// While the guest restarts, a call could hang on a connection
+		// QEMU's user network holds for it (see winrmwait); a look that
+		// gets no reaction waits for the next try instead.
+		if g.winrmHost != "" {
+			if err := winrmwait.Answered(ctx, g.winrmHost, g.winrmPort); err != nil {
+				if time.Now().After(deadline) {
+					return time.Time{}, fmt.Errorf("the guest did not come back from its reboot within %s (restart_timeout): %v", g.wait, err)
+				}
+				select {
+				case <-ctx.Done():
+					return time.Time{}, ctx.Err()
+				case <-time.After(poll):
+				}
+				continue
+			}
+		}
 		var b agent.BootTimeResult
 		err := g.runOnce(ctx, &b, "boot-time")
 		if err == nil && b.OK && b.BootTime.After(before) {
@@ -193,7 +222,7 @@ func (g *guest) waitBootAfter(ctx context.Context, before time.Time) (time.Time,
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
-		case <-time.After(g.poll):
+		case <-time.After(poll):
 		}
 	}
 }

@@ -60,6 +60,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		poll = 5 * time.Second
 	}
 	g := &guest{comm: comm, ui: ui, wait: c.RestartTimeout, poll: poll, long: c.InstallTimeout}
+	g.winrmHost, g.winrmPort = communicatorAddress(generatedData)
 	if err := g.ensureAgent(ctx); err != nil {
 		return err
 	}
@@ -204,6 +205,25 @@ func (p *Provisioner) deliver(ctx context.Context, ui packersdk.Ui, g *guest, pk
 		ui.Say(fmt.Sprintf("Delivered %d MiB in %.1fs (%.1f MiB/s)", total>>20, secs, float64(total)/(1<<20)/secs))
 	}
 	return nil
+}
+
+// communicatorAddress is where Packer's communicator reaches the guest
+// (the build's Host and Port), or "" and 0 when the build does not say.
+func communicatorAddress(data map[string]interface{}) (string, int) {
+	host, _ := data["Host"].(string)
+	var port int
+	switch v := data["Port"].(type) {
+	case int:
+		port = v
+	case int64:
+		port = int(v)
+	case float64:
+		port = int(v)
+	}
+	if host == "" || port <= 0 {
+		return "", 0
+	}
+	return host, port
 }
 
 // guestPath is where a package goes in the guest. Cumulative updates and

@@ -84,13 +84,27 @@ func (s *packageServer) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	var body io.ReadCloser = f
+	// The file goes to the socket in pieces, each one a sendfile(2) (net/http
+	// hands an *os.File, or a limited one, to the connection's ReadFrom), so
+	// its bytes never pass through the plugin; progress is counted between
+	// pieces.
+	add := func(int64) {}
 	if s.ui != nil {
-		body = progress.Track(s.ui, p.Name, p.Size, f)
-		defer body.Close()
+		var done func()
+		add, done = progress.Counter(s.ui, p.Name, p.Size)
+		defer done()
 	}
-	io.CopyBuffer(w, body, make([]byte, 1<<20))
+	for {
+		n, err := io.CopyN(w, f, servePiece)
+		add(n)
+		if err != nil {
+			return
+		}
+	}
 }
+
+// servePiece is how much of a package goes out between progress updates.
+const servePiece = 16 << 20
 
 func (s *packageServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

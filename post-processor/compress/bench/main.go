@@ -1,12 +1,17 @@
-// Command bench measures winbake-compress against qemu-img, gzip and pigz on
-// one disk: a 16 GiB virtual disk holding ~4 GiB of mixed data
-// (incompressible, allocated zeros, text-like, repeated blocks), and the same
-// data in a 64 GiB virtual disk. Run it with `make bench-compress`.
+// Command bench measures winbake-compress against what users would run
+// instead, on one disk: a 16 GiB virtual disk holding ~4 GiB of mixed data
+// (incompressible, allocated zeros, text-like, repeated blocks), and the
+// same data in a 64 GiB disk. The baselines: qemu-img (Packer's default
+// zlib qcow2, the fastest zstd flags, vhdx, stream-optimized vmdk), gzip,
+// pigz, zstd and xz -T0 on the raw disk. Run it with `make bench-compress`,
+// which installs the missing tools (scripts/deps.sh); a missing tool is an
+// error, never a skipped baseline.
 //
 // Environment: BENCH_DATA_GIB (default 4) and BENCH_DISK_GIB (default 16)
 // scale the disk for trial runs on small machines; BENCH_DIR is where the
 // files go (default: a new directory under the system temp dir, removed at
-// the end).
+// the end); BENCH_ONLY, a comma-separated subset of qcow2, vhdx, vmdk, gz,
+// zstd, xz and 64g, runs only those groups.
 package main
 
 import (
@@ -18,12 +23,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
 	"github.com/winbake/packer-plugin-winbake/post-processor/compress"
 )
 
@@ -52,6 +59,48 @@ func envInt(name string, def int64) (int64, error) {
 	return n, nil
 }
 
+// groups are the parts of the benchmark BENCH_ONLY can select.
+var groups = []string{"qcow2", "vhdx", "vmdk", "gz", "zstd", "xz", "64g"}
+
+// tools are the commands each group runs, with their Debian packages.
+var tools = map[string][][2]string{
+	"qcow2": {{"qemu-img", "qemu-utils"}},
+	"vhdx":  {{"qemu-img", "qemu-utils"}},
+	"vmdk":  {{"qemu-img", "qemu-utils"}},
+	"gz":    {{"gzip", "gzip"}, {"pigz", "pigz"}},
+	"zstd":  {{"zstd", "zstd"}},
+	"xz":    {{"xz", "xz-utils"}},
+	"64g":   {{"qemu-img", "qemu-utils"}},
+}
+
+func selected() (map[string]bool, error) {
+	sel := map[string]bool{}
+	only := strings.TrimSpace(os.Getenv("BENCH_ONLY"))
+	if only == "" {
+		for _, g := range groups {
+			sel[g] = true
+		}
+		return sel, nil
+	}
+	for _, g := range strings.Split(only, ",") {
+		g = strings.TrimSpace(g)
+		known := false
+		for _, k := range groups {
+			known = known || k == g
+		}
+		if !known {
+			return nil, fmt.Errorf("BENCH_ONLY: %q is not one of %s", g, strings.Join(groups, ", "))
+		}
+		sel[g] = true
+	}
+	return sel, nil
+}
+
+type result struct {
+	d    time.Duration
+	size int64
+}
+
 func run() error {
 	log.SetOutput(io.Discard) // the post-processor's ui messages
 	dataGiB, err := envInt("BENCH_DATA_GIB", 4)
@@ -62,10 +111,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	for _, tool := range []string{"qemu-img", "gzip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s is needed: %w", tool, err)
+	sel, err := selected()
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for g := range sel {
+		for _, t := range append(tools[g], [2]string{"qemu-img", "qemu-utils"}) {
+			if _, err := exec.LookPath(t[0]); err != nil {
+				missing = append(missing, fmt.Sprintf("%s (Debian package %s)", t[0], t[1]))
+			}
 		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s: run `make deps` (scripts/deps.sh installs them)", strings.Join(missing, ", "))
 	}
 	dir := os.Getenv("BENCH_DIR")
 	if dir == "" {
@@ -75,7 +134,7 @@ func run() error {
 	} else if dir, err = os.MkdirTemp(dir, "winbake-bench-compress-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	// Inputs, the outputs (removed after each run) and the 64 GiB variant.
 	need := uint64(dataGiB*gib) * 4
@@ -84,6 +143,8 @@ func run() error {
 		return fmt.Errorf("%s has %d GiB free, the benchmark needs ~%d GiB", dir, st.Bavail*uint64(st.Bsize)>>30, need>>30)
 	}
 
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("machine: %d cores, load average %s", runtime.NumCPU(), load)
 	fmt.Printf("disk: %d GiB virtual holding %d GiB of data (1/4 each incompressible, allocated zeros, text-like, repeated blocks) in %s\n",
 		diskGiB, dataGiB, dir)
 	raw := filepath.Join(dir, "disk.raw")
@@ -94,7 +155,7 @@ func run() error {
 	if err := sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow); err != nil {
 		return err
 	}
-	fmt.Println("input: disk.qcow2 (uncompressed qcow2, what winbake-qemu builds) for qemu-img and winbake; its raw twin disk.raw for gzip and pigz")
+	fmt.Println("input: disk.qcow2 (uncompressed qcow2, what winbake-qemu builds) for qemu-img and winbake; its raw twin disk.raw for gzip, pigz, zstd and xz")
 
 	// Read both inputs once, so that no tool pays for the first read.
 	for _, f := range []string{qcow, raw} {
@@ -103,10 +164,6 @@ func run() error {
 		}
 	}
 
-	type result struct {
-		d    time.Duration
-		size int64
-	}
 	measure := func(name string, f func(out string) error) (result, error) {
 		out := filepath.Join(dir, "out-"+strings.NewReplacer(" ", "-", "/", "-").Replace(name))
 		dropCaches()
@@ -129,67 +186,102 @@ func run() error {
 	shellOut := func(cmdline string) func(string) error {
 		return func(out string) error { return sh("sh", "-c", cmdline+` > "$0"`, out) }
 	}
-
-	qemuDefault, err := measure("qemu-img convert -c -O qcow2 (zlib)", func(out string) error {
-		return sh("qemu-img", "convert", "-c", "-O", "qcow2", qcow, out)
-	})
-	if err != nil {
-		return err
+	qemuImg := func(args ...string) func(string) error {
+		return func(out string) error {
+			return sh("qemu-img", append(append([]string{"convert", "-f", "qcow2"}, args...), qcow, out)...)
+		}
 	}
-	qemuBest, err := measure("qemu-img zstd -m 8 -W", func(out string) error {
-		return sh("qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", "-m", "8", "-W", qcow, out)
-	})
-	if err != nil {
-		return err
+	type step struct {
+		group, key, name string
+		f                func(string) error
 	}
-	wbQcow2, err := measure("winbake qcow2 (defaults)", winbake(qcow, "qcow2"))
-	if err != nil {
-		return err
+	steps := []step{
+		{"qcow2", "qemu-zlib", "qemu-img convert -c -O qcow2 (zlib)", qemuImg("-c", "-O", "qcow2")},
+		{"qcow2", "qemu-zstd", "qemu-img zstd -m 8 -W", qemuImg("-c", "-O", "qcow2", "-o", "compression_type=zstd", "-m", "8", "-W")},
+		{"qcow2", "wb-qcow2", "winbake qcow2 (defaults)", winbake(qcow, "qcow2")},
+		{"vhdx", "qemu-vhdx", "qemu-img -O vhdx (dynamic)", qemuImg("-O", "vhdx", "-o", "subformat=dynamic", "-m", "16")},
+		{"vhdx", "wb-vhdx", "winbake vhdx", winbake(qcow, "vhdx")},
+		{"vmdk", "qemu-vmdk", "qemu-img -O vmdk (streamOptimized)", qemuImg("-O", "vmdk", "-o", "subformat=streamOptimized", "-m", "16")},
+		{"vmdk", "wb-vmdk", "winbake vmdk", winbake(qcow, "vmdk")},
+		{"gz", "gzip", "gzip -c", shellOut(fmt.Sprintf("gzip -c %q", raw))},
+		{"gz", "pigz", fmt.Sprintf("pigz -c (%d threads)", runtime.NumCPU()), shellOut(fmt.Sprintf("pigz -c %q", raw))},
+		{"gz", "wb-gz", "winbake dd.gz", winbake(qcow, "dd.gz")},
+		{"zstd", "zstd", "zstd -T0 -3 -c (raw stream, for reference)", shellOut(fmt.Sprintf("zstd -q -T0 -3 -c %q", raw))},
+		{"xz", "xz", "xz -T0 -6 -c", shellOut(fmt.Sprintf("xz -T0 -6 -c %q", raw))},
+		{"xz", "wb-xz", "winbake dd.xz", winbake(qcow, "dd.xz")},
 	}
-	gz, err := measure("gzip -c", shellOut(fmt.Sprintf("gzip -c %q", raw)))
-	if err != nil {
-		return err
-	}
-	if _, err := exec.LookPath("pigz"); err == nil {
-		if _, err := measure("pigz -c", shellOut(fmt.Sprintf("pigz -c %q", raw))); err != nil {
+	res := map[string]result{}
+	for _, s := range steps {
+		if !sel[s.group] {
+			continue
+		}
+		r, err := measure(s.name, s.f)
+		if err != nil {
 			return err
 		}
-	} else {
-		fmt.Println("pigz -c: not installed (Debian package pigz), skipped")
-	}
-	wbGz, err := measure("winbake dd.gz", winbake(qcow, "dd.gz"))
-	if err != nil {
-		return err
+		res[s.key] = r
 	}
 	if err := os.Remove(raw); err != nil {
 		return err
 	}
 
-	// The same data in a disk four times the size.
 	big := 4 * diskGiB
-	raw64 := filepath.Join(dir, "disk64.raw")
-	if err := writeDisk(raw64, big*gib, dataGiB*gib); err != nil {
-		return err
-	}
-	qcow64 := filepath.Join(dir, "disk64.qcow2")
-	if err := sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw64, qcow64); err != nil {
-		return err
-	}
-	_ = os.Remove(raw64)
-	if err := sh("sh", "-c", `cat "$0" > /dev/null`, qcow64); err != nil {
-		return err
-	}
-	wbGz64, err := measure(fmt.Sprintf("winbake dd.gz, same data in %d GiB", big), winbake(qcow64, "dd.gz"))
-	if err != nil {
-		return err
+	if sel["64g"] {
+		// The same data in a disk four times the size.
+		raw64 := filepath.Join(dir, "disk64.raw")
+		if err := writeDisk(raw64, big*gib, dataGiB*gib); err != nil {
+			return err
+		}
+		qcow64 := filepath.Join(dir, "disk64.qcow2")
+		if err := sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw64, qcow64); err != nil {
+			return err
+		}
+		_ = os.Remove(raw64)
+		if err := sh("sh", "-c", `cat "$0" > /dev/null`, qcow64); err != nil {
+			return err
+		}
+		if res["wb-gz64"], err = measure(fmt.Sprintf("winbake dd.gz, same data in %d GiB", big), winbake(qcow64, "dd.gz")); err != nil {
+			return err
+		}
+		if res["wb-qcow2-64"], err = measure(fmt.Sprintf("winbake qcow2, same data in %d GiB", big), winbake(qcow64, "qcow2")); err != nil {
+			return err
+		}
 	}
 
-	speedup := qemuDefault.d.Seconds() / wbQcow2.d.Seconds()
-	sizeRatio := float64(wbQcow2.size) / float64(qemuDefault.size)
-	vsBest := qemuBest.d.Seconds() / wbQcow2.d.Seconds()
-	fmt.Printf("qcow2 size vs best qemu-img: %.2f\n", float64(wbQcow2.size)/float64(qemuBest.size))
-	fmt.Printf("compress speedup vs qemu-img: %.1fx (size ratio %.2f), vs best qemu-img: %.2fx, dd.gz vs gzip: %.1fx, %dG/%dG time: %.2f\n",
-		speedup, sizeRatio, vsBest, gz.d.Seconds()/wbGz.d.Seconds(), big, diskGiB, wbGz64.d.Seconds()/wbGz.d.Seconds())
+	// speed is how many times faster than the baseline b winbake's w ran.
+	speed := func(b, w string) string {
+		rb, okb := res[b]
+		rw, okw := res[w]
+		if !okb || !okw {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2fx", rb.d.Seconds()/rw.d.Seconds())
+	}
+	size := func(w, b string) string {
+		rb, okb := res[b]
+		rw, okw := res[w]
+		if !okb || !okw {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.3f", float64(rw.size)/float64(rb.size))
+	}
+	timeRatio := func(a, b string) string {
+		ra, oka := res[a]
+		rb, okb := res[b]
+		if !oka || !okb {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", ra.d.Seconds()/rb.d.Seconds())
+	}
+	fmt.Printf("compress speedup vs qemu-img: %s (size ratio %s), vs best qemu-img: %s (size ratio %s), "+
+		"vhdx vs qemu-img: %s, vmdk vs qemu-img: %s, dd.gz vs gzip: %s, vs pigz: %s (size ratio %s), "+
+		"dd.xz vs xz -T0: %s (size ratio %s), %dG/%dG time: dd.gz %s, qcow2 %s\n",
+		speed("qemu-zlib", "wb-qcow2"), size("wb-qcow2", "qemu-zlib"),
+		speed("qemu-zstd", "wb-qcow2"), size("wb-qcow2", "qemu-zstd"),
+		speed("qemu-vhdx", "wb-vhdx"), speed("qemu-vmdk", "wb-vmdk"),
+		speed("gzip", "wb-gz"), speed("pigz", "wb-gz"), size("wb-gz", "pigz"),
+		speed("xz", "wb-xz"), size("wb-xz", "xz"),
+		big, diskGiB, timeRatio("wb-gz64", "wb-gz"), timeRatio("wb-qcow2-64", "wb-qcow2"))
 	return nil
 }
 

@@ -1,0 +1,53 @@
+// Package winrmwait tells whether a guest's WinRM port is really there
+// before a WinRM call is risked on it.
+//
+// Under QEMU's user network the host side of a port forward accepts every
+// connection at once, also while the guest is down or not listening yet;
+// QEMU then keeps resending the guest the connection's SYN with growing
+// pauses, and the connection hangs, silent, until one gets through, which
+// can be seconds after the guest's WinRM listens. A WinRM call made on such
+// a connection waits all that time (its timeout is winrm_timeout). Answered
+// asks a fresh connection for any reaction within a short time instead.
+package winrmwait
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// Timeout bounds one look.
+const Timeout = 2 * time.Second
+
+// Answered connects to host:port and sends the start of an HTTP request:
+// any reaction (an answer, or the connection closed or reset, as a guest
+// that is up but not listening does) within Timeout is nil; silence is an
+// error. A nil answer does not mean WinRM is ready, only that a call on a
+// new connection will not hang waiting for the guest.
+func Answered(ctx context.Context, host string, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	// An HTTP listener answers this (400 or 401), a TLS one with an alert,
+	// Windows' HTTP.sys in either case.
+	if _, err := conn.Write([]byte("POST /wsman HTTP/1.1\r\nHost: " + addr + "\r\nContent-Length: 0\r\n\r\n")); err != nil {
+		return nil // reset: something reacted
+	}
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("no answer from %s within %s", addr, Timeout)
+	}
+	return nil
+}
