@@ -34,3 +34,12 @@ func buildFailed(state multistep.StateBag) bool {
 	_, halted := state.GetOk(multistep.StateHalted)
 	return cancelled || halted
 }
+
+// forget clears key in state. The SDK's BasicStateBag.Remove takes no lock
+// (packer-plugin-sdk v0.6.10, multistep/statebag.go) while its runner puts
+// multistep.StateCancelled from another goroutine when the build is
+// cancelled, so Cleanups store nil instead: every reader here asserts the
+// value's type, and nil reads as absent.
+func forget(state multistep.StateBag, key string) {
+	state.Put(key, nil)
+}

@@ -35,7 +35,7 @@ func (s *StepFlattenDisk) Run(_ context.Context, state multistep.StateBag) multi
 		return halt(state, ui, fmt.Errorf("flattening the disk: %w", err))
 	}
 	s.tmp = ""
-	state.Remove(StateDiskBacking)
+	forget(state, StateDiskBacking)
 	return multistep.ActionContinue
 }
 

@@ -135,9 +135,9 @@ func (s *StepPrepareWinRM) pin(state multistep.StateBag, certPEM string) {
 // Cleanup drops the pinned transport; the certificate lived in memory and
 // on the answer medium only, which StepCreateUnattendMedia removes.
 func (s *StepPrepareWinRM) Cleanup(state multistep.StateBag) {
-	state.Remove(StateWinRMTransporter)
-	state.Remove(stateWinRMCertificate)
-	state.Remove(stateWinRMPFXPassword)
+	forget(state, StateWinRMTransporter)
+	forget(state, stateWinRMCertificate)
+	forget(state, stateWinRMPFXPassword)
 }
 
 // winrmMedium returns the answer-file settings for WinRM over HTTPS and

@@ -76,11 +76,11 @@ func TestStepPrepareWinRMHTTPSMedium(t *testing.T) {
 	if _, err := os.Stat(cdPath); !os.IsNotExist(err) {
 		t.Errorf("the answer CD %s is left (%v)", cdPath, err)
 	}
-	if comm.WinRMTransportDecorator != nil {
+	if state.Get(StateWinRMTransporter) != nil {
 		t.Error("the pinned transport outlives the build")
 	}
-	if _, ok := state.GetOk(stateWinRMCertificate); ok {
-		t.Error("the certificate stays in the state")
+	if state.Get(stateWinRMCertificate) != nil || state.Get(stateWinRMPFXPassword) != nil {
+		t.Error("the certificate or its PKCS#12 password stays in the state")
 	}
 }
 
