@@ -27,7 +27,17 @@ const Timeout = 2 * time.Second
 // that is up but not listening does) within Timeout is nil; silence is an
 // error. A nil answer does not mean WinRM is ready, only that a call on a
 // new connection will not hang waiting for the guest.
+//
+// Only a loopback address is looked at: that is where a QEMU port forward
+// listens. A guest reached on a network address accepts or refuses
+// connections itself, and the look, whose bytes are not encrypted, is not
+// sent across a network (to an HTTPS listener it would go in the clear).
 func Answered(ctx context.Context, host string, port int) error {
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		if host != "localhost" {
+			return nil
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
@@ -39,8 +49,8 @@ func Answered(ctx context.Context, host string, port int) error {
 	defer func() { _ = conn.Close() }()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	// An HTTP listener answers this (400 or 401), a TLS one with an alert,
-	// Windows' HTTP.sys in either case.
+	// An HTTP listener answers this (401: no credentials), a TLS one with
+	// an alert, Windows' HTTP.sys in either case.
 	if _, err := conn.Write([]byte("POST /wsman HTTP/1.1\r\nHost: " + addr + "\r\nContent-Length: 0\r\n\r\n")); err != nil {
 		return nil // reset: something reacted
 	}

@@ -86,3 +86,11 @@ func TestAnswered(t *testing.T) {
 		t.Error("a closed port answered")
 	}
 }
+
+// A network address is not looked at: the look would fail there (TEST-NET-1,
+// RFC 5737, reaches nothing), so nil shows that no connection was tried.
+func TestAnsweredLooksAtLoopbackOnly(t *testing.T) {
+	if err := Answered(context.Background(), "192.0.2.1", 5986); err != nil {
+		t.Errorf("a network address was looked at: %v", err)
+	}
+}
