@@ -14,6 +14,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/provisioner/updates"
 )
@@ -72,12 +73,12 @@ func TestReadUpdatesRecordPresent(t *testing.T) {
 	if action := new(StepReadUpdatesRecord).Run(context.Background(), state); action != multistep.ActionContinue {
 		t.Fatalf("halted: %v", state.Get("error"))
 	}
-	want := []ManifestUpdate{
+	want := []image.ManifestUpdate{
 		{KB: "KB5044415", File: "ssu-20348.2700-x64.cab", Result: "installed"},
 		{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"},
 		{File: "driver.cab", Result: "not_applicable"},
 	}
-	if got, _ := state.Get(StateUpdates).([]ManifestUpdate); !reflect.DeepEqual(got, want) {
+	if got, _ := state.Get(StateUpdates).([]image.ManifestUpdate); !reflect.DeepEqual(got, want) {
 		t.Errorf("updates %+v, want %+v", got, want)
 	}
 	if _, list := ManifestGuestFacts(state); len(list) != 3 {

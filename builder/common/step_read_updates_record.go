@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/provisioner/updates"
 )
 
@@ -59,7 +60,7 @@ func (s *StepReadUpdatesRecord) Cleanup(multistep.StateBag) {}
 
 // readUpdatesRecord reads and parses the record; found is false when the
 // guest has none.
-func readUpdatesRecord(ctx context.Context, comm packersdk.Communicator) (list []ManifestUpdate, found bool, err error) {
+func readUpdatesRecord(ctx context.Context, comm packersdk.Communicator) (list []image.ManifestUpdate, found bool, err error) {
 	out, err := runGuestScript(ctx, comm, "updates-record.ps1", struct{ Path string }{updates.ManifestPath})
 	if err != nil {
 		return nil, false, err
@@ -79,9 +80,9 @@ func readUpdatesRecord(ctx context.Context, comm packersdk.Communicator) (list [
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return nil, false, fmt.Errorf("not a winbake-updates record: %w", err)
 	}
-	list = []ManifestUpdate{}
+	list = []image.ManifestUpdate{}
 	for _, p := range rec.Packages {
-		list = append(list, ManifestUpdate{KB: p.KB, File: p.File, Result: p.Result})
+		list = append(list, image.ManifestUpdate{KB: p.KB, File: p.File, Result: p.Result})
 	}
 	return list, true, nil
 }
