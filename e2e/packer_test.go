@@ -89,7 +89,7 @@ func (e *packerEnv) run(dir string, args ...string) (string, error) {
 		return out.String(), err
 	case <-time.After(10 * time.Minute):
 		_ = cmd.Process.Kill()
-		<-done
+		<-done //nolint:errcheck // only the end matters here
 		return out.String(), fmt.Errorf("packer %s timed out", strings.Join(args, " "))
 	}
 }

@@ -128,7 +128,7 @@ func startInterruptible(t *testing.T, cmd *exec.Cmd) *interruptibleBuild {
 	t.Cleanup(func() {
 		if !b.ended {
 			_ = cmd.Process.Kill()
-			<-b.exited
+			<-b.exited //nolint:errcheck // only the end matters here
 		}
 	})
 	return b

@@ -45,6 +45,7 @@ run deps make --no-print-directory deps
 run packer make --no-print-directory packer
 run generate-check make --no-print-directory generate-check
 run vet make --no-print-directory vet
+run lint make --no-print-directory lint
 run build make --no-print-directory build standin-iso
 # Compile the test binaries first, so the compiler does not compete with
 # the first VMs of the parallel phase (a TCG VM starved of CPU misses the

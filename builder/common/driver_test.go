@@ -35,7 +35,7 @@ func TestQemuDriver(t *testing.T) {
 		{"-qmp", "unix:" + sock + ",server=on,wait=off"}}); err != nil {
 		t.Fatal(err)
 	}
-	defer d.StopVM()
+	defer func() { _ = d.StopVM() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var status string
@@ -82,7 +82,7 @@ func TestQemuDriverVNC(t *testing.T) {
 		{"-vnc", c.VNCDisplay()}, {"-qmp", "unix:" + sock + ",server=on,wait=off"}}); err != nil {
 		t.Fatal(err)
 	}
-	defer d.StopVM()
+	defer func() { _ = d.StopVM() }()
 	addr, err := vncAddress(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)

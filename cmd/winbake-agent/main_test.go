@@ -35,11 +35,10 @@ func TestNeedsWindows(t *testing.T) {
 // build for windows/amd64 as scripts/build-agent.sh builds it, into a PE
 // executable for AMD64 with a console subsystem.
 func TestCrossCompileWindows(t *testing.T) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		if goBin, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("no go command: %v", err)
-		}
+	// go test puts its own GOROOT/bin first in PATH.
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command: %v", err)
 	}
 	out := filepath.Join(t.TempDir(), "winbake-agent.exe")
 	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/winbake-agent")

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,9 +29,10 @@ import (
 // binary (CGO_ENABLED=0).
 func buildGuest(t *testing.T) string {
 	t.Helper()
+	// go test puts its own GOROOT/bin first in PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("no go command: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "winbake-guest")
 	cmd := exec.Command(goTool, "build", "-o", bin, ".")

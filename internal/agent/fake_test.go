@@ -232,7 +232,7 @@ func (p *fakeProcesses) Run(ctx context.Context, path string, args []string, std
 	if c.effect != nil {
 		c.effect(p.sys)
 	}
-	io.WriteString(stdout, c.output)
+	_, _ = io.WriteString(stdout, c.output)
 	return c.code, c.err
 }
 

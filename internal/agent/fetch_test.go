@@ -22,7 +22,7 @@ func TestFetch(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Write(payload)
+		_, _ = w.Write(payload)
 	}))
 	defer srv.Close()
 	sys := newFakeSystem(t)

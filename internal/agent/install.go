@@ -153,7 +153,7 @@ func (i *installer) run(ctx context.Context, step InstallStep) InstallStep {
 	out := &lockedWriter{w: i.e.stderr, tail: &tailBuffer{limit: outputLimit}}
 	code, err := i.e.sys.Processes().Run(ctx, step.Program, step.Args, out, out)
 	if b := out.tail.bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
-		io.WriteString(i.e.stderr, "\n") // keep the next progress line on a line of its own
+		_, _ = io.WriteString(i.e.stderr, "\n") // keep the next progress line on a line of its own
 	}
 	step.ExitCode = code
 	step.ExitCodeHex = HexCode(code)
@@ -236,8 +236,8 @@ type lockedWriter struct {
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.tail.Write(p)
-	l.w.Write(p) // progress only: a broken stderr must not fail the install
+	_, _ = l.tail.Write(p)
+	_, _ = l.w.Write(p) // progress only: a broken stderr must not fail the install
 	return len(p), nil
 }
 

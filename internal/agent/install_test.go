@@ -168,7 +168,7 @@ func TestInstallFailuresBeforeDISM(t *testing.T) {
 	})
 	t.Run("package is a directory", func(t *testing.T) {
 		sys := newFakeSystem(t)
-		sys.files.MkdirAll(`C:\u\dir.cab`)
+		_ = sys.files.MkdirAll(`C:\u\dir.cab`)
 		var doc InstallResult
 		code, _ := run(t, sys, &doc, "install", `C:\u\dir.cab`)
 		if code != ExitFailed || doc.OK || !strings.Contains(doc.Error, "directory") {

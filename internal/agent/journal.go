@@ -84,7 +84,7 @@ func runJournaledInstall(ctx context.Context, e *env, args []string, flags map[s
 	}
 	res, uerr := installPackage(ctx, e, args, flags)
 	if uerr != nil {
-		files.Remove(journal)
+		_ = files.Remove(journal) // the install never started; the error that matters is uerr
 		return nil, uerr
 	}
 	if ctx.Err() == nil && len(res.Steps) > 0 {

@@ -169,7 +169,7 @@ func Upload(ctx context.Context, comm packersdk.Communicator, path string, r io.
 		return nil
 	case <-runCtx.Done():
 	}
-	abandon(comm, func() { <-done })
+	abandon(comm, func() { <-done }) //nolint:errcheck // the command was abandoned; its end, not its error, matters
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", what, ctx.Err())
 	}

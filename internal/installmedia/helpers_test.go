@@ -1,12 +1,13 @@
 package installmedia
 
 import (
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 )
 
 // Debian packages providing the tools the tests run. The tests fail (they

@@ -107,8 +107,6 @@ func (n *node) all(local string) []*node {
 	return out
 }
 
-func (n *node) value() string { return n.Text }
-
 func (n *node) childText(local string) string {
 	if c := n.child(local); c != nil {
 		return c.Text

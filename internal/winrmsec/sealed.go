@@ -2,6 +2,7 @@ package winrmsec
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -83,7 +84,8 @@ const (
 )
 
 func (s *sealedNTLM) Post(_ *winrm.Client, message *soap.SoapMessage) (string, error) {
-	tr := &http.Transport{Dial: s.dial, ResponseHeaderTimeout: s.timeout, MaxConnsPerHost: 1}
+	dial := func(_ context.Context, network, addr string) (net.Conn, error) { return s.dial(network, addr) }
+	tr := &http.Transport{DialContext: dial, ResponseHeaderTimeout: s.timeout, MaxConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 

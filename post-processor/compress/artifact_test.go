@@ -1,11 +1,12 @@
 package compress
 
 import (
-	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 func TestArtifactState(t *testing.T) {

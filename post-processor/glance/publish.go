@@ -251,9 +251,9 @@ func explain(err error) error {
 	}
 	switch code.Actual {
 	case http.StatusRequestEntityTooLarge:
-		return fmt.Errorf("Glance refused the data as too large (413: image_size_cap or the project's image quota): %s", body)
+		return fmt.Errorf("image data refused by Glance as too large (413: image_size_cap or the project's image quota): %s", body)
 	case http.StatusUnauthorized:
-		return fmt.Errorf("Glance refused the token (401): %s", body)
+		return fmt.Errorf("token refused by Glance (401): %s", body)
 	case http.StatusForbidden:
 		return fmt.Errorf("not allowed by Glance's policy (403): %s", body)
 	case http.StatusConflict:

@@ -30,11 +30,11 @@ type guestAnswers struct {
 func (g *guestAnswers) Start(_ context.Context, c *packersdk.RemoteCmd) error {
 	g.ran = append(g.ran, c.Command)
 	if out, ok := g.out[c.Command]; ok {
-		io.WriteString(c.Stdout, out)
+		_, _ = io.WriteString(c.Stdout, out)
 		c.SetExited(g.exit[c.Command])
 		return nil
 	}
-	io.WriteString(c.Stderr, "The system cannot find the file specified.\r\n")
+	_, _ = io.WriteString(c.Stderr, "The system cannot find the file specified.\r\n")
 	c.SetExited(1)
 	return nil
 }

@@ -160,7 +160,7 @@ var openStackVersions = []string{"2012-08-10", "2013-04-04", "2013-10-17", "2015
 func (s *metadataServer) serveOpenStack(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	if path == "/openstack" {
-		io.WriteString(w, strings.Join(openStackVersions, "\n"))
+		_, _ = io.WriteString(w, strings.Join(openStackVersions, "\n"))
 		return
 	}
 	rest, ok := strings.CutPrefix(path, "/openstack/")
@@ -196,7 +196,7 @@ func (s *metadataServer) serveOpenStack(w http.ResponseWriter, r *http.Request) 
 			names = append(names, strings.TrimPrefix(name, "openstack/latest/"))
 		}
 		names = append(names, "password")
-		io.WriteString(w, strings.Join(names, "\n"))
+		_, _ = io.WriteString(w, strings.Join(names, "\n"))
 		return
 	}
 	b, ok := files["openstack/latest/"+file]
@@ -207,7 +207,7 @@ func (s *metadataServer) serveOpenStack(w http.ResponseWriter, r *http.Request) 
 	if strings.HasSuffix(file, ".json") {
 		w.Header().Set("Content-Type", "application/json")
 	}
-	w.Write(b)
+	_, _ = w.Write(b)
 }
 
 // servePassword is Nova's password endpoint: GET returns the posted
@@ -218,7 +218,7 @@ func (s *metadataServer) servePassword(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	switch r.Method {
 	case http.MethodGet:
-		io.WriteString(w, s.password)
+		_, _ = io.WriteString(w, s.password)
 	case http.MethodPost:
 		b, err := io.ReadAll(io.LimitReader(r.Body, maxPasswordLength+1))
 		if err != nil || len(b) > maxPasswordLength {
@@ -275,7 +275,7 @@ func (s *metadataServer) serveMAAS(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(keys)
 	text := func(body string) {
 		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, body)
+		_, _ = io.WriteString(w, body)
 	}
 	switch rest {
 	case "meta-data", "meta-data/":
@@ -299,7 +299,7 @@ func (s *metadataServer) serveMAAS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Write(m.UserData)
+		_, _ = w.Write(m.UserData)
 	default:
 		http.NotFound(w, r)
 	}

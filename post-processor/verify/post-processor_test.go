@@ -75,7 +75,7 @@ func argValue(args []wbcommon.QemuArg, flag, contains string) string {
 
 // runVerify runs the post-processor with a DriverMock whose VM writes
 // console to its serial log and powers off.
-func runVerify(t *testing.T, console string) (*wbcommon.DriverMock, string, string, packersdk.Artifact, error, string) {
+func runVerify(t *testing.T, console string) (*wbcommon.DriverMock, string, string, packersdk.Artifact, string, error) {
 	t.Helper()
 	tmp := t.TempDir()
 	t.Setenv("PACKER_TMP_DIR", tmp)
@@ -99,12 +99,12 @@ func runVerify(t *testing.T, console string) (*wbcommon.DriverMock, string, stri
 	out := &lockedBuffer{}
 	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out}
 	a, _, _, err := p.PostProcess(context.Background(), ui, art)
-	return driver, dir, tmp, a, err, out.String()
+	return driver, dir, tmp, a, out.String(), err
 }
 
 func TestPostProcessBootsAThrowawayOverlayWithAConfigDrive(t *testing.T) {
 	console := consoleWithCloudbaseInit + "INFO cloudbaseinit.init [-] Plugins execution done\n"
-	driver, dir, tmp, a, err, log := runVerify(t, console)
+	driver, dir, tmp, a, log, err := runVerify(t, console)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log)
 	}
@@ -161,7 +161,7 @@ func TestPostProcessBootsAThrowawayOverlayWithAConfigDrive(t *testing.T) {
 }
 
 func TestPostProcessFailsWhenCloudbaseInitDidNotRun(t *testing.T) {
-	_, dir, tmp, a, err, log := runVerify(t, "winbake-standin: setup: complete\nwinbake-standin: windows: ready\n")
+	_, dir, tmp, a, log, err := runVerify(t, "winbake-standin: setup: complete\nwinbake-standin: windows: ready\n")
 	if err == nil || a != nil || !strings.Contains(err.Error(), "cloudbase-init ran its plugins") {
 		t.Fatalf("artifact %v, error %v\n%s", a, err, log)
 	}

@@ -4,7 +4,6 @@
 package updates
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -210,5 +209,3 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 	return nil
 }
-
-var errNoPackages = errors.New("no packages")

@@ -99,7 +99,9 @@ func (g *guest) runOnceWithin(ctx context.Context, doc any, timeout time.Duratio
 		return fmt.Errorf("%w: decoding the answer of winbake-agent %s: %v", errTransport, args[0], err)
 	}
 	var h agent.Header
-	json.Unmarshal(line, &h)
+	if err := json.Unmarshal(line, &h); err != nil {
+		return fmt.Errorf("%w: decoding the header of winbake-agent %s's answer: %v", errTransport, args[0], err)
+	}
 	if h.Protocol != agent.Protocol {
 		return fmt.Errorf("winbake-agent %s speaks protocol %d, want %d", args[0], h.Protocol, agent.Protocol)
 	}

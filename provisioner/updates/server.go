@@ -47,7 +47,7 @@ func startServer(bind string, pkgs []*Package, ui packersdk.Ui) (*packageServer,
 	}
 	s.ln = ln
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 30 * time.Second}
-	go s.srv.Serve(ln)
+	go func() { _ = s.srv.Serve(ln) }() // ends with http.ErrServerClosed when the server is closed
 	return s, nil
 }
 

@@ -64,7 +64,7 @@ func TestMSZIP(t *testing.T) {
 		var z bytes.Buffer
 		z.WriteString("CK")
 		fw, _ := flate.NewWriterDict(&z, flate.BestCompression, dict)
-		fw.Write(chunk)
+		_, _ = fw.Write(chunk)
 		fw.Close()
 		blocks = append(blocks, append([]byte{}, z.Bytes()...))
 		blocks[len(blocks)-1] = append(blocks[len(blocks)-1], byte(len(chunk)), byte(len(chunk)>>8)) // uncompressed size trailer, stripped below

@@ -58,7 +58,7 @@ func kdomanskiISO(t *testing.T, label string, files map[string]string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Cleanup()
+	defer func() { _ = w.Cleanup() }()
 	for name, content := range files {
 		if err := w.AddFile(strings.NewReader(content), name); err != nil {
 			t.Fatal(err)
@@ -134,7 +134,7 @@ func TestPathTableLessVolumeShowsOnlyTheRoot(t *testing.T) {
 	}
 	// The directory is in the root's records, but CDFS does not open
 	// directories from there.
-	notFound(t, v, `openstack`, "STATUS_OBJECT_NAME_NOT_FOUND")
+	_ = notFound(t, v, `openstack`, "STATUS_OBJECT_NAME_NOT_FOUND")
 	if ents, err := v.ReadDir(`\`); err != nil || len(ents) != 2 {
 		t.Errorf("root listing: %+v %v", ents, err)
 	}
@@ -196,7 +196,7 @@ func TestJolietIsPreferred(t *testing.T) {
 	readOK(t, v, `Drivers\VioSerial\2k22\amd64\vioser.inf`, "inf")
 	readOK(t, v, `a-rather-long-file-name.json`, "{}")
 	// The primary tree's name for it (level 1: 8.3, upper case).
-	notFound(t, v, `A_RATHER.JSO`, "STATUS_OBJECT_NAME_NOT_FOUND")
+	_ = notFound(t, v, `A_RATHER.JSO`, "STATUS_OBJECT_NAME_NOT_FOUND")
 	f, err := v.Stat(`drivers\vioserial\2K22\AMD64\VIOSER.INF`)
 	if err != nil || f.Path() != `\Drivers\VioSerial\2k22\amd64\vioser.inf` || f.Name() != "vioser.inf" || f.Size() != 3 {
 		t.Errorf("recorded names: %+v %v", f, err)
@@ -208,7 +208,7 @@ func TestJolietIsPreferred(t *testing.T) {
 		t.Fatal("Joliet without -J")
 	}
 	readOK(t, v, `A_RATHER.JSO`, "{}")
-	notFound(t, v, `a-rather-long-file-name.json`, "STATUS_OBJECT_NAME_NOT_FOUND")
+	_ = notFound(t, v, `a-rather-long-file-name.json`, "STATUS_OBJECT_NAME_NOT_FOUND")
 }
 
 // Names match whatever their case, the ";1" version is ignored unless
@@ -222,7 +222,7 @@ func TestNamesCaseVersionAndTrailingDot(t *testing.T) {
 	readOK(t, v, `openstack\latest\meta_data.json`, `{"uuid":"1"}`)
 	readOK(t, v, `OpenStack\Latest\META_DATA.JSON`, `{"uuid":"1"}`)
 	readOK(t, v, `openstack\latest\meta_data.json;1`, `{"uuid":"1"}`)
-	notFound(t, v, `openstack\latest\meta_data.json;2`, "STATUS_OBJECT_NAME_NOT_FOUND")
+	_ = notFound(t, v, `openstack\latest\meta_data.json;2`, "STATUS_OBJECT_NAME_NOT_FOUND")
 	readOK(t, v, `openstack\latest\user_data`, "#ps1_sysnative\n")
 	ents, err := v.ReadDir(`openstack\latest`)
 	if err != nil || len(ents) != 2 || ents[0].Name != "META_DATA.JSON" || ents[1].Name != "USER_DATA" || ents[1].IsDir || ents[1].Size != 15 {
@@ -248,9 +248,9 @@ func TestNestedDirectories(t *testing.T) {
 	readOK(t, v, `a\b\c\d\e\deep.txt`, "deep")
 	readOK(t, v, `a\b\x\d\e\other.txt`, "other")
 	readOK(t, v, `b\c\d\e\root-b.txt`, "b")
-	notFound(t, v, `a\b\c\d\e\other.txt`, "STATUS_OBJECT_NAME_NOT_FOUND")
-	notFound(t, v, `a\c\d\e\deep.txt`, "STATUS_OBJECT_PATH_NOT_FOUND")
-	notFound(t, v, `a\file\deep.txt`, "STATUS_OBJECT_PATH_NOT_FOUND")
+	_ = notFound(t, v, `a\b\c\d\e\other.txt`, "STATUS_OBJECT_NAME_NOT_FOUND")
+	_ = notFound(t, v, `a\c\d\e\deep.txt`, "STATUS_OBJECT_PATH_NOT_FOUND")
+	_ = notFound(t, v, `a\file\deep.txt`, "STATUS_OBJECT_PATH_NOT_FOUND")
 	d, err := v.Stat(`A\B\C`)
 	if err != nil || !d.IsDir() || d.Path() != `\a\b\c` {
 		t.Errorf("directory: %+v %v", d, err)

@@ -118,7 +118,7 @@ func Open(r io.ReaderAt) (*Volume, error) {
 	if primary == nil {
 		// A High Sierra descriptor has its "CDROM" identifier at byte 9.
 		if b, err := readSector(r, firstDescriptorSector); err == nil && string(b[9:14]) == "CDROM" {
-			return nil, fmt.Errorf("High Sierra volume: %w", ErrNotModelled)
+			return nil, fmt.Errorf("a High Sierra volume: %w", ErrNotModelled)
 		}
 		return nil, ErrUnrecognized
 	}

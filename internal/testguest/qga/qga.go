@@ -176,7 +176,9 @@ func (a *Agent) Serve(rw io.ReadWriter) error {
 				continue
 			}
 			// Not the start of an object: qemu-ga's lexer rejects it.
-			a.write(rw, false, response{Error: &qgaError{Class: "GenericError", Desc: "JSON parse error, invalid keyword '" + string(rune(c)) + "'"}})
+			if err := a.write(rw, false, response{Error: &qgaError{Class: "GenericError", Desc: "JSON parse error, invalid keyword '" + string(rune(c)) + "'"}}); err != nil {
+				return err
+			}
 			continue
 		}
 		buf.WriteByte(c)

@@ -64,7 +64,7 @@ func pathTablelessCD(t *testing.T, name, letter, label string, files map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Cleanup()
+	defer func() { _ = w.Cleanup() }()
 	for p, content := range files {
 		if err := w.AddFile(strings.NewReader(content), p); err != nil {
 			t.Fatal(err)

@@ -136,10 +136,14 @@ func (w *installed) qemuGuestAgent() {
 	})
 	logf("service %s running on %s (%s)", qga.ServiceName, qga.Channel, dev)
 	go func() {
+		// Serve returns when the port has no host side (QEMU's chardev
+		// is not connected yet, or was closed): wait for the next one, as
+		// the real service does.
 		for {
-			if err := a.Serve(portReader{f}); err != nil {
-				time.Sleep(500 * time.Millisecond)
+			if err := a.Serve(portReader{f}); !errors.Is(err, io.EOF) {
+				logf("service %s: %v; serving again", qga.ServiceName, err)
 			}
+			time.Sleep(500 * time.Millisecond)
 		}
 	}()
 }

@@ -120,7 +120,7 @@ func pathTablelessVirtioCD(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Cleanup()
+	defer func() { _ = w.Cleanup() }()
 	for _, d := range []string{"viostor", "vioscsi", "NetKVM"} {
 		if err := w.AddFile(strings.NewReader("; winbake stand-in test driver\r\n"), d+"/2k22/amd64/"+strings.ToLower(d)+".inf"); err != nil {
 			t.Fatal(err)
@@ -431,9 +431,9 @@ func TestBIOSFloppySATA(t *testing.T) {
 	s := settings(unattend.FirmwareBIOS)
 	disk := filepath.Join(t.TempDir(), "disk.qcow2")
 	vm := start(t, Config{ISO: iso, AnswerFile: render(t, s), AnswerMedia: MediaFloppy, Disk: disk, DiskBus: BusSATA, NIC: "e1000", Firmware: BIOS})
-	line, i, d := wait(t, vm, biosStage, 0, `answer file A:\autounattend.xml`)
+	line, i, _ := wait(t, vm, biosStage, 0, `answer file A:\autounattend.xml`)
 	t.Log(line)
-	_, i, d = wait(t, vm, biosStage, i, setup.WindowsPEDoneLine)
+	_, i, d := wait(t, vm, biosStage, i, setup.WindowsPEDoneLine)
 	record(t, "windowsPE done", d)
 	_, i, d = wait(t, vm, biosStage, i, setup.SetupCompleteLine)
 	record(t, "Setup complete", d)

@@ -41,7 +41,7 @@ func (a *fakeAgent) Main(ctx context.Context, sys agent.System, args []string, s
 		code, err := sys.Processes().Run(ctx, `C:\Windows\System32\dism.exe`,
 			[]string{"/Online", "/Add-Package", "/PackagePath:" + args[1], "/NoRestart", "/Quiet"}, &out, &out)
 		pending, _ := sys.Registry().KeyExists(RebootPendingKey)
-		json.NewEncoder(stdout).Encode(map[string]any{"exit": code, "err": fmt.Sprint(err), "pending": pending})
+		_ = json.NewEncoder(stdout).Encode(map[string]any{"exit": code, "err": fmt.Sprint(err), "pending": pending})
 		return 0
 	case "boot":
 		bt, _ := sys.Power().BootTime()
@@ -59,7 +59,7 @@ func (a *fakeAgent) Main(ctx context.Context, sys agent.System, args []string, s
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		io.WriteString(w, args[2])
+		_, _ = io.WriteString(w, args[2])
 		w.Close()
 		return 0
 	}
@@ -96,7 +96,7 @@ func TestAgentInvocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Stdin().Write([]byte(`{"request":1}`))
+	_, _ = p.Stdin().Write([]byte(`{"request":1}`))
 	p.Stdin().Close()
 	out := readAll(t, p.Stdout())
 	if code := p.Wait(); code != 0 || out != m.BootTime().UTC().Format(time.RFC3339Nano)+"\n" {

@@ -18,7 +18,7 @@ const clixmlHeader = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://sche
 
 func (c *clixml) start() {
 	if !c.started {
-		io.WriteString(c.w, clixmlHeader)
+		_, _ = io.WriteString(c.w, clixmlHeader)
 		c.started = true
 	}
 }
@@ -38,13 +38,13 @@ func (c *clixml) errorText(text string) {
 		if l == "" {
 			continue
 		}
-		io.WriteString(c.w, `<S S="Error">`+clixmlEscape(strings.ReplaceAll(l, "\n", "\r\n"))+`</S>`)
+		_, _ = io.WriteString(c.w, `<S S="Error">`+clixmlEscape(strings.ReplaceAll(l, "\n", "\r\n"))+`</S>`)
 	}
 }
 
 func (c *clixml) close() {
 	if c.started {
-		io.WriteString(c.w, "</Objs>")
+		_, _ = io.WriteString(c.w, "</Objs>")
 	}
 }
 

@@ -445,7 +445,7 @@ func cloudbaseUserData(ctx context.Context, p *cloudbasePluginRun) (int, bool, e
 	if err := p.m.files.WriteFile(script, data); err != nil {
 		return 0, false, err
 	}
-	defer p.m.files.Remove(script)
+	defer func() { _ = p.m.files.Remove(script) }() // cloudbase-init's execute_user_data_script removes it the same way, ignoring errors
 	var out, errOut bytes.Buffer
 	sys := p.m.system(logonInteractive)
 	code, err := sys.Processes().Run(ctx, `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`,

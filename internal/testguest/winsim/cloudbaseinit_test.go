@@ -114,11 +114,11 @@ func (n *novaAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer n.mu.Unlock()
 	switch {
 	case r.URL.Path == "/openstack/latest/meta_data.json" || r.URL.Path == "/openstack/2013-04-04/meta_data.json":
-		json.NewEncoder(w).Encode(n.md.meta)
+		_ = json.NewEncoder(w).Encode(n.md.meta)
 	case r.URL.Path == "/openstack/latest/user_data":
-		io.WriteString(w, n.md.userData)
+		_, _ = io.WriteString(w, n.md.userData)
 	case r.URL.Path == "/openstack/2013-04-04/password" && r.Method == http.MethodGet:
-		io.WriteString(w, n.password)
+		_, _ = io.WriteString(w, n.password)
 	case r.URL.Path == "/openstack/2013-04-04/password" && r.Method == http.MethodPost:
 		b, _ := io.ReadAll(r.Body)
 		n.posts++
@@ -562,13 +562,13 @@ func (a *maasAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch strings.TrimPrefix(r.URL.Path, "/MAAS/metadata/2012-03-01/") {
 	case "meta-data/":
-		io.WriteString(w, "instance-id\nlocal-hostname\npublic-keys\nvendor-data\nx509")
+		_, _ = io.WriteString(w, "instance-id\nlocal-hostname\npublic-keys\nvendor-data\nx509")
 	case "meta-data/instance-id":
-		io.WriteString(w, "node-4y3h7a")
+		_, _ = io.WriteString(w, "node-4y3h7a")
 	case "meta-data/local-hostname":
-		io.WriteString(w, "maas-node.maas")
+		_, _ = io.WriteString(w, "maas-node.maas")
 	case "meta-data/public-keys":
-		io.WriteString(w, "")
+		_, _ = io.WriteString(w, "")
 	case "meta-data/x509":
 		w.WriteHeader(a.x509Status)
 	default:

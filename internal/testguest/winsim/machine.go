@@ -225,6 +225,15 @@ func (m *Machine) saveLocked() error {
 	return os.Rename(tmp, m.statePath())
 }
 
+// saveOrReportLocked saves the state where nobody could handle the error
+// (a timer, a boot): a failed save is logged loudly, since the simulated
+// Windows would then forget what it did at its next start.
+func (m *Machine) saveOrReportLocked(what string) {
+	if err := m.saveLocked(); err != nil {
+		m.logf("ERROR: saving the machine state after %s: %v", what, err)
+	}
+}
+
 // Close stops the machine's timers, kills its running processes and waits
 // (up to 10 s) for them to end. The state stays on disk.
 func (m *Machine) Close() error {
@@ -291,9 +300,7 @@ func (m *Machine) install() error {
 	m.regKeyLocked(hklm, strings.Split(cbsKey[len(`HKLM\`):]+`\Packages`, `\`), true)
 	m.regKeyLocked(hklm, strings.Split(wuAUKey[len(`HKLM\`):], `\`), true)
 	sz(setupStateKey, "ImageState", "IMAGE_STATE_COMPLETE")
-	for _, v := range defaultSystemEnv(name) {
-		m.st.SystemEnv = append(m.st.SystemEnv, v)
-	}
+	m.st.SystemEnv = append(m.st.SystemEnv, defaultSystemEnv(name)...)
 	for _, p := range m.catalog {
 		if p.Preinstalled {
 			m.markInstalledLocked(p, m.clock.Now())

@@ -324,7 +324,7 @@ func (p *powerMachine) boot(instant bool) {
 		}
 	}
 	p.scheduled = false
-	m.saveLocked()
+	m.saveOrReportLocked("a restart")
 	m.mu.Unlock()
 	p.enter(StateBooting, "boot")
 	if instant {
@@ -348,7 +348,7 @@ func (p *powerMachine) winrmBack(instant bool) {
 			p.m.mu.Lock()
 			defer p.m.mu.Unlock()
 			if p.m.clearPendingKeysLocked() {
-				p.m.saveLocked()
+				p.m.saveOrReportLocked("clearing the pending reboot keys")
 				p.m.logf("servicing: pending reboot keys cleared")
 			}
 		})

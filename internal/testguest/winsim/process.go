@@ -79,7 +79,9 @@ func (p *proc) encode(s string) []byte {
 	return b
 }
 
-func (p *proc) print(w io.Writer, s string) { w.Write(p.encode(s)) }
+// print writes s to the process's output; like a console program whose
+// stdout was closed, the process goes on when that fails.
+func (p *proc) print(w io.Writer, s string) { _, _ = w.Write(p.encode(s)) }
 
 // builtinPrograms are the programs the simulated Windows can run; each
 // has a file at its path in a fresh install.
@@ -255,7 +257,6 @@ type process struct {
 	done       chan struct{}
 	code       uint32
 	cancel     context.CancelFunc
-	once       sync.Once
 	terminated bool
 	mu         sync.Mutex
 }

@@ -162,7 +162,7 @@ func (m *Machine) runSysprep(p *proc) uint32 {
 		m.mu.Lock()
 		m.st.Generalized = true
 		m.setValueLocked(setupStateKey, RegValue{Name: "ImageState", Type: RegSZ, String: "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"})
-		m.saveLocked()
+		m.saveOrReportLocked("sysprep /generalize")
 		m.mu.Unlock()
 	}
 	log.end()

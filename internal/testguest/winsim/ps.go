@@ -296,7 +296,7 @@ func (rt *psRuntime) unsupported(u *psUnsupported) uint32 {
 
 // position returns the line, column and text of the line at pos.
 func (rt *psRuntime) position(at psPos) (line, col int, text string) {
-	line, col = 1, 1
+	line = 1
 	start := 0
 	for i := 0; i < at.offset && i < len(rt.src); i++ {
 		if rt.src[i] == '\n' {

@@ -47,8 +47,8 @@ func TestPowerShellInvocationForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Stdin().Write([]byte(`Write-Host "output 1";`))
-	p.Stdin().Write([]byte(`Write-Host "output 2";`))
+	_, _ = p.Stdin().Write([]byte(`Write-Host "output 1";`))
+	_, _ = p.Stdin().Write([]byte(`Write-Host "output 2";`))
 	p.Stdin().Close()
 	out := readAll(t, p.Stdout())
 	if code := p.Wait(); code != 0 || out != "output 1\noutput 2\n" {

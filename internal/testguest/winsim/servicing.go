@@ -385,7 +385,7 @@ func (m *Machine) installPackage(ctx context.Context, p *Package, tool servicing
 	defer m.mu.Unlock()
 	if m.st.Failures[id] < p.Failures {
 		m.st.Failures[id]++
-		m.saveLocked()
+		m.saveOrReportLocked("a failed package install")
 		return p.FailureCode, true
 	}
 	now := m.clock.Now()
@@ -397,7 +397,7 @@ func (m *Machine) installPackage(ctx context.Context, p *Package, tool servicing
 		m.markInstalledLocked(p, now)
 		code = ExitSuccess
 	}
-	m.saveLocked()
+	m.saveOrReportLocked("a package install")
 	return code, true
 }
 

@@ -142,13 +142,13 @@ func TestFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(w, "one")
+	_, _ = io.WriteString(w, "one")
 	w.Close()
 	a, err := f.Append(`c:/data/SUB/file.txt`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(a, "two")
+	_, _ = io.WriteString(a, "two")
 	a.Close()
 	rc, err := f.Open(`C:\DATA\sub\.\..\Sub\FILE.txt`)
 	if err != nil {
@@ -186,10 +186,10 @@ func TestFiles(t *testing.T) {
 	}
 	for _, n := range []string{"b.txt", "A.txt", "c"} {
 		if n == "c" {
-			f.MkdirAll(`C:\Data\c`)
+			_ = f.MkdirAll(`C:\Data\c`)
 			continue
 		}
-		m.FS().WriteFile(`C:\Data\`+n, nil)
+		_ = m.FS().WriteFile(`C:\Data\`+n, nil)
 	}
 	entries, _ := f.ReadDir(`C:\data`)
 	var names []string

@@ -14,10 +14,10 @@ import (
 func TestOutputOrder(t *testing.T) {
 	o := newOutput()
 	out, errw := o.writer(wsman.StreamStdout), o.writer(wsman.StreamStderr)
-	out.Write([]byte("a"))
-	out.Write([]byte("b"))
-	errw.Write([]byte("E"))
-	out.Write([]byte("c"))
+	_, _ = out.Write([]byte("a"))
+	_, _ = out.Write([]byte("b"))
+	_, _ = errw.Write([]byte("E"))
+	_, _ = out.Write([]byte("c"))
 	o.Close()
 	if _, err := out.Write([]byte("late")); !errors.Is(err, io.ErrClosedPipe) {
 		t.Errorf("write after Close: %v", err)
@@ -37,9 +37,9 @@ func TestOutputOrder(t *testing.T) {
 
 	// Per-stream readers take their stream's chunks only.
 	o = newOutput()
-	o.writer(wsman.StreamStdout).Write([]byte("1"))
-	o.writer(wsman.StreamStderr).Write([]byte("2"))
-	o.writer(wsman.StreamStdout).Write([]byte("3"))
+	_, _ = o.writer(wsman.StreamStdout).Write([]byte("1"))
+	_, _ = o.writer(wsman.StreamStderr).Write([]byte("2"))
+	_, _ = o.writer(wsman.StreamStdout).Write([]byte("3"))
 	o.Close()
 	stdout, _ := io.ReadAll(o.reader(wsman.StreamStdout))
 	stderr, _ := io.ReadAll(o.reader(wsman.StreamStderr))

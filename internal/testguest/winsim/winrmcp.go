@@ -127,7 +127,9 @@ func (rt *psRuntime) winrmcpRestore(r restoreParams) uint32 {
 			rt.writeError(&psErrorRecord{message: dotnetIOMessage(err, dest), activity: "rm", category: "WriteError", target: dest, exception: "IOException", fqid: "RemoveFileSystemItemIOError,Microsoft.PowerShell.Commands.RemoveItemCommand", at: e.at, source: "rm $dest_file_path"})
 		}
 	} else {
-		f.MkdirAll(dest[:strings.LastIndexByte(dest, '\\')+1])
+		// winrmcp runs New-Item -ItemType directory -Force -ErrorAction
+		// SilentlyContinue: a directory it cannot make shows at the next write.
+		_ = f.MkdirAll(dest[:strings.LastIndexByte(dest, '\\')+1])
 	}
 	if ok, _ := f.exists(tmp); !ok {
 		w, err := f.CreateNew(dest)

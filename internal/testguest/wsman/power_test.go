@@ -100,7 +100,7 @@ func TestListenerBlackhole(t *testing.T) {
 		t.Error("a blackholed request was processed")
 	}
 	select {
-	case <-errc:
+	case <-errc: //nolint:errcheck // only the end matters here
 		t.Fatal("pending Receive ended during the blackhole")
 	case <-respc:
 		t.Fatal("pending Receive answered during the blackhole")
@@ -273,7 +273,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatal("Close hangs")
 	}
 	select {
-	case <-errc:
+	case <-errc: //nolint:errcheck // only the end matters here
 	case <-time.After(5 * time.Second):
 		t.Error("pending Receive not ended by Close")
 	}
