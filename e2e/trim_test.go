@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
@@ -79,13 +79,13 @@ func TestSysprepTrimShrinksUpdatedImage(t *testing.T) {
 		t.Errorf("no retrim in the log:\n%s", log)
 	}
 
-	var gm, sm qemu.Manifest
+	var gm, sm image.Manifest
 	readJSON(t, filepath.Join(golden, "standin.json"), &gm)
 	readJSON(t, filepath.Join(generalized, "standin.json"), &sm)
 	if len(gm.Updates) != 1 || gm.Updates[0].Result != "installed" {
 		t.Errorf("golden manifest updates %+v: the update was not installed", gm.Updates)
 	}
-	for name, m := range map[string]qemu.Manifest{"golden": gm, "generalized": sm} {
+	for name, m := range map[string]image.Manifest{"golden": gm, "generalized": sm} {
 		if m.DiskInterface != "virtio-blk" || m.Accelerator != "tcg" || m.HyperVEnlightenments == nil || len(m.HyperVEnlightenments) != 0 {
 			t.Errorf("%s manifest: disk %q, accelerator %q, hyperv_enlightenments %q; want virtio-blk, tcg and none", name, m.DiskInterface, m.Accelerator, m.HyperVEnlightenments)
 		}

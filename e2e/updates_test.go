@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
@@ -117,7 +117,7 @@ func TestUpdatesOnStandinVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("builder manifest:\n%s", raw)
-	var bm qemu.Manifest
+	var bm image.Manifest
 	if err := json.Unmarshal(raw, &bm); err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,9 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/provisioner/updates"
 )
 
 // syncBuffer collects UI output written from several goroutines.
@@ -57,27 +58,27 @@ func guestState(t *testing.T) (*testguest.Guest, multistep.StateBag, *syncBuffer
 // provisioner does) is read back through WinRM into the manifest's list.
 func TestReadUpdatesRecordPresent(t *testing.T) {
 	g, state, out := guestState(t)
-	rec := updates.Manifest{Version: 1, Finished: time.Now().UTC(), Packages: []updates.ManifestPackage{
-		{File: "ssu-20348.2700-x64.cab", KB: "KB5044415", Kind: updates.KindServicingStack, Result: "installed"},
-		{File: "windows10.0-kb5044281-x64.msu", KB: "KB5044281", Kind: updates.KindCumulative, Result: "installed", Message: "Überprüft"},
-		{File: "driver.cab", Kind: updates.KindOther, Result: "not_applicable"},
+	rec := guestcontract.UpdatesRecord{Version: 1, Finished: time.Now().UTC(), Packages: []guestcontract.UpdatesRecordPackage{
+		{File: "ssu-20348.2700-x64.cab", KB: "KB5044415", Kind: guestcontract.KindServicingStack, Result: "installed"},
+		{File: "windows10.0-kb5044281-x64.msu", KB: "KB5044281", Kind: guestcontract.KindCumulative, Result: "installed", Message: "Überprüft"},
+		{File: "driver.cab", Kind: guestcontract.KindOther, Result: "not_applicable"},
 	}}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Machine.FS().WriteFile(updates.ManifestPath, append(b, '\r', '\n')); err != nil {
+	if err := g.Machine.FS().WriteFile(guestcontract.UpdatesRecordPath, append(b, '\r', '\n')); err != nil {
 		t.Fatal(err)
 	}
 	if action := new(StepReadUpdatesRecord).Run(context.Background(), state); action != multistep.ActionContinue {
 		t.Fatalf("halted: %v", state.Get("error"))
 	}
-	want := []ManifestUpdate{
+	want := []image.ManifestUpdate{
 		{KB: "KB5044415", File: "ssu-20348.2700-x64.cab", Result: "installed"},
 		{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"},
 		{File: "driver.cab", Result: "not_applicable"},
 	}
-	if got, _ := state.Get(StateUpdates).([]ManifestUpdate); !reflect.DeepEqual(got, want) {
+	if got, _ := state.Get(StateUpdates).([]image.ManifestUpdate); !reflect.DeepEqual(got, want) {
 		t.Errorf("updates %+v, want %+v", got, want)
 	}
 	if _, list := ManifestGuestFacts(state); len(list) != 3 {
@@ -107,9 +108,9 @@ func TestReadUpdatesRecordAbsent(t *testing.T) {
 // error naming the file.
 func TestReadUpdatesRecordUnreadable(t *testing.T) {
 	for name, setup := range map[string]func(g *testguest.Guest) error{
-		"directory": func(g *testguest.Guest) error { return g.Machine.FS().MkdirAll(updates.ManifestPath) },
+		"directory": func(g *testguest.Guest) error { return g.Machine.FS().MkdirAll(guestcontract.UpdatesRecordPath) },
 		"not json": func(g *testguest.Guest) error {
-			return g.Machine.FS().WriteFile(updates.ManifestPath, []byte("{truncated"))
+			return g.Machine.FS().WriteFile(guestcontract.UpdatesRecordPath, []byte("{truncated"))
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -121,8 +122,8 @@ func TestReadUpdatesRecordUnreadable(t *testing.T) {
 				t.Fatal("an unreadable record did not stop the build")
 			}
 			err, _ := state.Get("error").(error)
-			if err == nil || !strings.Contains(err.Error(), updates.ManifestPath) {
-				t.Errorf("error %v does not name %s", err, updates.ManifestPath)
+			if err == nil || !strings.Contains(err.Error(), guestcontract.UpdatesRecordPath) {
+				t.Errorf("error %v does not name %s", err, guestcontract.UpdatesRecordPath)
 			}
 			t.Log(err)
 			if _, ok := state.GetOk(StateUpdates); ok {

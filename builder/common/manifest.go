@@ -4,29 +4,19 @@ import (
 	"strings"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // State keys of what the build learns about the guest for the manifest.
 const (
-	// StateUpdates is the []ManifestUpdate read from the winbake-updates
+	// StateUpdates is the []image.ManifestUpdate read from the winbake-updates
 	// record in the guest; absent when the image has no record.
 	StateUpdates = "manifest_updates"
 	// StateQemuGuestAgent is a bool: whether the QEMU guest agent service
 	// is installed in the guest; absent when it was not checked.
 	StateQemuGuestAgent = "manifest_qemu_guest_agent"
 )
-
-// ManifestUpdate is one update package in the build manifest's `updates`
-// list, from the record winbake-updates leaves in the image.
-type ManifestUpdate struct {
-	// KB is the package's KB number ("KB5044281"), "" when unknown.
-	KB string `json:"kb,omitempty"`
-	// File is the package's file name.
-	File string `json:"file"`
-	// Result is winbake-updates' result: installed, already_installed,
-	// not_applicable, failed, deferred or pending.
-	Result string `json:"result"`
-}
 
 // ManifestISOChecksum is the manifest's `iso_checksum`: the install ISO's
 // checksum as StepDownload verified it (`type:value`, lower case), "" when
@@ -49,10 +39,10 @@ func ManifestISOChecksum(isoChecksum string, source *SourceImageConfig) string {
 // ManifestGuestFacts returns what StepCheckGuestAgent and
 // StepReadUpdatesRecord learnt from the guest: nil for what was not
 // checked or not found.
-func ManifestGuestFacts(state multistep.StateBag) (qemuGuestAgent *bool, updates []ManifestUpdate) {
+func ManifestGuestFacts(state multistep.StateBag) (qemuGuestAgent *bool, updates []image.ManifestUpdate) {
 	if v, ok := state.Get(StateQemuGuestAgent).(bool); ok {
 		qemuGuestAgent = &v
 	}
-	updates, _ = state.Get(StateUpdates).([]ManifestUpdate)
+	updates, _ = state.Get(StateUpdates).([]image.ManifestUpdate)
 	return qemuGuestAgent, updates
 }

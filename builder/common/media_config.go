@@ -11,12 +11,15 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
-// Firmware names accepted by the builders' `firmware` option.
+// Firmware names accepted by the builders' `firmware` option: the
+// manifest's `firmware` values.
 const (
-	FirmwareBIOS = "bios"
-	FirmwareUEFI = "uefi"
+	FirmwareBIOS = image.FirmwareBIOS
+	FirmwareUEFI = image.FirmwareUEFI
 )
 
 // Media that can carry the answer file.

@@ -10,11 +10,12 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/provisioner/updates"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // StepReadUpdatesRecord reads the record winbake-updates leaves in the
-// image (updates.ManifestPath) through the communicator, before the guest
+// image (guestcontract.UpdatesRecordPath) through the communicator, before the guest
 // shuts down, so that the build manifest lists the update packages. An
 // image without the record (no winbake-updates in the build) gets no
 // `updates` in the manifest; a record that exists but cannot be read or
@@ -41,13 +42,13 @@ func (s *StepReadUpdatesRecord) Run(ctx context.Context, state multistep.StateBa
 	}
 	list, found, err := readUpdatesRecord(ctx, comm)
 	if err != nil {
-		err = fmt.Errorf("reading the winbake-updates record %s for the manifest: %w", updates.ManifestPath, err)
+		err = fmt.Errorf("reading the winbake-updates record %s for the manifest: %w", guestcontract.UpdatesRecordPath, err)
 		state.Put("error", err)
 		ui.Error(err.Error())
 		return multistep.ActionHalt
 	}
 	if !found {
-		ui.Say(fmt.Sprintf("No winbake-updates record (%s) in the image: the manifest lists no updates", updates.ManifestPath))
+		ui.Say(fmt.Sprintf("No winbake-updates record (%s) in the image: the manifest lists no updates", guestcontract.UpdatesRecordPath))
 		return multistep.ActionContinue
 	}
 	ui.Say(fmt.Sprintf("The winbake-updates record lists %d package(s); they go into the manifest", len(list)))
@@ -59,8 +60,8 @@ func (s *StepReadUpdatesRecord) Cleanup(multistep.StateBag) {}
 
 // readUpdatesRecord reads and parses the record; found is false when the
 // guest has none.
-func readUpdatesRecord(ctx context.Context, comm packersdk.Communicator) (list []ManifestUpdate, found bool, err error) {
-	out, err := runGuestScript(ctx, comm, "updates-record.ps1", struct{ Path string }{updates.ManifestPath})
+func readUpdatesRecord(ctx context.Context, comm packersdk.Communicator) (list []image.ManifestUpdate, found bool, err error) {
+	out, err := runGuestScript(ctx, comm, "updates-record.ps1", struct{ Path string }{guestcontract.UpdatesRecordPath})
 	if err != nil {
 		return nil, false, err
 	}
@@ -75,13 +76,13 @@ func readUpdatesRecord(ctx context.Context, comm packersdk.Communicator) (list [
 	if err != nil {
 		return nil, false, fmt.Errorf("the guest's output is not base64: %w", err)
 	}
-	var rec updates.Manifest
+	var rec guestcontract.UpdatesRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return nil, false, fmt.Errorf("not a winbake-updates record: %w", err)
 	}
-	list = []ManifestUpdate{}
+	list = []image.ManifestUpdate{}
 	for _, p := range rec.Packages {
-		list = append(list, ManifestUpdate{KB: p.KB, File: p.File, Result: p.Result})
+		list = append(list, image.ManifestUpdate{KB: p.KB, File: p.File, Result: p.Result})
 	}
 	return list, true, nil
 }

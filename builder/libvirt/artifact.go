@@ -5,7 +5,7 @@ import (
 	"log"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // BuilderID identifies winbake-libvirt artifacts.
@@ -17,7 +17,7 @@ const BuilderID = "winbake.libvirt"
 type Artifact struct {
 	dir      string
 	files    []string
-	manifest qemu.Manifest
+	manifest image.Manifest
 	// volume is "<pool>/<volume>" with keep_in_pool.
 	volume string
 	state  map[string]interface{}

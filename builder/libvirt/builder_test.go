@@ -21,7 +21,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 )
 
@@ -252,7 +252,7 @@ func TestBuilderRunUploadsDownloadsAndCleansUp(t *testing.T) {
 			t.Errorf("%s in the output: %q %v", path, got, err)
 		}
 	}
-	var m qemu.Manifest
+	var m image.Manifest
 	if raw, err := os.ReadFile(filepath.Join(out, "packer-win.json")); err != nil || json.Unmarshal(raw, &m) != nil || m.EFIVars != "efivars.fd" || m.TPMState != "tpm" {
 		t.Errorf("manifest efivars %q tpm_state %q (%v)", m.EFIVars, m.TPMState, err)
 	}
@@ -349,7 +349,7 @@ func TestBuilderManifestFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m qemu.Manifest
+	var m image.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}

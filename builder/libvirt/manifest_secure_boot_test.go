@@ -11,9 +11,9 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars/efivarstest"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // The manifest lists the certificates of the NVRAM file kept as efivars.fd.
@@ -33,7 +33,7 @@ func TestManifestRecordsNVRAMCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m qemu.Manifest
+	var m image.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}

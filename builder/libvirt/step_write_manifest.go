@@ -16,7 +16,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
@@ -40,14 +40,14 @@ type stepWriteManifest struct {
 func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	c := s.config
-	image, _ := state.Get(wbcommon.StateInstallImage).(installmedia.Image)
+	media, _ := state.Get(wbcommon.StateInstallImage).(installmedia.Image)
 	accel, _ := state.Get(wbcommon.StateAccelerator).(string)
 	volume, _ := state.Get(stateDiskVolume).(string)
 	if accel == "qemu" {
 		accel = wbcommon.AccelTCG
 	}
 
-	m := qemu.Manifest{
+	m := image.Manifest{
 		Disk: volume, Format: "qcow2", Firmware: c.Firmware, SecureBoot: c.SecureBoot, TPM: c.TPMEnabled(),
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
@@ -92,8 +92,8 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	if c.Firmware == wbcommon.FirmwareUEFI {
 		m.EFIFirmwareCode, _ = state.Get(stateEFIFirmwareCode).(string)
 	}
-	m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = image.Name, image.EditionID, image.InstallationType
-	m.Windows.Version, m.Windows.Arch = image.Version.String(), image.Arch
+	m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = media.Name, media.EditionID, media.InstallationType
+	m.Windows.Version, m.Windows.Arch = media.Version.String(), media.Arch
 
 	b, _ := json.MarshalIndent(m, "", "  ")
 	path := filepath.Join(c.OutputDir, c.VMName+".json")

@@ -5,6 +5,7 @@ import (
 	"log"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // Artifact is the installed disk and the files kept with it in the output
@@ -12,13 +13,13 @@ import (
 type Artifact struct {
 	dir      string
 	files    []string
-	manifest Manifest
+	manifest image.Manifest
 	state    map[string]interface{}
 	// keep is keep_golden_image.
 	keep bool
 }
 
-func (a *Artifact) BuilderId() string { return BuilderID }
+func (a *Artifact) BuilderId() string { return image.QemuBuilderID }
 func (a *Artifact) Files() []string   { return a.files }
 func (a *Artifact) Id() string        { return a.manifest.Disk }
 

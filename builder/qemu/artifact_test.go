@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // Packer destroys a builder's artifact when the first post-processor of a
@@ -19,7 +21,7 @@ func TestArtifactDestroyKeepsTheGoldenImage(t *testing.T) {
 		if err := os.WriteFile(disk, []byte("disk"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		a := &Artifact{dir: dir, files: []string{disk}, keep: keep, manifest: Manifest{Disk: "golden.qcow2"}}
+		a := &Artifact{dir: dir, files: []string{disk}, keep: keep, manifest: image.Manifest{Disk: "golden.qcow2"}}
 		if err := a.Destroy(); err != nil {
 			t.Fatal(err)
 		}

@@ -14,9 +14,6 @@ import (
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 )
 
-// BuilderID identifies winbake-qemu artifacts.
-const BuilderID = "winbake.qemu"
-
 // Builder installs Windows from an ISO into a qcow2 disk under QEMU.
 type Builder struct {
 	config Config

@@ -14,6 +14,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 )
 
@@ -67,7 +68,7 @@ func TestBuilderRunWithMockDriver(t *testing.T) {
 			t.Errorf("QEMU args lack %q: %s", w, args)
 		}
 	}
-	var m Manifest
+	var m image.Manifest
 	b2, err := os.ReadFile(filepath.Join(out, "packer-win.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func TestBuilderRunWithMockDriver(t *testing.T) {
 		m.Windows.ImageName != "Windows Server 2022 SERVERDATACENTER" || !strings.HasPrefix(m.Windows.Version, "10.0.20348") || m.Accelerator != "tcg" {
 		t.Errorf("manifest %+v", m)
 	}
-	if art.BuilderId() != BuilderID || len(art.Files()) < 2 {
+	if art.BuilderId() != image.QemuBuilderID || len(art.Files()) < 2 {
 		t.Errorf("artifact %s %v", art.BuilderId(), art.Files())
 	}
 	if _, err := os.Stat(filepath.Join(out, "qmp.sock")); !os.IsNotExist(err) {

@@ -12,6 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 )
 
@@ -53,7 +54,7 @@ func TestManifestRecordsHyperVEnlightenments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var m Manifest
+			var m image.Manifest
 			if err := json.Unmarshal(raw2, &m); err != nil {
 				t.Fatal(err)
 			}

@@ -12,12 +12,13 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars/efivarstest"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 )
 
 // buildWithVars runs a UEFI build whose variable store starts from vars and
 // returns the manifest and what the build said.
-func buildWithVars(t *testing.T, vars string) (Manifest, string) {
+func buildWithVars(t *testing.T, vars string) (image.Manifest, string) {
 	t.Helper()
 	t.Setenv("PACKER_CACHE_DIR", t.TempDir())
 	iso := mediatest.InstallISO(t, mediatest.Server2022)
@@ -41,7 +42,7 @@ func buildWithVars(t *testing.T, vars string) (Manifest, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m Manifest
+	var m image.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}

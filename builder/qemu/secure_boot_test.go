@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 )
 
@@ -47,7 +48,7 @@ func TestBuilderSecureBoot(t *testing.T) {
 	if vars, _ := os.ReadFile(filepath.Join(out, "efivars.fd")); string(vars) != "OVMF_VARS_4M.ms.fd" {
 		t.Errorf("efivars.fd is a copy of %q, not the store with Microsoft's keys", vars)
 	}
-	var m Manifest
+	var m image.Manifest
 	mb, _ := os.ReadFile(filepath.Join(out, "packer-win.json"))
 	must(t, json.Unmarshal(mb, &m))
 	if !m.SecureBoot || !strings.Contains(string(mb), `"secure_boot": true`) {

@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // sourceArtifact writes what an earlier UEFI build left: a qcow2 disk (its
@@ -104,7 +105,7 @@ func TestBuilderRunFromSourceImage(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(out, "tpm", "tpm2-00.permall")); string(b) != "source tpm" {
 		t.Errorf("TPM state %q is not the source's", b)
 	}
-	var m Manifest
+	var m image.Manifest
 	mb, _ := os.ReadFile(filepath.Join(out, "packer-refresh.json"))
 	must(t, json.Unmarshal(mb, &m))
 	// The ISO checksum is carried on from the source's manifest.

@@ -16,71 +16,12 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/internal/efivars"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
 const stateArtifact = "artifact"
-
-// Manifest describes the artifact; it is written as <vm_name>.json next to
-// the disk.
-type Manifest struct {
-	Disk     string `json:"disk"`
-	Format   string `json:"format"`
-	SHA256   string `json:"sha256"`
-	Firmware string `json:"firmware"`
-	EFIVars  string `json:"efivars,omitempty"`
-	// EFIFirmwareCode is the OVMF code file the build booted, a path on
-	// the build host; post-processors boot the image with it while it
-	// exists.
-	EFIFirmwareCode string `json:"efi_firmware_code,omitempty"`
-	// SecureBootCertificates are the X.509 certificates of the Secure
-	// Boot databases (PK, KEK, db, dbx) in EFIVars, as the image left
-	// them: whether the firmware state holds Microsoft's 2023 CAs. No
-	// Glance or Nova image property carries them (a Nova instance gets
-	// its variables from the compute host's firmware template).
-	SecureBootCertificates *efivars.SecureBootCertificates `json:"secure_boot_certificates,omitempty"`
-	SecureBoot             bool                            `json:"secure_boot"`
-	TPM                    bool                            `json:"tpm"`
-	TPMState               string                          `json:"tpm_state,omitempty"`
-	Machine                string                          `json:"machine"`
-	DiskInterface          string                          `json:"disk_interface"`
-	NetDevice              string                          `json:"net_device"`
-	Accelerator            string                          `json:"accelerator"`
-	// HyperVEnlightenments are the Hyper-V enlightenments (QEMU CPU
-	// flags, e.g. "hv-relaxed") the VM ran with: empty under TCG or with
-	// hyperv_enlightenments = false.
-	HyperVEnlightenments []string `json:"hyperv_enlightenments"`
-	// SourceImage is the disk the build started from (source_image); the
-	// artifact's disk does not depend on it.
-	SourceImage string `json:"source_image,omitempty"`
-	// ISOChecksum is the install ISO's checksum as verified ("sha256:…"),
-	// carried on from the source manifest by a source_image build.
-	ISOChecksum string `json:"iso_checksum,omitempty"`
-	// AdminUser is the administrator account of the image: the build
-	// account (winrm_username, by default the built-in Administrator).
-	// winbake-sysprep replaces it with cloudbase-init's username when it
-	// installs cloudbase-init. Never a password.
-	AdminUser string `json:"admin_user,omitempty"`
-	// QemuGuestAgent says whether the QEMU guest agent service (QEMU-GA)
-	// is installed in the image, as the guest answered at the end of the
-	// build; absent without a communicator.
-	QemuGuestAgent *bool `json:"qemu_guest_agent,omitempty"`
-	// Updates are the packages of the winbake-updates record in the
-	// image; absent when the image has none.
-	Updates []wbcommon.ManifestUpdate `json:"updates,omitempty"`
-	// WinRM is how the build reached WinRM and what it added for it
-	// (listener, certificate, firewall rule), which winbake-sysprep removes.
-	WinRM   *winrmsec.BuildWinRM `json:"winrm,omitempty"`
-	Windows struct {
-		ImageName        string `json:"image_name"`
-		EditionID        string `json:"edition_id"`
-		InstallationType string `json:"installation_type"`
-		Version          string `json:"version"`
-		Arch             string `json:"arch"`
-	} `json:"windows"`
-}
 
 // stepWriteManifest checksums the disk, writes the manifest and puts the
 // Artifact in state.
@@ -98,7 +39,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	ui := state.Get("ui").(packersdk.Ui)
 	c := s.config
 	disk := state.Get(wbcommon.StateDiskPath).(string)
-	image, _ := state.Get(wbcommon.StateInstallImage).(installmedia.Image)
+	media, _ := state.Get(wbcommon.StateInstallImage).(installmedia.Image)
 	accel, _ := state.Get(wbcommon.StateAccelerator).(string)
 
 	ui.Say("Checksumming the disk " + disk)
@@ -106,7 +47,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	if err != nil {
 		return fail(state, ui, fmt.Errorf("checksumming the disk: %w", err))
 	}
-	m := Manifest{
+	m := image.Manifest{
 		Disk: filepath.Base(disk), Format: "qcow2", SHA256: sum, Firmware: c.Firmware, SecureBoot: c.SecureBoot, TPM: c.TPMEnabled(),
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
@@ -144,8 +85,8 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 			m.Windows = src.Windows
 		}
 	} else {
-		m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = image.Name, image.EditionID, image.InstallationType
-		m.Windows.Version, m.Windows.Arch = image.Version.String(), image.Arch
+		m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = media.Name, media.EditionID, media.InstallationType
+		m.Windows.Version, m.Windows.Arch = media.Version.String(), media.Arch
 	}
 
 	b, _ := json.MarshalIndent(m, "", "  ")

@@ -1,7 +1,10 @@
 // Package image holds the contracts winbake's components share about the
 // images they pass along a Packer build: who made an artifact (builder
-// IDs) and what a winbake-compress artifact holds (its outputs and the
-// winbake manifest of the image they were written from).
+// IDs), the winbake manifest that describes an image (Manifest, written by
+// the builders; GeneralizedManifest, by winbake-sysprep) and how an image
+// is opened from it (Open), and what a winbake-compress artifact holds
+// (its outputs and the winbake manifest of the image they were written
+// from).
 //
 // Packer hands artifacts from one plugin process to the next over RPC,
 // where only plain values survive: the outputs travel as one JSON string

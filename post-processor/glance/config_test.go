@@ -8,9 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
-	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -119,14 +117,14 @@ func roundTripManifest(t *testing.T, m any) *buildManifest {
 	return read
 }
 
-// A builder's manifest (qemu.Manifest, which winbake-libvirt writes too)
+// A builder's manifest (image.Manifest, which winbake-libvirt writes too)
 // gives os_admin_user, hw_qemu_guest_agent, the KBs of the updates the
 // image has and the source ISO's checksum; the user's properties win.
 func TestDerivedProperties(t *testing.T) {
 	yes := true
-	bm := qemu.Manifest{Disk: "win.qcow2", Format: "qcow2", Firmware: "bios", Machine: "pc-i440fx-8.2", DiskInterface: "virtio-blk", NetDevice: "e1000",
+	bm := image.Manifest{Disk: "win.qcow2", Format: "qcow2", Firmware: "bios", Machine: "pc-i440fx-8.2", DiskInterface: "virtio-blk", NetDevice: "e1000",
 		QemuGuestAgent: &yes, AdminUser: "Admin", ISOChecksum: "sha256:abc",
-		Updates: []wbcommon.ManifestUpdate{
+		Updates: []image.ManifestUpdate{
 			{KB: "kb5034439", File: "windows11.0-kb5034439-x64.msu", Result: "installed"},
 			{KB: "KB5031364", File: "ssu.cab", Result: "already_installed"},
 			{KB: "KB5034439", File: "windows11.0-kb5034439-x64.cab", Result: "installed"},
@@ -178,9 +176,9 @@ func TestDerivedProperties(t *testing.T) {
 // as admin_user) gives the same properties, with that account.
 func TestDerivedPropertiesFromSysprepManifest(t *testing.T) {
 	yes := true
-	sm := sysprep.Manifest{Manifest: qemu.Manifest{Disk: "win.qcow2", Format: "qcow2", Firmware: "uefi", Machine: "q35", DiskInterface: "virtio-scsi",
+	sm := image.GeneralizedManifest{Manifest: image.Manifest{Disk: "win.qcow2", Format: "qcow2", Firmware: "uefi", Machine: "q35", DiskInterface: "virtio-scsi",
 		NetDevice: "virtio-net", TPM: true, QemuGuestAgent: &yes, AdminUser: "Admin", ISOChecksum: "sha256:" + strings.Repeat("c", 64),
-		Updates: []wbcommon.ManifestUpdate{{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"}}},
+		Updates: []image.ManifestUpdate{{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"}}},
 		Generalized: true, CloudbaseInit: true}
 	sm.Windows.ImageName = "Windows Server 2022 SERVERDATACENTER"
 	p := imageProperties(&Config{}, &source{Manifest: roundTripManifest(t, sm)})
@@ -217,7 +215,7 @@ func TestSecureBootAndLongUpdateLists(t *testing.T) {
 	m.Firmware, m.Machine = "uefi", "q35"
 	m.Windows.ImageName = "Windows 11 Pro"
 	for i := 0; i < 40; i++ {
-		m.Updates = append(m.Updates, wbcommon.ManifestUpdate{KB: fmt.Sprintf("KB50%05d", i), Result: "installed"})
+		m.Updates = append(m.Updates, image.ManifestUpdate{KB: fmt.Sprintf("KB50%05d", i), Result: "installed"})
 	}
 	p := deriveProperties(&Config{}, &source{Manifest: m})
 	if p["os_secure_boot"] != "required" {

@@ -14,8 +14,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // builderArtifact has the shape of a winbake-qemu artifact: the qcow2 disk
@@ -25,7 +24,7 @@ type builderArtifact struct {
 	manifest string
 }
 
-func (a *builderArtifact) BuilderId() string { return qemu.BuilderID }
+func (a *builderArtifact) BuilderId() string { return image.QemuBuilderID }
 func (a *builderArtifact) Files() []string   { return a.files }
 func (a *builderArtifact) Id() string        { return a.files[0] }
 func (a *builderArtifact) String() string    { return "test build" }
@@ -77,7 +76,7 @@ func writeQcow2(t *testing.T, path string, rawSize int64) {
 
 // writeManifest writes a manifest exactly as winbake-qemu does (its own
 // Manifest type).
-func writeManifest(t *testing.T, path, disk string) qemu.Manifest {
+func writeManifest(t *testing.T, path, disk string) image.Manifest {
 	t.Helper()
 	agent := true
 	// The disk's SHA-256 as the builder records it, when the disk is there.
@@ -85,11 +84,11 @@ func writeManifest(t *testing.T, path, disk string) qemu.Manifest {
 	if b, err := os.ReadFile(disk); err == nil {
 		sum = fmt.Sprintf("%x", sha256.Sum256(b))
 	}
-	m := qemu.Manifest{
+	m := image.Manifest{
 		Disk: filepath.Base(disk), Format: "qcow2", SHA256: sum, Firmware: "uefi", TPM: true,
 		Machine: "q35", DiskInterface: "virtio-scsi", NetDevice: "virtio-net", Accelerator: "tcg",
 		AdminUser: "Administrator", QemuGuestAgent: &agent, ISOChecksum: "sha256:" + strings.Repeat("1f", 32),
-		Updates: []wbcommon.ManifestUpdate{
+		Updates: []image.ManifestUpdate{
 			{KB: "KB5044415", File: "ssu-20348.2700-x64.cab", Result: "installed"},
 			{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"},
 			{KB: "KB5000011", File: "windows10.0-kb5000011-x64.cab", Result: "not_applicable"},

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // Properties derived from the build, before the user's own properties.
@@ -164,7 +164,7 @@ func machineType(m string) string {
 // kbList is the sorted, de-duplicated list of the KBs the image has: the
 // packages winbake-updates installed (or found installed, or left to finish
 // at the next boot), not the ones that did not apply or failed.
-func kbList(entries []wbcommon.ManifestUpdate) string {
+func kbList(entries []image.ManifestUpdate) string {
 	seen := map[string]bool{}
 	var kbs []string
 	for _, e := range entries {

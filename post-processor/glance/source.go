@@ -12,7 +12,6 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
 // source is the image file to publish and what is known about the build.
@@ -40,7 +39,7 @@ type source struct {
 // sysprep did), which also reads a builder's manifest. The image
 // properties come from the builder's fields: admin_user, qemu_guest_agent,
 // iso_checksum and updates among them.
-type buildManifest = sysprep.Manifest
+type buildManifest = image.GeneralizedManifest
 
 // glanceDiskFormats maps qemu-img format names to Glance disk_format values.
 var glanceDiskFormats = map[string]string{

@@ -3,21 +3,20 @@ package sysprep
 import (
 	"fmt"
 	"os"
-)
 
-// BuilderId identifies artifacts made by this post-processor.
-const BuilderId = "winbake.post-processor.sysprep"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
+)
 
 // Artifact is the generalized image: a standalone qcow2 disk, its manifest,
 // and the UEFI variables and TPM state it boots with.
 type Artifact struct {
 	Dir          string
 	ManifestPath string
-	Manifest     Manifest
+	Manifest     image.GeneralizedManifest
 	files        []string
 }
 
-func (a *Artifact) BuilderId() string { return BuilderId }
+func (a *Artifact) BuilderId() string { return image.SysprepBuilderID }
 func (a *Artifact) Files() []string   { return a.files }
 func (a *Artifact) Id() string        { return a.Manifest.Disk }
 

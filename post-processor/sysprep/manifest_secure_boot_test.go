@@ -13,6 +13,7 @@ import (
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars/efivarstest"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // The generalized image's manifest lists the certificates of its own copy
@@ -27,7 +28,7 @@ func TestGeneralizedManifestReadsItsOwnVariables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, art := goldenImage(t, func(m *Manifest) { m.SecureBootCertificates = &goldenCerts })
+	_, art := goldenImage(t, func(m *image.GeneralizedManifest) { m.SecureBootCertificates = &goldenCerts })
 	in, err := readInput(art)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ func TestGeneralizedManifestReadsItsOwnVariables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m Manifest
+	var m image.GeneralizedManifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // noFirmwareHost is a host where probing finds no OVMF at all.
@@ -30,7 +31,7 @@ func TestPostProcessBootsTheBuildsFirmware(t *testing.T) {
 	if err := os.WriteFile(code, []byte("code"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, art := goldenImage(t, func(m *Manifest) { m.EFIFirmwareCode = code })
+	_, art := goldenImage(t, func(m *image.GeneralizedManifest) { m.EFIFirmwareCode = code })
 	out := filepath.Join(t.TempDir(), "generalized")
 	driver := &wbcommon.DriverMock{StartVMErr: errors.New("stop here")}
 	p := &PostProcessor{driver: driver, host: noFirmwareHost(t)}
@@ -65,11 +66,11 @@ func TestStepWriteManifestAdminUserAndFirmware(t *testing.T) {
 		cloudbaseInit bool
 		want          string
 	}{{true, "Admin"}, {false, "Administrator"}} {
-		dir, art := goldenImage(t, func(m *Manifest) {
+		dir, art := goldenImage(t, func(m *image.GeneralizedManifest) {
 			m.AdminUser, m.ISOChecksum = "Administrator", "sha256:"+strings.Repeat("b", 64)
 			yes := true
 			m.QemuGuestAgent = &yes
-			m.Updates = []wbcommon.ManifestUpdate{{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"}}
+			m.Updates = []image.ManifestUpdate{{KB: "KB5044281", File: "windows10.0-kb5044281-x64.msu", Result: "installed"}}
 		})
 		in, err := readInput(art)
 		if err != nil {
@@ -94,7 +95,7 @@ func TestStepWriteManifestAdminUserAndFirmware(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m Manifest
+		var m image.GeneralizedManifest
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}

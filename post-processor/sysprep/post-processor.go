@@ -54,7 +54,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if p.host != nil {
 		host = *p.host
 	}
-	ovmf, err := in.Firmware(p.config.EFIFirmwareCode, host)
+	ovmf, err := host.ImageOVMF(&in.Manifest.Manifest, p.config.EFIFirmwareCode)
 	if err != nil {
 		return nil, keep, false, err
 	}

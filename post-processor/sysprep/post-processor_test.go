@@ -12,6 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 func testPostProcessor(t *testing.T, driver wbcommon.Driver, out string) *PostProcessor {
@@ -61,7 +62,7 @@ func TestPostProcessFailureLeavesNothing(t *testing.T) {
 // Ctrl-C while waiting for WinRM: QEMU is stopped and nothing is left.
 // A Secure Boot image boots with SMM, as it was built.
 func TestPostProcessCancelLeavesNothing(t *testing.T) {
-	_, art := goldenImage(t, func(m *Manifest) { m.SecureBoot = true })
+	_, art := goldenImage(t, func(m *image.GeneralizedManifest) { m.SecureBoot = true })
 	out := filepath.Join(t.TempDir(), "generalized")
 	driver := &wbcommon.DriverMock{}
 	p := testPostProcessor(t, driver, out)

@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
 
 // stepCheckPending asks winbake-agent whether servicing waits for a
@@ -21,7 +22,7 @@ type stepCheckPending struct{}
 
 func (s *stepCheckPending) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
-	r, err := runGuest(ctx, communicatorOf(state), AgentPath+" pending-reboot")
+	r, err := runGuest(ctx, communicatorOf(state), guestcontract.AgentPath+" pending-reboot")
 	if err != nil {
 		return halt(state, ui, fmt.Errorf("winbake-agent pending-reboot: %w", err))
 	}

@@ -1,7 +1,6 @@
 package sysprep
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -38,7 +37,7 @@ func (s *stepCopyFirmwareState) Run(_ context.Context, state multistep.StateBag)
 			return halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
 		}
 		ovmf := s.Code
-		ovmf.Vars, ovmf.VarsFormat = dst, imageFormat(dst)
+		ovmf.Vars, ovmf.VarsFormat = dst, wbcommon.FlashFormat(dst)
 		ui.Say(fmt.Sprintf("UEFI firmware %s with a copy of the image's variables %s", ovmf.Code, in.EFIVarsPath))
 		state.Put(wbcommon.StateOVMF, ovmf)
 	}
@@ -96,18 +95,4 @@ func (s *stepCopyFirmwareState) Cleanup(state multistep.StateBag) {
 	for i := len(s.created) - 1; i >= 0; i-- {
 		_ = os.RemoveAll(s.created[i])
 	}
-}
-
-// imageFormat tells a qcow2 flash image from a raw one by its magic.
-func imageFormat(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "raw"
-	}
-	defer f.Close()
-	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err == nil && bytes.Equal(magic, []byte("QFI\xfb")) {
-		return "qcow2"
-	}
-	return "raw"
 }

@@ -13,10 +13,8 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent/agentbin"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
-
-// AgentPath is where winbake keeps its guest agent.
-const AgentPath = `C:\ProgramData\winbake\` + agentbin.FileName
 
 // stepEnsureAgent makes sure winbake-agent is in the guest: images built
 // with winbake-updates have it; otherwise it is uploaded, and removed again
@@ -29,7 +27,7 @@ type stepEnsureAgent struct{}
 func (s *stepEnsureAgent) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	comm := communicatorOf(state)
-	r, err := runScript(ctx, comm, "agent-present.ps1", map[string]string{"Path": AgentPath})
+	r, err := runScript(ctx, comm, "agent-present.ps1", map[string]string{"Path": guestcontract.AgentPath})
 	if err != nil {
 		return halt(state, ui, fmt.Errorf("looking for winbake-agent in the guest: %w", err))
 	}
@@ -41,9 +39,9 @@ func (s *stepEnsureAgent) Run(ctx context.Context, state multistep.StateBag) mul
 	if err != nil {
 		return halt(state, ui, err)
 	}
-	ui.Say("Uploading winbake-agent to " + AgentPath)
+	ui.Say("Uploading winbake-agent to " + guestcontract.AgentPath)
 	start := time.Now()
-	if err := guestcmd.Upload(ctx, comm, AgentPath, bytes.NewReader(exe), nil, uploadTimeout, uploadLimit); err != nil {
+	if err := guestcmd.Upload(ctx, comm, guestcontract.AgentPath, bytes.NewReader(exe), nil, uploadTimeout, uploadLimit); err != nil {
 		return halt(state, ui, fmt.Errorf("uploading winbake-agent: %w", err))
 	}
 	ui.Say(fmt.Sprintf("winbake-agent uploaded in %s", time.Since(start).Round(time.Second)))

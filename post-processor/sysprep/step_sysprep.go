@@ -13,6 +13,7 @@ import (
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
 
 // Image states Windows Setup records in
@@ -77,7 +78,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 		}
 	}
 	if uploaded, _ := state.Get(stateAgentUploaded).(bool); uploaded {
-		if _, err := runScript(ctx, comm, "remove-file.ps1", map[string]string{"Path": AgentPath}); err != nil {
+		if _, err := runScript(ctx, comm, "remove-file.ps1", map[string]string{"Path": guestcontract.AgentPath}); err != nil {
 			return halt(state, ui, fmt.Errorf("removing winbake-agent from the guest: %w", err))
 		}
 	}

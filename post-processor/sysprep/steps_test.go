@@ -17,7 +17,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // fakeArtifact is a builder artifact as Packer hands it over RPC.
@@ -26,7 +26,7 @@ type fakeArtifact struct {
 	state map[string]interface{}
 }
 
-func (a *fakeArtifact) BuilderId() string             { return qemu.BuilderID }
+func (a *fakeArtifact) BuilderId() string             { return image.QemuBuilderID }
 func (a *fakeArtifact) Files() []string               { return a.files }
 func (a *fakeArtifact) Id() string                    { return "golden" }
 func (a *fakeArtifact) String() string                { return "golden" }
@@ -34,7 +34,7 @@ func (a *fakeArtifact) State(name string) interface{} { return a.state[name] }
 func (a *fakeArtifact) Destroy() error                { return nil }
 
 // goldenImage writes a UEFI+TPM golden image's files and manifest.
-func goldenImage(t *testing.T, mutate func(m *Manifest)) (dir string, art *fakeArtifact) {
+func goldenImage(t *testing.T, mutate func(m *image.GeneralizedManifest)) (dir string, art *fakeArtifact) {
 	t.Helper()
 	dir = filepath.Join(t.TempDir(), "output-golden")
 	if err := os.MkdirAll(filepath.Join(dir, "tpm"), 0o755); err != nil {
@@ -47,7 +47,7 @@ func goldenImage(t *testing.T, mutate func(m *Manifest)) (dir string, art *fakeA
 		}
 	}
 	sum := testQcow2(t, filepath.Join(dir, "standin.qcow2"))
-	m := Manifest{Manifest: qemu.Manifest{Disk: "standin.qcow2", Format: "qcow2", SHA256: sum, Firmware: "uefi",
+	m := image.GeneralizedManifest{Manifest: image.Manifest{Disk: "standin.qcow2", Format: "qcow2", SHA256: sum, Firmware: "uefi",
 		EFIVars: "efivars.fd", TPM: true, TPMState: "tpm", Machine: "q35", DiskInterface: "sata", NetDevice: "e1000"}}
 	if mutate != nil {
 		mutate(&m)
@@ -72,14 +72,14 @@ func TestReadInput(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		mutate func(m *Manifest)
+		mutate func(m *image.GeneralizedManifest)
 		want   string
 	}{
-		{"generalized", func(m *Manifest) { m.Generalized = true }, "is generalized already"},
-		{"no disk", func(m *Manifest) { m.Disk = "gone.qcow2" }, "input disk: stat"},
-		{"raw", func(m *Manifest) { m.Format = "raw" }, "names no qcow2 disk"},
-		{"no tpm state", func(m *Manifest) { m.TPMState = "missing" }, "TPM state \"missing\""},
-		{"firmware", func(m *Manifest) { m.Firmware = "coreboot" }, `firmware "coreboot" is neither uefi nor bios`},
+		{"generalized", func(m *image.GeneralizedManifest) { m.Generalized = true }, "is generalized already"},
+		{"no disk", func(m *image.GeneralizedManifest) { m.Disk = "gone.qcow2" }, "input disk: stat"},
+		{"raw", func(m *image.GeneralizedManifest) { m.Format = "raw" }, "names no qcow2 disk"},
+		{"no tpm state", func(m *image.GeneralizedManifest) { m.TPMState = "missing" }, "TPM state \"missing\""},
+		{"firmware", func(m *image.GeneralizedManifest) { m.Firmware = "coreboot" }, `firmware "coreboot" is neither uefi nor bios`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, art := goldenImage(t, tc.mutate)

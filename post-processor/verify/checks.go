@@ -16,6 +16,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -42,9 +43,6 @@ func UserDataScript(uuid string) []byte {
 		"New-Item -ItemType Directory -Force -Path C:\\ProgramData\\winbake | Out-Null\r\n" +
 		"Set-Content -Path " + UserDataMarker + " -Value '" + uuid + "'\r\n")
 }
-
-// updatesManifestPath is winbake-updates' record in the image.
-const updatesManifestPath = `C:\ProgramData\winbake\updates.json`
 
 type guest struct {
 	comm packersdk.Communicator
@@ -336,30 +334,20 @@ func decryptPassword(key *rsa.PrivateKey, posted string) (string, error) {
 	return string(pt), nil
 }
 
-// updatesManifest is the part of winbake-updates' manifest read here.
-type updatesManifest struct {
-	Packages []struct {
-		File     string `json:"file"`
-		KB       string `json:"kb"`
-		Identity string `json:"identity"`
-		Result   string `json:"result"`
-	} `json:"packages"`
-}
-
 func (k *checker) checkUpdates(ctx context.Context, g guest, r *Report) {
 	const name = "updates installed"
-	out, code, err := g.run(ctx, `type `+updatesManifestPath)
+	out, code, err := g.run(ctx, `type `+guestcontract.UpdatesRecordPath)
 	if err != nil {
 		r.fail(name, err.Error())
 		return
 	}
 	if code != 0 {
-		r.pass(name, updatesManifestPath+" is not in the image: no winbake-updates packages to check")
+		r.pass(name, guestcontract.UpdatesRecordPath+" is not in the image: no winbake-updates packages to check")
 		return
 	}
-	var m updatesManifest
+	var m guestcontract.UpdatesRecord
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(out), "\ufeff")), &m); err != nil {
-		r.fail(name, fmt.Sprintf("%s is not winbake-updates' manifest: %v", updatesManifestPath, err))
+		r.fail(name, fmt.Sprintf("%s is not winbake-updates' manifest: %v", guestcontract.UpdatesRecordPath, err))
 		return
 	}
 	pkgs, code, err := g.run(ctx, `dism /English /Online /Get-Packages`)

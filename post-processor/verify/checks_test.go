@@ -14,6 +14,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -50,7 +51,7 @@ func healthyGuest(t *testing.T, c *Config, inst *instance) *guestAnswers {
 		"net user Admin": "User name                    Admin\r\nThe command completed successfully.\r\n",
 		`type "C:\Users\Admin\.ssh\authorized_keys"`: inst.Metadata.PublicKeys["winbake-verify"],
 		`type ` + UserDataMarker:                     inst.Metadata.UUID + "\r\n",
-		`type ` + updatesManifestPath:                `{"version":1,"packages":[{"file":"windows10.0-kb5034439-x64.msu","kb":"KB5034439","result":"installed"},{"file":"x.cab","kb":"KB1","result":"not_applicable"}]}`,
+		`type ` + guestcontract.UpdatesRecordPath:    `{"version":1,"packages":[{"file":"windows10.0-kb5034439-x64.msu","kb":"KB5034439","result":"installed"},{"file":"x.cab","kb":"KB1","result":"not_applicable"}]}`,
 		`dism /English /Online /Get-Packages`:        "Package Identity : Package_for_KB5034439~31bf3856ad364e35~amd64~~20348.2200.1.0\r\nState : Installed\r\n",
 		`reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon" /v AutoAdminLogon`: "    AutoAdminLogon    REG_SZ    0\r\n",
 		showRule(winrmsec.FirewallRuleHTTP):  noRules,
@@ -141,7 +142,7 @@ func TestChecksCatchBrokenImages(t *testing.T) {
 			g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_KB5034439~31bf3856ad364e35~amd64~~20348.2200.1.0\r\nState : Install Pending\r\n"
 		}, consoleWithCloudbaseInit, "updates installed", "KB5034439 (installed in the manifest, DISM state Install Pending)"},
 		{"deferred update still missing", func(g *guestAnswers, _ *instance) {
-			g.out[`type `+updatesManifestPath] = `{"version":1,"packages":[{"file":"windows10.0-kb5034439-x64.msu","kb":"KB5034439","result":"installed"},` +
+			g.out[`type `+guestcontract.UpdatesRecordPath] = `{"version":1,"packages":[{"file":"windows10.0-kb5034439-x64.msu","kb":"KB5034439","result":"installed"},` +
 				`{"file":"windows10.0-kb5000012-x64.cab","kb":"5000012","result":"deferred"}]}`
 		}, consoleWithCloudbaseInit, "updates installed", "KB5000012 (deferred in the manifest, not in dism /Get-Packages)"},
 		{"hostname not set", func(g *guestAnswers, _ *instance) { g.out["hostname"] = "WIN-ABCDEF\r\n" }, consoleWithCloudbaseInit, "hostname set from metadata", `"WIN-ABCDEF"`},
@@ -176,7 +177,7 @@ func TestDeferredUpdateInstalledAtFirstBootPasses(t *testing.T) {
 	c := prepared(t, map[string]interface{}{})
 	inst := testInstance(t, c)
 	g := healthyGuest(t, c, inst)
-	g.out[`type `+updatesManifestPath] = `{"version":1,"packages":[{"file":"windows10.0-kb5000012-x64.cab","kb":"KB5000012","result":"deferred"}]}`
+	g.out[`type `+guestcontract.UpdatesRecordPath] = `{"version":1,"packages":[{"file":"windows10.0-kb5000012-x64.cab","kb":"KB5000012","result":"deferred"}]}`
 	g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_KB5000012~31bf3856ad364e35~amd64~~10.0.1.0\r\nState : Installed\r\n\r\n" +
 		"Package Identity : Package_for_KB5000010~31bf3856ad364e35~amd64~~10.0.1.0\r\nState : Superseded\r\n"
 	r := runChecks(t, c, inst, g, consoleWithCloudbaseInit)
@@ -196,7 +197,7 @@ func TestUpdatesFoundByIdentity(t *testing.T) {
 	c := prepared(t, map[string]interface{}{})
 	inst := testInstance(t, c)
 	g := healthyGuest(t, c, inst)
-	g.out[`type `+updatesManifestPath] = `{"version":1,"packages":[` +
+	g.out[`type `+guestcontract.UpdatesRecordPath] = `{"version":1,"packages":[` +
 		`{"file":"ssu-20348.2700-x64.cab","kb":"KB5044415","identity":"Package_for_ServicingStack_2700~31bf3856ad364e35~amd64~~20348.2700.1.0","result":"installed"},` +
 		`{"file":"windows10.0-kb5044281-x64.msu","kb":"KB5044281","identity":"Package_for_RollupFix~31bf3856ad364e35~amd64~~20348.2762.1.8","result":"installed"}]}`
 	g.out[`dism /English /Online /Get-Packages`] = "Package Identity : Package_for_RollupFix~31bf3856ad364e35~amd64~~20348.2762.1.8\r\nState : Installed\r\n\r\n" +

@@ -12,7 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 // The instance boots the OVMF code file the image was built with (the
@@ -31,7 +31,7 @@ func TestPostProcessBootsTheBuildsFirmware(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m sysprep.Manifest
+	var m image.GeneralizedManifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,10 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
 // inputImage is the generalized image the input artifact describes.
-type inputImage = sysprep.Image
+type inputImage = image.Image
 
 // readInput finds the manifest of the input (winbake-sysprep's artifact,
 // or winbake-compress's after it, which hands the manifest on) and checks
@@ -40,10 +39,10 @@ func readInput(a packersdk.Artifact) (*inputImage, error) {
 		if path, _ = a.State(image.StateManifest).(string); path == "" {
 			return nil, fmt.Errorf("the winbake-compress artifact %s carries no winbake manifest of the firmware, TPM and machine the image boots with: its input was not a winbake image (winbake-sysprep's artifact)", a.Id())
 		}
-	} else if path = sysprep.ManifestOf(a); path == "" {
+	} else if path = image.ManifestOf(a); path == "" {
 		return nil, fmt.Errorf("the input artifact (%s, builder %s) has no winbake manifest (<vm_name>.json): winbake-verify takes the artifact of winbake-sysprep", a.Id(), a.BuilderId())
 	}
-	in, err := sysprep.OpenImage(path)
+	in, err := image.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/linuximage"
-	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
 // osTypeOf is the os_type of the input: the setting, else windows when the
@@ -30,7 +29,7 @@ func osTypeOf(c *Config, a packersdk.Artifact) string {
 		}
 		return OSLinux
 	}
-	if image.IsWinbakeImage(a) || sysprep.ManifestOf(a) != "" {
+	if image.IsWinbakeImage(a) || image.ManifestOf(a) != "" {
 		return OSWindows
 	}
 	return OSLinux

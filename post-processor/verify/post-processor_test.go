@@ -16,14 +16,12 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
 )
 
 type fakeArtifact struct{ files []string }
 
-func (a *fakeArtifact) BuilderId() string        { return sysprep.BuilderId }
+func (a *fakeArtifact) BuilderId() string        { return image.SysprepBuilderID }
 func (a *fakeArtifact) Files() []string          { return a.files }
 func (a *fakeArtifact) Id() string               { return "standin.qcow2" }
 func (a *fakeArtifact) String() string           { return "generalized stand-in" }
@@ -56,7 +54,7 @@ func generalizedImage(t *testing.T) (string, *fakeArtifact) {
 		}
 	}
 	sum := testQcow2(t, filepath.Join(dir, "standin.qcow2"))
-	m := sysprep.Manifest{Manifest: qemu.Manifest{Disk: "standin.qcow2", Format: "qcow2", SHA256: sum, Firmware: "uefi",
+	m := image.GeneralizedManifest{Manifest: image.Manifest{Disk: "standin.qcow2", Format: "qcow2", SHA256: sum, Firmware: "uefi",
 		EFIVars: "efivars.fd", TPM: true, TPMState: "tpm", Machine: "q35", DiskInterface: "sata", NetDevice: "e1000"}, Generalized: true, CloudbaseInit: true}
 	b, _ := json.Marshal(m)
 	manifest := filepath.Join(dir, "standin.json")
@@ -132,7 +130,7 @@ func TestPostProcessBootsAThrowawayOverlayWithAConfigDrive(t *testing.T) {
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("instance files left: %v", left)
 	}
-	var recorded sysprep.Manifest
+	var recorded image.GeneralizedManifest
 	if b, err := os.ReadFile(filepath.Join(dir, "standin.json")); err != nil || json.Unmarshal(b, &recorded) != nil {
 		t.Fatalf("manifest: %v", err)
 	}

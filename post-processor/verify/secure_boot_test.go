@@ -6,14 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars/efivarstest"
-	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
 func secureBootImage(firmware string, secureBoot bool, vars string) *inputImage {
-	return &inputImage{EFIVarsPath: vars, Manifest: sysprep.Manifest{Manifest: qemu.Manifest{Firmware: firmware, SecureBoot: secureBoot}}}
+	return &inputImage{EFIVarsPath: vars, Manifest: image.GeneralizedManifest{Manifest: image.Manifest{Firmware: firmware, SecureBoot: secureBoot}}}
 }
 
 // The report says whether the image's UEFI variables hold the 2023 CAs:

@@ -19,6 +19,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
@@ -281,7 +282,7 @@ func verifyStandin(t *testing.T, v standinVariant) (*Report, string) {
 	if v.missingUpdate {
 		updates += `,{"file":"windows10.0-kb5036909-x64.msu","kb":"KB5036909","result":"installed"}`
 	}
-	must(fs.WriteFile(updatesManifestPath, []byte(updates+"]}")))
+	must(fs.WriteFile(guestcontract.UpdatesRecordPath, []byte(updates+"]}")))
 	if v.leftoverAnswerFile {
 		must(fs.WriteFile(`C:\Windows\Panther\unattend.xml`, []byte("<unattend><AutoLogon><Password><Value>"+standinBuildPassword+"</Value></Password></AutoLogon></unattend>")))
 	}

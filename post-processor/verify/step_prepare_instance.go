@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -80,7 +79,7 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 			return halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
 		}
 		ovmf := s.Code
-		ovmf.Vars, ovmf.VarsFormat = vars, imageFormat(vars)
+		ovmf.Vars, ovmf.VarsFormat = vars, wbcommon.FlashFormat(vars)
 		state.Put(wbcommon.StateOVMF, ovmf)
 	}
 	if in.TPMStateDir != "" {
@@ -128,18 +127,4 @@ func (s *stepPrepareInstance) Cleanup(multistep.StateBag) {
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
-}
-
-// imageFormat tells a qcow2 flash image from a raw one by its magic.
-func imageFormat(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "raw"
-	}
-	defer f.Close()
-	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err == nil && string(magic) == "QFI\xfb" {
-		return "qcow2"
-	}
-	return "raw"
 }

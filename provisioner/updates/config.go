@@ -13,6 +13,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
 
 // pluginType is the name Packer's decoder uses in its messages.
@@ -149,7 +151,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			add("package[%d].checksum %q: want \"sha256:\" and 64 hexadecimal digits", i, b.Checksum)
 		}
 		if b.Kind != "" {
-			if _, ok := kindByName[b.Kind]; !ok {
+			if _, ok := guestcontract.PackageKindNamed(b.Kind); !ok {
 				add("package[%d].kind %q: accepted kinds are servicing_stack, cumulative, checkpoint, dotnet, other", i, b.Kind)
 			}
 		}

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
 
 // A package block with a url is downloaded once into Packer's cache,
@@ -51,7 +53,7 @@ func TestPackageURLDownloadedOnceAndCached(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first build: %v", err)
 	}
-	if len(pkgs) != 1 || pkgs[0].Name != pkgLCU.Name || pkgs[0].SHA256 != hex.EncodeToString(sum[:]) || pkgs[0].Kind != KindCumulative || pkgs[0].KB != "KB5044281" {
+	if len(pkgs) != 1 || pkgs[0].Name != pkgLCU.Name || pkgs[0].SHA256 != hex.EncodeToString(sum[:]) || pkgs[0].Kind != guestcontract.KindCumulative || pkgs[0].KB != "KB5044281" {
 		t.Fatalf("package %+v", pkgs[0])
 	}
 	if got, _ := os.ReadFile(pkgs[0].LocalPath); string(got) != string(body) {

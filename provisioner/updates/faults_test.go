@@ -19,6 +19,7 @@ import (
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
@@ -108,7 +109,7 @@ func (e *faultEnv) answers(op wsman.Op, status int) int {
 
 // provision runs the provisioner under ctx and fails the test when it is
 // still running after two minutes: a hang is the fault looked for.
-func (e *faultEnv) provision(t *testing.T, ctx context.Context, raw map[string]any) (Manifest, error) {
+func (e *faultEnv) provision(t *testing.T, ctx context.Context, raw map[string]any) (guestcontract.UpdatesRecord, error) {
 	t.Helper()
 	p := &Provisioner{poll: 100 * time.Millisecond}
 	if err := p.Prepare(map[string]any{"restart_timeout": "1m", "servicing_timeout": "5s"}, raw); err != nil {
@@ -125,8 +126,8 @@ func (e *faultEnv) provision(t *testing.T, ctx context.Context, raw map[string]a
 	case <-time.After(2 * time.Minute):
 		t.Fatal("winbake-updates still runs two minutes into the fault")
 	}
-	var m Manifest
-	if b, rerr := e.g.Machine.FS().ReadFile(ManifestPath); rerr == nil {
+	var m guestcontract.UpdatesRecord
+	if b, rerr := e.g.Machine.FS().ReadFile(guestcontract.UpdatesRecordPath); rerr == nil {
 		if jerr := json.Unmarshal(b, &m); jerr != nil {
 			t.Fatalf("manifest: %v\n%s", jerr, b)
 		}

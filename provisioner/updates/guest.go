@@ -14,11 +14,9 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/agent/agentbin"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmwait"
 )
-
-// AgentPath is where the provisioner keeps winbake-agent in the guest.
-const AgentPath = `C:\ProgramData\winbake\winbake-agent.exe`
 
 // guest runs winbake-agent verbs over the communicator.
 type guest struct {
@@ -78,7 +76,7 @@ func (g *guest) runOnce(ctx context.Context, doc any, args ...string) error {
 // comes from).
 func (g *guest) runOnceWithin(ctx context.Context, doc any, timeout time.Duration, limit string, args ...string) error {
 	r, err := guestcmd.Run(ctx, g.comm, guestcmd.Command{
-		Line: AgentPath + " " + strings.Join(args, " "), What: "winbake-agent " + args[0],
+		Line: guestcontract.AgentPath + " " + strings.Join(args, " "), What: "winbake-agent " + args[0],
 		Timeout: timeout, Limit: limit,
 	})
 	if ctx.Err() != nil {
@@ -143,9 +141,9 @@ func (g *guest) ensureAgent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.ui.Say(fmt.Sprintf("Uploading winbake-agent (%d KiB) to %s", len(exe)>>10, AgentPath))
-	if err := guestcmd.Upload(ctx, g.comm, AgentPath, bytes.NewReader(exe), nil, uploadTimeout, uploadLimit); err != nil {
-		return fmt.Errorf("uploading winbake-agent to %s: %w", AgentPath, err)
+	g.ui.Say(fmt.Sprintf("Uploading winbake-agent (%d KiB) to %s", len(exe)>>10, guestcontract.AgentPath))
+	if err := guestcmd.Upload(ctx, g.comm, guestcontract.AgentPath, bytes.NewReader(exe), nil, uploadTimeout, uploadLimit); err != nil {
+		return fmt.Errorf("uploading winbake-agent to %s: %w", guestcontract.AgentPath, err)
 	}
 	v = agent.VersionResult{}
 	if err := g.run(ctx, &v, "version"); err != nil {

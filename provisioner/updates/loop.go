@@ -11,6 +11,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
 
 // Package results in the manifest and the summary.
@@ -53,7 +54,7 @@ type pkgState struct {
 func (r *installRun) chainCheckpoints() {
 	var target *pkgState
 	for _, s := range r.states {
-		if s.pkg.Kind == KindCumulative && s.pkg.WimPayload {
+		if s.pkg.Kind == guestcontract.KindCumulative && s.pkg.WimPayload {
 			target = s
 		}
 	}
@@ -61,7 +62,7 @@ func (r *installRun) chainCheckpoints() {
 		return
 	}
 	for _, s := range r.states {
-		if s.pkg.Kind == KindCheckpoint && s.pkg.WimPayload {
+		if s.pkg.Kind == guestcontract.KindCheckpoint && s.pkg.WimPayload {
 			s.withTarget = target
 		}
 	}
@@ -225,7 +226,7 @@ func (r *installRun) remaining() []*pkgState {
 // for one, so trying s again makes sense.
 func (r *installRun) ssuProgressed(s *pkgState) bool {
 	for _, t := range r.states {
-		if t.pkg.Kind == KindServicingStack && (t.result == resultInstalled || t.result == resultAlready) && !t.waitingForReboot {
+		if t.pkg.Kind == guestcontract.KindServicingStack && (t.result == resultInstalled || t.result == resultAlready) && !t.waitingForReboot {
 			return s.attempts <= t.attempts+len(r.states) // a new SSU is in; try once more
 		}
 	}
@@ -324,7 +325,7 @@ func (r *installRun) haveSSUToCome(s *pkgState) bool {
 		return false
 	}
 	for _, t := range r.states {
-		if t != s && t.pkg.Kind == KindServicingStack && t.result != resultFailed && t.result != resultNotApplicable {
+		if t != s && t.pkg.Kind == guestcontract.KindServicingStack && t.result != resultFailed && t.result != resultNotApplicable {
 			return true
 		}
 	}

@@ -15,53 +15,11 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
 
-// ManifestPath is where the manifest is left in the image.
-const ManifestPath = `C:\ProgramData\winbake\updates.json`
-
-// Manifest is the content of ManifestPath; post-processors read it.
-type Manifest struct {
-	// Version of this format.
-	Version int `json:"version"`
-	// Finished is when the provisioner finished (UTC).
-	Finished time.Time `json:"finished"`
-	// Reboots the provisioner started, and reboots seen in all (with the
-	// ones Windows did by itself).
-	Reboots         int `json:"reboots"`
-	RebootsObserved int `json:"reboots_observed"`
-	// DeferredToFirstBoot is true when failed packages stay in the image
-	// for a retry at first boot.
-	DeferredToFirstBoot bool              `json:"deferred_to_first_boot"`
-	Packages            []ManifestPackage `json:"packages"`
-}
-
-// ManifestPackage is one package's record.
-type ManifestPackage struct {
-	File string `json:"file"`
-	KB   string `json:"kb,omitempty"`
-	// Identity is the CBS identity DISM lists the package under, when the
-	// package file names it.
-	Identity string `json:"identity,omitempty"`
-	Kind     Kind   `json:"kind"`
-	SHA256   string `json:"sha256"`
-	Bytes    int64  `json:"bytes"`
-	// Result: installed, already_installed, not_applicable, failed,
-	// deferred (failed, retried at first boot), pending.
-	Result string `json:"result"`
-	// Outcome and ExitCode are the last install's (winbake-agent's
-	// classification and the DISM exit code).
-	Outcome     agent.Outcome `json:"outcome,omitempty"`
-	ExitCode    uint32        `json:"exit_code"`
-	ExitCodeHex string        `json:"exit_code_hex"`
-	Attempts    int           `json:"attempts"`
-	// Reboots is how many reboots the package took to finish.
-	Reboots int    `json:"reboots"`
-	Message string `json:"message,omitempty"`
-}
-
-func (r *installRun) manifest() Manifest {
-	m := Manifest{Version: 1, Finished: time.Now().UTC(), Reboots: r.reboots, RebootsObserved: r.observed, DeferredToFirstBoot: len(r.failed()) > 0 && r.cfg.DeferFailed, Packages: []ManifestPackage{}}
+func (r *installRun) manifest() guestcontract.UpdatesRecord {
+	m := guestcontract.UpdatesRecord{Version: 1, Finished: time.Now().UTC(), Reboots: r.reboots, RebootsObserved: r.observed, DeferredToFirstBoot: len(r.failed()) > 0 && r.cfg.DeferFailed, Packages: []guestcontract.UpdatesRecordPackage{}}
 	for _, s := range r.states {
 		// A checkpoint that went in with its target has the target's
 		// outcome: it was added in the target's DISM call.
@@ -77,7 +35,7 @@ func (r *installRun) manifest() Manifest {
 		if src.result != resultFailed && src.result != resultDeferred && src.result != "" {
 			attempts++
 		}
-		m.Packages = append(m.Packages, ManifestPackage{
+		m.Packages = append(m.Packages, guestcontract.UpdatesRecordPackage{
 			File: s.pkg.Name, KB: s.pkg.KB, Identity: s.pkg.Identity, Kind: s.pkg.Kind, SHA256: s.pkg.SHA256, Bytes: s.pkg.Size,
 			Result: res, Outcome: src.outcome, ExitCode: src.exitCode, ExitCodeHex: agent.HexCode(src.exitCode),
 			Attempts: attempts, Reboots: src.rebootsAfter, Message: message,
@@ -91,8 +49,8 @@ func (r *installRun) writeManifest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := guestcmd.Upload(ctx, r.g.comm, ManifestPath, bytes.NewReader(append(b, '\r', '\n')), nil, uploadTimeout, uploadLimit); err != nil {
-		return fmt.Errorf("writing the manifest %s: %w", ManifestPath, err)
+	if err := guestcmd.Upload(ctx, r.g.comm, guestcontract.UpdatesRecordPath, bytes.NewReader(append(b, '\r', '\n')), nil, uploadTimeout, uploadLimit); err != nil {
+		return fmt.Errorf("writing the manifest %s: %w", guestcontract.UpdatesRecordPath, err)
 	}
 	return nil
 }
@@ -106,7 +64,7 @@ func (r *installRun) summary() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", p.File, dash(p.KB), p.Kind, p.Result, p.ExitCodeHex, p.Attempts, p.Reboots)
 	}
 	tw.Flush()
-	r.ui.Say(fmt.Sprintf("winbake-updates summary (%d reboot(s) started, %d seen; manifest %s):\n%s", r.reboots, r.observed, ManifestPath, strings.TrimRight(b.String(), "\n")))
+	r.ui.Say(fmt.Sprintf("winbake-updates summary (%d reboot(s) started, %d seen; manifest %s):\n%s", r.reboots, r.observed, guestcontract.UpdatesRecordPath, strings.TrimRight(b.String(), "\n")))
 }
 
 func dash(s string) string {

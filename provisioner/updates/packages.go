@@ -17,49 +17,8 @@ import (
 	"strings"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent/cabinet"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
-
-// Kind is what a package is, which decides the install order.
-type Kind int
-
-// Kinds, in install order.
-const (
-	KindServicingStack Kind = iota
-	KindCheckpoint
-	KindCumulative
-	KindDotNet
-	KindOther
-)
-
-var kindByName = map[string]Kind{
-	"servicing_stack": KindServicingStack,
-	"checkpoint":      KindCheckpoint,
-	"cumulative":      KindCumulative,
-	"dotnet":          KindDotNet,
-	"other":           KindOther,
-}
-
-func (k Kind) String() string {
-	for n, v := range kindByName {
-		if v == k {
-			return n
-		}
-	}
-	return "other"
-}
-
-// MarshalText writes the kind's name.
-func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
-
-// UnmarshalText reads a kind's name.
-func (k *Kind) UnmarshalText(b []byte) error {
-	v, ok := kindByName[string(b)]
-	if !ok {
-		return fmt.Errorf("unknown package kind %q", b)
-	}
-	*k = v
-	return nil
-}
 
 // Package is one update package to install.
 type Package struct {
@@ -69,7 +28,7 @@ type Package struct {
 	Name   string
 	Size   int64
 	SHA256 string
-	Kind   Kind
+	Kind   guestcontract.PackageKind
 	// KindSource says where Kind came from: "override", "update.mum",
 	// "pkgProperties.txt", "file name".
 	KindSource string
@@ -116,7 +75,7 @@ func describe(path string, override string) (*Package, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	p := &Package{LocalPath: path, Name: filepath.Base(path), Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil)), Kind: KindOther, KindSource: "file name"}
+	p := &Package{LocalPath: path, Name: filepath.Base(path), Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil)), Kind: guestcontract.KindOther, KindSource: "file name"}
 	if m := kbInName.FindStringSubmatch(p.Name); m != nil {
 		p.KB = "KB" + m[1]
 	}
@@ -129,7 +88,8 @@ func describe(path string, override string) (*Package, error) {
 		}
 	}
 	if override != "" {
-		p.Kind, p.KindSource = kindByName[override], "override"
+		p.Kind, _ = guestcontract.PackageKindNamed(override)
+		p.KindSource = "override"
 	}
 	return p, nil
 }
@@ -140,26 +100,26 @@ func fromName(p *Package) {
 	n := strings.ToLower(p.Name)
 	switch {
 	case strings.HasPrefix(n, "ssu-") || strings.Contains(n, "servicingstack"):
-		p.Kind = KindServicingStack
+		p.Kind = guestcontract.KindServicingStack
 	case strings.Contains(n, "ndp") || strings.Contains(n, "dotnet"):
-		p.Kind = KindDotNet
+		p.Kind = guestcontract.KindDotNet
 	}
 }
 
 // kindFromIdentity classifies by the CBS package name of an update.mum.
-func kindFromIdentity(name string) (Kind, bool) {
+func kindFromIdentity(name string) (guestcontract.PackageKind, bool) {
 	n := strings.ToLower(name)
 	switch {
 	case strings.Contains(n, "servicingstack"):
-		return KindServicingStack, true
+		return guestcontract.KindServicingStack, true
 	case strings.Contains(n, "rollupfix"):
-		return KindCumulative, true
+		return guestcontract.KindCumulative, true
 	case strings.Contains(n, "dotnet") || strings.Contains(n, "netfx"):
-		return KindDotNet, true
+		return guestcontract.KindDotNet, true
 	case strings.HasPrefix(n, "package_for_"):
-		return KindOther, true
+		return guestcontract.KindOther, true
 	}
-	return KindOther, false
+	return guestcontract.KindOther, false
 }
 
 func readMum(p *Package, cab *cabinet.Reader) {
@@ -248,7 +208,7 @@ func readMsu(p *Package, cab *cabinet.Reader) {
 	if f == nil {
 		if p.WimPayload {
 			// Only cumulative updates ship a .wim payload.
-			p.Kind, p.KindSource = KindCumulative, ".wim payload"
+			p.Kind, p.KindSource = guestcontract.KindCumulative, ".wim payload"
 		}
 		return
 	}
@@ -282,11 +242,11 @@ func readMsu(p *Package, cab *cabinet.Reader) {
 	}
 	switch {
 	case strings.Contains(text, "servicing stack") || hasSSU && others == 0 && !p.WimPayload:
-		p.Kind = KindServicingStack
+		p.Kind = guestcontract.KindServicingStack
 	case strings.Contains(text, ".net framework"):
-		p.Kind = KindDotNet
+		p.Kind = guestcontract.KindDotNet
 	case strings.Contains(text, "security updates") || strings.Contains(text, "update rollups") || hasSSU || p.WimPayload:
-		p.Kind = KindCumulative
+		p.Kind = guestcontract.KindCumulative
 	default:
 		return
 	}
@@ -299,7 +259,7 @@ func readMsu(p *Package, cab *cabinet.Reader) {
 func order(pkgs []*Package) {
 	var cus []*Package
 	for _, p := range pkgs {
-		if p.Kind == KindCumulative {
+		if p.Kind == guestcontract.KindCumulative {
 			cus = append(cus, p)
 		}
 	}
@@ -307,7 +267,7 @@ func order(pkgs []*Package) {
 		sort.SliceStable(cus, func(i, j int) bool { return versionLess(cus[i].Version, cus[j].Version) })
 		for _, p := range cus[:len(cus)-1] {
 			if p.KindSource != "override" {
-				p.Kind = KindCheckpoint
+				p.Kind = guestcontract.KindCheckpoint
 			}
 		}
 	}
@@ -316,7 +276,7 @@ func order(pkgs []*Package) {
 		if a.Kind != b.Kind {
 			return a.Kind < b.Kind
 		}
-		if a.Version != b.Version && (a.Kind == KindCheckpoint || a.Kind == KindCumulative) {
+		if a.Version != b.Version && (a.Kind == guestcontract.KindCheckpoint || a.Kind == guestcontract.KindCumulative) {
 			return versionLess(a.Version, b.Version)
 		}
 		return strings.ToLower(a.Name) < strings.ToLower(b.Name)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/fetch"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 )
 
 // Provisioner is winbake-updates.
@@ -231,7 +232,7 @@ func communicatorAddress(data map[string]interface{}) (string, int) {
 // target .msu, takes the checkpoints it needs from the target's folder,
 // which should hold nothing else.
 func (c *Config) guestPath(pk *Package) string {
-	if pk.Kind == KindCumulative || pk.Kind == KindCheckpoint {
+	if pk.Kind == guestcontract.KindCumulative || pk.Kind == guestcontract.KindCheckpoint {
 		return c.GuestDirectory + `\cumulative\` + pk.Name
 	}
 	return c.GuestDirectory + `\` + pk.Name

@@ -20,6 +20,7 @@ import (
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
+	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
@@ -176,7 +177,7 @@ func newEnv(t testing.TB, power winsim.PowerOptions) *env {
 	return &env{g: g, comm: &countingComm{Communicator: c, uploaded: map[string]int64{}}, rec: rec, dir: t.TempDir()}
 }
 
-func (e *env) provision(t *testing.T, raw map[string]any, data map[string]any) (Manifest, error) {
+func (e *env) provision(t *testing.T, raw map[string]any, data map[string]any) (guestcontract.UpdatesRecord, error) {
 	t.Helper()
 	p := &Provisioner{poll: 100 * time.Millisecond}
 	base := map[string]any{"restart_timeout": "1m", "servicing_timeout": "5s"}
@@ -190,8 +191,8 @@ func (e *env) provision(t *testing.T, raw map[string]any, data map[string]any) (
 	defer cancel()
 	e.ui = &recordingUi{Ui: packersdk.TestUi(t)}
 	err := p.Provision(ctx, e.ui, e.comm, data)
-	var m Manifest
-	b, rerr := e.g.Machine.FS().ReadFile(ManifestPath)
+	var m guestcontract.UpdatesRecord
+	b, rerr := e.g.Machine.FS().ReadFile(guestcontract.UpdatesRecordPath)
 	if rerr == nil {
 		if jerr := json.Unmarshal(b, &m); jerr != nil {
 			t.Fatalf("manifest: %v\n%s", jerr, b)
@@ -200,8 +201,8 @@ func (e *env) provision(t *testing.T, raw map[string]any, data map[string]any) (
 	return m, err
 }
 
-func byFile(m Manifest) map[string]ManifestPackage {
-	out := map[string]ManifestPackage{}
+func byFile(m guestcontract.UpdatesRecord) map[string]guestcontract.UpdatesRecordPackage {
+	out := map[string]guestcontract.UpdatesRecordPackage{}
 	for _, p := range m.Packages {
 		out[p.File] = p
 	}
@@ -602,10 +603,10 @@ func TestCheckpointChainGoesInWithTarget(t *testing.T) {
 		t.Fatalf("Provision: %v", err)
 	}
 	got := byFile(m)
-	if p := got[checkpoint.Name]; p.Kind != KindCheckpoint || p.Result != resultInstalled || !strings.Contains(p.Message, "added with "+target.Name) {
+	if p := got[checkpoint.Name]; p.Kind != guestcontract.KindCheckpoint || p.Result != resultInstalled || !strings.Contains(p.Message, "added with "+target.Name) {
 		t.Errorf("checkpoint: %+v", p)
 	}
-	if p := got[target.Name]; p.Kind != KindCumulative || p.Result != resultInstalled || p.ExitCode != 3010 {
+	if p := got[target.Name]; p.Kind != guestcontract.KindCumulative || p.Result != resultInstalled || p.ExitCode != 3010 {
 		t.Errorf("target: %+v", p)
 	}
 	runs := e.rec.dismRuns()

@@ -28,7 +28,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/winbake/packer-plugin-winbake/builder/qemu"
+	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
@@ -186,7 +186,7 @@ func printSummary(logPath, dir string) error {
 		fmt.Fprintf(w, "%s\t%s\n", filepath.Join(dir, f), progress.Bytes(fi.Size()))
 	}
 
-	var golden qemu.Manifest
+	var golden image.Manifest
 	if err := readJSON(filepath.Join(dir, "golden", "standin.json"), &golden); err != nil {
 		return err
 	}
