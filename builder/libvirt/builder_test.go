@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,6 +39,8 @@ type recordingDriver struct {
 	startErr   error
 	undefined  []string
 	closed     bool
+	// installed is the system disk as the stand-in leaves it.
+	installed []byte
 }
 
 func newRecordingDriver() *recordingDriver {
@@ -56,10 +59,19 @@ func (d *recordingDriver) VolumeExists(_, name string) (bool, error) {
 	_, ok := d.volumes[name]
 	return ok, nil
 }
-func (d *recordingDriver) CreateVolume(_, name, _ string, _ uint64) error {
+func (d *recordingDriver) CreateVolume(_, name, format string, capacity uint64) error {
+	// A qcow2 volume holds what libvirt would create: a real, empty qcow2
+	// image, which the downloaded disk's check reads.
+	var content []byte
+	if format == "qcow2" {
+		var err error
+		if content, err = qcow2Image(capacity, ""); err != nil {
+			return err
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.volumes[name] = nil
+	d.volumes[name] = content
 	return nil
 }
 func (d *recordingDriver) UploadVolume(_, name string, r io.Reader, _ uint64) error {
@@ -97,8 +109,33 @@ func (d *recordingDriver) DefineAndStart(xml string) error {
 		return d.startErr
 	}
 	// The stand-in "installs" and powers off by itself.
-	d.volumes["packer-win.qcow2"] = []byte("QFI\xfb installed")
+	installed, err := qcow2Image(64<<30, "write -P 0x5a 0 64k")
+	if err != nil {
+		return err
+	}
+	d.installed = installed
+	d.volumes["packer-win.qcow2"] = installed
 	return nil
+}
+
+// qcow2Image returns a qcow2 image of the given virtual size, made by
+// qemu-img and, when io is set, written by that qemu-io command.
+func qcow2Image(capacity uint64, io string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "recording-volume-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	file := filepath.Join(dir, "volume.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", file, fmt.Sprint(capacity)).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
+	}
+	if io != "" {
+		if out, err := exec.Command("qemu-io", "-f", "qcow2", "-c", io, file).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("qemu-io %s: %v: %s", io, err, out)
+		}
+	}
+	return os.ReadFile(file)
 }
 
 // On a local hypervisor whose libvirt cannot read the ARP table over
@@ -244,8 +281,8 @@ func TestBuilderRunUploadsDownloadsAndCleansUp(t *testing.T) {
 		t.Errorf("left behind: volumes %v domains %v undefined %v closed %v", drv.volumes, drv.domains, drv.undefined, drv.closed)
 	}
 	disk, err := os.ReadFile(filepath.Join(out, "packer-win.qcow2"))
-	if err != nil || string(disk) != "QFI\xfb installed" {
-		t.Errorf("downloaded disk %q %v", disk, err)
+	if err != nil || len(drv.installed) == 0 || !bytes.Equal(disk, drv.installed) {
+		t.Errorf("downloaded disk of %d bytes (%v), the stand-in left %d", len(disk), err, len(drv.installed))
 	}
 	for path, want := range map[string]string{"efivars.fd": "OVMF variables", "tpm/tpm2-00.permall": "TPM state"} {
 		if got, err := os.ReadFile(filepath.Join(out, path)); err != nil || string(got) != want {

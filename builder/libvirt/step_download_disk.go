@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
@@ -39,9 +41,36 @@ func (s *stepDownloadDisk) Run(ctx context.Context, state multistep.StateBag) mu
 		return halt(state, ui, fmt.Errorf("downloading the disk: %w", err))
 	}
 	ui.Say(fmt.Sprintf("Downloading volume %s (%d MiB) to %s", name, size>>20, dst))
+	// The copy must be the disk the domain wrote: a copy that ended early
+	// or empty is refused, never passed on as the image. It is fetched
+	// once more before the build fails, since the volume itself is intact
+	// on the hypervisor.
+	const attempts = 2
+	for attempt := 1; ; attempt++ {
+		err := s.download(ctx, ui, driver, name, dst, size)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt == attempts || !errors.Is(err, errBadCopy) {
+			return halt(state, ui, err)
+		}
+		ui.Error(fmt.Sprintf("%v; downloading it again", err))
+		if err := os.Remove(dst); err != nil {
+			return halt(state, ui, fmt.Errorf("removing the refused copy: %w", err))
+		}
+	}
+	state.Put(stateDiskPath, dst)
+	return multistep.ActionContinue
+}
+
+// errBadCopy marks a download that completed but is not the volume.
+var errBadCopy = errors.New("the copy is not the volume")
+
+// download copies the volume to dst, a new file, and checks the copy.
+func (s *stepDownloadDisk) download(ctx context.Context, ui packersdk.Ui, driver Driver, name, dst string, size uint64) error {
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("downloading the disk: %w", err))
+		return fmt.Errorf("downloading the disk: %w", err)
 	}
 	s.written = dst
 
@@ -65,11 +94,17 @@ func (s *stepDownloadDisk) Run(ctx context.Context, state multistep.StateBag) mu
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
-			return halt(state, ui, fmt.Errorf("downloading the disk volume %s: %w", name, err))
+			return fmt.Errorf("downloading the disk volume %s: %w", name, err)
 		}
 	}
-	state.Put(stateDiskPath, dst)
-	return multistep.ActionContinue
+	img, err := diskcheck.Check(ctx, "downloaded disk volume "+name, dst)
+	if err == nil && img.Format != "qcow2" {
+		err = fmt.Errorf("downloaded disk volume %s holds %s data, not the qcow2 volume winbake created (%d bytes downloaded)", name, img.Format, img.Size)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", errBadCopy, err)
+	}
+	return nil
 }
 
 // Cleanup removes a partial or finished download when the build failed.
