@@ -27,14 +27,6 @@ const (
 	StateAccelerator = "accelerator"
 )
 
-// buildFailed reports whether the build was cancelled or halted, so that
-// Cleanup removes what Run created only when no artifact will use it.
-func buildFailed(state multistep.StateBag) bool {
-	_, cancelled := state.GetOk(multistep.StateCancelled)
-	_, halted := state.GetOk(multistep.StateHalted)
-	return cancelled || halted
-}
-
 // forget clears key in state. The SDK's BasicStateBag.Remove takes no lock
 // (packer-plugin-sdk v0.6.10, multistep/statebag.go) while its runner puts
 // multistep.StateCancelled from another goroutine when the build is

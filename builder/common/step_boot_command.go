@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // DefaultUEFIBootCommand answers "Press any key to boot from CD or DVD"
@@ -136,7 +138,7 @@ func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	ui.Say(fmt.Sprintf("Waiting %s, then typing the boot command", s.BootWait))
 	if !sleep(ctx, s.BootWait) {
-		return halt(state, ui, ctx.Err())
+		return steps.Halt(state, ui, ctx.Err())
 	}
 	console, followed := state.Get(StateSerialConsole).(*SerialConsole)
 	if accel, _ := state.Get(StateAccelerator).(string); s.UntilCDBoot && accel == AccelTCG && followed {
@@ -145,15 +147,15 @@ func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 	for _, k := range keys {
 		if k.Wait > 0 {
 			if !sleep(ctx, k.Wait) {
-				return halt(state, ui, ctx.Err())
+				return steps.Halt(state, ui, ctx.Err())
 			}
 			continue
 		}
 		if err := driver.SendKeys(ctx, k.QCodes...); err != nil {
-			return halt(state, ui, fmt.Errorf("boot_command: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("boot_command: %w", err))
 		}
 		if !sleep(ctx, interval) {
-			return halt(state, ui, ctx.Err())
+			return steps.Halt(state, ui, ctx.Err())
 		}
 	}
 	return multistep.ActionContinue
@@ -174,10 +176,10 @@ func (s *StepBootCommand) untilCDBoot(ctx context.Context, state multistep.State
 			return multistep.ActionContinue
 		}
 		if err := driver.SendKeys(ctx, "spc"); err != nil {
-			return halt(state, ui, fmt.Errorf("boot_command: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("boot_command: %w", err))
 		}
 		if !sleep(ctx, time.Second) {
-			return halt(state, ui, ctx.Err())
+			return steps.Halt(state, ui, ctx.Err())
 		}
 	}
 	ui.Say(fmt.Sprintf("The serial console did not show the firmware starting a CD within %s; stopped pressing space", CDBootWindow.Max))

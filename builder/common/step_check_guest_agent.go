@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // QemuGuestAgentService is the service name of the QEMU guest agent for
@@ -36,9 +38,7 @@ func (s *StepCheckGuestAgent) Run(ctx context.Context, state multistep.StateBag)
 	installed, err := serviceInstalled(ctx, comm, QemuGuestAgentService)
 	if err != nil {
 		err = fmt.Errorf("checking for the QEMU guest agent service %s for the manifest: %w", QemuGuestAgentService, err)
-		state.Put("error", err)
-		ui.Error(err.Error())
-		return multistep.ActionHalt
+		return steps.Halt(state, ui, err)
 	}
 	if installed {
 		ui.Say("The QEMU guest agent service " + QemuGuestAgentService + " is installed")

@@ -8,6 +8,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // StateInstallImage is the state key under which StepCheckInstallImage
@@ -29,17 +30,17 @@ func (s *StepCheckInstallImage) Run(_ context.Context, state multistep.StateBag)
 	ui := state.Get("ui").(packersdk.Ui)
 	isoPath, _ := state.Get("iso_path").(string)
 	if isoPath == "" {
-		return halt(state, ui, fmt.Errorf("no install ISO was downloaded (iso_path is empty)"))
+		return steps.Halt(state, ui, fmt.Errorf("no install ISO was downloaded (iso_path is empty)"))
 	}
 
 	ui.Say(fmt.Sprintf("Reading the Windows images on %s...", isoPath))
 	media, err := installmedia.ReadISO(isoPath)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("reading the install ISO: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("reading the install ISO: %w", err))
 	}
 	image, err := media.FindImage(s.ImageName)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	ui.Say(fmt.Sprintf("Installing image %d %q: %s, build %s, %s (from %s on %s)",
 		image.Index, image.Name, image.InstallationType, image.Version, image.Arch, media.ImagePath, media.Filesystem))
@@ -49,10 +50,3 @@ func (s *StepCheckInstallImage) Run(_ context.Context, state multistep.StateBag)
 
 // Cleanup has nothing to undo: Run only reads the ISO.
 func (s *StepCheckInstallImage) Cleanup(multistep.StateBag) {}
-
-// halt records err as the build's error, shows it, and stops the build.
-func halt(state multistep.StateBag, ui packersdk.Ui, err error) multistep.StepAction {
-	state.Put("error", err)
-	ui.Error(err.Error())
-	return multistep.ActionHalt
-}

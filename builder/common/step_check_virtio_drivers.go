@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // StateVirtioWinISO is the state key of the local path of the virtio-win ISO.
@@ -50,15 +51,15 @@ func (s *StepCheckVirtioDrivers) Run(_ context.Context, state multistep.StateBag
 	ui := state.Get("ui").(packersdk.Ui)
 	image, ok := state.Get(StateInstallImage).(installmedia.Image)
 	if !ok {
-		return halt(state, ui, fmt.Errorf("the install image was not checked before the virtio drivers"))
+		return steps.Halt(state, ui, fmt.Errorf("the install image was not checked before the virtio drivers"))
 	}
 	iso, _ := state.Get(StateVirtioWinISO).(string)
 	if iso == "" {
-		return halt(state, ui, fmt.Errorf("virtio_win_iso_url: the virtio-win ISO was not downloaded"))
+		return steps.Halt(state, ui, fmt.Errorf("virtio_win_iso_url: the virtio-win ISO was not downloaded"))
 	}
 	folder, err := image.VirtioDriverFolder()
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("virtio_win_iso_url: no virtio-win driver folder for image %q: %w", image.Name, err))
+		return steps.Halt(state, ui, fmt.Errorf("virtio_win_iso_url: no virtio-win driver folder for image %q: %w", image.Name, err))
 	}
 	arch := image.VirtioArchFolder()
 
@@ -67,7 +68,7 @@ func (s *StepCheckVirtioDrivers) Run(_ context.Context, state multistep.StateBag
 		dir := path.Join(driver, folder, arch)
 		names, err := installmedia.ListDir(iso, dir)
 		if err != nil {
-			return halt(state, ui, fmt.Errorf("virtio_win_iso_url: reading %s: %w", iso, err))
+			return steps.Halt(state, ui, fmt.Errorf("virtio_win_iso_url: reading %s: %w", iso, err))
 		}
 		if !hasDriverPackage(names) {
 			missing = append(missing, dir)
@@ -75,7 +76,7 @@ func (s *StepCheckVirtioDrivers) Run(_ context.Context, state multistep.StateBag
 	}
 	if len(missing) > 0 {
 		have, _ := installmedia.ListDir(iso, VirtioSetupDrivers[0])
-		return halt(state, ui, fmt.Errorf("virtio_win_iso_url: %s has no driver (.inf) in %s, which Setup needs for %q; its %s folder holds %s: use a virtio-win release that supports this Windows version",
+		return steps.Halt(state, ui, fmt.Errorf("virtio_win_iso_url: %s has no driver (.inf) in %s, which Setup needs for %q; its %s folder holds %s: use a virtio-win release that supports this Windows version",
 			iso, strings.Join(missing, ", "), image.Name, VirtioSetupDrivers[0], describeNames(have)))
 	}
 	ui.Say(fmt.Sprintf("virtio-win ISO has the Setup drivers for %s/%s", folder, arch))

@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // EFIVarsName is the VM's UEFI variable store in the output directory; it
@@ -35,7 +37,7 @@ func (s *StepCopyEFIVars) Run(_ context.Context, state multistep.StateBag) multi
 	dst := filepath.Join(s.OutputDir, EFIVarsName)
 	ui.Say(fmt.Sprintf("UEFI firmware %s, variables from %s", s.OVMF.Code, s.OVMF.Vars))
 	if err := CopyFile(s.OVMF.Vars, dst, 0o644); err != nil {
-		return halt(state, ui, fmt.Errorf("efi_firmware_vars: copying the variable store: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("efi_firmware_vars: copying the variable store: %w", err))
 	}
 	s.created = dst
 	ovmf := s.OVMF
@@ -46,7 +48,7 @@ func (s *StepCopyEFIVars) Run(_ context.Context, state multistep.StateBag) multi
 
 // Cleanup removes the copy when the build failed.
 func (s *StepCopyEFIVars) Cleanup(state multistep.StateBag) {
-	if s.created != "" && buildFailed(state) {
+	if s.created != "" && steps.BuildFailed(state) {
 		_ = os.Remove(s.created)
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // StepCopyTPMState copies the swtpm state of a source image into the
@@ -31,19 +33,19 @@ func (s *StepCopyTPMState) Run(_ context.Context, state multistep.StateBag) mult
 	dst := filepath.Join(s.OutputDir, TPMStateDirName)
 	ui.Say(fmt.Sprintf("TPM state from %s", s.From))
 	if err := os.Mkdir(dst, 0o700); err != nil {
-		return halt(state, ui, fmt.Errorf("source_image: TPM state: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("source_image: TPM state: %w", err))
 	}
 	s.created = dst
 	err := CopyTree(s.From, dst)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("source_image: copying the TPM state: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("source_image: copying the TPM state: %w", err))
 	}
 	return multistep.ActionContinue
 }
 
 // Cleanup removes the copy when the build failed.
 func (s *StepCopyTPMState) Cleanup(state multistep.StateBag) {
-	if s.created != "" && buildFailed(state) {
+	if s.created != "" && steps.BuildFailed(state) {
 		_ = os.RemoveAll(s.created)
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // StepCreateDisk creates the empty qcow2 system disk in the output
@@ -30,7 +32,7 @@ func (s *StepCreateDisk) Run(_ context.Context, state multistep.StateBag) multis
 	path := filepath.Join(s.OutputDir, s.Name)
 	ui.Say(fmt.Sprintf("Creating a %d MiB qcow2 disk %s", s.SizeMB, path))
 	if err := driver.CreateDisk(path, s.SizeMB); err != nil {
-		return halt(state, ui, fmt.Errorf("creating the disk: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("creating the disk: %w", err))
 	}
 	s.created = path
 	state.Put(StateDiskPath, path)
@@ -40,7 +42,7 @@ func (s *StepCreateDisk) Run(_ context.Context, state multistep.StateBag) multis
 // Cleanup removes the disk when the build failed; a finished disk is the
 // artifact.
 func (s *StepCreateDisk) Cleanup(state multistep.StateBag) {
-	if s.created != "" && buildFailed(state) {
+	if s.created != "" && steps.BuildFailed(state) {
 		_ = os.Remove(s.created)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
 
@@ -36,16 +37,16 @@ func (s *StepCreateUnattendMedia) Run(ctx context.Context, state multistep.State
 	ui := state.Get("ui").(packersdk.Ui)
 	image, ok := state.Get(StateInstallImage).(installmedia.Image)
 	if !ok {
-		return halt(state, ui, fmt.Errorf("the install image was not checked before creating the answer file"))
+		return steps.Halt(state, ui, fmt.Errorf("the install image was not checked before creating the answer file"))
 	}
 
 	winrm, pfx, err := winrmMedium(state, image.Version.Build, s.Unattend.winrmNTLM)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	answerFile, err := s.render(image, winrm)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	files := map[string][]byte{UnattendFileName: answerFile}
 	if pfx != nil {

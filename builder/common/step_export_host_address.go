@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // Names of the build's generated data (`{{ build "WinbakeHostIP" }}` in a
@@ -76,7 +78,7 @@ func (s *StepExportHostAddress) Run(_ context.Context, state multistep.StateBag)
 	ui := state.Get("ui").(packersdk.Ui)
 	hostIP, bindIP, err := HostAddresses(s.Network, s.Bridge)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	data := &packerbuilderdata.GeneratedData{State: state}
 	data.Put(GeneratedHostIP, hostIP)

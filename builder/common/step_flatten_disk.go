@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // StepFlattenDisk turns the overlay StepSourceDisk made into a standalone
@@ -29,10 +31,10 @@ func (s *StepFlattenDisk) Run(_ context.Context, state multistep.StateBag) multi
 	s.tmp = disk + ".flat"
 	ui.Say(fmt.Sprintf("Flattening %s into a standalone qcow2 (no longer backed by %s)", disk, backing))
 	if err := driver.ConvertDisk(disk, s.tmp); err != nil {
-		return halt(state, ui, fmt.Errorf("flattening the disk: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("flattening the disk: %w", err))
 	}
 	if err := os.Rename(s.tmp, disk); err != nil {
-		return halt(state, ui, fmt.Errorf("flattening the disk: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("flattening the disk: %w", err))
 	}
 	s.tmp = ""
 	forget(state, StateDiskBacking)

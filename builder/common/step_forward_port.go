@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // StepForwardPort reserves a free host port on 127.0.0.1 in [Min, Max)
@@ -29,7 +31,7 @@ func (s *StepForwardPort) Run(_ context.Context, state multistep.StateBag) multi
 	ui := state.Get("ui").(packersdk.Ui)
 	r, err := ReservePort("127.0.0.1", s.Min, s.Max)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("host_port_min/host_port_max: %w; widen the range or free a port", err))
+		return steps.Halt(state, ui, fmt.Errorf("host_port_min/host_port_max: %w; widen the range or free a port", err))
 	}
 	s.reservation = r
 	key, purpose := s.StateKey, s.Purpose

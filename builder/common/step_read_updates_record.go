@@ -12,6 +12,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // StepReadUpdatesRecord reads the record winbake-updates leaves in the
@@ -43,9 +44,7 @@ func (s *StepReadUpdatesRecord) Run(ctx context.Context, state multistep.StateBa
 	list, found, err := readUpdatesRecord(ctx, comm)
 	if err != nil {
 		err = fmt.Errorf("reading the winbake-updates record %s for the manifest: %w", guestcontract.UpdatesRecordPath, err)
-		state.Put("error", err)
-		ui.Error(err.Error())
-		return multistep.ActionHalt
+		return steps.Halt(state, ui, err)
 	}
 	if !found {
 		ui.Say(fmt.Sprintf("No winbake-updates record (%s) in the image: the manifest lists no updates", guestcontract.UpdatesRecordPath))

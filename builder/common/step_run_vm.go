@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // Files of the running VM in the output directory. The serial console log
@@ -110,7 +112,7 @@ func (s *StepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep
 	state.Put(StateAccelerator, accel)
 	hyperv, err := s.VM.HyperV(accel, reason)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	state.Put(StateHyperV, HyperVRecord(hyperv))
 	if hyperv {
@@ -125,19 +127,19 @@ func (s *StepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep
 	spec.HyperV = hyperv
 	args, err := spec.Args()
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	log.Printf("QEMU arguments: %s", strings.Join(Flatten(args), " "))
 	ui.Say(fmt.Sprintf("Starting QEMU (%s, %s, %d CPUs, %d MiB); serial console in %s",
 		s.VM.MachineType, s.VM.Firmware, s.VM.CPUs, s.VM.MemoryMB, filepath.Join(s.OutputDir, SerialLogName)))
 	if err := driver.StartVM(args); err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	s.started = true
 	if s.VM.VNC {
 		addr, err := vncAddress(ctx, driver)
 		if err != nil {
-			return halt(state, ui, fmt.Errorf("vnc: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("vnc: %w", err))
 		}
 		host, port, _ := net.SplitHostPort(addr)
 		ui.Say(fmt.Sprintf("The VM's screen is served over VNC at %s (vncviewer %s::%s)", addr, host, port))
@@ -155,7 +157,7 @@ func (s *StepRunVM) Cleanup(state multistep.StateBag) {
 	_ = driver.StopVM()
 	_ = os.Remove(filepath.Join(s.OutputDir, qmpSocketName))
 	_ = os.Remove(filepath.Join(s.OutputDir, pidFileName))
-	if buildFailed(state) {
+	if steps.BuildFailed(state) {
 		_ = os.Remove(filepath.Join(s.OutputDir, SerialLogName))
 	}
 }

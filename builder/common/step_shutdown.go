@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // ShutdownCommand powers Windows off at once.
@@ -51,11 +52,11 @@ func (s *StepShutdown) Run(ctx context.Context, state multistep.StateBag) multis
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		ui.Error(fmt.Sprintf("The VM did not power off within shutdown_timeout (%s); killing QEMU", s.Timeout))
 		_ = driver.StopVM()
-		return halt(state, ui, fmt.Errorf("shutdown_timeout: Windows did not power off within %s after %q; QEMU was killed", s.Timeout, ShutdownCommand))
+		return steps.Halt(state, ui, fmt.Errorf("shutdown_timeout: Windows did not power off within %s after %q; QEMU was killed", s.Timeout, ShutdownCommand))
 	case ctx.Err() != nil:
-		return halt(state, ui, ctx.Err())
+		return steps.Halt(state, ui, ctx.Err())
 	default:
-		return halt(state, ui, fmt.Errorf("waiting for the VM to power off: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("waiting for the VM to power off: %w", err))
 	}
 }
 

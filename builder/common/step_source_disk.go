@@ -2,15 +2,15 @@ package common
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // StepSourceDisk checks source_image against its checksum and makes the
@@ -30,21 +30,21 @@ type StepSourceDisk struct {
 	created string
 }
 
-func (s *StepSourceDisk) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+func (s *StepSourceDisk) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	driver := state.Get(StateDriver).(Driver)
 	want, check, err := ParseSHA256Checksum(s.Checksum)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("source_image_checksum: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("source_image_checksum: %w", err))
 	}
 	if check {
 		ui.Say("Checking the SHA-256 of " + s.Source)
-		got, err := SHA256File(s.Source)
+		got, _, err := diskcheck.FileSHA256(ctx, s.Source)
 		if err != nil {
-			return halt(state, ui, fmt.Errorf("source_image: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("source_image: %w", err))
 		}
 		if got != want {
-			return halt(state, ui, fmt.Errorf("source_image_checksum: %s has SHA-256 %s, not %s; is it the image you meant?", s.Source, got, want))
+			return steps.Halt(state, ui, fmt.Errorf("source_image_checksum: %s has SHA-256 %s, not %s; is it the image you meant?", s.Source, got, want))
 		}
 	}
 	path := filepath.Join(s.OutputDir, s.Name)
@@ -54,7 +54,7 @@ func (s *StepSourceDisk) Run(_ context.Context, state multistep.StateBag) multis
 	} else {
 		od, ok := driver.(OverlayDriver)
 		if !ok {
-			return halt(state, ui, fmt.Errorf("source_image: the driver cannot create overlays; set source_image_copy = true"))
+			return steps.Halt(state, ui, fmt.Errorf("source_image: the driver cannot create overlays; set source_image_copy = true"))
 		}
 		ui.Say(fmt.Sprintf("Creating %s on top of %s (which is not written)", path, s.Source))
 		err = od.CreateOverlay(path, s.Source)
@@ -64,7 +64,7 @@ func (s *StepSourceDisk) Run(_ context.Context, state multistep.StateBag) multis
 	}
 	if err != nil {
 		_ = os.Remove(path)
-		return halt(state, ui, fmt.Errorf("source_image: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("source_image: %w", err))
 	}
 	s.created = path
 	state.Put(StateDiskPath, path)
@@ -74,21 +74,7 @@ func (s *StepSourceDisk) Run(_ context.Context, state multistep.StateBag) multis
 // Cleanup removes the disk when the build failed; the source is never
 // touched.
 func (s *StepSourceDisk) Cleanup(state multistep.StateBag) {
-	if s.created != "" && buildFailed(state) {
+	if s.created != "" && steps.BuildFailed(state) {
 		_ = os.Remove(s.created)
 	}
-}
-
-// SHA256File returns the hex SHA-256 of a file.
-func SHA256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

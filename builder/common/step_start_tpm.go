@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // TPMStateDirName is the directory of the swtpm state in the output
@@ -36,7 +38,7 @@ func (s *StepStartTPM) Run(_ context.Context, state multistep.StateBag) multiste
 	ui.Say("Starting swtpm (TPM 2.0), state in " + dir)
 	sock, err := driver.StartTPM(dir)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("tpm: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("tpm: %w", err))
 	}
 	s.started = true
 	state.Put(StateTPMSocket, sock)
@@ -53,7 +55,7 @@ func (s *StepStartTPM) Cleanup(state multistep.StateBag) {
 	_ = driver.StopTPM()
 	dir := filepath.Join(s.OutputDir, TPMStateDirName)
 	_ = os.Remove(filepath.Join(dir, "swtpm.sock"))
-	if buildFailed(state) {
+	if steps.BuildFailed(state) {
 		_ = os.RemoveAll(dir)
 	}
 }

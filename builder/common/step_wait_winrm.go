@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 	winrmcmd "github.com/masterzen/winrm"
 
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmwait"
 )
 
@@ -67,9 +68,7 @@ func (s *stepWaitWinRM) Run(ctx context.Context, state multistep.StateBag) multi
 		}
 		if waitCtx.Err() != nil {
 			err := fmt.Errorf("timeout waiting for WinRM (winrm_timeout %s); last try: %v", s.Config.WinRMTimeout, lastErr)
-			state.Put("error", err)
-			ui.Error(err.Error())
-			return multistep.ActionHalt
+			return steps.Halt(state, ui, err)
 		}
 		comm, err := s.try(waitCtx, state, ui)
 		if err == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
@@ -109,11 +110,11 @@ func (s *StepPrepareWinRM) Run(_ context.Context, state multistep.StateBag) mult
 	}
 	cert, err := winrmsec.NewBuildCertificate()
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	password, err := winrmsec.NewPFXPassword()
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	packersdk.LogSecretFilter.Set(password)
 	s.pin(state, cert.PEM())

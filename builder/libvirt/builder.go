@@ -15,6 +15,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // Builder installs Windows from an ISO into a qcow2 volume of a libvirt
@@ -191,14 +192,8 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	runner := commonsteps.NewRunnerWithPauseFn(b.Steps(host), c.PackerConfig, ui, state)
 	runner.Run(ctx, state)
 
-	if err, ok := state.GetOk("error"); ok {
-		return nil, err.(error)
-	}
-	if _, ok := state.GetOk(multistep.StateCancelled); ok {
-		return nil, errors.New("build was cancelled")
-	}
-	if _, ok := state.GetOk(multistep.StateHalted); ok {
-		return nil, errors.New("build was halted")
+	if err := steps.Failure(state, "build"); err != nil {
+		return nil, err
 	}
 	art, ok := state.Get(stateArtifact).(*Artifact)
 	if !ok {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // State keys of the cleanup on the hypervisor.
@@ -73,7 +75,7 @@ func reportLeftBehind(state multistep.StateBag, uri string) {
 	switch err, ok := state.Get("error").(error); {
 	case ok:
 		state.Put("error", fmt.Errorf("%w\n%s", err, msg))
-	case buildFailed(state):
+	case steps.BuildFailed(state):
 		state.Put("error", errors.New(msg))
 	}
 }

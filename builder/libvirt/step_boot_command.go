@@ -9,6 +9,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepBootCommand waits boot_wait after the domain started, then types
@@ -43,20 +44,20 @@ func (s *stepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	ui.Say(fmt.Sprintf("Waiting %s, then typing the boot command", s.BootWait))
 	if !sleep(ctx, s.BootWait) {
-		return halt(state, ui, ctx.Err())
+		return steps.Halt(state, ui, ctx.Err())
 	}
 	for _, k := range keys {
 		if k.Wait > 0 {
 			if !sleep(ctx, k.Wait) {
-				return halt(state, ui, ctx.Err())
+				return steps.Halt(state, ui, ctx.Err())
 			}
 			continue
 		}
 		if err := driver.SendKeys(name, keycodes(k.QCodes)); err != nil {
-			return halt(state, ui, fmt.Errorf("boot_command: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("boot_command: %w", err))
 		}
 		if !sleep(ctx, interval) {
-			return halt(state, ui, ctx.Err())
+			return steps.Halt(state, ui, ctx.Err())
 		}
 	}
 	return multistep.ActionContinue

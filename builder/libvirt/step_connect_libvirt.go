@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepConnectLibvirt connects to libvirt_uri, checks the pool, and makes
@@ -31,22 +33,22 @@ func (s *stepConnectLibvirt) Run(_ context.Context, state multistep.StateBag) mu
 	ui.Say("Connecting to libvirt at " + s.URI.Redacted())
 	driver, err := s.connect(s.URI)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	s.driver = driver
 	state.Put(stateDriver, driver)
 	if err := driver.CheckPool(s.Pool); err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	if exists, err := driver.DomainExists(s.VMName); err != nil {
-		return halt(state, ui, fmt.Errorf("vm_name: looking up domain %q: %w", s.VMName, err))
+		return steps.Halt(state, ui, fmt.Errorf("vm_name: looking up domain %q: %w", s.VMName, err))
 	} else if exists {
-		return halt(state, ui, fmt.Errorf("vm_name: a domain called %q already exists on the hypervisor; remove it (virsh undefine --nvram --tpm %s) or choose another vm_name", s.VMName, s.VMName))
+		return steps.Halt(state, ui, fmt.Errorf("vm_name: a domain called %q already exists on the hypervisor; remove it (virsh undefine --nvram --tpm %s) or choose another vm_name", s.VMName, s.VMName))
 	}
 	if exists, err := driver.VolumeExists(s.Pool, s.DiskName); err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	} else if exists {
-		return halt(state, ui, fmt.Errorf("vm_name: pool %q already holds a volume %q; delete it (virsh vol-delete %s --pool %s) or choose another vm_name", s.Pool, s.DiskName, s.DiskName, s.Pool))
+		return steps.Halt(state, ui, fmt.Errorf("vm_name: pool %q already holds a volume %q; delete it (virsh vol-delete %s --pool %s) or choose another vm_name", s.Pool, s.DiskName, s.DiskName, s.Pool))
 	}
 	return multistep.ActionContinue
 }
@@ -59,16 +61,4 @@ func (s *stepConnectLibvirt) Cleanup(state multistep.StateBag) {
 		_ = s.driver.Close()
 		s.driver = nil
 	}
-}
-
-func halt(state multistep.StateBag, ui packersdk.Ui, err error) multistep.StepAction {
-	state.Put("error", err)
-	ui.Error(err.Error())
-	return multistep.ActionHalt
-}
-
-func buildFailed(state multistep.StateBag) bool {
-	_, cancelled := state.GetOk(multistep.StateCancelled)
-	_, halted := state.GetOk(multistep.StateHalted)
-	return cancelled || halted
 }

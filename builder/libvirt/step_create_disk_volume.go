@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepCreateDiskVolume creates the empty qcow2 system disk as a volume in
@@ -28,7 +30,7 @@ func (s *stepCreateDiskVolume) Run(_ context.Context, state multistep.StateBag) 
 	driver := state.Get(stateDriver).(Driver)
 	ui.Say(fmt.Sprintf("Creating a %d MiB qcow2 volume %s in pool %s", s.SizeMB, s.Name, s.Pool))
 	if err := driver.CreateVolume(s.Pool, s.Name, "qcow2", s.SizeMB<<20); err != nil {
-		return halt(state, ui, fmt.Errorf("disk_size: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("disk_size: %w", err))
 	}
 	s.created = true
 	state.Put(stateDiskVolume, s.Name)
@@ -38,7 +40,7 @@ func (s *stepCreateDiskVolume) Run(_ context.Context, state multistep.StateBag) 
 // Cleanup deletes the disk volume unless the build succeeded with
 // keep_in_pool; a successful build has downloaded it by now.
 func (s *stepCreateDiskVolume) Cleanup(state multistep.StateBag) {
-	if !s.created || (s.Keep && !buildFailed(state)) {
+	if !s.created || (s.Keep && !steps.BuildFailed(state)) {
 		return
 	}
 	driver, _ := cleanupDriver(state)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepDownloadDisk copies the finished disk volume into the output
@@ -38,7 +39,7 @@ func (s *stepDownloadDisk) Run(ctx context.Context, state multistep.StateBag) mu
 	dst := filepath.Join(s.OutputDir, name)
 	size, err := driver.VolumeSize(s.Pool, name)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("downloading the disk: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("downloading the disk: %w", err))
 	}
 	ui.Say(fmt.Sprintf("Downloading volume %s (%d MiB) to %s", name, size>>20, dst))
 	// The copy must be the disk the domain wrote: a copy that ended early
@@ -52,11 +53,11 @@ func (s *stepDownloadDisk) Run(ctx context.Context, state multistep.StateBag) mu
 			break
 		}
 		if ctx.Err() != nil || attempt == attempts || !errors.Is(err, errBadCopy) {
-			return halt(state, ui, err)
+			return steps.Halt(state, ui, err)
 		}
 		ui.Error(fmt.Sprintf("%v; downloading it again", err))
 		if err := os.Remove(dst); err != nil {
-			return halt(state, ui, fmt.Errorf("removing the refused copy: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("removing the refused copy: %w", err))
 		}
 	}
 	state.Put(stateDiskPath, dst)
@@ -109,7 +110,7 @@ func (s *stepDownloadDisk) download(ctx context.Context, ui packersdk.Ui, driver
 
 // Cleanup removes a partial or finished download when the build failed.
 func (s *stepDownloadDisk) Cleanup(state multistep.StateBag) {
-	if s.written != "" && buildFailed(state) {
+	if s.written != "" && steps.BuildFailed(state) {
 		_ = os.Remove(s.written)
 	}
 }

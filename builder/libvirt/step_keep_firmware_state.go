@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // LibvirtSwtpmDir is where libvirt keeps its domains' TPM state, one
@@ -48,12 +49,12 @@ func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag)
 	if wantVars {
 		nvram, _ := state.Get(stateNVRAMPath).(string)
 		if nvram == "" {
-			return halt(state, ui, fmt.Errorf("libvirt did not name the domain's NVRAM file in its XML; the UEFI variables cannot be kept"))
+			return steps.Halt(state, ui, fmt.Errorf("libvirt did not name the domain's NVRAM file in its XML; the UEFI variables cannot be kept"))
 		}
 		dst := filepath.Join(c.OutputDir, wbcommon.EFIVarsName)
 		s.copied = append(s.copied, dst)
 		if err := wbcommon.CopyFile(nvram, dst, 0o600); err != nil {
-			return halt(state, ui, fmt.Errorf("keeping the UEFI variables %s: %w", nvram, err))
+			return steps.Halt(state, ui, fmt.Errorf("keeping the UEFI variables %s: %w", nvram, err))
 		}
 		state.Put(stateKeptEFIVars, true)
 		ui.Say(fmt.Sprintf("UEFI variables %s kept as %s", nvram, dst))
@@ -66,12 +67,12 @@ func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag)
 		}
 		src := filepath.Join(root, uuid, "tpm2")
 		if fi, err := os.Stat(src); uuid == "" || err != nil || !fi.IsDir() {
-			return halt(state, ui, fmt.Errorf("keeping the TPM state: libvirt's swtpm directory %s for domain UUID %q is not there", src, uuid))
+			return steps.Halt(state, ui, fmt.Errorf("keeping the TPM state: libvirt's swtpm directory %s for domain UUID %q is not there", src, uuid))
 		}
 		dst := filepath.Join(c.OutputDir, wbcommon.TPMStateDirName)
 		s.copied = append(s.copied, dst)
 		if err := wbcommon.CopyTree(src, dst); err != nil {
-			return halt(state, ui, fmt.Errorf("keeping the TPM state %s: %w", src, err))
+			return steps.Halt(state, ui, fmt.Errorf("keeping the TPM state %s: %w", src, err))
 		}
 		state.Put(stateKeptTPMState, true)
 		ui.Say(fmt.Sprintf("TPM state %s kept as %s", src, dst))
@@ -81,9 +82,7 @@ func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag)
 
 // Cleanup removes the copies when the build did not succeed.
 func (s *stepKeepFirmwareState) Cleanup(state multistep.StateBag) {
-	_, cancelled := state.GetOk(multistep.StateCancelled)
-	_, halted := state.GetOk(multistep.StateHalted)
-	if !cancelled && !halted {
+	if !steps.BuildFailed(state) {
 		return
 	}
 	for _, p := range s.copied {

@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepShutdown runs `shutdown /s /t 0` over the communicator (without
@@ -51,22 +52,22 @@ func (s *stepShutdown) Run(ctx context.Context, state multistep.StateBag) multis
 	for {
 		st, err := driver.DomainState(name)
 		if err != nil {
-			return halt(state, ui, fmt.Errorf("waiting for domain %s to power off: %w", name, err))
+			return steps.Halt(state, ui, fmt.Errorf("waiting for domain %s to power off: %w", name, err))
 		}
 		if st == golibvirt.DomainShutoff {
 			ui.Say(fmt.Sprintf("The VM powered off after %s", time.Since(start).Round(time.Second)))
 			return multistep.ActionContinue
 		}
 		if st == golibvirt.DomainCrashed {
-			return halt(state, ui, fmt.Errorf("domain %s crashed while shutting down", name))
+			return steps.Halt(state, ui, fmt.Errorf("domain %s crashed while shutting down", name))
 		}
 		if time.Now().After(deadline) {
 			ui.Error(fmt.Sprintf("The VM did not power off within shutdown_timeout (%s); destroying the domain", s.Timeout))
 			_ = driver.Destroy(name)
-			return halt(state, ui, fmt.Errorf("shutdown_timeout: Windows did not power off within %s after %q; the domain was destroyed", s.Timeout, wbcommon.ShutdownCommand))
+			return steps.Halt(state, ui, fmt.Errorf("shutdown_timeout: Windows did not power off within %s after %q; the domain was destroyed", s.Timeout, wbcommon.ShutdownCommand))
 		}
 		if !sleep(ctx, interval) {
-			return halt(state, ui, ctx.Err())
+			return steps.Halt(state, ui, ctx.Err())
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepStartDomain picks the accelerator, builds the domain XML from the
@@ -49,7 +50,7 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 
 	accel, reason, err := s.accelerator(driver)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	ui.Say(fmt.Sprintf("Accelerator %s: %s", accel, reason))
 	state.Put(wbcommon.StateAccelerator, accel)
@@ -59,13 +60,13 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 	}
 	hyperv, err := c.HyperV(vmAccel, reason)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	state.Put(wbcommon.StateHyperV, wbcommon.HyperVRecord(hyperv))
 
 	spec, err := s.spec(state, accel)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	spec.HyperV = hyperv
 	if hyperv {
@@ -73,7 +74,7 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 	}
 	hostIP, bindIP, err := s.hostAddresses(driver, spec.NetworkMode)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	gd := packerbuilderdata.GeneratedData{State: state}
 	gd.Put(wbcommon.GeneratedHostIP, hostIP)
@@ -82,11 +83,11 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 
 	dom, err := spec.Domain()
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	xml, err := dom.Marshal()
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	log.Printf("libvirt domain XML:\n%s", xml)
 	ui.Say(fmt.Sprintf("Starting domain %s (%s, %s, %s, %d CPUs, %d MiB); serial console logged on the hypervisor to %s",
@@ -94,7 +95,7 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 	if err := driver.DefineAndStart(xml); err != nil {
 		// A defined domain that failed to start is still ours to remove.
 		s.defined = true
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	s.defined = true
 	if live := liveDomain(driver, c.VMName); live != nil {

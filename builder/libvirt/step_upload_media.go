@@ -12,6 +12,7 @@ import (
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // medium is a local file from an earlier step that becomes a volume.
@@ -53,7 +54,7 @@ func (s *stepUploadMedia) Run(ctx context.Context, state multistep.StateBag) mul
 		}
 		name := s.VMName + "-" + m.suffix
 		if err := s.upload(ctx, ui, driver, path, name, m.what); err != nil {
-			return halt(state, ui, err)
+			return steps.Halt(state, ui, err)
 		}
 		volumes[m.stateKey] = name
 	}

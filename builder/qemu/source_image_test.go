@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 )
 
@@ -57,7 +58,7 @@ func (d *fileWritingMock) ConvertDisk(src, dst string) error {
 func TestBuilderRunFromSourceImage(t *testing.T) {
 	src := sourceArtifact(t)
 	before, _ := os.ReadFile(src)
-	sum, _ := wbcommon.SHA256File(src)
+	sum, _, _ := diskcheck.FileSHA256(context.Background(), src)
 	out := filepath.Join(t.TempDir(), "out")
 	ovmfDir := t.TempDir()
 	code := filepath.Join(ovmfDir, "OVMF_CODE_4M.fd")

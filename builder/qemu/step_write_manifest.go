@@ -2,11 +2,8 @@ package qemu
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,8 +13,10 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -35,7 +34,7 @@ type stepWriteManifest struct {
 	written string
 }
 
-func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	c := s.config
 	disk := state.Get(wbcommon.StateDiskPath).(string)
@@ -43,9 +42,9 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	accel, _ := state.Get(wbcommon.StateAccelerator).(string)
 
 	ui.Say("Checksumming the disk " + disk)
-	sum, err := sha256File(disk)
+	sum, _, err := diskcheck.FileSHA256(ctx, disk)
 	if err != nil {
-		return fail(state, ui, fmt.Errorf("checksumming the disk: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("checksumming the disk: %w", err))
 	}
 	m := image.Manifest{
 		Disk: filepath.Base(disk), Format: "qcow2", SHA256: sum, Firmware: c.Firmware, SecureBoot: c.SecureBoot, TPM: c.TPMEnabled(),
@@ -76,7 +75,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 			return nil
 		})
 	}
-	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); fileExists(serial) {
+	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); steps.FileExists(serial) {
 		files = append(files, serial)
 	}
 	if src := c.SourceImageConfig.Manifest(); c.SourceImageConfig.Enabled() {
@@ -92,7 +91,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 	b, _ := json.MarshalIndent(m, "", "  ")
 	path := filepath.Join(c.OutputDir, c.VMName+".json")
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fail(state, ui, fmt.Errorf("writing the manifest: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("writing the manifest: %w", err))
 	}
 	s.written = path
 	files = append(files, path)
@@ -105,33 +104,10 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 
 // Cleanup removes the manifest if the build failed after writing it.
 func (s *stepWriteManifest) Cleanup(state multistep.StateBag) {
-	_, cancelled := state.GetOk(multistep.StateCancelled)
-	_, halted := state.GetOk(multistep.StateHalted)
-	if s.written != "" && (cancelled || halted) {
+	if s.written != "" && steps.BuildFailed(state) {
 		_ = os.Remove(s.written)
 	}
 }
-
-func fail(state multistep.StateBag, ui packersdk.Ui, err error) multistep.StepAction {
-	state.Put("error", err)
-	ui.Error(err.Error())
-	return multistep.ActionHalt
-}
-
-func sha256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // imageFormat guesses a firmware file's format from its name.
 func imageFormat(path string) string {
