@@ -18,6 +18,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
@@ -51,7 +52,7 @@ func Download(ctx context.Context, ui packersdk.Ui, cacheName, url, checksum str
 		return "", err
 	}
 	dest := filepath.Join(dir, name)
-	if got, err := FileSHA256(dest); err == nil && got == want {
+	if got, _, err := diskcheck.FileSHA256(ctx, dest); err == nil && got == want {
 		ui.Say(fmt.Sprintf("Using the cached %s", dest))
 		return dest, nil
 	}
@@ -112,17 +113,3 @@ func (i *idleReader) Read(p []byte) (int, error) {
 }
 
 func (i *idleReader) Close() error { return i.r.Close() }
-
-// FileSHA256 is the hex SHA-256 of the file at path.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
@@ -464,26 +465,6 @@ func (w *writer) progress(name string, total int64) (add func(int64), done func(
 	return progress.Counter(w.ui, name, total)
 }
 
-// ctxReadCloser stops reading once its context is done.
-type ctxReadCloser struct {
-	ctx  context.Context
-	rc   io.ReadCloser
-	file *os.File
-}
-
-func (r *ctxReadCloser) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.rc.Read(p)
-}
-
-func (r *ctxReadCloser) Close() error {
-	err := r.rc.Close()
-	_ = r.file.Close() // may already be closed through rc
-	return err
-}
-
 // writeStream writes the dd.* formats: gzip (dd.gz, and dd.tgz as a tar
 // with the single member TarMemberName) on all cores, or xz with `xz -T0`.
 // The SHA-256 of the output is computed as it is written.
@@ -577,7 +558,11 @@ func (w *writer) finish() (image.Output, error) {
 	if sum == "" {
 		w.ui.Say(fmt.Sprintf("Computing SHA-256 of %s...", filepath.Base(w.out)))
 		var err error
-		if sum, size, err = hashFile(w.ctx, w.partial); err != nil {
+		// Read back from the page cache qemu-img just filled. Outputs are
+		// not fsynced: like qemu-img and Packer, winbake leaves write-back
+		// to the kernel; a file gets its final name only once it is
+		// complete, which is what the post-processors after it rely on.
+		if sum, size, err = diskcheck.FileSHA256(w.ctx, w.partial); err != nil {
 			return image.Output{}, err
 		}
 	} else {
@@ -600,25 +585,6 @@ func (w *writer) finish() (image.Output, error) {
 	w.ui.Say(fmt.Sprintf("Wrote %s (%s, sha256 %s)", w.out, humanBytes(size), sum))
 	return image.Output{Path: w.out, Format: w.spec.Name, SHA256: sum, Size: size,
 		DiskFormat: w.spec.DiskFormat, MaasFiletype: w.spec.MaasFiletype}, nil
-}
-
-// hashFile returns the hex SHA-256 and the size of the file at path, read
-// back from the page cache qemu-img just filled. Outputs are not fsynced:
-// like qemu-img and Packer, winbake leaves write-back to the kernel; a
-// file gets its final name only once it is complete, which is what the
-// post-processors after it rely on.
-func hashFile(ctx context.Context, path string) (string, int64, error) {
-	r, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer r.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, &ctxReadCloser{ctx: ctx, rc: r, file: r})
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 func humanBytes(n int64) string {

@@ -4,6 +4,7 @@
 package sysprep
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/fetch"
 )
 
@@ -274,7 +276,7 @@ func (ci *CloudbaseInitConfig) prepareMSI() []error {
 	case !fi.Mode().IsRegular() || !strings.EqualFold(filepath.Ext(ci.MSI), ".msi"):
 		return []error{fmt.Errorf("cloudbase_init.msi: %s is not an .msi file", ci.MSI)}
 	case ci.MSIChecksum != "":
-		got, err := fetch.FileSHA256(ci.MSI)
+		got, _, err := diskcheck.FileSHA256(context.Background(), ci.MSI)
 		if err != nil {
 			return []error{fmt.Errorf("cloudbase_init.msi: %v", err)}
 		}

@@ -17,6 +17,7 @@ import (
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -81,17 +82,8 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopRun))
 	state.Put(wbcommon.StateDriver, driver)
 	state.Put(stateInput, in)
-	runner := &multistep.BasicRunner{Steps: p.steps(in, out, name, ovmf, host, comm, build)}
-	runner.Run(ctx, state)
-
-	if err, ok := state.GetOk("error"); ok {
-		return nil, keep, false, err.(error)
-	}
-	if _, ok := state.GetOk(multistep.StateCancelled); ok {
-		return nil, keep, false, errors.New("sysprep was cancelled")
-	}
-	if _, ok := state.GetOk(multistep.StateHalted); ok {
-		return nil, keep, false, errors.New("sysprep was halted")
+	if err := steps.Run(ctx, state, p.steps(in, out, name, ovmf, host, comm, build), "sysprep"); err != nil {
+		return nil, keep, false, err
 	}
 	art, ok := state.Get(stateArtifact).(*Artifact)
 	if !ok {

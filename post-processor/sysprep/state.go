@@ -14,20 +14,6 @@ const (
 	stateArtifact      = "artifact"               // *Artifact
 )
 
-// failed reports whether the run was cancelled or halted, so that Cleanup
-// removes what Run created only when no artifact will use it.
-func failed(state multistep.StateBag) bool {
-	_, cancelled := state.GetOk(multistep.StateCancelled)
-	_, halted := state.GetOk(multistep.StateHalted)
-	return cancelled || halted
-}
-
-func halt(state multistep.StateBag, ui packersdk.Ui, err error) multistep.StepAction {
-	state.Put("error", err)
-	ui.Error(err.Error())
-	return multistep.ActionHalt
-}
-
 func communicatorOf(state multistep.StateBag) packersdk.Communicator {
 	return state.Get("communicator").(packersdk.Communicator)
 }

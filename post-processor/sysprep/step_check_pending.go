@@ -11,6 +11,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepCheckPending asks winbake-agent whether servicing waits for a
@@ -24,17 +25,17 @@ func (s *stepCheckPending) Run(ctx context.Context, state multistep.StateBag) mu
 	ui := state.Get("ui").(packersdk.Ui)
 	r, err := runGuest(ctx, communicatorOf(state), guestcontract.AgentPath+" pending-reboot")
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("winbake-agent pending-reboot: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("winbake-agent pending-reboot: %w", err))
 	}
 	pending, err := parsePendingReboot(r)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	if len(pending.SoftReasons) > 0 {
 		ui.Say("Weak pending-reboot signals, not counted: " + strings.Join(pending.SoftReasons, ", "))
 	}
 	if pending.Pending {
-		return halt(state, ui, fmt.Errorf("the golden image has servicing pending a reboot (%s): sysprep must not run on a half-patched image; "+
+		return steps.Halt(state, ui, fmt.Errorf("the golden image has servicing pending a reboot (%s): sysprep must not run on a half-patched image; "+
 			"let the build restart until nothing is pending (winbake-updates does), then build the golden image again", strings.Join(pending.Reasons, ", ")))
 	}
 	ui.Say("Nothing is pending: no reboot awaited by servicing")

@@ -13,6 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -58,7 +59,7 @@ func (s *stepCloseWinRM) Run(ctx context.Context, state multistep.StateBag) mult
 	ui := state.Get("ui").(packersdk.Ui)
 	command, err := closeWinRMCommand(s.Build)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	ui.Say("Returning WinRM to Windows' defaults (" + s.what() + ")")
 	cctx, cancel := context.WithTimeout(ctx, closeCommandTimeout)
@@ -66,7 +67,7 @@ func (s *stepCloseWinRM) Run(ctx context.Context, state multistep.StateBag) mult
 	cancel()
 	switch {
 	case ctx.Err() != nil:
-		return halt(state, ui, ctx.Err())
+		return steps.Halt(state, ui, ctx.Err())
 	case err != nil:
 		// Expected: the session ended with the settings it ran on.
 		log.Printf("closing WinRM: the session ended: %v", err)
@@ -96,11 +97,11 @@ func (s *stepCloseWinRM) Run(ctx context.Context, state multistep.StateBag) mult
 		if err, ok := s.sub.GetOk("error"); ok {
 			why = err.(error).Error()
 		}
-		return halt(state, ui, fmt.Errorf("after returning WinRM to Windows' defaults, WinRM accepts no logon with NTLM and encrypted messages on port %d: %s", winrmsec.HTTPPort, why))
+		return steps.Halt(state, ui, fmt.Errorf("after returning WinRM to Windows' defaults, WinRM accepts no logon with NTLM and encrypted messages on port %d: %s", winrmsec.HTTPPort, why))
 	}
 	comm := s.sub.Get("communicator").(packersdk.Communicator)
 	if problems := s.check(ctx, comm, state, httpPort); len(problems) > 0 {
-		return halt(state, ui, fmt.Errorf("WinRM is not back to Windows' defaults: %s", strings.Join(problems, "; ")))
+		return steps.Halt(state, ui, fmt.Errorf("WinRM is not back to Windows' defaults: %s", strings.Join(problems, "; ")))
 	}
 	state.Put("communicator", comm)
 	state.Put(stateWinRMClosed, true)

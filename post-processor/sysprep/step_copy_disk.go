@@ -9,6 +9,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepCopyDisk copies the golden disk into the output directory as a
@@ -30,7 +31,7 @@ func (s *stepCopyDisk) Run(_ context.Context, state multistep.StateBag) multiste
 	ui.Say(fmt.Sprintf("Copying the golden disk %s to %s (the golden disk is not changed)", in.DiskPath, s.Path))
 	if err := driver.ConvertDisk(in.DiskPath, s.Path); err != nil {
 		_ = os.Remove(s.Path)
-		return halt(state, ui, fmt.Errorf("copying the golden disk: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("copying the golden disk: %w", err))
 	}
 	s.created = true
 	state.Put(wbcommon.StateDiskPath, s.Path)
@@ -39,7 +40,7 @@ func (s *stepCopyDisk) Run(_ context.Context, state multistep.StateBag) multiste
 
 // Cleanup removes the copy when the run failed.
 func (s *stepCopyDisk) Cleanup(state multistep.StateBag) {
-	if s.created && failed(state) {
+	if s.created && steps.BuildFailed(state) {
 		_ = os.Remove(s.Path)
 	}
 }

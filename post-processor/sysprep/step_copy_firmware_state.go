@@ -12,6 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepCopyFirmwareState copies the golden image's UEFI variable store and
@@ -34,7 +35,7 @@ func (s *stepCopyFirmwareState) Run(_ context.Context, state multistep.StateBag)
 	if in.EFIVarsPath != "" {
 		dst := filepath.Join(s.OutputDir, wbcommon.EFIVarsName)
 		if err := s.copyFile(in.EFIVarsPath, dst); err != nil {
-			return halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
 		}
 		ovmf := s.Code
 		ovmf.Vars, ovmf.VarsFormat = dst, wbcommon.FlashFormat(dst)
@@ -62,7 +63,7 @@ func (s *stepCopyFirmwareState) Run(_ context.Context, state multistep.StateBag)
 			return nil // swtpm's socket
 		})
 		if err != nil {
-			return halt(state, ui, fmt.Errorf("copying the TPM state: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("copying the TPM state: %w", err))
 		}
 		ui.Say("TPM state copied from " + in.TPMStateDir)
 	}
@@ -89,7 +90,7 @@ func (s *stepCopyFirmwareState) copyFile(src, dst string) error {
 
 // Cleanup removes the copies when the run failed.
 func (s *stepCopyFirmwareState) Cleanup(state multistep.StateBag) {
-	if !failed(state) {
+	if !steps.BuildFailed(state) {
 		return
 	}
 	for i := len(s.created) - 1; i >= 0; i-- {

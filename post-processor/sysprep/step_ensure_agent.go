@@ -14,6 +14,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent/agentbin"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepEnsureAgent makes sure winbake-agent is in the guest: images built
@@ -29,7 +30,7 @@ func (s *stepEnsureAgent) Run(ctx context.Context, state multistep.StateBag) mul
 	comm := communicatorOf(state)
 	r, err := runScript(ctx, comm, "agent-present.ps1", map[string]string{"Path": guestcontract.AgentPath})
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("looking for winbake-agent in the guest: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("looking for winbake-agent in the guest: %w", err))
 	}
 	if strings.TrimSpace(r.Stdout) == "True" {
 		state.Put(stateAgentUploaded, false)
@@ -37,12 +38,12 @@ func (s *stepEnsureAgent) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	exe, err := agentbin.Windows()
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	ui.Say("Uploading winbake-agent to " + guestcontract.AgentPath)
 	start := time.Now()
 	if err := guestcmd.Upload(ctx, comm, guestcontract.AgentPath, bytes.NewReader(exe), nil, uploadTimeout, uploadLimit); err != nil {
-		return halt(state, ui, fmt.Errorf("uploading winbake-agent: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("uploading winbake-agent: %w", err))
 	}
 	ui.Say(fmt.Sprintf("winbake-agent uploaded in %s", time.Since(start).Round(time.Second)))
 	state.Put(stateAgentUploaded, true)

@@ -8,6 +8,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/fetch"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stateCloudbaseInitMSI is the local path of the cloudbase-init MSI.
@@ -35,7 +36,7 @@ func (s *stepFetchCloudbaseInit) Run(ctx context.Context, state multistep.StateB
 		ui.Say(fmt.Sprintf("Downloading the cloudbase-init MSI %s", path))
 		var err error
 		if path, err = fetch.Download(ctx, ui, "winbake-sysprep", s.Config.MSI, s.Config.MSIChecksum); err != nil {
-			return halt(state, ui, fmt.Errorf("cloudbase_init.msi: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("cloudbase_init.msi: %w", err))
 		}
 	}
 	state.Put(stateCloudbaseInitMSI, path)

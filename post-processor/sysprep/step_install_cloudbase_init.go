@@ -12,6 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // Where the cloudbase-init MSI installs.
@@ -53,20 +54,20 @@ func (s *stepInstallCloudbaseInit) Run(ctx context.Context, state multistep.Stat
 	msi := guestTemp + `\` + filepath.Base(local)
 	f, err := os.Open(local)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("cloudbase_init.msi: %w", err))
 	}
 	defer f.Close()
 	ui.Say(fmt.Sprintf("Uploading %s to %s", local, msi))
 	if err := guestcmd.Upload(ctx, comm, msi, f, nil, uploadTimeout, uploadLimit); err != nil {
-		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: uploading: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("cloudbase_init.msi: uploading: %w", err))
 	}
 	args := fmt.Sprintf(`/i "%s" /qn /l*v "%s" LOGGINGSERIALPORTNAME=COM1 RUN_SERVICE_AS_LOCAL_SYSTEM=1`, msi, cloudbaseInstallLog)
 	ui.Say("Installing cloudbase-init: msiexec " + args)
 	if _, err := runScript(ctx, comm, "cloudbase-init-install.ps1", map[string]string{"Arguments": args}); err != nil {
-		return halt(state, ui, fmt.Errorf("cloudbase_init.msi: the installation failed (see %s in the guest): %w", cloudbaseInstallLog, err))
+		return steps.Halt(state, ui, fmt.Errorf("cloudbase_init.msi: the installation failed (see %s in the guest): %w", cloudbaseInstallLog, err))
 	}
 	if _, err := runScript(ctx, comm, "remove-file.ps1", map[string]string{"Path": msi}); err != nil {
-		return halt(state, ui, fmt.Errorf("removing the uploaded MSI: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("removing the uploaded MSI: %w", err))
 	}
 	for _, conf := range []struct {
 		name     string
@@ -74,11 +75,11 @@ func (s *stepInstallCloudbaseInit) Run(ctx context.Context, state multistep.Stat
 	}{{"cloudbase-init.conf", false}, {"cloudbase-init-unattend.conf", true}} {
 		text, err := CloudbaseInitConf(s.Config, conf.unattend)
 		if err != nil {
-			return halt(state, ui, err)
+			return steps.Halt(state, ui, err)
 		}
 		dst := CloudbaseInitDir + `\conf\` + conf.name
 		if err := guestcmd.Upload(ctx, comm, dst, strings.NewReader(text), nil, uploadTimeout, uploadLimit); err != nil {
-			return halt(state, ui, fmt.Errorf("writing %s: %w", dst, err))
+			return steps.Halt(state, ui, fmt.Errorf("writing %s: %w", dst, err))
 		}
 		ui.Say("Wrote " + dst)
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // noAppxMarker is what appx-list.ps1 prints when Windows has no Appx
@@ -29,7 +31,7 @@ func (s *stepRemoveAppx) Run(ctx context.Context, state multistep.StateBag) mult
 	for _, name := range s.Names {
 		r, err := runScript(ctx, comm, "appx-list.ps1", map[string]string{"Name": name, "NoAppxMarker": noAppxMarker})
 		if err != nil {
-			return halt(state, ui, fmt.Errorf("remove_appx_packages: listing %s: %w", name, err))
+			return steps.Halt(state, ui, fmt.Errorf("remove_appx_packages: listing %s: %w", name, err))
 		}
 		found := lines(r.Stdout)
 		if len(found) == 1 && found[0] == noAppxMarker {
@@ -39,7 +41,7 @@ func (s *stepRemoveAppx) Run(ctx context.Context, state multistep.StateBag) mult
 		}
 		for _, full := range found {
 			if _, err := runScript(ctx, comm, "appx-remove.ps1", map[string]string{"FullName": full}); err != nil {
-				return halt(state, ui, fmt.Errorf("remove_appx_packages: removing %s: %w", full, err))
+				return steps.Halt(state, ui, fmt.Errorf("remove_appx_packages: removing %s: %w", full, err))
 			}
 			ui.Say("Removed the Appx package " + full + " (installed for a user, it would make sysprep fail)")
 			removed = append(removed, full)

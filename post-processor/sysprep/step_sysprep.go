@@ -14,6 +14,7 @@ import (
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // Image states Windows Setup records in
@@ -61,25 +62,25 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
 
 	if st, err := imageStateOf(ctx, comm); err != nil {
-		return halt(state, ui, fmt.Errorf("reading the image state: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("reading the image state: %w", err))
 	} else if st != ImageStateComplete {
-		return halt(state, ui, fmt.Errorf("the image state is %q, not %s: sysprep runs on an installed Windows that was not generalized", st, ImageStateComplete))
+		return steps.Halt(state, ui, fmt.Errorf("the image state is %q, not %s: sysprep runs on an installed Windows that was not generalized", st, ImageStateComplete))
 	}
 
 	unattend := CloudbaseInitUnattend
 	if ci, _ := state.Get(stateCloudbaseInit).(bool); !ci {
 		text, err := renderGuestFile("unattend.xml", nil)
 		if err != nil {
-			return halt(state, ui, err)
+			return steps.Halt(state, ui, err)
 		}
 		unattend = generatedUnattend
 		if err := guestcmd.Upload(ctx, comm, unattend, strings.NewReader(strings.ReplaceAll(text, "\n", "\r\n")), nil, uploadTimeout, uploadLimit); err != nil {
-			return halt(state, ui, fmt.Errorf("writing the answer file %s: %w", unattend, err))
+			return steps.Halt(state, ui, fmt.Errorf("writing the answer file %s: %w", unattend, err))
 		}
 	}
 	if uploaded, _ := state.Get(stateAgentUploaded).(bool); uploaded {
 		if _, err := runScript(ctx, comm, "remove-file.ps1", map[string]string{"Path": guestcontract.AgentPath}); err != nil {
-			return halt(state, ui, fmt.Errorf("removing winbake-agent from the guest: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("removing winbake-agent from the guest: %w", err))
 		}
 	}
 
@@ -88,11 +89,11 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 	start := time.Now()
 	timedOut := func(what string) multistep.StepAction {
 		if ctx.Err() != nil {
-			return halt(state, ui, ctx.Err())
+			return steps.Halt(state, ui, ctx.Err())
 		}
 		wbcommon.ExpectVMExit(state)
 		_ = driver.StopVM()
-		return halt(state, ui, fmt.Errorf("timeout: sysprep did not %s within %s; QEMU was killed and nothing is kept (raise timeout for slow hosts)", what, s.Timeout))
+		return steps.Halt(state, ui, fmt.Errorf("timeout: sysprep did not %s within %s; QEMU was killed and nothing is kept (raise timeout for slow hosts)", what, s.Timeout))
 	}
 
 	command := fmt.Sprintf(`%s /generalize /oobe /quit /quiet /unattend:"%s"`, sysprepExe, unattend)
@@ -104,7 +105,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 			return timedOut("finish")
 		}
 		if err != nil {
-			return halt(state, ui, fmt.Errorf("reading %s: %w", sysprepActLog, err))
+			return steps.Halt(state, ui, fmt.Errorf("reading %s: %w", sysprepActLog, err))
 		}
 		ui.Say("Running " + command)
 		r, err := runGuestUntil(waitCtx, comm, command)
@@ -112,14 +113,14 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 		case waitCtx.Err() != nil:
 			return timedOut("finish")
 		case err != nil:
-			return halt(state, ui, fmt.Errorf("running sysprep: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("running sysprep: %w", err))
 		}
 		imageState, failed, err := s.waitOutcome(waitCtx, comm, r.ExitStatus, before)
 		switch {
 		case waitCtx.Err() != nil:
 			return timedOut("generalize Windows")
 		case err != nil:
-			return halt(state, ui, err)
+			return steps.Halt(state, ui, err)
 		case failed == nil:
 			state.Put(stateRemovedAppx, removed)
 			ui.Say(fmt.Sprintf("Windows reports %s after %s; powering it off", ImageStateGeneralized, time.Since(start).Round(time.Second)))
@@ -143,7 +144,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 			} else if len(failed.Blockers) > 0 {
 				why = fmt.Sprintf(" (it names %s again after winbake removed it)", strings.Join(failed.Blockers, ", "))
 			}
-			return halt(state, ui, fmt.Errorf("sysprep ended with exit code %d and Windows is not generalized (image state %s)%s; %s",
+			return steps.Halt(state, ui, fmt.Errorf("sysprep ended with exit code %d and Windows is not generalized (image state %s)%s; %s",
 				r.ExitStatus, imageState, why, failed.Excerpt))
 		}
 		for _, b := range failed.Blockers {
@@ -151,7 +152,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 				if waitCtx.Err() != nil {
 					return timedOut("finish")
 				}
-				return halt(state, ui, err)
+				return steps.Halt(state, ui, err)
 			}
 			named = append(named, b)
 			removed = append(removed, b)
@@ -220,13 +221,13 @@ func (s *stepSysprep) powerOff(ctx, waitCtx context.Context, state multistep.Sta
 	if r, err := runGuestUntil(waitCtx, comm, "shutdown /s /t 0"); err != nil {
 		log.Printf("shutdown: %v", err)
 	} else if r.ExitStatus != 0 {
-		return halt(state, ui, fmt.Errorf("shutdown /s /t 0 exited with %d: %s", r.ExitStatus, r.errorText()))
+		return steps.Halt(state, ui, fmt.Errorf("shutdown /s /t 0 exited with %d: %s", r.ExitStatus, r.errorText()))
 	}
 	if err := driver.WaitVM(waitCtx); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			return timedOut("power the VM off")
 		}
-		return halt(state, ui, fmt.Errorf("waiting for the VM to power off: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("waiting for the VM to power off: %w", err))
 	}
 	ui.Say(fmt.Sprintf("sysprep generalized Windows and powered the VM off after %s", time.Since(start).Round(time.Second)))
 	return multistep.ActionContinue

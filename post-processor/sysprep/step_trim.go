@@ -9,6 +9,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepTrim runs Optimize-Volume -ReTrim on C:, so the clusters Windows no
@@ -31,11 +32,11 @@ func (s *stepTrim) Run(ctx context.Context, state multistep.StateBag) multistep.
 	r, err := runScript(ctx, communicatorOf(state), "trim.ps1", nil)
 	if err != nil {
 		if strings.Contains(err.Error(), "0x80070001") {
-			return halt(state, ui, fmt.Errorf("trimming C: Windows did not retrim the disk, which it refuses when the disk's unmap granularity is too small "+
+			return steps.Halt(state, ui, fmt.Errorf("trimming C: Windows did not retrim the disk, which it refuses when the disk's unmap granularity is too small "+
 				"(winbake's VM gives the system disk discard_granularity=%d on virtio-blk and virtio-scsi); set skip_trim = true to go without: %w",
 				wbcommon.DiscardGranularity, err))
 		}
-		return halt(state, ui, fmt.Errorf("trimming C: (set skip_trim = true to go without): %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("trimming C: (set skip_trim = true to go without): %w", err))
 	}
 	for _, l := range lines(r.Stdout) {
 		ui.Message(l)

@@ -2,11 +2,8 @@ package sysprep
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +12,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -37,14 +36,14 @@ type stepWriteManifest struct {
 	written string
 }
 
-func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	in := state.Get(stateInput).(*inputImage)
 	disk := state.Get(wbcommon.StateDiskPath).(string)
 	ui.Say("Checksumming the generalized disk " + disk)
-	sum, err := sha256File(disk)
+	sum, _, err := diskcheck.FileSHA256(ctx, disk)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("checksumming the disk: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("checksumming the disk: %w", err))
 	}
 	m := in.Manifest
 	m.Disk, m.SHA256, m.Generalized = filepath.Base(disk), sum, true
@@ -87,13 +86,13 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 			return nil
 		})
 	}
-	if serial := filepath.Join(s.OutputDir, wbcommon.SerialLogName); fileExists(serial) {
+	if serial := filepath.Join(s.OutputDir, wbcommon.SerialLogName); steps.FileExists(serial) {
 		files = append(files, serial)
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	path := filepath.Join(s.OutputDir, s.VMName+".json")
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return halt(state, ui, fmt.Errorf("writing the manifest: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("writing the manifest: %w", err))
 	}
 	s.written = path
 	files = append(files, path)
@@ -104,22 +103,7 @@ func (s *stepWriteManifest) Run(_ context.Context, state multistep.StateBag) mul
 
 // Cleanup removes the manifest if the run failed after writing it.
 func (s *stepWriteManifest) Cleanup(state multistep.StateBag) {
-	if s.written != "" && failed(state) {
+	if s.written != "" && steps.BuildFailed(state) {
 		_ = os.Remove(s.written)
 	}
 }
-
-func sha256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 var (
@@ -93,7 +94,7 @@ func (s *stepCheckLinux) Run(ctx context.Context, state multistep.StateBag) mult
 	ui.Say(fmt.Sprintf("Connecting over SSH as %s with the instance's key (up to %s)", s.User, s.Config.SSHTimeout))
 	client, err := s.connect(ctx, fmt.Sprintf("127.0.0.1:%d", port), inst, k)
 	if ctx.Err() != nil {
-		return halt(state, ui, ctx.Err())
+		return steps.Halt(state, ui, ctx.Err())
 	}
 	if err != nil {
 		k.SSHErr = err
@@ -117,7 +118,7 @@ func (s *stepCheckLinux) Run(ctx context.Context, state multistep.StateBag) mult
 	}
 	jsonPath, _, err := report.Save(dir, in.Name)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("report_directory: writing the report: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("report_directory: writing the report: %w", err))
 	}
 	_ = os.WriteFile(filepath.Join(dir, in.Name+".verify-serial.log"), serial, 0o644)
 	for _, line := range strings.Split(strings.TrimRight(report.Table(), "\n"), "\n") {
@@ -125,7 +126,7 @@ func (s *stepCheckLinux) Run(ctx context.Context, state multistep.StateBag) mult
 	}
 	ui.Say("Report saved to " + jsonPath)
 	if !report.Passed {
-		return halt(state, ui, fmt.Errorf("winbake-verify: %d check(s) failed: %s; see %s", len(report.Failed()), strings.Join(report.Failed(), ", "), jsonPath))
+		return steps.Halt(state, ui, fmt.Errorf("winbake-verify: %d check(s) failed: %s; see %s", len(report.Failed()), strings.Join(report.Failed(), ", "), jsonPath))
 	}
 	return multistep.ActionContinue
 }

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -11,6 +10,7 @@ import (
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // verifyLinux boots a Linux image as Nova would (config drive, a root disk
@@ -72,7 +72,7 @@ func (p *PostProcessor) verifyLinux(ctx context.Context, ui packersdk.Ui, input 
 		Config: c, Code: ovmf, TempRoot: os.Getenv("PACKER_TMP_DIR"),
 		CreateDisk: linuxGrowDisk(li, c.DiskSizeMB), UserData: LinuxUserData,
 	}
-	steps := []multistep.Step{
+	seq := []multistep.Step{
 		prepare,
 		&stepMetadataService{Enabled: *c.MetadataService, Mode: c.Mode},
 		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
@@ -80,15 +80,5 @@ func (p *PostProcessor) verifyLinux(ctx context.Context, ui packersdk.Ui, input 
 		&stepWaitFirstBoot{Timeout: c.Timeout, Finished: linuxFirstBootDone, What: "cloud-init's final message"},
 		&stepCheckLinux{Config: c, Image: li, User: user, ReportDir: c.ReportDirectory},
 	}
-	(&multistep.BasicRunner{Steps: steps}).Run(ctx, state)
-	if err, ok := state.GetOk("error"); ok {
-		return err.(error)
-	}
-	if _, ok := state.GetOk(multistep.StateCancelled); ok {
-		return errors.New("verification was cancelled")
-	}
-	if _, ok := state.GetOk(multistep.StateHalted); ok {
-		return errors.New("verification was halted")
-	}
-	return nil
+	return steps.Run(ctx, state, seq, "verification")
 }

@@ -16,6 +16,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // PostProcessor is the winbake-verify post-processor.
@@ -80,17 +81,8 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	state.Put("ui", ui)
 	state.Put(wbcommon.StateDriver, driver)
 	state.Put(stateInput, in)
-	runner := &multistep.BasicRunner{Steps: p.steps(in, ovmf, host, comm)}
-	runner.Run(ctx, state)
-
-	if err, ok := state.GetOk("error"); ok {
-		return nil, keep, forceKeep, err.(error)
-	}
-	if _, ok := state.GetOk(multistep.StateCancelled); ok {
-		return nil, keep, forceKeep, errors.New("verification was cancelled")
-	}
-	if _, ok := state.GetOk(multistep.StateHalted); ok {
-		return nil, keep, forceKeep, errors.New("verification was halted")
+	if err := steps.Run(ctx, state, p.steps(in, ovmf, host, comm), "verification"); err != nil {
+		return nil, keep, forceKeep, err
 	}
 	return input, keep, forceKeep, nil
 }

@@ -1,10 +1,5 @@
 package verify
 
-import (
-	"github.com/hashicorp/packer-plugin-sdk/multistep"
-	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
-)
-
 // State keys of this post-processor's steps.
 const (
 	stateInput    = "verify_input"    // *inputImage
@@ -15,9 +10,3 @@ const (
 	// WinRM HTTPS port (5986).
 	stateHTTPSHostPort = "verify_https_host_port"
 )
-
-func halt(state multistep.StateBag, ui packersdk.Ui, err error) multistep.StepAction {
-	state.Put("error", err)
-	ui.Error(err.Error())
-	return multistep.ActionHalt
-}

@@ -13,6 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -75,7 +76,7 @@ func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep
 	}
 	defer connect.Cleanup(sub)
 	if ctx.Err() != nil {
-		return halt(state, ui, ctx.Err())
+		return steps.Halt(state, ui, ctx.Err())
 	}
 	k.Door = probeDoor(ctx, port, httpsPort, s.Config.Username, comm.WinRMPassword)
 	return s.report(ctx, state, k)
@@ -100,7 +101,7 @@ func (s *stepCheck) report(ctx context.Context, state multistep.StateBag, k *che
 	}
 	jsonPath, _, err := report.Save(dir, in.Name)
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("report_directory: writing the report: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("report_directory: writing the report: %w", err))
 	}
 	// The console log is evidence too; it holds no password (cloudbase-init
 	// does not log them).
@@ -110,7 +111,7 @@ func (s *stepCheck) report(ctx context.Context, state multistep.StateBag, k *che
 	}
 	ui.Say("Report saved to " + jsonPath)
 	if !report.Passed {
-		return halt(state, ui, fmt.Errorf("winbake-verify: %d check(s) failed: %s; see %s", len(report.Failed()), strings.Join(report.Failed(), ", "), jsonPath))
+		return steps.Halt(state, ui, fmt.Errorf("winbake-verify: %d check(s) failed: %s; see %s", len(report.Failed()), strings.Join(report.Failed(), ", "), jsonPath))
 	}
 	return multistep.ActionContinue
 }

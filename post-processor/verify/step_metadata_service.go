@@ -9,6 +9,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // Where the guest finds the metadata service: the link-local address
@@ -41,7 +42,7 @@ func (s *stepMetadataService) Run(_ context.Context, state multistep.StateBag) m
 	s.server = &metadataServer{Mode: s.Mode, Metadata: inst.Metadata, MAC: inst.MAC}
 	port, err := s.server.Start()
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("metadata_service: listening on 127.0.0.1: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("metadata_service: listening on 127.0.0.1: %w", err))
 	}
 	path := "/openstack/latest/meta_data.json"
 	if s.Mode == ModeMAAS {

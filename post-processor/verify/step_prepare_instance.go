@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // instance is the throwaway VM's files and identity: everything lives in a
@@ -53,22 +54,22 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 	c := s.Config
 	dir, err := os.MkdirTemp(s.TempRoot, "winbake-verify-")
 	if err != nil {
-		return halt(state, ui, fmt.Errorf("creating the instance directory: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("creating the instance directory: %w", err))
 	}
 	s.dir = dir
 	inst := &instance{Dir: dir, Disk: filepath.Join(dir, "instance.qcow2"), MAC: wbcommon.RandomMAC()}
 	ui.Say(fmt.Sprintf("Booting a throwaway overlay of %s (the artifact is not changed)", in.DiskPath))
 	if s.CreateDisk != nil {
 		if err := s.CreateDisk(inst.Disk); err != nil {
-			return halt(state, ui, fmt.Errorf("creating the instance disk: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("creating the instance disk: %w", err))
 		}
 	} else {
 		overlays, ok := state.Get(wbcommon.StateDriver).(wbcommon.OverlayDriver)
 		if !ok {
-			return halt(state, ui, fmt.Errorf("the driver cannot create qcow2 overlays"))
+			return steps.Halt(state, ui, fmt.Errorf("the driver cannot create qcow2 overlays"))
 		}
 		if err := overlays.CreateOverlay(inst.Disk, in.DiskPath); err != nil {
-			return halt(state, ui, fmt.Errorf("creating the overlay disk: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("creating the overlay disk: %w", err))
 		}
 	}
 	state.Put(wbcommon.StateDiskPath, inst.Disk)
@@ -76,7 +77,7 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 	if in.EFIVarsPath != "" {
 		vars := filepath.Join(dir, wbcommon.EFIVarsName)
 		if err := wbcommon.CopyFile(in.EFIVarsPath, vars, 0o600); err != nil {
-			return halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
 		}
 		ovmf := s.Code
 		ovmf.Vars, ovmf.VarsFormat = vars, wbcommon.FlashFormat(vars)
@@ -84,20 +85,20 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 	}
 	if in.TPMStateDir != "" {
 		if err := wbcommon.CopyTree(in.TPMStateDir, filepath.Join(dir, wbcommon.TPMStateDirName)); err != nil {
-			return halt(state, ui, fmt.Errorf("copying the TPM state: %w", err))
+			return steps.Halt(state, ui, fmt.Errorf("copying the TPM state: %w", err))
 		}
 	}
 
 	if inst.Key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-		return halt(state, ui, fmt.Errorf("generating the instance's SSH key: %w", err))
+		return steps.Halt(state, ui, fmt.Errorf("generating the instance's SSH key: %w", err))
 	}
 	pub, err := ssh.NewPublicKey(&inst.Key.PublicKey)
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	id, err := uuid.GenerateUUID()
 	if err != nil {
-		return halt(state, ui, err)
+		return steps.Halt(state, ui, err)
 	}
 	inst.Metadata = Metadata{
 		UUID: id, Hostname: c.Hostname,
@@ -113,7 +114,7 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 	if *c.ConfigDrive {
 		inst.ConfigDrive = filepath.Join(dir, "config-drive.iso")
 		if err := WriteConfigDrive(inst.ConfigDrive, inst.Metadata, inst.MAC); err != nil {
-			return halt(state, ui, err)
+			return steps.Halt(state, ui, err)
 		}
 		state.Put("cd_path", inst.ConfigDrive)
 		ui.Say(fmt.Sprintf("Config drive (config-2): instance %s, hostname %s", id, c.Hostname))

@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // stepWaitFirstBoot follows the serial console until the first boot has
@@ -65,7 +66,7 @@ func (s *stepWaitFirstBoot) Run(ctx context.Context, state multistep.StateBag) m
 		}
 		select {
 		case <-ctx.Done():
-			return halt(state, ui, ctx.Err())
+			return steps.Halt(state, ui, ctx.Err())
 		case err := <-exited:
 			ui.Message(fmt.Sprintf("The VM stopped during its first boot (%v)", err))
 			return multistep.ActionContinue

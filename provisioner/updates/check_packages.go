@@ -1,6 +1,7 @@
 package updates
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -8,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/winbake/packer-plugin-winbake/internal/fetch"
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 )
 
 // checkPackageFiles checks at `packer validate` what the build would
@@ -56,7 +57,7 @@ func (c *Config) checkPackageFiles() []error {
 				continue
 			}
 			if b.Checksum != "" && checksumPattern.MatchString(b.Checksum) {
-				sum, err := fetch.FileSHA256(b.Path)
+				sum, _, err := diskcheck.FileSHA256(context.Background(), b.Path)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s.path: %v", field, err))
 				} else if want := strings.ToLower(strings.TrimPrefix(b.Checksum, "sha256:")); sum != want {

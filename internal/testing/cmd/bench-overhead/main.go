@@ -29,11 +29,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +40,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 )
 
 //go:embed overhead.pkr.hcl
@@ -126,7 +126,7 @@ func run() error {
 	if err := os.WriteFile(tmpl, template, 0o644); err != nil {
 		return err
 	}
-	sum, err := fileSHA256(iso)
+	sum, _, err := diskcheck.FileSHA256(context.Background(), iso)
 	if err != nil {
 		return err
 	}
@@ -383,19 +383,6 @@ func runQuiet(env []string, name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = f.Close() }()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func lastLines(s string, n int) string {
