@@ -1,13 +1,13 @@
 package winrmsec
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 )
 
 // Leftovers looks in the guest, over comm, for what a build adds for WinRM
@@ -49,29 +49,10 @@ func Leftovers(ctx context.Context, comm packersdk.Communicator, thumbprint stri
 	return found, checked, nil
 }
 
-// syncBuffer takes output the communicator writes from its own
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run runs a command and returns its standard output (with the error
 // output appended when it exits non-zero, for the message).
 func run(ctx context.Context, comm packersdk.Communicator, command string) (string, int, error) {
-	var out, errOut syncBuffer
+	var out, errOut guestcmd.Output
 	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &out, Stderr: &errOut}
 	if err := comm.Start(ctx, cmd); err != nil {
 		return out.String(), -1, err

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/base64"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -53,25 +51,6 @@ type guest struct {
 // under TCG.
 const checkCommandTimeout = 10 * time.Minute
 
-// syncBuffer takes stdout and stderr, which the communicator copies on
-// goroutines of their own.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run runs a cmd.exe command and returns its output (stdout and stderr as
 // they came) and exit status.
 func (g guest) run(ctx context.Context, command string) (string, int, error) {
@@ -79,7 +58,7 @@ func (g guest) run(ctx context.Context, command string) (string, int, error) {
 	if len(what) > 60 {
 		what = what[:60] + "…"
 	}
-	var out syncBuffer
+	var out guestcmd.Output
 	r, err := guestcmd.Run(ctx, g.comm, guestcmd.Command{Line: command, What: what, Timeout: checkCommandTimeout,
 		Limit: "the bound of a check's command", Stdout: &out, Stderr: &out})
 	return out.String(), r.ExitStatus, err
