@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // A damaged input is refused before anything is written: a qcow2 cut to
@@ -46,7 +48,7 @@ func TestDamagedInputIsRefused(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			p := configure(t, map[string]interface{}{"formats": []string{"qcow2", "dd.gz"}, "output": filepath.Join(out, "win.{{.Ext}}")})
 			files := []string{in}
-			if m := filepath.Join(filepath.Dir(in), "disk.json"); fileExists(m) {
+			if m := filepath.Join(filepath.Dir(in), "disk.json"); steps.FileExists(m) {
 				files = append(files, m)
 			}
 			ui := newTestUI()
@@ -61,5 +63,3 @@ func TestDamagedInputIsRefused(t *testing.T) {
 		})
 	}
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
