@@ -12,8 +12,8 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/builder/libvirt"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/standin"
 	"github.com/winbake/packer-plugin-winbake/internal/testing/vmslot"
 )
@@ -27,7 +27,7 @@ func TestLibvirtSystemDiskDiscardGranularity(t *testing.T) {
 	vmslot.Acquire(t) // starts QEMU
 	l := libvirtLab(t)
 	pool := poolWithDisk(t, l)
-	for _, iface := range []string{wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI} {
+	for _, iface := range []string{qemuvm.DiskVirtioBlk, qemuvm.DiskVirtioSCSI} {
 		t.Run(iface, func(t *testing.T) {
 			port, err := standin.FreePort()
 			if err != nil {
@@ -35,7 +35,7 @@ func TestLibvirtSystemDiskDiscardGranularity(t *testing.T) {
 			}
 			spec := libvirt.DomainSpec{
 				Name: "winbake-e2e-granularity-" + iface, Type: "qemu", Machine: "q35", CPUs: 1, MemoryMB: 256,
-				Firmware: wbcommon.FirmwareBIOS, Pool: pool, Disk: "win.qcow2", DiskInterface: iface, NetDevice: wbcommon.NetE1000,
+				Firmware: qemuvm.FirmwareBIOS, Pool: pool, Disk: "win.qcow2", DiskInterface: iface, NetDevice: qemuvm.NetE1000,
 				MAC: "52:54:00:0a:0b:0c", NetworkMode: libvirt.NetUser, ForwardAddress: "127.0.0.1", HostPort: port, GuestPort: 5985,
 			}
 			d, err := spec.Domain()
@@ -63,8 +63,8 @@ func TestLibvirtSystemDiskDiscardGranularity(t *testing.T) {
 			var r struct {
 				Return *uint64 `json:"return"`
 			}
-			if err := json.Unmarshal([]byte(out), &r); err != nil || r.Return == nil || *r.Return != wbcommon.DiscardGranularity {
-				t.Errorf("the system disk's discard_granularity: %s (%v), want %d", out, err, wbcommon.DiscardGranularity)
+			if err := json.Unmarshal([]byte(out), &r); err != nil || r.Return == nil || *r.Return != qemuvm.DiscardGranularity {
+				t.Errorf("the system disk's discard_granularity: %s (%v), want %d", out, err, qemuvm.DiscardGranularity)
 			}
 		})
 	}
@@ -104,7 +104,7 @@ func TestLibvirtHyperVDomain(t *testing.T) {
 	}
 	spec := libvirt.DomainSpec{
 		Name: "winbake-e2e-hyperv", Type: "kvm", HyperV: true, Machine: "q35", CPUs: 1, MemoryMB: 256,
-		Firmware: wbcommon.FirmwareBIOS, Pool: pool, Disk: "win.qcow2", DiskInterface: wbcommon.DiskVirtioBlk, NetDevice: wbcommon.NetE1000,
+		Firmware: qemuvm.FirmwareBIOS, Pool: pool, Disk: "win.qcow2", DiskInterface: qemuvm.DiskVirtioBlk, NetDevice: qemuvm.NetE1000,
 		MAC: "52:54:00:0a:0b:0d", NetworkMode: libvirt.NetUser, ForwardAddress: "127.0.0.1", HostPort: port, GuestPort: 5985,
 	}
 	d, err := spec.Domain()
@@ -135,7 +135,7 @@ func TestLibvirtHyperVDomain(t *testing.T) {
 	for _, f := range strings.Split(fields[i+1], ",")[1:] {
 		got[strings.TrimSuffix(f, "=on")] = true
 	}
-	for _, want := range wbcommon.HyperVEnlightenments {
+	for _, want := range qemuvm.HyperVEnlightenments {
 		if !got[want] {
 			t.Errorf("libvirt's -cpu %s lacks %s", fields[i+1], want)
 		}

@@ -1,10 +1,10 @@
-// Package common holds what winbake-qemu and winbake-libvirt share: the
-// answer-file and media configuration (UnattendConfig, MediaConfig), the
-// source-image configuration, the host probe and firmware lookup, the QEMU
-// argument model and Driver used by winbake-qemu (and, until it moves to a
-// package of its own, by winbake-sysprep and winbake-verify), and the VM
-// steps, one per file, each Cleanup undoing what its Run did: media, disk,
-// TPM, port forward, boot command, WinRM connection (StepConnectWinRM),
-// shutdown, firmware state and the manifest fields both builders write.
-// Guest-side scripts are embedded from guest/.
+// Package common holds what winbake-qemu and winbake-libvirt share and no
+// other component uses: the answer-file and media configuration
+// (UnattendConfig, MediaConfig), the source-image configuration, and the
+// builders' steps, one per file, each Cleanup undoing what its Run did:
+// install image and virtio-win checks, answer media, disk, firmware and TPM
+// state, boot command, serial console watch, host address export, shutdown
+// and the manifest fields both builders write. Guest-side scripts are
+// embedded from guest/. The QEMU VM runtime the builders drive (Driver,
+// VMConfig, the VM steps) is internal/qemuvm.
 package common

@@ -12,6 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // guestScripts are the PowerShell scripts the builder runs in the guest at
@@ -20,7 +21,7 @@ import (
 //go:embed guest
 var guestScripts embed.FS
 
-var guestTemplates = template.Must(template.New("").Funcs(template.FuncMap{"ps": PSQuote}).ParseFS(guestScripts, "guest/*.ps1"))
+var guestTemplates = template.Must(template.New("").Funcs(template.FuncMap{"ps": qemuvm.PSQuote}).ParseFS(guestScripts, "guest/*.ps1"))
 
 // guestOutput is what a guest script printed and how it exited.
 type guestOutput struct {
@@ -37,7 +38,7 @@ func runGuestScript(ctx context.Context, comm packersdk.Communicator, name strin
 		return guestOutput{}, fmt.Errorf("rendering %s: %w", name, err)
 	}
 	r, err := guestcmd.Run(ctx, comm, guestcmd.Command{
-		Line: PowerShellCommand(script.String()), What: "running " + name + " in the guest",
+		Line: qemuvm.PowerShellCommand(script.String()), What: "running " + name + " in the guest",
 		Timeout: guestQueryTimeout, Limit: guestQueryLimit,
 	})
 	if err != nil {
@@ -56,7 +57,7 @@ const (
 
 // errorText is the script's error output as one line.
 func (o guestOutput) errorText() string {
-	lines := PowerShellErrorLines(o.Stderr)
+	lines := qemuvm.PowerShellErrorLines(o.Stderr)
 	for i, l := range lines {
 		lines[i] = strings.TrimSpace(l)
 	}

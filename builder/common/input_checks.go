@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // downloadSchemes are the URL schemes Packer's download step (the SDK's
@@ -161,38 +163,22 @@ func CheckChecksum(field, value string) error {
 	return nil
 }
 
-// CheckFirmwareFiles checks that efi_firmware_code and efi_firmware_vars
-// name files on this machine (for a local QEMU or libvirt).
-func (c *VMConfig) CheckFirmwareFiles() []error {
-	var errs []error
-	for _, f := range []struct{ field, path string }{{"efi_firmware_code", c.EFIFirmwareCode}, {"efi_firmware_vars", c.EFIFirmwareVars}} {
-		if f.path == "" {
-			continue
-		}
-		if st, err := os.Stat(f.path); err != nil || !st.Mode().IsRegular() {
-			errs = append(errs, fmt.Errorf("%s: %s is not a file on this machine; give the path of an OVMF %s file (e.g. /usr/share/OVMF/OVMF_%s_4M.fd), or leave efi_firmware_code and efi_firmware_vars unset to find OVMF automatically",
-				f.field, f.path, strings.TrimPrefix(f.field, "efi_firmware_"), strings.ToUpper(strings.TrimPrefix(f.field, "efi_firmware_"))))
-		}
-	}
-	return errs
-}
-
 // DriverWarnings warns about virtio devices without the virtio-win ISO:
 // Windows has no inbox driver for them, so Setup sees no disk, or
 // Windows comes up without a network and WinRM is never reached, unless
 // the install image carries the drivers.
-func DriverWarnings(vm *VMConfig, media *MediaConfig) []string {
+func DriverWarnings(vm *qemuvm.VMConfig, media *MediaConfig) []string {
 	if media.VirtioWinISOURL != "" {
 		return nil
 	}
 	var warnings []string
-	if vm.DiskInterface == DiskVirtioBlk || vm.DiskInterface == DiskVirtioSCSI {
+	if vm.DiskInterface == qemuvm.DiskVirtioBlk || vm.DiskInterface == qemuvm.DiskVirtioSCSI {
 		warnings = append(warnings, fmt.Sprintf("disk_interface: %q needs a virtio storage driver, but virtio_win_iso_url is unset: "+
-			"unless the install image carries the driver, Windows Setup sees no disk; set virtio_win_iso_url or disk_interface = %q", vm.DiskInterface, DiskSATA))
+			"unless the install image carries the driver, Windows Setup sees no disk; set virtio_win_iso_url or disk_interface = %q", vm.DiskInterface, qemuvm.DiskSATA))
 	}
-	if vm.NetDevice == NetVirtio {
+	if vm.NetDevice == qemuvm.NetVirtio {
 		warnings = append(warnings, fmt.Sprintf("net_device: %q (the default) needs the NetKVM driver, but virtio_win_iso_url is unset: "+
-			"unless the install image carries the driver, Windows has no network and WinRM is never reached; set virtio_win_iso_url or net_device = %q", NetVirtio, NetE1000))
+			"unless the install image carries the driver, Windows has no network and WinRM is never reached; set virtio_win_iso_url or net_device = %q", qemuvm.NetVirtio, qemuvm.NetE1000))
 	}
 	return warnings
 }

@@ -12,14 +12,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
-	"github.com/winbake/packer-plugin-winbake/internal/image"
-)
-
-// Firmware names accepted by the builders' `firmware` option: the
-// manifest's `firmware` values.
-const (
-	FirmwareBIOS = image.FirmwareBIOS
-	FirmwareUEFI = image.FirmwareUEFI
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // Media that can carry the answer file.
@@ -78,7 +71,7 @@ func (c *MediaConfig) Prepare(ctx *interpolate.Context, firmware string) []error
 		c.UnattendMedia = UnattendMediaCD
 	case UnattendMediaCD:
 	case UnattendMediaFloppy:
-		if firmware == FirmwareUEFI {
+		if firmware == qemuvm.FirmwareUEFI {
 			errs = append(errs, fmt.Errorf(`unattend_media: "floppy" works only with firmware = "bios" (UEFI firmware has no floppy controller); use unattend_media = "cd"`))
 		}
 	default:

@@ -6,11 +6,13 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 func TestMediaConfigDefaults(t *testing.T) {
 	var c MediaConfig
-	if errs := c.Prepare(&interpolate.Context{}, FirmwareUEFI); len(errs) != 0 {
+	if errs := c.Prepare(&interpolate.Context{}, qemuvm.FirmwareUEFI); len(errs) != 0 {
 		t.Fatalf("unexpected errors: %v", errs)
 	}
 	if c.UnattendMedia != UnattendMediaCD {
@@ -23,7 +25,7 @@ func TestMediaConfigDefaults(t *testing.T) {
 
 func TestMediaConfigAcceptsFloppyOnBIOS(t *testing.T) {
 	c := MediaConfig{UnattendMedia: UnattendMediaFloppy}
-	if errs := c.Prepare(&interpolate.Context{}, FirmwareBIOS); len(errs) != 0 {
+	if errs := c.Prepare(&interpolate.Context{}, qemuvm.FirmwareBIOS); len(errs) != 0 {
 		t.Fatalf("unexpected errors: %v", errs)
 	}
 }
@@ -36,14 +38,14 @@ func TestMediaConfigRejects(t *testing.T) {
 		field    string
 		accepted string
 	}{
-		{"floppy with UEFI", MediaConfig{UnattendMedia: "floppy"}, FirmwareUEFI, "unattend_media:", `use unattend_media = "cd"`},
-		{"unknown medium", MediaConfig{UnattendMedia: "usb"}, FirmwareBIOS, "unattend_media:", `use "cd" or "floppy"`},
-		{"lower-case label", MediaConfig{CDConfig: commonsteps.CDConfig{CDLabel: "winbake"}}, FirmwareBIOS, "cd_label:", "A-Z, 0-9 and _"},
-		{"label too long", MediaConfig{CDConfig: commonsteps.CDConfig{CDLabel: strings.Repeat("A", 33)}}, FirmwareBIOS, "cd_label:", "1 to 32 characters"},
-		{"own answer file in cd_content", MediaConfig{CDConfig: commonsteps.CDConfig{CDContent: map[string]string{"Autounattend.xml": "<x/>"}}}, FirmwareBIOS, "cd_content:", "unattend_template"},
-		{"own answer file in floppy_content", MediaConfig{UnattendMedia: "floppy", FloppyConfig: commonsteps.FloppyConfig{FloppyContent: map[string]string{"autounattend.xml": "<x/>"}}}, FirmwareBIOS, "floppy_content:", "unattend_template"},
-		{"virtio URL without checksum", MediaConfig{VirtioWinISOURL: "testdata/virtio-win.iso"}, FirmwareUEFI, "virtio_win_iso_checksum:", `"none"`},
-		{"virtio checksum without URL", MediaConfig{VirtioWinISOChecksum: "none"}, FirmwareUEFI, "virtio_win_iso_checksum:", "virtio_win_iso_url"},
+		{"floppy with UEFI", MediaConfig{UnattendMedia: "floppy"}, qemuvm.FirmwareUEFI, "unattend_media:", `use unattend_media = "cd"`},
+		{"unknown medium", MediaConfig{UnattendMedia: "usb"}, qemuvm.FirmwareBIOS, "unattend_media:", `use "cd" or "floppy"`},
+		{"lower-case label", MediaConfig{CDConfig: commonsteps.CDConfig{CDLabel: "winbake"}}, qemuvm.FirmwareBIOS, "cd_label:", "A-Z, 0-9 and _"},
+		{"label too long", MediaConfig{CDConfig: commonsteps.CDConfig{CDLabel: strings.Repeat("A", 33)}}, qemuvm.FirmwareBIOS, "cd_label:", "1 to 32 characters"},
+		{"own answer file in cd_content", MediaConfig{CDConfig: commonsteps.CDConfig{CDContent: map[string]string{"Autounattend.xml": "<x/>"}}}, qemuvm.FirmwareBIOS, "cd_content:", "unattend_template"},
+		{"own answer file in floppy_content", MediaConfig{UnattendMedia: "floppy", FloppyConfig: commonsteps.FloppyConfig{FloppyContent: map[string]string{"autounattend.xml": "<x/>"}}}, qemuvm.FirmwareBIOS, "floppy_content:", "unattend_template"},
+		{"virtio URL without checksum", MediaConfig{VirtioWinISOURL: "testdata/virtio-win.iso"}, qemuvm.FirmwareUEFI, "virtio_win_iso_checksum:", `"none"`},
+		{"virtio checksum without URL", MediaConfig{VirtioWinISOChecksum: "none"}, qemuvm.FirmwareUEFI, "virtio_win_iso_checksum:", "virtio_win_iso_url"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

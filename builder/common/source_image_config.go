@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -94,9 +96,6 @@ func (m *SourceManifest) TPMStatePath() string {
 	return filepath.Join(filepath.Dir(m.Path), m.TPMState)
 }
 
-// qcow2Magic starts every qcow2 file.
-var qcow2Magic = []byte{'Q', 'F', 'I', 0xfb}
-
 // Enabled reports whether the build starts from source_image.
 func (c *SourceImageConfig) Enabled() bool { return c.SourceImage != "" }
 
@@ -126,7 +125,7 @@ func (c *SourceImageConfig) Prepare() []error {
 	magic := make([]byte, 4)
 	_, err = f.Read(magic)
 	f.Close()
-	if err != nil || !bytes.Equal(magic, qcow2Magic) {
+	if err != nil || !bytes.Equal(magic, qemuvm.Qcow2Magic) {
 		errs = append(errs, fmt.Errorf("source_image: %s is not a qcow2 image; convert it with qemu-img convert -O qcow2", abs))
 	}
 	if _, _, err := ParseSHA256Checksum(c.SourceImageChecksum); err != nil {
@@ -176,10 +175,10 @@ func readSourceManifest(disk string) (*SourceManifest, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	if p := m.EFIVarsPath(); p != "" && !exists(p) {
+	if p := m.EFIVarsPath(); p != "" && !steps.FileExists(p) {
 		return nil, fmt.Errorf("the manifest %s lists %s, which is missing", path, p)
 	}
-	if p := m.TPMStatePath(); p != "" && !exists(p) {
+	if p := m.TPMStatePath(); p != "" && !steps.FileExists(p) {
 		return nil, fmt.Errorf("the manifest %s lists the TPM state %s, which is missing", path, p)
 	}
 	return &m, nil

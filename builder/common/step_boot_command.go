@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -124,14 +125,14 @@ type StepBootCommand struct {
 
 func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	keys := s.Keys
-	if accel, _ := state.Get(StateAccelerator).(string); accel == AccelTCG && s.TCGKeys != nil {
+	if accel, _ := state.Get(qemuvm.StateAccelerator).(string); accel == qemuvm.AccelTCG && s.TCGKeys != nil {
 		keys = s.TCGKeys
 	}
 	if len(keys) == 0 {
 		return multistep.ActionContinue
 	}
 	ui := state.Get("ui").(packersdk.Ui)
-	driver := state.Get(StateDriver).(Driver)
+	driver := state.Get(qemuvm.StateDriver).(qemuvm.Driver)
 	interval := s.KeyInterval
 	if interval == 0 {
 		interval = 100 * time.Millisecond
@@ -140,8 +141,8 @@ func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 	if !sleep(ctx, s.BootWait) {
 		return steps.Halt(state, ui, ctx.Err())
 	}
-	console, followed := state.Get(StateSerialConsole).(*SerialConsole)
-	if accel, _ := state.Get(StateAccelerator).(string); s.UntilCDBoot && accel == AccelTCG && followed {
+	console, followed := state.Get(StateSerialConsole).(*qemuvm.SerialConsole)
+	if accel, _ := state.Get(qemuvm.StateAccelerator).(string); s.UntilCDBoot && accel == qemuvm.AccelTCG && followed {
 		return s.untilCDBoot(ctx, state, ui, driver, console)
 	}
 	for _, k := range keys {
@@ -164,7 +165,7 @@ func (s *StepBootCommand) Run(ctx context.Context, state multistep.StateBag) mul
 // Cleanup has nothing to undo.
 // untilCDBoot presses space once a second until the firmware has started
 // the CD's boot loader and CDBootWindow.After has passed.
-func (s *StepBootCommand) untilCDBoot(ctx context.Context, state multistep.StateBag, ui packersdk.Ui, driver Driver, console *SerialConsole) multistep.StepAction {
+func (s *StepBootCommand) untilCDBoot(ctx context.Context, state multistep.StateBag, ui packersdk.Ui, driver qemuvm.Driver, console *qemuvm.SerialConsole) multistep.StepAction {
 	start := time.Now()
 	var started time.Time
 	for time.Since(start) < CDBootWindow.Max {

@@ -11,11 +11,9 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
-
-// StateVirtioWinISO is the state key of the local path of the virtio-win ISO.
-const StateVirtioWinISO = "virtio_win_iso_path"
 
 // VirtioSetupDrivers are the virtio-win drivers Windows Setup loads from
 // the answer file's PnpCustomizationsWinPE paths: storage (viostor for
@@ -32,7 +30,7 @@ func (c *MediaConfig) VirtioDownloadStep() multistep.Step {
 	return &commonsteps.StepDownload{
 		Checksum:    c.VirtioWinISOChecksum,
 		Description: "virtio-win ISO",
-		ResultKey:   StateVirtioWinISO,
+		ResultKey:   qemuvm.StateVirtioWinISO,
 		Url:         []string{c.VirtioWinISOURL},
 		Extension:   "iso",
 	}
@@ -53,7 +51,7 @@ func (s *StepCheckVirtioDrivers) Run(_ context.Context, state multistep.StateBag
 	if !ok {
 		return steps.Halt(state, ui, fmt.Errorf("the install image was not checked before the virtio drivers"))
 	}
-	iso, _ := state.Get(StateVirtioWinISO).(string)
+	iso, _ := state.Get(qemuvm.StateVirtioWinISO).(string)
 	if iso == "" {
 		return steps.Halt(state, ui, fmt.Errorf("virtio_win_iso_url: the virtio-win ISO was not downloaded"))
 	}

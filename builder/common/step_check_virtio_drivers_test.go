@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // virtioISO masters an ISO laid out like virtio-win's, with an .inf in each
@@ -64,7 +65,7 @@ func TestVirtioDownloadAndCheck(t *testing.T) {
 		t.Fatalf("download halted: %v", state.Get("error"))
 	}
 	defer download.Cleanup(state)
-	if got := state.Get(StateVirtioWinISO).(string); sha256File(t, got) != sha256File(t, iso) {
+	if got := state.Get(qemuvm.StateVirtioWinISO).(string); sha256File(t, got) != sha256File(t, iso) {
 		t.Fatalf("downloaded virtio-win ISO %s differs from the source", got)
 	}
 	if action := (&StepCheckVirtioDrivers{}).Run(context.Background(), state); action != multistep.ActionContinue {
@@ -92,7 +93,7 @@ func TestVirtioDownloadStepOnlyWhenConfigured(t *testing.T) {
 // boot, naming what is missing and what the ISO has.
 func TestStepCheckVirtioDriversRejectsMissingFolder(t *testing.T) {
 	state := checkedImageState(t, mediatest.Server2025, "Windows Server 2025 SERVERDATACENTER")
-	state.Put(StateVirtioWinISO, virtioISO(t, "2k19", "2k22"))
+	state.Put(qemuvm.StateVirtioWinISO, virtioISO(t, "2k19", "2k22"))
 	if action := (&StepCheckVirtioDrivers{}).Run(context.Background(), state); action != multistep.ActionHalt {
 		t.Fatal("driver check passed although the ISO has no 2k25 folder")
 	}

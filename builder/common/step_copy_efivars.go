@@ -9,12 +9,9 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
-
-// EFIVarsName is the VM's UEFI variable store in the output directory; it
-// is kept with the artifact (boot entries, Secure Boot keys).
-const EFIVarsName = "efivars.fd"
 
 // StepCopyEFIVars copies the OVMF variable store template into the output
 // directory for a UEFI VM; it does nothing for BIOS.
@@ -23,26 +20,26 @@ const EFIVarsName = "efivars.fd"
 // Produces state: StateOVMF (with Vars pointing at the copy).
 type StepCopyEFIVars struct {
 	Firmware  string
-	OVMF      OVMF
+	OVMF      qemuvm.OVMF
 	OutputDir string
 
 	created string
 }
 
 func (s *StepCopyEFIVars) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
-	if s.Firmware != FirmwareUEFI {
+	if s.Firmware != qemuvm.FirmwareUEFI {
 		return multistep.ActionContinue
 	}
 	ui := state.Get("ui").(packersdk.Ui)
-	dst := filepath.Join(s.OutputDir, EFIVarsName)
+	dst := filepath.Join(s.OutputDir, qemuvm.EFIVarsName)
 	ui.Say(fmt.Sprintf("UEFI firmware %s, variables from %s", s.OVMF.Code, s.OVMF.Vars))
-	if err := CopyFile(s.OVMF.Vars, dst, 0o644); err != nil {
+	if err := qemuvm.CopyFile(s.OVMF.Vars, dst, 0o644); err != nil {
 		return steps.Halt(state, ui, fmt.Errorf("efi_firmware_vars: copying the variable store: %w", err))
 	}
 	s.created = dst
 	ovmf := s.OVMF
 	ovmf.Vars = dst
-	state.Put(StateOVMF, ovmf)
+	state.Put(qemuvm.StateOVMF, ovmf)
 	return multistep.ActionContinue
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -30,13 +31,13 @@ func (s *StepCopyTPMState) Run(_ context.Context, state multistep.StateBag) mult
 		return multistep.ActionContinue
 	}
 	ui := state.Get("ui").(packersdk.Ui)
-	dst := filepath.Join(s.OutputDir, TPMStateDirName)
+	dst := filepath.Join(s.OutputDir, qemuvm.TPMStateDirName)
 	ui.Say(fmt.Sprintf("TPM state from %s", s.From))
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return steps.Halt(state, ui, fmt.Errorf("source_image: TPM state: %w", err))
 	}
 	s.created = dst
-	err := CopyTree(s.From, dst)
+	err := qemuvm.CopyTree(s.From, dst)
 	if err != nil {
 		return steps.Halt(state, ui, fmt.Errorf("source_image: copying the TPM state: %w", err))
 	}

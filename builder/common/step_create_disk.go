@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -28,14 +29,14 @@ type StepCreateDisk struct {
 
 func (s *StepCreateDisk) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
-	driver := state.Get(StateDriver).(Driver)
+	driver := state.Get(qemuvm.StateDriver).(qemuvm.Driver)
 	path := filepath.Join(s.OutputDir, s.Name)
 	ui.Say(fmt.Sprintf("Creating a %d MiB qcow2 disk %s", s.SizeMB, path))
 	if err := driver.CreateDisk(path, s.SizeMB); err != nil {
 		return steps.Halt(state, ui, fmt.Errorf("creating the disk: %w", err))
 	}
 	s.created = path
-	state.Put(StateDiskPath, path)
+	state.Put(qemuvm.StateDiskPath, path)
 	return multistep.ActionContinue
 }
 

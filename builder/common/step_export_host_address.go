@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -37,7 +38,7 @@ const (
 // for "user", 10.0.2.2 and 127.0.0.1; for "bridge", the bridge's first
 // IPv4 address as both.
 func HostAddresses(network, bridge string) (hostIP, bindIP string, err error) {
-	if network != NetworkBridge {
+	if network != qemuvm.NetworkBridge {
 		return UserNetHostIP, UserNetHostBindIP, nil
 	}
 	ip, err := interfaceIPv4(bridge)

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -26,8 +27,8 @@ func (s *StepFlattenDisk) Run(_ context.Context, state multistep.StateBag) multi
 		return multistep.ActionContinue
 	}
 	ui := state.Get("ui").(packersdk.Ui)
-	driver := state.Get(StateDriver).(Driver)
-	disk := state.Get(StateDiskPath).(string)
+	driver := state.Get(qemuvm.StateDriver).(qemuvm.Driver)
+	disk := state.Get(qemuvm.StateDiskPath).(string)
 	s.tmp = disk + ".flat"
 	ui.Say(fmt.Sprintf("Flattening %s into a standalone qcow2 (no longer backed by %s)", disk, backing))
 	if err := driver.ConvertDisk(disk, s.tmp); err != nil {

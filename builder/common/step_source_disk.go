@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -32,7 +33,7 @@ type StepSourceDisk struct {
 
 func (s *StepSourceDisk) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
-	driver := state.Get(StateDriver).(Driver)
+	driver := state.Get(qemuvm.StateDriver).(qemuvm.Driver)
 	want, check, err := ParseSHA256Checksum(s.Checksum)
 	if err != nil {
 		return steps.Halt(state, ui, fmt.Errorf("source_image_checksum: %w", err))
@@ -52,7 +53,7 @@ func (s *StepSourceDisk) Run(ctx context.Context, state multistep.StateBag) mult
 		ui.Say(fmt.Sprintf("Copying %s to %s", s.Source, path))
 		err = driver.ConvertDisk(s.Source, path)
 	} else {
-		od, ok := driver.(OverlayDriver)
+		od, ok := driver.(qemuvm.OverlayDriver)
 		if !ok {
 			return steps.Halt(state, ui, fmt.Errorf("source_image: the driver cannot create overlays; set source_image_copy = true"))
 		}
@@ -67,7 +68,7 @@ func (s *StepSourceDisk) Run(ctx context.Context, state multistep.StateBag) mult
 		return steps.Halt(state, ui, fmt.Errorf("source_image: %w", err))
 	}
 	s.created = path
-	state.Put(StateDiskPath, path)
+	state.Put(qemuvm.StateDiskPath, path)
 	return multistep.ActionContinue
 }
 

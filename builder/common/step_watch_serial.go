@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // SetupErrLog is Windows Setup's error log on the installed system. The
@@ -33,11 +34,11 @@ const setupErrTailLines = 20
 type StepWatchSerial struct {
 	Path string
 
-	console *SerialConsole
+	console *qemuvm.SerialConsole
 }
 
 func (s *StepWatchSerial) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
-	s.console = NewSerialConsole(s.Path)
+	s.console = qemuvm.NewSerialConsole(s.Path)
 	s.console.Start()
 	state.Put(StateSerialConsole, s.console)
 	return multistep.ActionContinue

@@ -15,6 +15,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 func stepState(t *testing.T, isoPath string) *multistep.BasicStateBag {
@@ -101,7 +102,7 @@ func TestStepCreateUnattendMediaCD(t *testing.T) {
 	media := MediaConfig{VirtioWinISOURL: "testdata/virtio-win.iso", VirtioWinISOChecksum: "none"}
 	media.CDFiles = []string{extra}
 	// Lower case on purpose: the answer file must carry the WIM's spelling.
-	step, state, comm := unattendStepFixture(t, FirmwareUEFI, media, mediatest.Server2025, "windows server 2025 serverdatacenter")
+	step, state, comm := unattendStepFixture(t, qemuvm.FirmwareUEFI, media, mediatest.Server2025, "windows server 2025 serverdatacenter")
 
 	if action := step.Run(context.Background(), state); action != multistep.ActionContinue {
 		t.Fatalf("step halted: %v", state.Get("error"))
@@ -137,7 +138,7 @@ func TestStepCreateUnattendMediaCD(t *testing.T) {
 
 func TestStepCreateUnattendMediaFloppyWithoutVirtio(t *testing.T) {
 	media := MediaConfig{UnattendMedia: UnattendMediaFloppy}
-	step, state, _ := unattendStepFixture(t, FirmwareBIOS, media, mediatest.Server2022, "Windows Server 2022 SERVERSTANDARDCORE")
+	step, state, _ := unattendStepFixture(t, qemuvm.FirmwareBIOS, media, mediatest.Server2022, "Windows Server 2022 SERVERSTANDARDCORE")
 
 	if action := step.Run(context.Background(), state); action != multistep.ActionContinue {
 		t.Fatalf("step halted: %v", state.Get("error"))
@@ -176,7 +177,7 @@ func TestStepCreateUnattendMediaFloppyWithoutVirtio(t *testing.T) {
 func TestStepCreateUnattendMediaRejectsImageWithoutVirtioFolder(t *testing.T) {
 	old := []mediatest.Image{{Name: "Windows Server 2012 R2 SERVERSTANDARD", EditionID: "ServerStandard", InstallationType: "Server", Arch: 9, Build: 9600}}
 	media := MediaConfig{VirtioWinISOURL: "testdata/virtio-win.iso", VirtioWinISOChecksum: "none"}
-	step, state, _ := unattendStepFixture(t, FirmwareBIOS, media, old, old[0].Name)
+	step, state, _ := unattendStepFixture(t, qemuvm.FirmwareBIOS, media, old, old[0].Name)
 	if action := step.Run(context.Background(), state); action != multistep.ActionHalt {
 		t.Fatal("step continued without a virtio driver folder for the image")
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 )
 
@@ -42,7 +43,7 @@ func prepareUnattend(c *UnattendConfig, comm *communicator.Config, firmware stri
 func TestUnattendConfigDefaults(t *testing.T) {
 	c := testUnattendConfig()
 	comm := &communicator.Config{Type: "winrm"}
-	if errs := prepareUnattend(&c, comm, FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
+	if errs := prepareUnattend(&c, comm, qemuvm.FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
 		t.Fatalf("unexpected errors: %v", errs)
 	}
 	if c.UILanguage != "en-US" || c.InputLocale != "en-US" || c.SystemLocale != "en-US" || c.UserLocale != "en-US" {
@@ -71,7 +72,7 @@ func TestUnattendConfigKeepsExplicitValues(t *testing.T) {
 	c.ProductKey = " bcdfg-hjkmn-pqrtv-wxy23-46789 "
 	c.VirtioDriverDrives = []string{"e:", "f"}
 	comm := &communicator.Config{WinRM: communicator.WinRM{WinRMUser: "packer", WinRMPassword: "Given-Pa55word!"}}
-	if errs := prepareUnattend(&c, comm, FirmwareBIOS, unattendTestDisk); len(errs) != 0 {
+	if errs := prepareUnattend(&c, comm, qemuvm.FirmwareBIOS, unattendTestDisk); len(errs) != 0 {
 		t.Fatalf("unexpected errors: %v", errs)
 	}
 	if c.InputLocale != "de-DE" || c.SystemLocale != "de-DE" || c.UserLocale != "en-GB" {
@@ -89,7 +90,7 @@ func TestUnattendConfigKeepsExplicitValues(t *testing.T) {
 	if comm.WinRMPassword != "Given-Pa55word!" || comm.WinRMUser != "packer" {
 		t.Error("given credentials replaced")
 	}
-	s := c.Settings(FirmwareBIOS, "2k22", "", "amd64")
+	s := c.Settings(qemuvm.FirmwareBIOS, "2k22", "", "amd64")
 	if s.Username != "packer" || s.Password != "Given-Pa55word!" || s.EnableRDP || !s.RDPRequireNLA || s.VirtioFolder != "2k22" {
 		t.Errorf("settings %+v", s)
 	}
@@ -129,12 +130,12 @@ func TestUnattendConfigRejects(t *testing.T) {
 		{name: "computer name bad chars", mod: func(_ *testing.T, c *UnattendConfig, _ *communicator.Config) { c.ComputerName = "web_01" },
 			field: "computer_name", accept: "letters, digits and hyphens"},
 		{name: "recovery partition with bios", mod: func(_ *testing.T, c *UnattendConfig, _ *communicator.Config) { c.RecoveryPartitionSize = 1024 },
-			firmware: FirmwareBIOS, field: "recovery_partition_size", accept: `only supported with firmware "uefi"`},
+			firmware: qemuvm.FirmwareBIOS, field: "recovery_partition_size", accept: `only supported with firmware "uefi"`},
 		{name: "recovery partition too small", mod: func(_ *testing.T, c *UnattendConfig, _ *communicator.Config) { c.RecoveryPartitionSize = 100 },
 			field: "recovery_partition_size", accept: "300 to 10240 MB"},
 		{name: "disk too small for uefi", disk: 30 * 1024,
 			field: "disk_size", accept: "at least 32886 MiB"},
-		{name: "disk too small for bios", disk: 32769, firmware: FirmwareBIOS,
+		{name: "disk too small for bios", disk: 32769, firmware: qemuvm.FirmwareBIOS,
 			field: "disk_size", accept: "at least 32770 MiB"},
 		{name: "disk too small with recovery", disk: 33000, mod: func(_ *testing.T, c *UnattendConfig, _ *communicator.Config) { c.RecoveryPartitionSize = 1024 },
 			field: "disk_size", accept: "at least 33910 MiB are needed (EFI 100 MiB, MSR 16 MiB, recovery 1024 MiB"},
@@ -186,7 +187,7 @@ func TestUnattendConfigRejects(t *testing.T) {
 			}
 			fw := tc.firmware
 			if fw == "" {
-				fw = FirmwareUEFI
+				fw = qemuvm.FirmwareUEFI
 			}
 			disk := tc.disk
 			if disk == 0 {
@@ -218,10 +219,10 @@ func TestUnattendConfigRender(t *testing.T) {
 	c := testUnattendConfig()
 	c.UnattendExtraCommands = []string{`cmd.exe /c echo "ready" > C:\ready.txt`}
 	comm := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{WinRMPassword: `p<&>"'-1A`}}
-	if errs := prepareUnattend(&c, comm, FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
+	if errs := prepareUnattend(&c, comm, qemuvm.FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
 		t.Fatal(errs)
 	}
-	out, err := c.Render(FirmwareUEFI, "2k22", "amd64", "amd64")
+	out, err := c.Render(qemuvm.FirmwareUEFI, "2k22", "amd64", "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,10 +261,10 @@ func TestUnattendConfigRenderTemplate(t *testing.T) {
 	c := testUnattendConfig()
 	c.UnattendTemplate = writeUnattendTemplate(t, good)
 	comm := &communicator.Config{}
-	if errs := prepareUnattend(&c, comm, FirmwareBIOS, unattendTestDisk); len(errs) != 0 {
+	if errs := prepareUnattend(&c, comm, qemuvm.FirmwareBIOS, unattendTestDisk); len(errs) != 0 {
 		t.Fatal(errs)
 	}
-	out, err := c.Render(FirmwareBIOS, "", "", "arm64")
+	out, err := c.Render(qemuvm.FirmwareBIOS, "", "", "arm64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,10 +279,10 @@ func TestUnattendConfigTemplateFailsAtRender(t *testing.T) {
 	c := testUnattendConfig()
 	c.UnattendTemplate = writeUnattendTemplate(t, bad)
 	comm := &communicator.Config{}
-	if errs := prepareUnattend(&c, comm, FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
+	if errs := prepareUnattend(&c, comm, qemuvm.FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
 		t.Fatalf("a template that parses must pass Prepare: %v", errs)
 	}
-	_, err := c.Render(FirmwareUEFI, "2k22", "amd64", "amd64")
+	_, err := c.Render(qemuvm.FirmwareUEFI, "2k22", "amd64", "amd64")
 	if err == nil {
 		t.Fatal("Render succeeded")
 	}
@@ -294,10 +295,10 @@ func TestUnattendConfigTemplateFailsAtRender(t *testing.T) {
 	// Output that is not an answer file is rejected at Render too.
 	c2 := testUnattendConfig()
 	c2.UnattendTemplate = writeUnattendTemplate(t, "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\n<x>{{ .ImageName }}</y>\n</unattend>")
-	if errs := prepareUnattend(&c2, &communicator.Config{}, FirmwareUEFI, 0); len(errs) != 0 {
+	if errs := prepareUnattend(&c2, &communicator.Config{}, qemuvm.FirmwareUEFI, 0); len(errs) != 0 {
 		t.Fatal(errs)
 	}
-	if _, err := c2.Render(FirmwareUEFI, "", "", "amd64"); err == nil || !strings.Contains(err.Error(), "line 2") {
+	if _, err := c2.Render(qemuvm.FirmwareUEFI, "", "", "amd64"); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("malformed template output: %v", err)
 	}
 }
@@ -305,7 +306,7 @@ func TestUnattendConfigTemplateFailsAtRender(t *testing.T) {
 func TestUnattendGeneratedPasswordIsSecret(t *testing.T) {
 	c := testUnattendConfig()
 	comm := &communicator.Config{Type: "winrm"}
-	if errs := prepareUnattend(&c, comm, FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
+	if errs := prepareUnattend(&c, comm, qemuvm.FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
 		t.Fatal(errs)
 	}
 	pw := comm.WinRMPassword
@@ -317,7 +318,7 @@ func TestUnattendGeneratedPasswordIsSecret(t *testing.T) {
 	// A password the user gives is registered as well.
 	c2 := testUnattendConfig()
 	comm2 := &communicator.Config{WinRM: communicator.WinRM{WinRMPassword: "User-Given-Pa55word"}}
-	if errs := prepareUnattend(&c2, comm2, FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
+	if errs := prepareUnattend(&c2, comm2, qemuvm.FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
 		t.Fatal(errs)
 	}
 	if got := packersdk.LogSecretFilter.FilterString("pw=User-Given-Pa55word"); got != "pw=<sensitive>" {
@@ -407,7 +408,7 @@ func TestPrepareWinRMTransport(t *testing.T) {
 	} {
 		c := testUnattendConfig()
 		comm := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{WinRMUseSSL: tc.useSSL, WinRMPort: tc.port}}
-		if errs := c.Prepare(&interpolate.Context{}, FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
+		if errs := c.Prepare(&interpolate.Context{}, qemuvm.FirmwareUEFI, unattendTestDisk); len(errs) != 0 {
 			t.Fatal(errs)
 		}
 		errs := c.PrepareWinRMTransport(comm, tc.loopback)

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
@@ -130,13 +131,13 @@ func (s *StepPrepareWinRM) Run(_ context.Context, state multistep.StateBag) mult
 // its transport with winrmsec.Pinned (winrm_no_proxy included).
 func (s *StepPrepareWinRM) pin(state multistep.StateBag, certPEM string) {
 	s.Comm.WinRMUseSSL = true
-	state.Put(StateWinRMTransporter, WinRMTransporter(winrmsec.Pinned(certPEM, s.Comm.WinRMUseNTLM.True())))
+	state.Put(qemuvm.StateWinRMTransporter, qemuvm.WinRMTransporter(winrmsec.Pinned(certPEM, s.Comm.WinRMUseNTLM.True())))
 }
 
 // Cleanup drops the pinned transport; the certificate lived in memory and
 // on the answer medium only, which StepCreateUnattendMedia removes.
 func (s *StepPrepareWinRM) Cleanup(state multistep.StateBag) {
-	forget(state, StateWinRMTransporter)
+	forget(state, qemuvm.StateWinRMTransporter)
 	forget(state, stateWinRMCertificate)
 	forget(state, stateWinRMPFXPassword)
 }

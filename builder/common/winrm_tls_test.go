@@ -12,6 +12,7 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -23,11 +24,11 @@ import (
 func TestStepPrepareWinRMHTTPSMedium(t *testing.T) {
 	unattendConfig := UnattendConfig{ImageName: "Windows Server 2022 SERVERSTANDARDCORE"}
 	comm := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{WinRMInsecure: true, WinRMNoProxy: true}}
-	errs := unattendConfig.Prepare(&interpolate.Context{}, FirmwareBIOS, unattendTestDisk)
+	errs := unattendConfig.Prepare(&interpolate.Context{}, qemuvm.FirmwareBIOS, unattendTestDisk)
 	errs = append(errs, unattendConfig.PrepareCredentials(comm)...)
 	errs = append(errs, unattendConfig.PrepareWinRMTransport(comm, false)...)
 	media := MediaConfig{}
-	errs = append(errs, media.Prepare(&interpolate.Context{}, FirmwareBIOS)...)
+	errs = append(errs, media.Prepare(&interpolate.Context{}, qemuvm.FirmwareBIOS)...)
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -35,7 +36,7 @@ func TestStepPrepareWinRMHTTPSMedium(t *testing.T) {
 	steps := []multistep.Step{
 		&StepCheckInstallImage{ImageName: unattendConfig.ImageName},
 		&StepPrepareWinRM{Unattend: &unattendConfig, Comm: comm},
-		&StepCreateUnattendMedia{Unattend: &unattendConfig, Media: &media, Firmware: FirmwareBIOS},
+		&StepCreateUnattendMedia{Unattend: &unattendConfig, Media: &media, Firmware: qemuvm.FirmwareBIOS},
 	}
 	for _, s := range steps {
 		if action := s.Run(context.Background(), state); action != multistep.ActionContinue {
@@ -50,7 +51,7 @@ func TestStepPrepareWinRMHTTPSMedium(t *testing.T) {
 		t.Error("the manifest record holds a private key")
 	}
 	// StepConnectWinRM installs the pinned transport the state carries.
-	if _, ok := state.Get(StateWinRMTransporter).(WinRMTransporter); !ok || !comm.WinRMUseSSL {
+	if _, ok := state.Get(qemuvm.StateWinRMTransporter).(qemuvm.WinRMTransporter); !ok || !comm.WinRMUseSSL {
 		t.Errorf("communicator: pinned transporter in the state %t, winrm_use_ssl %t", ok, comm.WinRMUseSSL)
 	}
 
@@ -76,7 +77,7 @@ func TestStepPrepareWinRMHTTPSMedium(t *testing.T) {
 	if _, err := os.Stat(cdPath); !os.IsNotExist(err) {
 		t.Errorf("the answer CD %s is left (%v)", cdPath, err)
 	}
-	if state.Get(StateWinRMTransporter) != nil {
+	if state.Get(qemuvm.StateWinRMTransporter) != nil {
 		t.Error("the pinned transport outlives the build")
 	}
 	if state.Get(stateWinRMCertificate) != nil || state.Get(stateWinRMPFXPassword) != nil {
@@ -100,23 +101,5 @@ func TestStepPrepareWinRMHTTP(t *testing.T) {
 	}
 	if w, pfx, err := winrmMedium(state, 20348, false); err != nil || w.HTTPS || pfx != nil {
 		t.Errorf("HTTP build puts WinRM files on the medium: %+v %d %v", w, len(pfx), err)
-	}
-}
-
-// A second forward (winbake-sysprep and winbake-verify reach both WinRM
-// ports) joins the user network's first one.
-func TestStepRunVMExtraForwards(t *testing.T) {
-	state := stepState(t, "")
-	state.Put(StateHostPort, 3333)
-	state.Put("https_port", 4444)
-	s := &StepRunVM{VM: &VMConfig{Network: NetworkUser}, GuestPort: 5985, ExtraForwards: []PortForward{{StateKey: "https_port", GuestPort: 5986}}}
-	spec := s.Spec(state, AccelTCG)
-	spec.Name, spec.Machine, spec.CPUs, spec.MemoryMB, spec.Firmware, spec.Disk, spec.DiskInterface, spec.NetDevice = "w", "pc", 1, 512, FirmwareBIOS, "/d.qcow2", DiskSATA, NetE1000
-	args, err := spec.Args()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(Flatten(args), " "); !strings.Contains(got, "-netdev user,id=n0,hostfwd=tcp:127.0.0.1:3333-:5985,hostfwd=tcp:127.0.0.1:4444-:5986 ") {
-		t.Errorf("forwards:\n%s", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -24,7 +25,7 @@ type Builder struct {
 	config Config
 	// connect and host are replaced in tests.
 	connect func(*url.URL) (Driver, error)
-	host    *wbcommon.HostPaths
+	host    *qemuvm.HostPaths
 	// swtpmDir replaces LibvirtSwtpmDir, arpTable wbcommon.ARPTable in
 	// tests.
 	swtpmDir, arpTable string
@@ -45,7 +46,7 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 }
 
 // Steps returns the build's step list for the prepared configuration.
-func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
+func (b *Builder) Steps(host qemuvm.HostPaths) []multistep.Step {
 	c := &b.config
 	connect := b.connect
 	if connect == nil {
@@ -79,13 +80,13 @@ func (b *Builder) Steps(host wbcommon.HostPaths) []multistep.Step {
 		&stepCreateDiskVolume{Pool: c.Pool, Name: diskName, SizeMB: c.DiskSizeMB, Keep: c.KeepInPool},
 	)
 	if c.usesForward() {
-		steps = append(steps, &wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax})
+		steps = append(steps, &qemuvm.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax})
 	}
 	steps = append(steps,
 		&stepStartDomain{Config: c, Host: host, GuestPort: guestPort},
 		&stepWatchDomain{Name: c.VMName, PowerOffEnds: c.Comm.Type == "none", Interval: b.watchInterval},
 		&stepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
-		&wbcommon.StepConnectWinRM{
+		&qemuvm.StepConnectWinRM{
 			Config:    &c.Comm,
 			Host:      b.winrmHost,
 			WinRMPort: b.winrmPort(guestPort),
@@ -128,10 +129,10 @@ func (b *Builder) winrmHost(state multistep.StateBag) (string, error) {
 		// table is /proc/net/arp.
 		table := b.arpTable
 		if table == "" {
-			table = wbcommon.ARPTable
+			table = qemuvm.ARPTable
 		}
 		log.Printf("libvirt's ARP lookup failed (%v); reading %s", err, table)
-		ip, lerr := wbcommon.LookupGuestAddress(table, mac, c.Bridge)
+		ip, lerr := qemuvm.LookupGuestAddress(table, mac, c.Bridge)
 		if lerr == nil && ip != "" {
 			b.reportGuestAddress(state, ip, table)
 			return ip, nil
@@ -164,7 +165,7 @@ func (b *Builder) winrmPort(guestPort int) func(multistep.StateBag) (int, error)
 		if !b.config.usesForward() {
 			return guestPort, nil
 		}
-		port, ok := state.Get(wbcommon.StateHostPort).(int)
+		port, ok := state.Get(qemuvm.StateHostPort).(int)
 		if !ok {
 			return 0, errors.New("no host port was forwarded to WinRM")
 		}
@@ -174,7 +175,7 @@ func (b *Builder) winrmPort(guestPort int) func(multistep.StateBag) (int, error)
 
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
 	c := &b.config
-	host := wbcommon.DefaultHostPaths
+	host := qemuvm.DefaultHostPaths
 	if b.host != nil {
 		host = *b.host
 	}
@@ -183,7 +184,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	ctx, stopBuild := context.WithCancel(ctx)
 	defer stopBuild()
 	state := new(multistep.BasicStateBag)
-	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopBuild))
+	state.Put(qemuvm.StateStopBuild, context.CancelFunc(stopBuild))
 	state.Put("config", c)
 	state.Put("debug", c.PackerDebug)
 	state.Put("hook", hook)

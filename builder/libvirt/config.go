@@ -19,6 +19,7 @@ import (
 	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // pluginType is the name Packer's decoder uses in its messages.
@@ -39,7 +40,7 @@ type Config struct {
 	commonsteps.ISOConfig   `mapstructure:",squash"`
 	wbcommon.UnattendConfig `mapstructure:",squash"`
 	wbcommon.MediaConfig    `mapstructure:",squash"`
-	wbcommon.VMConfig       `mapstructure:",squash"`
+	qemuvm.VMConfig         `mapstructure:",squash"`
 	Comm                    communicator.Config `mapstructure:",squash"`
 
 	// libvirt connection URI, as the virsh tools take it:
@@ -225,13 +226,13 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	// WinRM may speak HTTP only through a forward on this host's loopback.
 	add(c.PrepareWinRMTransport(&c.Comm, c.reachedThroughLoopback())...)
 	add(c.Comm.Prepare(&c.ctx)...)
-	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
+	if c.SecureBoot && c.Firmware != qemuvm.FirmwareUEFI {
 		add(fmt.Errorf(`secure_boot: needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))
 	}
 	if c.SecureBoot && c.EFIFirmwareCode != "" {
 		add(fmt.Errorf("secure_boot: libvirt picks the Secure Boot firmware itself; remove efi_firmware_code/efi_firmware_vars or secure_boot"))
 	}
-	if c.MachineType != "q35" && !strings.HasPrefix(c.MachineType, "pc-q35") && c.Firmware == wbcommon.FirmwareUEFI {
+	if c.MachineType != "q35" && !strings.HasPrefix(c.MachineType, "pc-q35") && c.Firmware == qemuvm.FirmwareUEFI {
 		add(fmt.Errorf(`machine_type: %q with firmware = "uefi"; libvirt's UEFI firmware needs a q35 machine ("q35" or "pc-q35-*")`, c.MachineType))
 	}
 
@@ -248,7 +249,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if strings.ContainsAny(c.VMName, "/\\ ") {
 		add(fmt.Errorf("vm_name: %q names a libvirt domain and volumes; use letters, digits, '-', '_' and '.'", c.VMName))
 	}
-	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI {
+	if !bootCommandSet && c.Firmware == qemuvm.FirmwareUEFI {
 		c.BootCommand = wbcommon.DefaultUEFIBootCommand
 		c.bootKeysTCG, _ = wbcommon.ParseBootCommand(wbcommon.DefaultUEFIBootCommandTCG)
 		if c.BootWait == 0 {
@@ -286,7 +287,7 @@ func (c *Config) reachedThroughLoopback() bool {
 // usesForward reports whether the guest is on QEMU's user-mode network,
 // reached through a port forward (after Prepare).
 func (c *Config) usesForward() bool {
-	return c.LibvirtNetwork == "" && c.Network == wbcommon.NetworkUser
+	return c.LibvirtNetwork == "" && c.Network == qemuvm.NetworkUser
 }
 
 // parseURI checks libvirt_uri: a URL whose scheme is a libvirt driver with

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 func testConfig() map[string]interface{} {
@@ -26,7 +26,7 @@ func TestConfigDefaults(t *testing.T) {
 		c.ForwardAddress != "127.0.0.1" || c.AddressSource != AddressARP {
 		t.Errorf("uri %q pool %q net %q forward %q source %q", c.LibvirtURI, c.Pool, c.LibvirtNetwork, c.ForwardAddress, c.AddressSource)
 	}
-	if c.VMName != "packer-win" || c.OutputDir != "output-win" || c.Firmware != wbcommon.FirmwareUEFI || !c.TPMEnabled() || c.SecureBoot {
+	if c.VMName != "packer-win" || c.OutputDir != "output-win" || c.Firmware != qemuvm.FirmwareUEFI || !c.TPMEnabled() || c.SecureBoot {
 		t.Errorf("vm %q out %q firmware %q", c.VMName, c.OutputDir, c.Firmware)
 	}
 	if c.BootWait != 3*time.Second || len(c.bootKeys) != 7 {

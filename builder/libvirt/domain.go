@@ -6,7 +6,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // DomainSpec is everything the domain XML is made from: the VM settings
@@ -105,7 +105,7 @@ func (s DomainSpec) Domain() (*libvirtxml.Domain, error) {
 		return nil, fmt.Errorf("hyperv_enlightenments: the Hyper-V enlightenments need a kvm domain, not %q", s.Type)
 	}
 
-	if s.Firmware == wbcommon.FirmwareUEFI {
+	if s.Firmware == qemuvm.FirmwareUEFI {
 		switch {
 		case s.LoaderCode != "":
 			d.OS.Loader = &libvirtxml.DomainLoader{Path: s.LoaderCode, Readonly: "yes", Type: "pflash", Format: s.LoaderFormat}
@@ -178,13 +178,13 @@ func (s DomainSpec) addDisks(d *libvirtxml.Domain) error {
 		Boot:   &libvirtxml.DomainDeviceBoot{Order: 1},
 	}
 	switch s.DiskInterface {
-	case wbcommon.DiskVirtioBlk:
+	case qemuvm.DiskVirtioBlk:
 		disk.Target = &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"}
-	case wbcommon.DiskVirtioSCSI:
+	case qemuvm.DiskVirtioSCSI:
 		idx := uint(0)
 		d.Devices.Controllers = append(d.Devices.Controllers, libvirtxml.DomainController{Type: "scsi", Index: &idx, Model: "virtio-scsi"})
 		disk.Target = &libvirtxml.DomainDiskTarget{Dev: nextSATA(), Bus: "scsi"}
-	case wbcommon.DiskSATA:
+	case qemuvm.DiskSATA:
 		disk.Target = &libvirtxml.DomainDiskTarget{Dev: nextSATA(), Bus: "sata"}
 	default:
 		return fmt.Errorf("disk_interface: %q is not supported by winbake-libvirt", s.DiskInterface)
@@ -235,7 +235,7 @@ func (s DomainSpec) addDisks(d *libvirtxml.Domain) error {
 func (s DomainSpec) addNetwork(d *libvirtxml.Domain) {
 	model := "virtio"
 	qemuDevice := "virtio-net-pci"
-	if s.NetDevice == wbcommon.NetE1000 {
+	if s.NetDevice == qemuvm.NetE1000 {
 		model, qemuDevice = "e1000", "e1000"
 	}
 	if s.NetworkMode != NetUser {

@@ -7,14 +7,15 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 func baseSpec() DomainSpec {
 	return DomainSpec{
 		Name: "win", Type: "qemu", Machine: "q35", CPUs: 2, MemoryMB: 4096,
-		Firmware: wbcommon.FirmwareBIOS, Pool: "default",
+		Firmware: qemuvm.FirmwareBIOS, Pool: "default",
 		InstallISO: "win-install.iso", AnswerCD: "win-answer.iso", Disk: "win.qcow2",
-		DiskInterface: wbcommon.DiskVirtioBlk, NetDevice: wbcommon.NetVirtio, MAC: "52:54:00:01:02:03",
+		DiskInterface: qemuvm.DiskVirtioBlk, NetDevice: qemuvm.NetVirtio, MAC: "52:54:00:01:02:03",
 		NetworkMode: NetUser, ForwardAddress: "127.0.0.1", HostPort: 3333, GuestPort: 5985,
 		SerialLog: "/var/log/libvirt/qemu/win-serial.log",
 	}
@@ -133,7 +134,7 @@ func TestDomainUEFIVariants(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := baseSpec()
-			s.Firmware, s.SecureBoot, s.TPM = wbcommon.FirmwareUEFI, tc.secureBoot, tc.tpm
+			s.Firmware, s.SecureBoot, s.TPM = qemuvm.FirmwareUEFI, tc.secureBoot, tc.tpm
 			if tc.loader != "" {
 				s.LoaderCode, s.LoaderVars, s.LoaderFormat = tc.loader, "/usr/share/OVMF/OVMF_VARS_4M.fd", "raw"
 			}
@@ -147,9 +148,9 @@ func TestDomainDiskInterfacesAndMedia(t *testing.T) {
 	for _, tc := range []struct {
 		iface, bus, dev, controller string
 	}{
-		{wbcommon.DiskVirtioBlk, "virtio", "vda", ""},
-		{wbcommon.DiskVirtioSCSI, "scsi", "sda", "virtio-scsi"},
-		{wbcommon.DiskSATA, "sata", "sda", ""},
+		{qemuvm.DiskVirtioBlk, "virtio", "vda", ""},
+		{qemuvm.DiskVirtioSCSI, "scsi", "sda", "virtio-scsi"},
+		{qemuvm.DiskSATA, "sata", "sda", ""},
 	} {
 		t.Run(tc.iface, func(t *testing.T) {
 			s := baseSpec()
@@ -190,7 +191,7 @@ func TestDomainDiskInterfacesAndMedia(t *testing.T) {
 
 func TestDomainNetworks(t *testing.T) {
 	s := baseSpec()
-	s.NetworkMode, s.Network, s.NetDevice = NetLibvirt, "default", wbcommon.NetE1000
+	s.NetworkMode, s.Network, s.NetDevice = NetLibvirt, "default", qemuvm.NetE1000
 	d, doc := roundTrip(t, s)
 	if d.QEMUCommandline != nil || len(d.Devices.Interfaces) != 1 {
 		t.Fatalf("libvirt network:\n%s", doc)
@@ -209,7 +210,7 @@ func TestDomainNetworks(t *testing.T) {
 	}
 
 	s = baseSpec()
-	s.NetDevice, s.ForwardAddress, s.Machine = wbcommon.NetE1000, "0.0.0.0", "pc"
+	s.NetDevice, s.ForwardAddress, s.Machine = qemuvm.NetE1000, "0.0.0.0", "pc"
 	d, _ = roundTrip(t, s)
 	if got := d.QEMUCommandline.Args[1].Value + " " + d.QEMUCommandline.Args[3].Value; got != "user,id=winbake0,hostfwd=tcp:0.0.0.0:3333-:5985 e1000,netdev=winbake0,bus=pci.0,addr=0x10,mac=52:54:00:01:02:03" {
 		t.Errorf("user e1000: %s", got)

@@ -5,7 +5,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // systemDiskAlias is the user alias of the system disk: the id of its QEMU
@@ -21,7 +21,7 @@ const systemDiskAlias = "ua-winbake-disk0"
 // <qemu:commandline> would not: libvirt passes -device as JSON, which
 // -set cannot reach.
 func addDiscardGranularity(d *libvirtxml.Domain, disk *libvirtxml.DomainDisk, diskInterface string) {
-	if diskInterface != wbcommon.DiskVirtioBlk && diskInterface != wbcommon.DiskVirtioSCSI {
+	if diskInterface != qemuvm.DiskVirtioBlk && diskInterface != qemuvm.DiskVirtioSCSI {
 		return
 	}
 	disk.Alias = &libvirtxml.DomainAlias{Name: systemDiskAlias}
@@ -31,7 +31,7 @@ func addDiscardGranularity(d *libvirtxml.Domain, disk *libvirtxml.DomainDisk, di
 	d.QEMUOverride.Devices = append(d.QEMUOverride.Devices, libvirtxml.DomainQEMUOverrideDevice{
 		Alias: systemDiskAlias,
 		Frontend: libvirtxml.DomainQEMUOverrideFrontend{Properties: []libvirtxml.DomainQEMUOverrideProperty{
-			{Name: "discard_granularity", Type: "unsigned", Value: fmt.Sprint(wbcommon.DiscardGranularity)},
+			{Name: "discard_granularity", Type: "unsigned", Value: fmt.Sprint(qemuvm.DiscardGranularity)},
 		}},
 	})
 }
@@ -45,7 +45,7 @@ func addHyperV(d *libvirtxml.Domain) {
 		Mode:        "custom",
 		Relaxed:     on(),
 		VAPIC:       on(),
-		Spinlocks:   &libvirtxml.DomainFeatureHyperVSpinlocks{DomainFeatureState: libvirtxml.DomainFeatureState{State: "on"}, Retries: wbcommon.HyperVSpinlockRetries},
+		Spinlocks:   &libvirtxml.DomainFeatureHyperVSpinlocks{DomainFeatureState: libvirtxml.DomainFeatureState{State: "on"}, Retries: qemuvm.HyperVSpinlockRetries},
 		VPIndex:     on(),
 		Runtime:     on(),
 		Synic:       on(),

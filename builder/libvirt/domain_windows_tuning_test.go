@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // The system disk on virtio gets the 8 KiB unmap granularity through
 // <qemu:override> on its alias; SATA gets none. discard='unmap' stays.
 func TestDomainDiscardGranularity(t *testing.T) {
-	for _, iface := range []string{wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI, wbcommon.DiskSATA} {
+	for _, iface := range []string{qemuvm.DiskVirtioBlk, qemuvm.DiskVirtioSCSI, qemuvm.DiskSATA} {
 		t.Run(iface, func(t *testing.T) {
 			s := baseSpec()
 			s.DiskInterface = iface
@@ -23,7 +23,7 @@ func TestDomainDiscardGranularity(t *testing.T) {
 			if disk.Driver == nil || disk.Driver.Discard != "unmap" {
 				t.Errorf("system disk without discard='unmap':\n%s", doc)
 			}
-			if iface == wbcommon.DiskSATA {
+			if iface == qemuvm.DiskSATA {
 				if d.QEMUOverride != nil || disk.Alias != nil {
 					t.Errorf("SATA disk overridden:\n%s", doc)
 				}
@@ -111,7 +111,7 @@ func TestDomainValidatesAgainstLibvirtSchema(t *testing.T) {
 		}
 		return nil
 	}
-	for _, iface := range []string{wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI, wbcommon.DiskSATA} {
+	for _, iface := range []string{qemuvm.DiskVirtioBlk, qemuvm.DiskVirtioSCSI, qemuvm.DiskSATA} {
 		for _, typ := range []string{"kvm", "qemu"} {
 			s := baseSpec()
 			s.Type, s.HyperV, s.DiskInterface = typ, typ == "kvm", iface

@@ -10,10 +10,10 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars/efivarstest"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // The manifest lists the certificates of the NVRAM file kept as efivars.fd.
@@ -21,7 +21,7 @@ func TestManifestRecordsNVRAMCertificates(t *testing.T) {
 	out := t.TempDir()
 	efivarstest.WriteVars(t, out, efivarstest.Enrollment{Variable: "db", CommonName: efivars.WindowsUEFICA2023})
 	c := &Config{OutputDir: out, KeepInPool: true, Pool: "default"}
-	c.Firmware, c.VMName = wbcommon.FirmwareUEFI, "win"
+	c.Firmware, c.VMName = qemuvm.FirmwareUEFI, "win"
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", packersdk.TestUi(t))
 	state.Put(stateDiskVolume, "win.qcow2")

@@ -9,6 +9,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -29,7 +30,7 @@ type stepBootCommand struct {
 
 func (s *stepBootCommand) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	keys := s.Keys
-	if accel, _ := state.Get(wbcommon.StateAccelerator).(string); accel != "kvm" && s.TCGKeys != nil {
+	if accel, _ := state.Get(qemuvm.StateAccelerator).(string); accel != "kvm" && s.TCGKeys != nil {
 		keys = s.TCGKeys
 	}
 	if len(keys) == 0 {

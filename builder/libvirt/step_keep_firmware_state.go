@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -38,7 +38,7 @@ type stepKeepFirmwareState struct {
 func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	c := s.Config
-	wantVars, wantTPM := c.Firmware == wbcommon.FirmwareUEFI, c.TPMEnabled()
+	wantVars, wantTPM := c.Firmware == qemuvm.FirmwareUEFI, c.TPMEnabled()
 	if !wantVars && !wantTPM {
 		return multistep.ActionContinue
 	}
@@ -51,9 +51,9 @@ func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag)
 		if nvram == "" {
 			return steps.Halt(state, ui, fmt.Errorf("libvirt did not name the domain's NVRAM file in its XML; the UEFI variables cannot be kept"))
 		}
-		dst := filepath.Join(c.OutputDir, wbcommon.EFIVarsName)
+		dst := filepath.Join(c.OutputDir, qemuvm.EFIVarsName)
 		s.copied = append(s.copied, dst)
-		if err := wbcommon.CopyFile(nvram, dst, 0o600); err != nil {
+		if err := qemuvm.CopyFile(nvram, dst, 0o600); err != nil {
 			return steps.Halt(state, ui, fmt.Errorf("keeping the UEFI variables %s: %w", nvram, err))
 		}
 		state.Put(stateKeptEFIVars, true)
@@ -69,9 +69,9 @@ func (s *stepKeepFirmwareState) Run(_ context.Context, state multistep.StateBag)
 		if fi, err := os.Stat(src); uuid == "" || err != nil || !fi.IsDir() {
 			return steps.Halt(state, ui, fmt.Errorf("keeping the TPM state: libvirt's swtpm directory %s for domain UUID %q is not there", src, uuid))
 		}
-		dst := filepath.Join(c.OutputDir, wbcommon.TPMStateDirName)
+		dst := filepath.Join(c.OutputDir, qemuvm.TPMStateDirName)
 		s.copied = append(s.copied, dst)
-		if err := wbcommon.CopyTree(src, dst); err != nil {
+		if err := qemuvm.CopyTree(src, dst); err != nil {
 			return steps.Halt(state, ui, fmt.Errorf("keeping the TPM state %s: %w", src, err))
 		}
 		state.Put(stateKeptTPMState, true)

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 func keepState(t *testing.T) (multistep.StateBag, *bytes.Buffer) {
@@ -27,7 +27,7 @@ func uefiTPMConfig(t *testing.T, uri string) *Config {
 	t.Helper()
 	tpm := true
 	c := &Config{}
-	c.Firmware, c.TPM, c.OutputDir = wbcommon.FirmwareUEFI, &tpm, t.TempDir()
+	c.Firmware, c.TPM, c.OutputDir = qemuvm.FirmwareUEFI, &tpm, t.TempDir()
 	u, err := url.Parse(uri)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestKeepFirmwareStateFailures(t *testing.T) {
 	if step.Run(context.Background(), state) != multistep.ActionHalt || !strings.Contains(state.Get("error").(error).Error(), "keeping the TPM state") {
 		t.Fatalf("error %v", state.Get("error"))
 	}
-	if _, err := os.Stat(filepath.Join(c.OutputDir, wbcommon.EFIVarsName)); err != nil {
+	if _, err := os.Stat(filepath.Join(c.OutputDir, qemuvm.EFIVarsName)); err != nil {
 		t.Fatalf("the UEFI variables were not copied before the TPM failure: %v", err)
 	}
 	state.Put(multistep.StateHalted, true)

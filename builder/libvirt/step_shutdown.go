@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -32,7 +33,7 @@ func (s *stepShutdown) Run(ctx context.Context, state multistep.StateBag) multis
 	ui := state.Get("ui").(packersdk.Ui)
 	driver := state.Get(stateDriver).(Driver)
 	name := state.Get(stateDomainName).(string)
-	wbcommon.ExpectVMExit(state)
+	qemuvm.ExpectVMExit(state)
 	if comm, ok := state.Get("communicator").(packersdk.Communicator); ok && comm != nil {
 		ui.Say("Shutting Windows down: " + wbcommon.ShutdownCommand)
 		if err := wbcommon.RunShutdownCommand(ctx, comm, s.Timeout); err != nil {

@@ -16,6 +16,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -31,7 +32,7 @@ import (
 // "generated_data".
 type stepStartDomain struct {
 	Config *Config
-	Host   wbcommon.HostPaths
+	Host   qemuvm.HostPaths
 	// GuestPort is the guest's WinRM port.
 	GuestPort int
 
@@ -53,16 +54,16 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 		return steps.Halt(state, ui, err)
 	}
 	ui.Say(fmt.Sprintf("Accelerator %s: %s", accel, reason))
-	state.Put(wbcommon.StateAccelerator, accel)
-	vmAccel := wbcommon.AccelTCG
+	state.Put(qemuvm.StateAccelerator, accel)
+	vmAccel := qemuvm.AccelTCG
 	if accel == "kvm" {
-		vmAccel = wbcommon.AccelKVM
+		vmAccel = qemuvm.AccelKVM
 	}
 	hyperv, err := c.HyperV(vmAccel, reason)
 	if err != nil {
 		return steps.Halt(state, ui, err)
 	}
-	state.Put(wbcommon.StateHyperV, wbcommon.HyperVRecord(hyperv))
+	state.Put(qemuvm.StateHyperV, qemuvm.HyperVRecord(hyperv))
 
 	spec, err := s.spec(state, accel)
 	if err != nil {
@@ -70,7 +71,7 @@ func (s *stepStartDomain) Run(_ context.Context, state multistep.StateBag) multi
 	}
 	spec.HyperV = hyperv
 	if hyperv {
-		ui.Say("Hyper-V enlightenments: " + strings.Join(wbcommon.HyperVEnlightenments, ","))
+		ui.Say("Hyper-V enlightenments: " + strings.Join(qemuvm.HyperVEnlightenments, ","))
 	}
 	hostIP, bindIP, err := s.hostAddresses(driver, spec.NetworkMode)
 	if err != nil {
@@ -151,7 +152,7 @@ func (s *stepStartDomain) hostAddresses(driver Driver, mode string) (hostIP, bin
 		return ip, ip, err
 	case NetBridge:
 		if c.uri == nil || isLocalURI(c.uri) {
-			return wbcommon.HostAddresses(wbcommon.NetworkBridge, c.Bridge)
+			return wbcommon.HostAddresses(qemuvm.NetworkBridge, c.Bridge)
 		}
 		addrs, err := net.LookupHost(c.uri.Hostname())
 		if err != nil || len(addrs) == 0 {
@@ -170,15 +171,15 @@ func (s *stepStartDomain) accelerator(driver Driver) (domainType, reason string,
 	c := s.Config
 	if c.uri == nil || isLocalURI(c.uri) {
 		accel, reason := s.Host.ChooseAccelerator(c.Accelerator)
-		if accel == wbcommon.AccelKVM {
+		if accel == qemuvm.AccelKVM {
 			return "kvm", reason, nil
 		}
 		return "qemu", reason + "; TCG", nil
 	}
 	switch c.Accelerator {
-	case wbcommon.AccelKVM:
+	case qemuvm.AccelKVM:
 		return "kvm", "set by accelerator", nil
-	case wbcommon.AccelTCG:
+	case qemuvm.AccelTCG:
 		return "qemu", "set by accelerator; TCG", nil
 	}
 	kvm, err := driver.KVMAvailable()
@@ -208,7 +209,7 @@ func (s *stepStartDomain) spec(state multistep.StateBag, domainType string) (Dom
 		NetworkMode: NetUser, ForwardAddress: c.ForwardAddress, GuestPort: s.GuestPort,
 		Bridge: c.Bridge, Network: c.LibvirtNetwork, SerialLog: serialLogPath(c.VMName), VNCListen: vncListen(c),
 	}
-	if v := volumes[wbcommon.StateVirtioWinISO]; v != "" {
+	if v := volumes[qemuvm.StateVirtioWinISO]; v != "" {
 		spec.ExtraCDs = []string{v}
 	}
 	if c.EFIFirmwareCode != "" {
@@ -220,11 +221,11 @@ func (s *stepStartDomain) spec(state multistep.StateBag, domainType string) (Dom
 	switch {
 	case c.LibvirtNetwork != "":
 		spec.NetworkMode = NetLibvirt
-	case c.Network == wbcommon.NetworkBridge:
+	case c.Network == qemuvm.NetworkBridge:
 		spec.NetworkMode = NetBridge
 	}
 	if spec.NetworkMode == NetUser {
-		port, ok := state.Get(wbcommon.StateHostPort).(int)
+		port, ok := state.Get(qemuvm.StateHostPort).(int)
 		if !ok {
 			return spec, fmt.Errorf("no host port was reserved for the WinRM forward")
 		}
@@ -262,14 +263,14 @@ func (s *stepStartDomain) Cleanup(state multistep.StateBag) {
 	s.defined = false
 	if s.Config.uri == nil || isLocalURI(s.Config.uri) {
 		src := serialLogPath(name)
-		if err := moveFile(src, filepath.Join(s.Config.OutputDir, wbcommon.SerialLogName)); err != nil && !os.IsNotExist(err) {
+		if err := moveFile(src, filepath.Join(s.Config.OutputDir, qemuvm.SerialLogName)); err != nil && !os.IsNotExist(err) {
 			log.Printf("keeping the serial log %s: %v", src, err)
 		}
 	}
 }
 
 func moveFile(src, dst string) error {
-	if err := wbcommon.CopyFile(src, dst, 0o644); err != nil {
+	if err := qemuvm.CopyFile(src, dst, 0o644); err != nil {
 		return err
 	}
 	return os.Remove(src)

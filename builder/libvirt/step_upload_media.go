@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/progress"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
@@ -26,7 +26,7 @@ var media = []medium{
 	{"iso_path", "install.iso", "install ISO"},
 	{"cd_path", "answer.iso", "answer-file CD"},
 	{"floppy_path", "answer.img", "answer-file floppy"},
-	{wbcommon.StateVirtioWinISO, "virtio-win.iso", "virtio-win ISO"},
+	{qemuvm.StateVirtioWinISO, "virtio-win.iso", "virtio-win ISO"},
 }
 
 // stepUploadMedia uploads the install ISO, the answer-file CD or floppy

@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // stepWatchDomain asks libvirtd for the domain's state in the background.
@@ -31,7 +31,7 @@ type stepWatchDomain struct {
 	// Interval is the time between two questions (default 2 s).
 	Interval time.Duration
 
-	watch  *wbcommon.VMWatch
+	watch  *qemuvm.VMWatch
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -41,9 +41,9 @@ type stepWatchDomain struct {
 
 func (s *stepWatchDomain) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
 	driver := state.Get(stateDriver).(Driver)
-	stopBuild, _ := state.Get(wbcommon.StateStopBuild).(context.CancelFunc)
-	s.watch = &wbcommon.VMWatch{}
-	state.Put(wbcommon.StateVMWatch, s.watch)
+	stopBuild, _ := state.Get(qemuvm.StateStopBuild).(context.CancelFunc)
+	s.watch = &qemuvm.VMWatch{}
+	state.Put(qemuvm.StateVMWatch, s.watch)
 	interval := s.Interval
 	if interval == 0 {
 		interval = 2 * time.Second

@@ -16,6 +16,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
@@ -40,17 +41,17 @@ func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) m
 	ui := state.Get("ui").(packersdk.Ui)
 	c := s.config
 	media, _ := state.Get(wbcommon.StateInstallImage).(installmedia.Image)
-	accel, _ := state.Get(wbcommon.StateAccelerator).(string)
+	accel, _ := state.Get(qemuvm.StateAccelerator).(string)
 	volume, _ := state.Get(stateDiskVolume).(string)
 	if accel == "qemu" {
-		accel = wbcommon.AccelTCG
+		accel = qemuvm.AccelTCG
 	}
 
 	m := image.Manifest{
 		Disk: volume, Format: "qcow2", Firmware: c.Firmware, SecureBoot: c.SecureBoot, TPM: c.TPMEnabled(),
 		Machine: c.MachineType, DiskInterface: c.DiskInterface, NetDevice: c.NetDevice, Accelerator: accel,
 	}
-	m.HyperVEnlightenments, _ = state.Get(wbcommon.StateHyperV).([]string)
+	m.HyperVEnlightenments, _ = state.Get(qemuvm.StateHyperV).([]string)
 	var files []string
 	art := &Artifact{dir: c.OutputDir, keep: c.KeepGoldenImage == nil || *c.KeepGoldenImage}
 	if c.KeepInPool {
@@ -66,20 +67,20 @@ func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) m
 		files = append(files, disk)
 	}
 	if kept, _ := state.Get(stateKeptEFIVars).(bool); kept {
-		m.EFIVars = wbcommon.EFIVarsName
-		files = append(files, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
-		m.SecureBootCertificates = wbcommon.ManifestSecureBootCertificates(ui, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
+		m.EFIVars = qemuvm.EFIVarsName
+		files = append(files, filepath.Join(c.OutputDir, qemuvm.EFIVarsName))
+		m.SecureBootCertificates = qemuvm.ManifestSecureBootCertificates(ui, filepath.Join(c.OutputDir, qemuvm.EFIVarsName))
 	}
 	if kept, _ := state.Get(stateKeptTPMState).(bool); kept {
-		m.TPMState = wbcommon.TPMStateDirName
-		_ = filepath.WalkDir(filepath.Join(c.OutputDir, wbcommon.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
+		m.TPMState = qemuvm.TPMStateDirName
+		_ = filepath.WalkDir(filepath.Join(c.OutputDir, qemuvm.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				files = append(files, p)
 			}
 			return nil
 		})
 	}
-	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); steps.FileExists(serial) {
+	if serial := filepath.Join(c.OutputDir, qemuvm.SerialLogName); steps.FileExists(serial) {
 		files = append(files, serial)
 	}
 	m.ISOChecksum = wbcommon.ManifestISOChecksum(c.ISOChecksum, nil)
@@ -88,7 +89,7 @@ func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) m
 	if rec, ok := state.Get(wbcommon.StateBuildWinRM).(winrmsec.BuildWinRM); ok {
 		m.WinRM = &rec
 	}
-	if c.Firmware == wbcommon.FirmwareUEFI {
+	if c.Firmware == qemuvm.FirmwareUEFI {
 		m.EFIFirmwareCode, _ = state.Get(stateEFIFirmwareCode).(string)
 	}
 	m.Windows.ImageName, m.Windows.EditionID, m.Windows.InstallationType = media.Name, media.EditionID, media.InstallationType

@@ -12,6 +12,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -19,8 +20,8 @@ import (
 type Builder struct {
 	config Config
 	// driver and host are replaced in tests.
-	driver wbcommon.Driver
-	host   *wbcommon.HostPaths
+	driver qemuvm.Driver
+	host   *qemuvm.HostPaths
 }
 
 func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
@@ -34,7 +35,7 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 }
 
 // Steps returns the build's step list for the prepared configuration.
-func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep.Step {
+func (b *Builder) Steps(ovmf qemuvm.OVMF, host qemuvm.HostPaths) []multistep.Step {
 	c := &b.config
 	guestPort := c.Comm.WinRMPort
 	if guestPort == 0 {
@@ -77,26 +78,26 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 	}
 	steps = append(steps,
 		&wbcommon.StepCopyEFIVars{Firmware: c.Firmware, OVMF: ovmf, OutputDir: c.OutputDir},
-		&wbcommon.StepStartTPM{Enabled: c.TPMEnabled(), OutputDir: c.OutputDir},
+		&qemuvm.StepStartTPM{Enabled: c.TPMEnabled(), OutputDir: c.OutputDir},
 	)
-	if c.Network == wbcommon.NetworkUser {
-		steps = append(steps, &wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax})
+	if c.Network == qemuvm.NetworkUser {
+		steps = append(steps, &qemuvm.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax})
 	}
 	steps = append(steps,
 		&wbcommon.StepExportHostAddress{Network: c.Network, Bridge: c.Bridge},
-		&wbcommon.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host,
+		&qemuvm.StepRunVM{VM: &c.VMConfig, Name: c.VMName, OutputDir: c.OutputDir, GuestPort: guestPort, UserArgs: c.QemuArgs, Host: host,
 			SecureBoot: c.SecureBoot},
-		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, wbcommon.SerialLogName)},
-		&wbcommon.StepWatchVM{SerialLog: filepath.Join(c.OutputDir, wbcommon.SerialLogName), PowerOffEnds: c.Comm.Type == "none"},
+		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, qemuvm.SerialLogName)},
+		&qemuvm.StepWatchVM{SerialLog: filepath.Join(c.OutputDir, qemuvm.SerialLogName), PowerOffEnds: c.Comm.Type == "none"},
 		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG, UntilCDBoot: c.bootKeysTCG != nil},
-		&wbcommon.StepConnectWinRM{
+		&qemuvm.StepConnectWinRM{
 			Config: &c.Comm,
 			Host:   c.winrmHost,
 			WinRMPort: func(state multistep.StateBag) (int, error) {
-				if c.Network == wbcommon.NetworkBridge {
+				if c.Network == qemuvm.NetworkBridge {
 					return guestPort, nil
 				}
-				port, ok := state.Get(wbcommon.StateHostPort).(int)
+				port, ok := state.Get(qemuvm.StateHostPort).(int)
 				if !ok {
 					return 0, errors.New("no host port was forwarded to WinRM")
 				}
@@ -117,14 +118,14 @@ func (b *Builder) Steps(ovmf wbcommon.OVMF, host wbcommon.HostPaths) []multistep
 // the user network; on a bridge, winrm_host or the guest's address from
 // the host's neighbour table (StepConnect retries until it appears).
 func (c *Config) winrmHost(state multistep.StateBag) (string, error) {
-	if c.Network != wbcommon.NetworkBridge {
+	if c.Network != qemuvm.NetworkBridge {
 		return "127.0.0.1", nil
 	}
 	if c.Comm.WinRMHost != "" {
 		return c.Comm.WinRMHost, nil
 	}
-	mac, _ := state.Get(wbcommon.StateGuestMAC).(string)
-	ip, err := wbcommon.LookupGuestAddress(wbcommon.ARPTable, mac, c.Bridge)
+	mac, _ := state.Get(qemuvm.StateGuestMAC).(string)
+	ip, err := qemuvm.LookupGuestAddress(qemuvm.ARPTable, mac, c.Bridge)
 	if err == nil && ip == "" {
 		err = fmt.Errorf("no address for the guest's MAC %s on %s yet", mac, c.Bridge)
 	}
@@ -133,14 +134,14 @@ func (c *Config) winrmHost(state multistep.StateBag) (string, error) {
 
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
 	c := &b.config
-	host := wbcommon.DefaultHostPaths
+	host := qemuvm.DefaultHostPaths
 	if b.host != nil {
 		host = *b.host
 	}
-	var ovmf wbcommon.OVMF
-	if c.Firmware == wbcommon.FirmwareUEFI {
+	var ovmf qemuvm.OVMF
+	if c.Firmware == qemuvm.FirmwareUEFI {
 		if c.EFIFirmwareCode != "" {
-			ovmf = wbcommon.OVMF{Code: c.EFIFirmwareCode, Vars: c.EFIFirmwareVars, CodeFormat: imageFormat(c.EFIFirmwareCode), VarsFormat: imageFormat(c.EFIFirmwareVars)}
+			ovmf = qemuvm.OVMF{Code: c.EFIFirmwareCode, Vars: c.EFIFirmwareVars, CodeFormat: imageFormat(c.EFIFirmwareCode), VarsFormat: imageFormat(c.EFIFirmwareVars)}
 		} else {
 			var err error
 			if c.SecureBoot {
@@ -159,20 +160,20 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	}
 	driver := b.driver
 	if driver == nil {
-		driver = &wbcommon.QemuDriver{}
+		driver = &qemuvm.QemuDriver{}
 	}
 
 	// The VM watch ends the build through this context when QEMU exits.
 	ctx, stopBuild := context.WithCancel(ctx)
 	defer stopBuild()
 	state := new(multistep.BasicStateBag)
-	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopBuild))
+	state.Put(qemuvm.StateStopBuild, context.CancelFunc(stopBuild))
 	state.Put("generated_data", map[string]interface{}{})
 	state.Put("config", c)
 	state.Put("debug", c.PackerDebug)
 	state.Put("hook", hook)
 	state.Put("ui", ui)
-	state.Put(wbcommon.StateDriver, driver)
+	state.Put(qemuvm.StateDriver, driver)
 
 	runner := commonsteps.NewRunnerWithPauseFn(b.Steps(ovmf, host), c.PackerConfig, ui, state)
 	runner.Run(ctx, state)

@@ -13,14 +13,14 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // diskWritingMock is a DriverMock whose CreateDisk leaves a file, so the
 // manifest step has a disk to checksum.
-type diskWritingMock struct{ wbcommon.DriverMock }
+type diskWritingMock struct{ qemuvm.DriverMock }
 
 func (d *diskWritingMock) CreateDisk(path string, sizeMB uint64) error {
 	_ = d.DriverMock.CreateDisk(path, sizeMB)
@@ -62,7 +62,7 @@ func TestBuilderRunWithMockDriver(t *testing.T) {
 	if data["WinbakeHostIP"] != "10.0.2.2" || data["WinbakeHostBindIP"] != "127.0.0.1" {
 		t.Errorf("generated data %v", data)
 	}
-	args := strings.Join(wbcommon.Flatten(mock.StartVMArgs), " ")
+	args := strings.Join(qemuvm.Flatten(mock.StartVMArgs), " ")
 	for _, w := range []string{"file=" + iso, "answercd", "ide-hd,drive=disk0", "-device usb-tablet"} {
 		if !strings.Contains(args, w) {
 			t.Errorf("QEMU args lack %q: %s", w, args)
@@ -142,7 +142,7 @@ func TestBuilderFailsAtOnceWhenQEMUExits(t *testing.T) {
 			// Five seconds into the boot, as a crash or the OOM killer
 			// would.
 			serial := "BdsDxe: loading Boot0001 \"UEFI QEMU DVD-ROM\"\r\nsetup: windowsPE\r\nwinbake stand-in: copying files\r\n"
-			err = os.WriteFile(filepath.Join(out, wbcommon.SerialLogName), []byte(serial), 0o644)
+			err = os.WriteFile(filepath.Join(out, qemuvm.SerialLogName), []byte(serial), 0o644)
 			if err == nil {
 				err = errors.New("QEMU: signal: killed")
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/mitchellh/mapstructure"
 
 	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // pluginType is the name Packer's decoder uses in its messages.
@@ -29,7 +30,7 @@ type Config struct {
 	commonsteps.ISOConfig      `mapstructure:",squash"`
 	wbcommon.UnattendConfig    `mapstructure:",squash"`
 	wbcommon.MediaConfig       `mapstructure:",squash"`
-	wbcommon.VMConfig          `mapstructure:",squash"`
+	qemuvm.VMConfig            `mapstructure:",squash"`
 	wbcommon.SourceImageConfig `mapstructure:",squash"`
 	Comm                       communicator.Config `mapstructure:",squash"`
 
@@ -97,7 +98,7 @@ type Config struct {
 func (c *Config) prepareSourceWinRM() []error {
 	rec := c.SourceImageConfig.Manifest().BuildWinRM()
 	if !rec.HTTPS() {
-		if c.Network != wbcommon.NetworkUser {
+		if c.Network != qemuvm.NetworkUser {
 			return []error{fmt.Errorf(`network: %q, but source_image's WinRM speaks HTTP with Basic authentication, which would carry the password over the network in the clear; `+
 				`use network = "user" (the port forward on 127.0.0.1), or build the source image on the bridge (it then speaks HTTPS)`, c.Network)}
 		}
@@ -153,7 +154,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 			// A variable store with Secure Boot keys needs the Secure
 			// Boot firmware again.
 			c.SecureBoot = c.SecureBoot || m.SecureBoot
-			if c.TPM == nil && c.Firmware == wbcommon.FirmwareUEFI {
+			if c.TPM == nil && c.Firmware == qemuvm.FirmwareUEFI {
 				tpm := m.TPM
 				c.TPM = &tpm
 			}
@@ -178,7 +179,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		warnings = append(warnings, wbcommon.DriverWarnings(&c.VMConfig, &c.MediaConfig)...)
 	}
 	add(c.CheckFirmwareFiles()...)
-	if c.SecureBoot && c.Firmware != wbcommon.FirmwareUEFI {
+	if c.SecureBoot && c.Firmware != qemuvm.FirmwareUEFI {
 		add(fmt.Errorf(`secure_boot: Secure Boot needs firmware = "uefi"; set secure_boot = false or firmware = "uefi"`))
 	}
 	if c.Comm.Type == "" {
@@ -190,14 +191,14 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if c.Enabled() {
 		add(c.prepareSourceWinRM()...)
 	} else {
-		add(c.PrepareWinRMTransport(&c.Comm, c.Network == wbcommon.NetworkUser)...)
+		add(c.PrepareWinRMTransport(&c.Comm, c.Network == qemuvm.NetworkUser)...)
 	}
 	switch c.Comm.Type {
 	case "winrm", "none":
 	default:
 		add(fmt.Errorf(`communicator: %q is not supported; use "winrm" (default) or "none"`, c.Comm.Type))
 	}
-	if c.Comm.WinRMHost != "" && c.Network != wbcommon.NetworkBridge {
+	if c.Comm.WinRMHost != "" && c.Network != qemuvm.NetworkBridge {
 		add(fmt.Errorf("winrm_host: set to %q; with network = \"user\" the builder connects through its own port forward on 127.0.0.1, leave winrm_host unset (it is for network = \"bridge\")", c.Comm.WinRMHost))
 	}
 	add(c.Comm.Prepare(&c.ctx)...)
@@ -212,7 +213,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		keep := true
 		c.KeepGoldenImage = &keep
 	}
-	if !bootCommandSet && c.Firmware == wbcommon.FirmwareUEFI && !c.SourceImageConfig.Enabled() {
+	if !bootCommandSet && c.Firmware == qemuvm.FirmwareUEFI && !c.SourceImageConfig.Enabled() {
 		c.BootCommand = wbcommon.DefaultUEFIBootCommand
 		c.bootKeysTCG, _ = wbcommon.ParseBootCommand(wbcommon.DefaultUEFIBootCommandTCG)
 		if c.BootWait == 0 {

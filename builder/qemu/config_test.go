@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 func testConfig() map[string]interface{} {
@@ -27,7 +27,7 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Comm.Type != "winrm" || c.Comm.WinRMUser != "Administrator" || c.Comm.WinRMPassword == "" {
 		t.Errorf("communicator %q user %q", c.Comm.Type, c.Comm.WinRMUser)
 	}
-	if c.OutputDir != "output-win" || c.VMName != "packer-win" || c.Firmware != wbcommon.FirmwareUEFI || !c.TPMEnabled() {
+	if c.OutputDir != "output-win" || c.VMName != "packer-win" || c.Firmware != qemuvm.FirmwareUEFI || !c.TPMEnabled() {
 		t.Errorf("output %q vm %q firmware %q", c.OutputDir, c.VMName, c.Firmware)
 	}
 	if c.BootWait != 3*time.Second || len(c.bootKeys) != 7 || c.UnattendMedia != "cd" {

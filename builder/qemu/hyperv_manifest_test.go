@@ -11,9 +11,9 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // Under KVM the VM starts with the Hyper-V enlightenments and the manifest
@@ -27,7 +27,7 @@ func TestManifestRecordsHyperVEnlightenments(t *testing.T) {
 		extra map[string]interface{}
 		want  []string
 	}{
-		{"kvm", map[string]interface{}{"accelerator": "kvm"}, wbcommon.HyperVEnlightenments},
+		{"kvm", map[string]interface{}{"accelerator": "kvm"}, qemuvm.HyperVEnlightenments},
 		{"kvm, switched off", map[string]interface{}{"accelerator": "kvm", "hyperv_enlightenments": false}, []string{}},
 		{"tcg", map[string]interface{}{"accelerator": "tcg"}, []string{}},
 	} {
@@ -61,7 +61,7 @@ func TestManifestRecordsHyperVEnlightenments(t *testing.T) {
 			if m.HyperVEnlightenments == nil || !slices.Equal(m.HyperVEnlightenments, tc.want) {
 				t.Errorf("manifest hyperv_enlightenments %q, want %q:\n%s", m.HyperVEnlightenments, tc.want, raw2)
 			}
-			args := strings.Join(wbcommon.Flatten(d.StartVMArgs), " ")
+			args := strings.Join(qemuvm.Flatten(d.StartVMArgs), " ")
 			if hv := strings.Contains(args, "hv-relaxed"); hv != (len(tc.want) > 0) {
 				t.Errorf("QEMU arguments (enlightenments %v): %s", len(tc.want) > 0, args)
 			}

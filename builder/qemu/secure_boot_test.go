@@ -10,9 +10,9 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // secure_boot picks the Secure Boot OVMF with Microsoft's keys, starts
@@ -35,11 +35,11 @@ func TestBuilderSecureBoot(t *testing.T) {
 	}
 	mock := &diskWritingMock{}
 	b.driver = mock
-	b.host = &wbcommon.HostPaths{FirmwareDescs: t.TempDir(), DebianOVMFDir: ovmfDir}
+	b.host = &qemuvm.HostPaths{FirmwareDescs: t.TempDir(), DebianOVMFDir: ovmfDir}
 	if _, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{}); err != nil {
 		t.Fatal(err)
 	}
-	args := strings.Join(wbcommon.Flatten(mock.StartVMArgs), " ")
+	args := strings.Join(qemuvm.Flatten(mock.StartVMArgs), " ")
 	for _, w := range []string{"-machine q35,smm=on", "cfi.pflash01,property=secure,value=on", "file=" + filepath.Join(ovmfDir, "OVMF_CODE_4M.secboot.fd")} {
 		if !strings.Contains(args, w) {
 			t.Errorf("QEMU args lack %q: %s", w, args)

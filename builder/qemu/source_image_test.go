@@ -10,9 +10,9 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // sourceArtifact writes what an earlier UEFI build left: a qcow2 disk (its
@@ -82,7 +82,7 @@ func TestBuilderRunFromSourceImage(t *testing.T) {
 	}
 	mock := &fileWritingMock{}
 	b.driver = mock
-	b.host = &wbcommon.HostPaths{FirmwareDescs: t.TempDir(), DebianOVMFDir: ovmfDir, KVMDevice: "/nonexistent"}
+	b.host = &qemuvm.HostPaths{FirmwareDescs: t.TempDir(), DebianOVMFDir: ovmfDir, KVMDevice: "/nonexistent"}
 	if _, err := b.Run(context.Background(), packersdk.TestUi(t), &packersdk.MockHook{}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestBuilderRunFromSourceImage(t *testing.T) {
 	if mock.OverlayPath != disk || mock.OverlayBacking != src {
 		t.Errorf("overlay %s on %s", mock.OverlayPath, mock.OverlayBacking)
 	}
-	args := strings.Join(wbcommon.Flatten(mock.StartVMArgs), " ")
+	args := strings.Join(qemuvm.Flatten(mock.StartVMArgs), " ")
 	if strings.Contains(args, "cdrom") || !strings.Contains(args, "file="+disk) || !strings.Contains(args, "bootindex=0") {
 		t.Errorf("QEMU args: %s", args)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
@@ -37,9 +38,9 @@ type stepWriteManifest struct {
 func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	c := s.config
-	disk := state.Get(wbcommon.StateDiskPath).(string)
+	disk := state.Get(qemuvm.StateDiskPath).(string)
 	media, _ := state.Get(wbcommon.StateInstallImage).(installmedia.Image)
-	accel, _ := state.Get(wbcommon.StateAccelerator).(string)
+	accel, _ := state.Get(qemuvm.StateAccelerator).(string)
 
 	ui.Say("Checksumming the disk " + disk)
 	sum, _, err := diskcheck.FileSHA256(ctx, disk)
@@ -53,29 +54,29 @@ func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) m
 	files := []string{disk}
 	m.ISOChecksum = wbcommon.ManifestISOChecksum(c.ISOChecksum, &c.SourceImageConfig)
 	m.AdminUser = c.Comm.WinRMUser
-	m.HyperVEnlightenments, _ = state.Get(wbcommon.StateHyperV).([]string)
+	m.HyperVEnlightenments, _ = state.Get(qemuvm.StateHyperV).([]string)
 	m.QemuGuestAgent, m.Updates = wbcommon.ManifestGuestFacts(state)
 	if rec, ok := state.Get(wbcommon.StateBuildWinRM).(winrmsec.BuildWinRM); ok {
 		m.WinRM = &rec
 	}
-	if c.Firmware == wbcommon.FirmwareUEFI {
-		if ovmf, ok := state.Get(wbcommon.StateOVMF).(wbcommon.OVMF); ok {
+	if c.Firmware == qemuvm.FirmwareUEFI {
+		if ovmf, ok := state.Get(qemuvm.StateOVMF).(qemuvm.OVMF); ok {
 			m.EFIFirmwareCode, _ = filepath.Abs(ovmf.Code)
 		}
-		m.EFIVars = wbcommon.EFIVarsName
-		files = append(files, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
-		m.SecureBootCertificates = wbcommon.ManifestSecureBootCertificates(ui, filepath.Join(c.OutputDir, wbcommon.EFIVarsName))
+		m.EFIVars = qemuvm.EFIVarsName
+		files = append(files, filepath.Join(c.OutputDir, qemuvm.EFIVarsName))
+		m.SecureBootCertificates = qemuvm.ManifestSecureBootCertificates(ui, filepath.Join(c.OutputDir, qemuvm.EFIVarsName))
 	}
 	if c.TPMEnabled() {
-		m.TPMState = wbcommon.TPMStateDirName
-		_ = filepath.WalkDir(filepath.Join(c.OutputDir, wbcommon.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
+		m.TPMState = qemuvm.TPMStateDirName
+		_ = filepath.WalkDir(filepath.Join(c.OutputDir, qemuvm.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				files = append(files, p)
 			}
 			return nil
 		})
 	}
-	if serial := filepath.Join(c.OutputDir, wbcommon.SerialLogName); steps.FileExists(serial) {
+	if serial := filepath.Join(c.OutputDir, qemuvm.SerialLogName); steps.FileExists(serial) {
 		files = append(files, serial)
 	}
 	if src := c.SourceImageConfig.Manifest(); c.SourceImageConfig.Enabled() {

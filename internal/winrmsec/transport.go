@@ -12,7 +12,7 @@ import (
 )
 
 // Pinned returns a maker of WinRM transporters (for
-// builder/common.StepConnectWinRM, which gives them guestcmd's dial) that
+// qemuvm.StepConnectWinRM, which gives them guestcmd's dial) that
 // speak HTTPS to a listener holding the certificate certPEM and to nothing
 // else: the certificate is the only trusted root, it cannot sign others (it
 // is not a CA), and the name verified is its own DNS name, so neither

@@ -20,9 +20,9 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	"github.com/mitchellh/mapstructure"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
 	"github.com/winbake/packer-plugin-winbake/internal/fetch"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // pluginType is the name Packer's decoder uses in its messages.
@@ -114,7 +114,7 @@ type Config struct {
 	// Packer discard it. The golden image is never modified either way.
 	KeepInputArtifact bool `mapstructure:"keep_input_artifact" required:"false"`
 
-	vm  wbcommon.VMConfig
+	vm  qemuvm.VMConfig
 	ctx interpolate.Context
 }
 
@@ -224,7 +224,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 	// The VM settings are checked by the builders' own rules; the fields
 	// the image fixes (firmware, disk bus, ...) come from its manifest.
-	c.vm = wbcommon.VMConfig{
+	c.vm = qemuvm.VMConfig{
 		Accelerator: c.Accelerator, HyperVEnlightenments: c.HyperVEnlightenments, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
 		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
 	}

@@ -11,8 +11,8 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // guestFiles are the PowerShell scripts, the answer file and the
@@ -22,7 +22,7 @@ import (
 var guestFiles embed.FS
 
 var guestTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"ps":   wbcommon.PSQuote,
+	"ps":   qemuvm.PSQuote,
 	"join": strings.Join,
 }).ParseFS(guestFiles, "guest/*"))
 
@@ -37,7 +37,7 @@ func renderGuestFile(name string, data any) (string, error) {
 
 // powershellCommand is the command line that runs script under Windows
 // PowerShell.
-func powershellCommand(script string) string { return wbcommon.PowerShellCommand(script) }
+func powershellCommand(script string) string { return qemuvm.PowerShellCommand(script) }
 
 // guestResult is what a guest command printed and how it exited.
 type guestResult struct {
@@ -47,7 +47,7 @@ type guestResult struct {
 
 // errorText is PowerShell's error output as plain lines.
 func (r guestResult) errorText() string {
-	return strings.Join(wbcommon.PowerShellErrorLines(r.Stderr), "\n")
+	return strings.Join(qemuvm.PowerShellErrorLines(r.Stderr), "\n")
 }
 
 // guestCommandTimeout bounds each command that prepares the guest for

@@ -15,7 +15,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
@@ -79,7 +79,7 @@ func standinStateWith(t *testing.T, opts testguest.Options) (*testguest.Guest, m
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out})
 	state.Put("communicator", comm)
-	state.Put(wbcommon.StateDriver, &wbcommon.DriverMock{WaitVMFunc: func(ctx context.Context) error {
+	state.Put(qemuvm.StateDriver, &qemuvm.DriverMock{WaitVMFunc: func(ctx context.Context) error {
 		return g.Machine.WaitState(ctx, winsim.StateOff)
 	}})
 	return g, state, out

@@ -10,7 +10,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // A damaged golden disk is refused before it is copied or booted: one cut
@@ -39,7 +39,7 @@ func TestDamagedGoldenDiskIsRefused(t *testing.T) {
 			dir, art := goldenImage(t, nil)
 			tc.damage(t, dir)
 			out := filepath.Join(t.TempDir(), "generalized")
-			driver := &wbcommon.DriverMock{}
+			driver := &qemuvm.DriverMock{}
 			p := testPostProcessor(t, driver, out)
 			ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
 			a, keep, _, err := p.PostProcess(context.Background(), ui, art)

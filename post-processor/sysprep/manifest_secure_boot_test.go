@@ -10,10 +10,10 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars/efivarstest"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // The generalized image's manifest lists the certificates of its own copy
@@ -43,7 +43,7 @@ func TestGeneralizedManifestReadsItsOwnVariables(t *testing.T) {
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", packersdk.TestUi(t))
 	state.Put(stateInput, in)
-	state.Put(wbcommon.StateDiskPath, disk)
+	state.Put(qemuvm.StateDiskPath, disk)
 	if (&stepWriteManifest{OutputDir: out, VMName: "generalized"}).Run(context.Background(), state) != multistep.ActionContinue {
 		t.Fatal(state.Get("error"))
 	}

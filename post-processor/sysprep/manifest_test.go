@@ -12,14 +12,14 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // noFirmwareHost is a host where probing finds no OVMF at all.
-func noFirmwareHost(t *testing.T) *wbcommon.HostPaths {
+func noFirmwareHost(t *testing.T) *qemuvm.HostPaths {
 	empty := t.TempDir()
-	return &wbcommon.HostPaths{KVMDevice: filepath.Join(empty, "kvm"), CPUInfo: filepath.Join(empty, "cpuinfo"),
+	return &qemuvm.HostPaths{KVMDevice: filepath.Join(empty, "kvm"), CPUInfo: filepath.Join(empty, "cpuinfo"),
 		KVMPVMModule: filepath.Join(empty, "kvm_pvm"), FirmwareDescs: empty, DebianOVMFDir: empty}
 }
 
@@ -33,7 +33,7 @@ func TestPostProcessBootsTheBuildsFirmware(t *testing.T) {
 	}
 	_, art := goldenImage(t, func(m *image.GeneralizedManifest) { m.EFIFirmwareCode = code })
 	out := filepath.Join(t.TempDir(), "generalized")
-	driver := &wbcommon.DriverMock{StartVMErr: errors.New("stop here")}
+	driver := &qemuvm.DriverMock{StartVMErr: errors.New("stop here")}
 	p := &PostProcessor{driver: driver, host: noFirmwareHost(t)}
 	if err := p.Configure(map[string]interface{}{"winrm_password": "Secret-Pw-77", "output_directory": out, "accelerator": "tcg"}); err != nil {
 		t.Fatal(err)
@@ -42,14 +42,14 @@ func TestPostProcessBootsTheBuildsFirmware(t *testing.T) {
 	if _, _, _, err := p.PostProcess(context.Background(), ui, art); err == nil || !strings.Contains(err.Error(), "stop here") {
 		t.Fatalf("error %v", err)
 	}
-	if args := strings.Join(wbcommon.Flatten(driver.StartVMArgs), " "); !strings.Contains(args, "file="+code) {
+	if args := strings.Join(qemuvm.Flatten(driver.StartVMArgs), " "); !strings.Contains(args, "file="+code) {
 		t.Errorf("QEMU does not boot %s: %s", code, args)
 	}
 
 	if err := os.Remove(code); err != nil {
 		t.Fatal(err)
 	}
-	driver = &wbcommon.DriverMock{}
+	driver = &qemuvm.DriverMock{}
 	p.driver = driver
 	_, _, _, err := p.PostProcess(context.Background(), ui, art)
 	if err == nil || !strings.Contains(err.Error(), "efi_firmware_code") || driver.StartVMCalled {
@@ -84,9 +84,9 @@ func TestStepWriteManifestAdminUserAndFirmware(t *testing.T) {
 		state := new(multistep.BasicStateBag)
 		state.Put("ui", packersdk.TestUi(t))
 		state.Put(stateInput, in)
-		state.Put(wbcommon.StateDiskPath, disk)
+		state.Put(qemuvm.StateDiskPath, disk)
 		state.Put(stateCloudbaseInit, tc.cloudbaseInit)
-		state.Put(wbcommon.StateOVMF, wbcommon.OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: filepath.Join(out, "efivars.fd")})
+		state.Put(qemuvm.StateOVMF, qemuvm.OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: filepath.Join(out, "efivars.fd")})
 		step := &stepWriteManifest{OutputDir: out, VMName: "generalized", CloudbaseInitUser: "Admin"}
 		if step.Run(context.Background(), state) != multistep.ActionContinue {
 			t.Fatal(state.Get("error"))

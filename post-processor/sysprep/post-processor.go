@@ -15,8 +15,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
@@ -25,8 +25,8 @@ import (
 type PostProcessor struct {
 	config Config
 	// driver and host are replaced in tests.
-	driver wbcommon.Driver
-	host   *wbcommon.HostPaths
+	driver qemuvm.Driver
+	host   *qemuvm.HostPaths
 }
 
 var _ packersdk.PostProcessor = new(PostProcessor)
@@ -51,7 +51,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if err != nil {
 		return nil, keep, false, err
 	}
-	host := wbcommon.DefaultHostPaths
+	host := qemuvm.DefaultHostPaths
 	if p.host != nil {
 		host = *p.host
 	}
@@ -61,7 +61,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	}
 	driver := p.driver
 	if driver == nil {
-		driver = &wbcommon.QemuDriver{}
+		driver = &qemuvm.QemuDriver{}
 	}
 	// The golden image's WinRM, as its build reached it: HTTPS trusting
 	// only the build's certificate, or HTTP through the loopback forward.
@@ -79,8 +79,8 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	defer stopRun()
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", ui)
-	state.Put(wbcommon.StateStopBuild, context.CancelFunc(stopRun))
-	state.Put(wbcommon.StateDriver, driver)
+	state.Put(qemuvm.StateStopBuild, context.CancelFunc(stopRun))
+	state.Put(qemuvm.StateDriver, driver)
 	state.Put(stateInput, in)
 	if err := steps.Run(ctx, state, p.steps(in, out, name, ovmf, host, comm, build), "sysprep"); err != nil {
 		return nil, keep, false, err
@@ -112,7 +112,7 @@ func (p *PostProcessor) outputPaths(in *inputImage) (dir, name string, err error
 }
 
 // steps is the step list for one input.
-func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OVMF, host wbcommon.HostPaths, comm *communicator.Config, build winrmsec.BuildWinRM) []multistep.Step {
+func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf qemuvm.OVMF, host qemuvm.HostPaths, comm *communicator.Config, build winrmsec.BuildWinRM) []multistep.Step {
 	c := &p.config
 	tpm := in.Manifest.TPM
 	vm := c.vm
@@ -121,35 +121,35 @@ func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf wbcommon.OV
 	// Windows' default HTTP listener, which the run goes on with once the
 	// build's WinRM is closed, when the build used another port.
 	var httpForward []multistep.Step
-	var extra []wbcommon.PortForward
+	var extra []qemuvm.PortForward
 	if build.Port != winrmsec.HTTPPort {
-		httpForward = append(httpForward, &wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax, StateKey: stateHTTPHostPort, Purpose: "WinRM over HTTP (Windows' default listener)"})
-		extra = append(extra, wbcommon.PortForward{StateKey: stateHTTPHostPort, GuestPort: winrmsec.HTTPPort})
+		httpForward = append(httpForward, &qemuvm.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax, StateKey: stateHTTPHostPort, Purpose: "WinRM over HTTP (Windows' default listener)"})
+		extra = append(extra, qemuvm.PortForward{StateKey: stateHTTPHostPort, GuestPort: winrmsec.HTTPPort})
 	}
 	steps := []multistep.Step{
 		&stepFetchCloudbaseInit{Config: c.CloudbaseInit},
 		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: out},
 		&stepCopyDisk{Path: filepath.Join(out, name+".qcow2")},
 		&stepCopyFirmwareState{OutputDir: out, Code: ovmf},
-		&wbcommon.StepStartTPM{Enabled: tpm, OutputDir: out},
-		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
+		&qemuvm.StepStartTPM{Enabled: tpm, OutputDir: out},
+		&qemuvm.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
 	}
 	steps = append(steps, httpForward...)
-	var pinned wbcommon.WinRMTransporter
+	var pinned qemuvm.WinRMTransporter
 	if build.HTTPS() {
 		// The golden image's WinRM over HTTPS: trust only the build's
 		// certificate, which its manifest records.
 		pinned = winrmsec.Pinned(build.Certificate, false)
 	}
 	return append(steps,
-		&wbcommon.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: build.Port, Host: host, SecureBoot: in.Manifest.SecureBoot, ExtraForwards: extra},
-		&wbcommon.StepWatchVM{SerialLog: filepath.Join(out, wbcommon.SerialLogName)},
-		&wbcommon.StepConnectWinRM{
+		&qemuvm.StepRunVM{VM: &vm, Name: name, OutputDir: out, GuestPort: build.Port, Host: host, SecureBoot: in.Manifest.SecureBoot, ExtraForwards: extra},
+		&qemuvm.StepWatchVM{SerialLog: filepath.Join(out, qemuvm.SerialLogName)},
+		&qemuvm.StepConnectWinRM{
 			Transporter: pinned,
 			Config:      comm,
 			Host:        func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
 			WinRMPort: func(state multistep.StateBag) (int, error) {
-				port, ok := state.Get(wbcommon.StateHostPort).(int)
+				port, ok := state.Get(qemuvm.StateHostPort).(int)
 				if !ok {
 					return 0, errors.New("no host port was forwarded to WinRM")
 				}

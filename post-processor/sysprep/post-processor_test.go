@@ -11,11 +11,11 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
-func testPostProcessor(t *testing.T, driver wbcommon.Driver, out string) *PostProcessor {
+func testPostProcessor(t *testing.T, driver qemuvm.Driver, out string) *PostProcessor {
 	t.Helper()
 	code := filepath.Join(t.TempDir(), "OVMF_CODE_4M.fd")
 	if err := os.WriteFile(code, []byte("code"), 0o644); err != nil {
@@ -38,7 +38,7 @@ func TestPostProcessFailureLeavesNothing(t *testing.T) {
 	golden, art := goldenImage(t, nil)
 	before, _ := os.ReadFile(filepath.Join(golden, "standin.qcow2"))
 	out := filepath.Join(t.TempDir(), "generalized")
-	driver := &wbcommon.DriverMock{StartVMErr: errors.New("starting QEMU: no such file")}
+	driver := &qemuvm.DriverMock{StartVMErr: errors.New("starting QEMU: no such file")}
 	p := testPostProcessor(t, driver, out)
 	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
 	a, keep, _, err := p.PostProcess(context.Background(), ui, art)
@@ -64,7 +64,7 @@ func TestPostProcessFailureLeavesNothing(t *testing.T) {
 func TestPostProcessCancelLeavesNothing(t *testing.T) {
 	_, art := goldenImage(t, func(m *image.GeneralizedManifest) { m.SecureBoot = true })
 	out := filepath.Join(t.TempDir(), "generalized")
-	driver := &wbcommon.DriverMock{}
+	driver := &qemuvm.DriverMock{}
 	p := testPostProcessor(t, driver, out)
 	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -77,7 +77,7 @@ func TestPostProcessCancelLeavesNothing(t *testing.T) {
 		t.Errorf("VM started %t, stopped %d times", driver.StartVMCalled, driver.StopVMCalls)
 	}
 	// The VM runs the copies, under the hardware the manifest records.
-	args := strings.Join(wbcommon.Flatten(driver.StartVMArgs), " ")
+	args := strings.Join(qemuvm.Flatten(driver.StartVMArgs), " ")
 	for _, want := range []string{"unit=1,file=" + filepath.Join(out, "efivars.fd"), "file=" + filepath.Join(out, "standin.qcow2"),
 		"path=" + filepath.Join(out, "tpm", "swtpm.sock"), "-machine q35", "ide-hd,drive=disk0", "e1000,netdev=n0", "-accel tcg", "-machine q35,smm=on"} {
 		if !strings.Contains(args, want) {

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
@@ -51,7 +51,7 @@ type stepCloseWinRM struct {
 	User, Password string
 	Timeout        time.Duration
 
-	connect *wbcommon.StepConnectWinRM
+	connect *qemuvm.StepConnectWinRM
 	sub     *multistep.BasicStateBag
 }
 
@@ -77,14 +77,14 @@ func (s *stepCloseWinRM) Run(ctx context.Context, state multistep.StateBag) mult
 
 	httpPort, ok := state.Get(stateHTTPHostPort).(int)
 	if !ok {
-		httpPort, _ = state.Get(wbcommon.StateHostPort).(int)
+		httpPort, _ = state.Get(qemuvm.StateHostPort).(int)
 	}
 	conn := &communicator.Config{Type: "winrm", WinRM: communicator.WinRM{
 		WinRMUser: s.User, WinRMPassword: s.Password, WinRMTimeout: s.Timeout, WinRMPort: winrmsec.HTTPPort,
 	}}
 	// Guarded as the first session was: bounded answers, aborted when
 	// QEMU exits or the run is cancelled.
-	s.connect = &wbcommon.StepConnectWinRM{
+	s.connect = &qemuvm.StepConnectWinRM{
 		Config:      conn,
 		Transporter: winrmsec.SealedNTLM(s.User, s.Password),
 		Host:        func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
@@ -130,7 +130,7 @@ func (s *stepCloseWinRM) check(ctx context.Context, comm packersdk.Communicator,
 		problems = append(problems, "an unencrypted NTLM logon over HTTP was "+l.String())
 	}
 	if s.Build.HTTPS() {
-		if port, ok := state.Get(wbcommon.StateHostPort).(int); ok {
+		if port, ok := state.Get(qemuvm.StateHostPort).(int); ok {
 			if cert, err := winrmsec.ProbeTLS(ctx, "127.0.0.1", port); err == nil {
 				problems = append(problems, fmt.Sprintf("a TLS listener still answers on %d (certificate %s)", s.Build.Port, winrmsec.Thumbprint(cert.Raw)))
 			}

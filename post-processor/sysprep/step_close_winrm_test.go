@@ -13,7 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
@@ -89,11 +89,11 @@ func TestStepCloseWinRM(t *testing.T) {
 			state := new(multistep.BasicStateBag)
 			var ui bytes.Buffer
 			state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &ui})
-			state.Put(wbcommon.StateHostPort, httpPort)
+			state.Put(qemuvm.StateHostPort, httpPort)
 			if tc.cert != nil {
 				tlsPort := port(t, g.TLSAddr())
 				cc.Port, cc.Https, cc.TransportDecorator = tlsPort, true, winrmsec.PinnedTransport(tc.build.Certificate, false, true)
-				state.Put(wbcommon.StateHostPort, tlsPort)
+				state.Put(qemuvm.StateHostPort, tlsPort)
 				state.Put(stateHTTPHostPort, httpPort)
 			}
 			comm, err := sdkwinrm.New(cc)
@@ -134,7 +134,7 @@ func TestStepCloseWinRMCatchesLeftovers(t *testing.T) {
 	}
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}})
-	state.Put(wbcommon.StateHostPort, httpPort)
+	state.Put(qemuvm.StateHostPort, httpPort)
 	state.Put("communicator", comm)
 	// A golden image whose manifest names another rule: the build's stays.
 	build := winrmsec.LegacyBuildWinRM

@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -26,7 +26,7 @@ type stepCopyDisk struct {
 
 func (s *stepCopyDisk) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
-	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
+	driver := state.Get(qemuvm.StateDriver).(qemuvm.Driver)
 	in := state.Get(stateInput).(*inputImage)
 	ui.Say(fmt.Sprintf("Copying the golden disk %s to %s (the golden disk is not changed)", in.DiskPath, s.Path))
 	if err := driver.ConvertDisk(in.DiskPath, s.Path); err != nil {
@@ -34,7 +34,7 @@ func (s *stepCopyDisk) Run(_ context.Context, state multistep.StateBag) multiste
 		return steps.Halt(state, ui, fmt.Errorf("copying the golden disk: %w", err))
 	}
 	s.created = true
-	state.Put(wbcommon.StateDiskPath, s.Path)
+	state.Put(qemuvm.StateDiskPath, s.Path)
 	return multistep.ActionContinue
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -24,7 +24,7 @@ import (
 type stepCopyFirmwareState struct {
 	OutputDir string
 	// Code is the OVMF code file (UEFI only).
-	Code wbcommon.OVMF
+	Code qemuvm.OVMF
 
 	created []string
 }
@@ -33,17 +33,17 @@ func (s *stepCopyFirmwareState) Run(_ context.Context, state multistep.StateBag)
 	ui := state.Get("ui").(packersdk.Ui)
 	in := state.Get(stateInput).(*inputImage)
 	if in.EFIVarsPath != "" {
-		dst := filepath.Join(s.OutputDir, wbcommon.EFIVarsName)
+		dst := filepath.Join(s.OutputDir, qemuvm.EFIVarsName)
 		if err := s.copyFile(in.EFIVarsPath, dst); err != nil {
 			return steps.Halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
 		}
 		ovmf := s.Code
-		ovmf.Vars, ovmf.VarsFormat = dst, wbcommon.FlashFormat(dst)
+		ovmf.Vars, ovmf.VarsFormat = dst, qemuvm.FlashFormat(dst)
 		ui.Say(fmt.Sprintf("UEFI firmware %s with a copy of the image's variables %s", ovmf.Code, in.EFIVarsPath))
-		state.Put(wbcommon.StateOVMF, ovmf)
+		state.Put(qemuvm.StateOVMF, ovmf)
 	}
 	if in.TPMStateDir != "" {
-		dstDir := filepath.Join(s.OutputDir, wbcommon.TPMStateDirName)
+		dstDir := filepath.Join(s.OutputDir, qemuvm.TPMStateDirName)
 		err := filepath.WalkDir(in.TPMStateDir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err

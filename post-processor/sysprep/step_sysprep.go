@@ -11,9 +11,9 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -59,7 +59,7 @@ type stepSysprep struct {
 func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	comm := communicatorOf(state)
-	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
+	driver := state.Get(qemuvm.StateDriver).(qemuvm.Driver)
 
 	if st, err := imageStateOf(ctx, comm); err != nil {
 		return steps.Halt(state, ui, fmt.Errorf("reading the image state: %w", err))
@@ -91,7 +91,7 @@ func (s *stepSysprep) Run(ctx context.Context, state multistep.StateBag) multist
 		if ctx.Err() != nil {
 			return steps.Halt(state, ui, ctx.Err())
 		}
-		wbcommon.ExpectVMExit(state)
+		qemuvm.ExpectVMExit(state)
 		_ = driver.StopVM()
 		return steps.Halt(state, ui, fmt.Errorf("timeout: sysprep did not %s within %s; QEMU was killed and nothing is kept (raise timeout for slow hosts)", what, s.Timeout))
 	}
@@ -214,10 +214,10 @@ func (s *stepSysprep) waitOutcome(ctx context.Context, comm packersdk.Communicat
 func (s *stepSysprep) powerOff(ctx, waitCtx context.Context, state multistep.StateBag, timedOut func(string) multistep.StepAction, start time.Time) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	comm := communicatorOf(state)
-	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
+	driver := state.Get(qemuvm.StateDriver).(qemuvm.Driver)
 	// The connection may end before shutdown.exe answers; the VM stopping
 	// is what counts.
-	wbcommon.ExpectVMExit(state)
+	qemuvm.ExpectVMExit(state)
 	if r, err := runGuestUntil(waitCtx, comm, "shutdown /s /t 0"); err != nil {
 		log.Printf("shutdown: %v", err)
 	} else if r.ExitStatus != 0 {

@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -34,7 +34,7 @@ func (s *stepTrim) Run(ctx context.Context, state multistep.StateBag) multistep.
 		if strings.Contains(err.Error(), "0x80070001") {
 			return steps.Halt(state, ui, fmt.Errorf("trimming C: Windows did not retrim the disk, which it refuses when the disk's unmap granularity is too small "+
 				"(winbake's VM gives the system disk discard_granularity=%d on virtio-blk and virtio-scsi); set skip_trim = true to go without: %w",
-				wbcommon.DiscardGranularity, err))
+				qemuvm.DiscardGranularity, err))
 		}
 		return steps.Halt(state, ui, fmt.Errorf("trimming C: (set skip_trim = true to go without): %w", err))
 	}

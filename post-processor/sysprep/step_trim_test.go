@@ -8,7 +8,7 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
 )
 
@@ -40,7 +40,7 @@ func (d *modelDisk) trimCount() int {
 // winbakeSystemDisk is the system disk as winbake's VMs attach it: virtio-blk
 // with wbcommon.DiscardGranularity.
 func winbakeSystemDisk() *modelDisk {
-	return &modelDisk{support: winsim.DiscardSupport{Bus: winsim.BusVirtioBlk, Granularity: wbcommon.DiscardGranularity, MaxBytes: 1 << 31}}
+	return &modelDisk{support: winsim.DiscardSupport{Bus: winsim.BusVirtioBlk, Granularity: qemuvm.DiscardGranularity, MaxBytes: 1 << 31}}
 }
 
 func TestStepTrimRetrimsWinbakesDisk(t *testing.T) {

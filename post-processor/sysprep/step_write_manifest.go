@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
@@ -39,7 +39,7 @@ type stepWriteManifest struct {
 func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	in := state.Get(stateInput).(*inputImage)
-	disk := state.Get(wbcommon.StateDiskPath).(string)
+	disk := state.Get(qemuvm.StateDiskPath).(string)
 	ui.Say("Checksumming the generalized disk " + disk)
 	sum, _, err := diskcheck.FileSHA256(ctx, disk)
 	if err != nil {
@@ -48,10 +48,10 @@ func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) m
 	m := in.Manifest
 	m.Disk, m.SHA256, m.Generalized = filepath.Base(disk), sum, true
 	m.Source.Disk, m.Source.SHA256 = in.DiskPath, in.Manifest.SHA256
-	if accel, ok := state.Get(wbcommon.StateAccelerator).(string); ok {
+	if accel, ok := state.Get(qemuvm.StateAccelerator).(string); ok {
 		m.Accelerator = accel
 	}
-	if hyperv, ok := state.Get(wbcommon.StateHyperV).([]string); ok {
+	if hyperv, ok := state.Get(qemuvm.StateHyperV).([]string); ok {
 		m.HyperVEnlightenments = hyperv
 	}
 	m.RemovedAppxPackages, _ = state.Get(stateRemovedAppx).([]string)
@@ -66,27 +66,27 @@ func (s *stepWriteManifest) Run(ctx context.Context, state multistep.StateBag) m
 		// its password (Nova's set-password): the image's admin user now.
 		m.AdminUser = s.CloudbaseInitUser
 	}
-	if ovmf, ok := state.Get(wbcommon.StateOVMF).(wbcommon.OVMF); ok && ovmf.Code != "" {
+	if ovmf, ok := state.Get(qemuvm.StateOVMF).(qemuvm.OVMF); ok && ovmf.Code != "" {
 		m.EFIFirmwareCode, _ = filepath.Abs(ovmf.Code)
 	}
 
 	files := []string{disk}
 	if m.EFIVars != "" {
-		m.EFIVars = wbcommon.EFIVarsName
-		files = append(files, filepath.Join(s.OutputDir, wbcommon.EFIVarsName))
+		m.EFIVars = qemuvm.EFIVarsName
+		files = append(files, filepath.Join(s.OutputDir, qemuvm.EFIVarsName))
 		// Read again: Windows may have updated db or dbx while it ran.
-		m.SecureBootCertificates = wbcommon.ManifestSecureBootCertificates(ui, filepath.Join(s.OutputDir, wbcommon.EFIVarsName))
+		m.SecureBootCertificates = qemuvm.ManifestSecureBootCertificates(ui, filepath.Join(s.OutputDir, qemuvm.EFIVarsName))
 	}
 	if m.TPM {
-		m.TPMState = wbcommon.TPMStateDirName
-		_ = filepath.WalkDir(filepath.Join(s.OutputDir, wbcommon.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
+		m.TPMState = qemuvm.TPMStateDirName
+		_ = filepath.WalkDir(filepath.Join(s.OutputDir, qemuvm.TPMStateDirName), func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				files = append(files, p)
 			}
 			return nil
 		})
 	}
-	if serial := filepath.Join(s.OutputDir, wbcommon.SerialLogName); steps.FileExists(serial) {
+	if serial := filepath.Join(s.OutputDir, qemuvm.SerialLogName); steps.FileExists(serial) {
 		files = append(files, serial)
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")

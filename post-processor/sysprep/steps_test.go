@@ -16,8 +16,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // fakeArtifact is a builder artifact as Packer hands it over RPC.
@@ -112,10 +112,10 @@ func TestOutputDirectoryMustLeaveTheInput(t *testing.T) {
 	}
 }
 
-func testState(t *testing.T, driver wbcommon.Driver, in *inputImage) multistep.StateBag {
+func testState(t *testing.T, driver qemuvm.Driver, in *inputImage) multistep.StateBag {
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}})
-	state.Put(wbcommon.StateDriver, driver)
+	state.Put(qemuvm.StateDriver, driver)
 	state.Put(stateInput, in)
 	return state
 }
@@ -125,17 +125,17 @@ func TestStepCopyDisk(t *testing.T) {
 	_, art := goldenImage(t, nil)
 	in, _ := readInput(art)
 	out := filepath.Join(t.TempDir(), "copy.qcow2")
-	driver := &wbcommon.DriverMock{}
+	driver := &qemuvm.DriverMock{}
 	state := testState(t, driver, in)
 	step := &stepCopyDisk{Path: out}
 	if step.Run(context.Background(), state) != multistep.ActionContinue {
 		t.Fatal(state.Get("error"))
 	}
-	if driver.ConvertSrc != in.DiskPath || driver.ConvertDst != out || state.Get(wbcommon.StateDiskPath) != out {
+	if driver.ConvertSrc != in.DiskPath || driver.ConvertDst != out || state.Get(qemuvm.StateDiskPath) != out {
 		t.Errorf("convert %s -> %s", driver.ConvertSrc, driver.ConvertDst)
 	}
 
-	driver = &wbcommon.DriverMock{ConvertErr: errors.New("qemu-img convert: no space left")}
+	driver = &qemuvm.DriverMock{ConvertErr: errors.New("qemu-img convert: no space left")}
 	state = testState(t, driver, in)
 	if (&stepCopyDisk{Path: out}).Run(context.Background(), state) != multistep.ActionHalt {
 		t.Fatal("a failed copy did not halt")
@@ -151,12 +151,12 @@ func TestStepCopyFirmwareState(t *testing.T) {
 	_, art := goldenImage(t, nil)
 	in, _ := readInput(art)
 	out := t.TempDir()
-	state := testState(t, &wbcommon.DriverMock{}, in)
-	step := &stepCopyFirmwareState{OutputDir: out, Code: wbcommon.OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", CodeFormat: "raw"}}
+	state := testState(t, &qemuvm.DriverMock{}, in)
+	step := &stepCopyFirmwareState{OutputDir: out, Code: qemuvm.OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", CodeFormat: "raw"}}
 	if step.Run(context.Background(), state) != multistep.ActionContinue {
 		t.Fatal(state.Get("error"))
 	}
-	ovmf := state.Get(wbcommon.StateOVMF).(wbcommon.OVMF)
+	ovmf := state.Get(qemuvm.StateOVMF).(qemuvm.OVMF)
 	if ovmf.Vars != filepath.Join(out, "efivars.fd") || ovmf.Code != "/usr/share/OVMF/OVMF_CODE_4M.fd" || ovmf.VarsFormat != "raw" {
 		t.Errorf("OVMF %+v", ovmf)
 	}
@@ -175,8 +175,8 @@ func TestStepCopyFirmwareState(t *testing.T) {
 func TestStepSysprepTimeout(t *testing.T) {
 	_, state, _ := standinState(t)
 	// QEMU never exits, as when Windows hangs in sysprep.
-	driver := &wbcommon.DriverMock{WaitVMFunc: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }}
-	state.Put(wbcommon.StateDriver, driver)
+	driver := &qemuvm.DriverMock{WaitVMFunc: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }}
+	state.Put(qemuvm.StateDriver, driver)
 	step := &stepSysprep{Timeout: 300 * time.Millisecond, Poll: 50 * time.Millisecond}
 	if step.Run(context.Background(), state) != multistep.ActionHalt {
 		t.Fatal("no timeout")

@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	"github.com/mitchellh/mapstructure"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // pluginType is the name Packer's decoder uses in its messages.
@@ -175,7 +175,7 @@ type Config struct {
 	// range with no free port fails the build.
 	HostPortMax int `mapstructure:"host_port_max" required:"false"`
 
-	vm  wbcommon.VMConfig
+	vm  qemuvm.VMConfig
 	ctx interpolate.Context
 }
 
@@ -272,14 +272,14 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		add(fmt.Errorf("ssh_timeout: %s is negative; use a duration such as \"5m\"", c.SSHTimeout))
 	}
 	switch c.Firmware {
-	case "", wbcommon.FirmwareBIOS, wbcommon.FirmwareUEFI:
+	case "", qemuvm.FirmwareBIOS, qemuvm.FirmwareUEFI:
 	default:
-		add(fmt.Errorf("firmware: %q is not supported; use %q or %q", c.Firmware, wbcommon.FirmwareBIOS, wbcommon.FirmwareUEFI))
+		add(fmt.Errorf("firmware: %q is not supported; use %q or %q", c.Firmware, qemuvm.FirmwareBIOS, qemuvm.FirmwareUEFI))
 	}
 	switch c.DiskInterface {
-	case "", wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI, wbcommon.DiskSATA:
+	case "", qemuvm.DiskVirtioBlk, qemuvm.DiskVirtioSCSI, qemuvm.DiskSATA:
 	default:
-		add(fmt.Errorf("disk_interface: %q is not supported; use %q, %q or %q", c.DiskInterface, wbcommon.DiskVirtioBlk, wbcommon.DiskVirtioSCSI, wbcommon.DiskSATA))
+		add(fmt.Errorf("disk_interface: %q is not supported; use %q, %q or %q", c.DiskInterface, qemuvm.DiskVirtioBlk, qemuvm.DiskVirtioSCSI, qemuvm.DiskSATA))
 	}
 	if c.DiskSizeMB < 0 {
 		add(fmt.Errorf("disk_size: %d is negative; give MiB, or leave it out for the image's size plus 1024", c.DiskSizeMB))
@@ -335,7 +335,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	} else if c.Timeout < 0 {
 		add(fmt.Errorf("timeout: %s is negative; use a duration such as \"30m\"", c.Timeout))
 	}
-	c.vm = wbcommon.VMConfig{
+	c.vm = qemuvm.VMConfig{
 		Accelerator: c.Accelerator, HyperVEnlightenments: c.HyperVEnlightenments, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
 		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
 	}

@@ -11,8 +11,8 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // The instance boots the OVMF code file the image was built with (the
@@ -41,8 +41,8 @@ func TestPostProcessBootsTheBuildsFirmware(t *testing.T) {
 		t.Fatal(err)
 	}
 	empty := t.TempDir()
-	driver := &wbcommon.DriverMock{StartVMErr: errors.New("stop here")}
-	p := &PostProcessor{driver: driver, host: &wbcommon.HostPaths{KVMDevice: filepath.Join(empty, "kvm"), CPUInfo: filepath.Join(empty, "cpuinfo"),
+	driver := &qemuvm.DriverMock{StartVMErr: errors.New("stop here")}
+	p := &PostProcessor{driver: driver, host: &qemuvm.HostPaths{KVMDevice: filepath.Join(empty, "kvm"), CPUInfo: filepath.Join(empty, "cpuinfo"),
 		KVMPVMModule: filepath.Join(empty, "kvm_pvm"), FirmwareDescs: empty, DebianOVMFDir: empty}}
 	if err := p.Configure(map[string]interface{}{"accelerator": "tcg", "timeout": "1m"}); err != nil {
 		t.Fatal(err)
@@ -51,14 +51,14 @@ func TestPostProcessBootsTheBuildsFirmware(t *testing.T) {
 	if _, _, _, err := p.PostProcess(context.Background(), ui, art); err == nil || !strings.Contains(err.Error(), "stop here") {
 		t.Fatalf("error %v", err)
 	}
-	if args := strings.Join(wbcommon.Flatten(driver.StartVMArgs), " "); !strings.Contains(args, "file="+code) {
+	if args := strings.Join(qemuvm.Flatten(driver.StartVMArgs), " "); !strings.Contains(args, "file="+code) {
 		t.Errorf("QEMU does not boot %s: %s", code, args)
 	}
 
 	if err := os.Remove(code); err != nil {
 		t.Fatal(err)
 	}
-	driver = &wbcommon.DriverMock{}
+	driver = &qemuvm.DriverMock{}
 	p.driver = driver
 	_, _, _, err = p.PostProcess(context.Background(), ui, art)
 	if err == nil || !strings.Contains(err.Error(), "efi_firmware_code") || driver.StartVMCalled {

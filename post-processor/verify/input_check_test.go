@@ -9,8 +9,8 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // A damaged disk is refused before the instance boots: winbake-sysprep's
@@ -19,12 +19,12 @@ import (
 // fails qemu-img check too).
 func TestDamagedDiskIsNotBooted(t *testing.T) {
 	t.Setenv("PACKER_TMP_DIR", t.TempDir())
-	run := func(t *testing.T, art packersdk.Artifact) (*wbcommon.DriverMock, error) {
+	run := func(t *testing.T, art packersdk.Artifact) (*qemuvm.DriverMock, error) {
 		code := filepath.Join(t.TempDir(), "OVMF_CODE_4M.fd")
 		if err := os.WriteFile(code, []byte("code"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		driver := &wbcommon.DriverMock{}
+		driver := &qemuvm.DriverMock{}
 		p := &PostProcessor{driver: driver}
 		if err := p.Configure(map[string]interface{}{"efi_firmware_code": code, "accelerator": "tcg", "timeout": "1m"}); err != nil {
 			t.Fatal(err)

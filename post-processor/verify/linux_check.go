@@ -22,7 +22,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"golang.org/x/crypto/ssh"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -87,8 +87,8 @@ func (s *stepCheckLinux) Run(ctx context.Context, state multistep.StateBag) mult
 	ui := state.Get("ui").(packersdk.Ui)
 	in := state.Get(stateInput).(*inputImage)
 	inst := state.Get(stateInstance).(*instance)
-	port, _ := state.Get(wbcommon.StateHostPort).(int)
-	serial, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
+	port, _ := state.Get(qemuvm.StateHostPort).(int)
+	serial, _ := os.ReadFile(filepath.Join(inst.Dir, qemuvm.SerialLogName))
 	k := &linuxChecker{Config: s.Config, Image: s.Image, User: s.User, Inst: inst, Serial: string(serial)}
 
 	ui.Say(fmt.Sprintf("Connecting over SSH as %s with the instance's key (up to %s)", s.User, s.Config.SSHTimeout))

@@ -9,9 +9,9 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/linuximage"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // osTypeOf is the os_type of the input: the setting, else windows when the
@@ -84,7 +84,7 @@ func readLinuxInput(ctx context.Context, c *Config, a packersdk.Artifact) (*linu
 	m.Disk, m.Format, m.Generalized = filepath.Base(abs), d.Format, true
 	m.Firmware = c.Firmware
 	if m.Firmware == "" {
-		m.Firmware = wbcommon.FirmwareBIOS
+		m.Firmware = qemuvm.FirmwareBIOS
 	}
 	m.Machine = c.MachineType
 	if m.Machine == "" {
@@ -95,9 +95,9 @@ func readLinuxInput(ctx context.Context, c *Config, a packersdk.Artifact) (*linu
 	}
 	m.DiskInterface = c.DiskInterface
 	if m.DiskInterface == "" {
-		m.DiskInterface = wbcommon.DiskVirtioBlk
+		m.DiskInterface = qemuvm.DiskVirtioBlk
 	}
-	m.NetDevice = wbcommon.NetVirtio
+	m.NetDevice = qemuvm.NetVirtio
 	return li, in, nil
 }
 

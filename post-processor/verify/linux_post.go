@@ -8,8 +8,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/diskcheck"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -39,12 +39,12 @@ func (p *PostProcessor) verifyLinux(ctx context.Context, ui packersdk.Ui, input 
 	if err != nil {
 		return err
 	}
-	host := wbcommon.DefaultHostPaths
+	host := qemuvm.DefaultHostPaths
 	if p.host != nil {
 		host = *p.host
 	}
-	var ovmf wbcommon.OVMF
-	if in.Manifest.Firmware == wbcommon.FirmwareUEFI {
+	var ovmf qemuvm.OVMF
+	if in.Manifest.Firmware == qemuvm.FirmwareUEFI {
 		if c.EFIFirmwareCode != "" {
 			return fmt.Errorf("efi_firmware_code: a Linux image boots with fresh variables from the host's OVMF; leave efi_firmware_code out")
 		}
@@ -57,11 +57,11 @@ func (p *PostProcessor) verifyLinux(ctx context.Context, ui packersdk.Ui, input 
 	}
 	driver := p.driver
 	if driver == nil {
-		driver = &wbcommon.QemuDriver{}
+		driver = &qemuvm.QemuDriver{}
 	}
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", ui)
-	state.Put(wbcommon.StateDriver, driver)
+	state.Put(qemuvm.StateDriver, driver)
 	state.Put(stateInput, in)
 
 	vm := c.vm
@@ -75,7 +75,7 @@ func (p *PostProcessor) verifyLinux(ctx context.Context, ui packersdk.Ui, input 
 	seq := []multistep.Step{
 		prepare,
 		&stepMetadataService{Enabled: *c.MetadataService, Mode: c.Mode},
-		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
+		&qemuvm.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
 		&stepRunVM{VM: &vm, Name: in.Name + "-verify", Host: host, GuestPort: 22, prepare: prepare},
 		&stepWaitFirstBoot{Timeout: c.Timeout, Finished: linuxFirstBootDone, What: "cloud-init's final message"},
 		&stepCheckLinux{Config: c, Image: li, User: user, ReportDir: c.ReportDirectory},

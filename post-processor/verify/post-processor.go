@@ -15,15 +15,15 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
 // PostProcessor is the winbake-verify post-processor.
 type PostProcessor struct {
 	config Config
-	driver wbcommon.Driver
-	host   *wbcommon.HostPaths
+	driver qemuvm.Driver
+	host   *qemuvm.HostPaths
 }
 
 var _ packersdk.PostProcessor = new(PostProcessor)
@@ -50,7 +50,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	if err := checkInputDisk(ctx, ui, input, in); err != nil {
 		return nil, keep, forceKeep, err
 	}
-	host := wbcommon.DefaultHostPaths
+	host := qemuvm.DefaultHostPaths
 	if p.host != nil {
 		host = *p.host
 	}
@@ -60,7 +60,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	}
 	driver := p.driver
 	if driver == nil {
-		driver = &wbcommon.QemuDriver{}
+		driver = &qemuvm.QemuDriver{}
 	}
 	// The image's documented final state: WinRM over HTTPS where
 	// cloudbase-init creates the listener; images from before
@@ -79,7 +79,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	}
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", ui)
-	state.Put(wbcommon.StateDriver, driver)
+	state.Put(qemuvm.StateDriver, driver)
 	state.Put(stateInput, in)
 	if err := steps.Run(ctx, state, p.steps(in, ovmf, host, comm), "verification"); err != nil {
 		return nil, keep, forceKeep, err
@@ -87,7 +87,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 	return input, keep, forceKeep, nil
 }
 
-func (p *PostProcessor) steps(in *inputImage, ovmf wbcommon.OVMF, host wbcommon.HostPaths, comm *communicator.Config) []multistep.Step {
+func (p *PostProcessor) steps(in *inputImage, ovmf qemuvm.OVMF, host qemuvm.HostPaths, comm *communicator.Config) []multistep.Step {
 	c := &p.config
 	tpm := in.Manifest.TPM
 	vm := c.vm
@@ -98,8 +98,8 @@ func (p *PostProcessor) steps(in *inputImage, ovmf wbcommon.OVMF, host wbcommon.
 		prepare,
 		&stepMetadataService{Enabled: *c.MetadataService, Mode: c.Mode},
 		&stepStartTPM{Enabled: tpm, prepare: prepare},
-		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
-		&wbcommon.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax, StateKey: stateHTTPSHostPort, Purpose: "WinRM over HTTPS (port 5986)"},
+		&qemuvm.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax},
+		&qemuvm.StepForwardPort{Min: c.HostPortMin, Max: c.HostPortMax, StateKey: stateHTTPSHostPort, Purpose: "WinRM over HTTPS (port 5986)"},
 		&stepRunVM{VM: &vm, Name: in.Name + "-verify", Host: host, SecureBoot: in.Manifest.SecureBoot, prepare: prepare},
 		&stepWaitFirstBoot{Timeout: c.Timeout},
 		&stepCheck{Config: c, Comm: comm, ReportDir: c.ReportDirectory},
@@ -111,11 +111,11 @@ func (p *PostProcessor) steps(in *inputImage, ovmf wbcommon.OVMF, host wbcommon.
 type stepStartTPM struct {
 	Enabled bool
 	prepare *stepPrepareInstance
-	inner   *wbcommon.StepStartTPM
+	inner   *qemuvm.StepStartTPM
 }
 
 func (s *stepStartTPM) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
-	s.inner = &wbcommon.StepStartTPM{Enabled: s.Enabled, OutputDir: s.prepare.dir}
+	s.inner = &qemuvm.StepStartTPM{Enabled: s.Enabled, OutputDir: s.prepare.dir}
 	return s.inner.Run(ctx, state)
 }
 
@@ -126,14 +126,14 @@ func (s *stepStartTPM) Cleanup(state multistep.StateBag) {
 }
 
 type stepRunVM struct {
-	VM         *wbcommon.VMConfig
+	VM         *qemuvm.VMConfig
 	Name       string
-	Host       wbcommon.HostPaths
+	Host       qemuvm.HostPaths
 	SecureBoot bool
 	// GuestPort is forwarded from the host: WinRM (5985, when 0) or SSH.
 	GuestPort int
 	prepare   *stepPrepareInstance
-	inner     *wbcommon.StepRunVM
+	inner     *qemuvm.StepRunVM
 }
 
 func (s *stepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -142,8 +142,8 @@ func (s *stepRunVM) Run(ctx context.Context, state multistep.StateBag) multistep
 		port = 5985
 	}
 	// WinRM's HTTPS port too, when a forward was reserved for it.
-	s.inner = &wbcommon.StepRunVM{VM: s.VM, Name: s.Name, OutputDir: s.prepare.dir, GuestPort: port, Host: s.Host, SecureBoot: s.SecureBoot,
-		ExtraForwards: []wbcommon.PortForward{{StateKey: stateHTTPSHostPort, GuestPort: 5986}}}
+	s.inner = &qemuvm.StepRunVM{VM: s.VM, Name: s.Name, OutputDir: s.prepare.dir, GuestPort: port, Host: s.Host, SecureBoot: s.SecureBoot,
+		ExtraForwards: []qemuvm.PortForward{{StateKey: stateHTTPSHostPort, GuestPort: 5986}}}
 	return s.inner.Run(ctx, state)
 }
 

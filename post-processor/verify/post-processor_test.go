@@ -15,8 +15,8 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 type fakeArtifact struct{ files []string }
@@ -64,7 +64,7 @@ func generalizedImage(t *testing.T) (string, *fakeArtifact) {
 	return dir, &fakeArtifact{files: []string{filepath.Join(dir, "standin.qcow2"), manifest}}
 }
 
-func argValue(args []wbcommon.QemuArg, flag, contains string) string {
+func argValue(args []qemuvm.QemuArg, flag, contains string) string {
 	for _, a := range args {
 		if a.Flag == flag && strings.Contains(a.Value, contains) {
 			return a.Value
@@ -75,7 +75,7 @@ func argValue(args []wbcommon.QemuArg, flag, contains string) string {
 
 // runVerify runs the post-processor with a DriverMock whose VM writes
 // console to its serial log and powers off.
-func runVerify(t *testing.T, console string) (*wbcommon.DriverMock, string, string, packersdk.Artifact, string, error) {
+func runVerify(t *testing.T, console string) (*qemuvm.DriverMock, string, string, packersdk.Artifact, string, error) {
 	t.Helper()
 	tmp := t.TempDir()
 	t.Setenv("PACKER_TMP_DIR", tmp)
@@ -84,7 +84,7 @@ func runVerify(t *testing.T, console string) (*wbcommon.DriverMock, string, stri
 	if err := os.WriteFile(code, []byte("code"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	driver := &wbcommon.DriverMock{}
+	driver := &qemuvm.DriverMock{}
 	driver.WaitVMFunc = func(context.Context) error {
 		serial := strings.TrimPrefix(argValue(driver.StartVMArgs, "-serial", "file:"), "file:")
 		return os.WriteFile(serial, []byte(console), 0o644)

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // checkSecureBootCAs names the report line on the image's Secure Boot
@@ -28,7 +28,7 @@ const checkSecureBootCAs = "Secure Boot 2023 CAs in the UEFI variables"
 // signed by the 2023 CA; without Secure Boot it is information.
 func checkSecureBootCertificates(in *inputImage, r *Report) {
 	m := &in.Manifest
-	if m.Firmware != wbcommon.FirmwareUEFI {
+	if m.Firmware != qemuvm.FirmwareUEFI {
 		return
 	}
 	store, err := efivars.ReadFile(in.EFIVarsPath)

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
@@ -35,9 +35,9 @@ func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep
 	ui := state.Get("ui").(packersdk.Ui)
 	inst := state.Get(stateInstance).(*instance)
 	in := state.Get(stateInput).(*inputImage)
-	port, _ := state.Get(wbcommon.StateHostPort).(int)
+	port, _ := state.Get(qemuvm.StateHostPort).(int)
 	httpsPort, _ := state.Get(stateHTTPSHostPort).(int)
-	serial, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
+	serial, _ := os.ReadFile(filepath.Join(inst.Dir, qemuvm.SerialLogName))
 	k := &checker{Config: s.Config, Inst: inst, Serial: readSerial(string(serial)), SerialText: string(serial), Build: in.Manifest.WinRM}
 	k.Server, _ = state.Get(stateServer).(*metadataServer)
 
@@ -58,7 +58,7 @@ func (s *stepCheck) Run(ctx context.Context, state multistep.StateBag) multistep
 	}
 	// Windows' defaults accept NTLM with encrypted messages on the HTTP
 	// listener: the logon the checks run over.
-	connect := &wbcommon.StepConnectWinRM{
+	connect := &qemuvm.StepConnectWinRM{
 		Config:      &comm,
 		Transporter: winrmsec.SealedNTLM(comm.WinRMUser, comm.WinRMPassword),
 		Host:        func(multistep.StateBag) (string, error) { return "127.0.0.1", nil },
@@ -87,7 +87,7 @@ func (s *stepCheck) report(ctx context.Context, state multistep.StateBag, k *che
 	ui := state.Get("ui").(packersdk.Ui)
 	in := state.Get(stateInput).(*inputImage)
 	inst := state.Get(stateInstance).(*instance)
-	serial, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
+	serial, _ := os.ReadFile(filepath.Join(inst.Dir, qemuvm.SerialLogName))
 	report := &Report{Image: in.ManifestPath, Mode: s.Config.Mode, Instance: inst.Metadata.UUID, Hostname: s.Config.Hostname}
 	k.Run(ctx, report)
 	checkSecureBootCertificates(in, report)

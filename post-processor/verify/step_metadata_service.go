@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -48,7 +48,7 @@ func (s *stepMetadataService) Run(_ context.Context, state multistep.StateBag) m
 	if s.Mode == ModeMAAS {
 		path = "/MAAS/metadata/" + maasVersion + "/meta-data/"
 	}
-	state.Put(wbcommon.StateUserNetwork, &wbcommon.UserNetwork{Net: metadataNetwork, GuestForwards: []wbcommon.GuestForward{
+	state.Put(qemuvm.StateUserNetwork, &qemuvm.UserNetwork{Net: metadataNetwork, GuestForwards: []qemuvm.GuestForward{
 		{Addr: MetadataAddr, Port: 80, HostAddr: fmt.Sprintf("127.0.0.1:%d", port)},
 	}})
 	ui.Say(fmt.Sprintf("Metadata service (%s) for the guest at http://%s%s (served on 127.0.0.1:%d)", s.Mode, MetadataAddr, path, port))

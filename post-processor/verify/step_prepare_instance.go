@@ -13,7 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"golang.org/x/crypto/ssh"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -37,7 +37,7 @@ type instance struct {
 // "cd_path" (the config drive, attached as the one CD).
 type stepPrepareInstance struct {
 	Config   *Config
-	Code     wbcommon.OVMF
+	Code     qemuvm.OVMF
 	TempRoot string
 	// CreateDisk creates the instance's disk at dst (Linux: larger than
 	// the image, as a flavor's root disk); nil: an overlay of the image.
@@ -57,14 +57,14 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 		return steps.Halt(state, ui, fmt.Errorf("creating the instance directory: %w", err))
 	}
 	s.dir = dir
-	inst := &instance{Dir: dir, Disk: filepath.Join(dir, "instance.qcow2"), MAC: wbcommon.RandomMAC()}
+	inst := &instance{Dir: dir, Disk: filepath.Join(dir, "instance.qcow2"), MAC: qemuvm.RandomMAC()}
 	ui.Say(fmt.Sprintf("Booting a throwaway overlay of %s (the artifact is not changed)", in.DiskPath))
 	if s.CreateDisk != nil {
 		if err := s.CreateDisk(inst.Disk); err != nil {
 			return steps.Halt(state, ui, fmt.Errorf("creating the instance disk: %w", err))
 		}
 	} else {
-		overlays, ok := state.Get(wbcommon.StateDriver).(wbcommon.OverlayDriver)
+		overlays, ok := state.Get(qemuvm.StateDriver).(qemuvm.OverlayDriver)
 		if !ok {
 			return steps.Halt(state, ui, fmt.Errorf("the driver cannot create qcow2 overlays"))
 		}
@@ -72,19 +72,19 @@ func (s *stepPrepareInstance) Run(_ context.Context, state multistep.StateBag) m
 			return steps.Halt(state, ui, fmt.Errorf("creating the overlay disk: %w", err))
 		}
 	}
-	state.Put(wbcommon.StateDiskPath, inst.Disk)
-	state.Put(wbcommon.StateGuestMAC, inst.MAC)
+	state.Put(qemuvm.StateDiskPath, inst.Disk)
+	state.Put(qemuvm.StateGuestMAC, inst.MAC)
 	if in.EFIVarsPath != "" {
-		vars := filepath.Join(dir, wbcommon.EFIVarsName)
-		if err := wbcommon.CopyFile(in.EFIVarsPath, vars, 0o600); err != nil {
+		vars := filepath.Join(dir, qemuvm.EFIVarsName)
+		if err := qemuvm.CopyFile(in.EFIVarsPath, vars, 0o600); err != nil {
 			return steps.Halt(state, ui, fmt.Errorf("copying the UEFI variables: %w", err))
 		}
 		ovmf := s.Code
-		ovmf.Vars, ovmf.VarsFormat = vars, wbcommon.FlashFormat(vars)
-		state.Put(wbcommon.StateOVMF, ovmf)
+		ovmf.Vars, ovmf.VarsFormat = vars, qemuvm.FlashFormat(vars)
+		state.Put(qemuvm.StateOVMF, ovmf)
 	}
 	if in.TPMStateDir != "" {
-		if err := wbcommon.CopyTree(in.TPMStateDir, filepath.Join(dir, wbcommon.TPMStateDirName)); err != nil {
+		if err := qemuvm.CopyTree(in.TPMStateDir, filepath.Join(dir, qemuvm.TPMStateDirName)); err != nil {
 			return steps.Halt(state, ui, fmt.Errorf("copying the TPM state: %w", err))
 		}
 	}

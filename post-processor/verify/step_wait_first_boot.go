@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/steps"
 )
 
@@ -32,7 +32,7 @@ type stepWaitFirstBoot struct {
 
 func (s *stepWaitFirstBoot) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
-	driver := state.Get(wbcommon.StateDriver).(wbcommon.Driver)
+	driver := state.Get(qemuvm.StateDriver).(qemuvm.Driver)
 	inst := state.Get(stateInstance).(*instance)
 	poll := s.Poll
 	if poll == 0 {
@@ -50,7 +50,7 @@ func (s *stepWaitFirstBoot) Run(ctx context.Context, state multistep.StateBag) m
 	go func() { exited <- driver.WaitVM(ctx) }()
 	logged := 0
 	for {
-		b, _ := os.ReadFile(filepath.Join(inst.Dir, wbcommon.SerialLogName))
+		b, _ := os.ReadFile(filepath.Join(inst.Dir, qemuvm.SerialLogName))
 		if s.Finished != nil {
 			if s.Finished(string(b)) {
 				return multistep.ActionContinue

@@ -17,15 +17,10 @@ import (
 // importer component -> imported component. Any other such import fails
 // the test, and so does an entry here that no longer occurs (remove it).
 var knownEdges = map[string]string{
-	// builder/common is the builders' shared package: the QEMU VM runtime,
-	// the install media, the guest steps both builders run.
+	// builder/common is the builders' shared package: the answer file and
+	// install media, the source image, the guest steps both builders run.
 	"builder/qemu -> builder/common":    "the builders' shared package",
 	"builder/libvirt -> builder/common": "the builders' shared package",
-	// winbake-sysprep and winbake-verify boot the image with the QEMU VM
-	// runtime in builder/common (driver, OVMF, TPM, port forwarding,
-	// WinRM connection) until it moves into a package of its own.
-	"post-processor/sysprep -> builder/common": "the QEMU VM runtime",
-	"post-processor/verify -> builder/common":  "the QEMU VM runtime",
 }
 
 // testInfrastructure are the trees of test-only packages (the stand-in

@@ -1,0 +1,75 @@
+package common
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+func failedSerialState(t *testing.T, console []string) (*multistep.BasicStateBag, *StepWatchSerial) {
+	captureLog(t)
+	state, _ := mockState(t)
+	path := filepath.Join(t.TempDir(), "serial.log")
+	write(t, path, strings.Join(console, "\r\n")+"\r\n")
+	step := &StepWatchSerial{Path: path}
+	if step.Run(context.Background(), state) != multistep.ActionContinue {
+		t.Fatal(state.Get("error"))
+	}
+	state.Put("error", errors.New("Timeout waiting for WinRM."))
+	state.Put(multistep.StateHalted, true)
+	return state, step
+}
+
+// WinRM never came up: the error names the phase and says setuperr.log
+// could not be read, nor its X:\ copy.
+func TestStepWatchSerialNamesPhaseWithoutWinRM(t *testing.T) {
+	state, step := failedSerialState(t, []string{
+		"winbake-standin: setup: windowsPE: image 1",
+		"winbake-standin: setup: windowsPE: Windows Setup error: Windows cannot install required files.",
+	})
+	step.Cleanup(state)
+	msg := state.Get("error").(error).Error()
+	for _, w := range []string{"Timeout waiting for WinRM.", "phase on the serial console: windowsPE", "Windows cannot install required files.",
+		`C:\Windows\Panther\setuperr.log could not be read`, `X:\Windows\Panther\setuperr.log, is never reachable`} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error lacks %q:\n%s", w, msg)
+		}
+	}
+}
+
+// WinRM is up: the tail of setuperr.log is read over the communicator.
+func TestStepWatchSerialFetchesSetupErrLog(t *testing.T) {
+	state, step := failedSerialState(t, []string{"winbake-standin: setup: oobeSystem: complete", "winbake-standin: setup: complete"})
+	var log strings.Builder
+	for i := 1; i <= 25; i++ {
+		log.WriteString("2026-11-22 04:00:00, Error [setup.exe] line " + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + "\r\n")
+	}
+	comm := &packersdk.MockCommunicator{StartStdout: log.String()}
+	state.Put("communicator", packersdk.Communicator(comm))
+	step.Cleanup(state)
+	if comm.StartCmd == nil || comm.StartCmd.Command != `type C:\Windows\Panther\setuperr.log` {
+		t.Fatalf("command %+v", comm.StartCmd)
+	}
+	msg := state.Get("error").(error).Error()
+	if !strings.Contains(msg, `last 20 line(s) of C:\Windows\Panther\setuperr.log:`) || !strings.Contains(msg, "phase on the serial console: complete") ||
+		strings.Count(msg, "[setup.exe]") != 20 {
+		t.Errorf("error:\n%s", msg)
+	}
+}
+
+// A cancelled build (Ctrl-C) is not diagnosed: no WinRM round trip.
+func TestStepWatchSerialCancelled(t *testing.T) {
+	state, step := failedSerialState(t, []string{"winbake-standin: setup: windowsPE: x"})
+	state.Put(multistep.StateCancelled, true)
+	comm := &packersdk.MockCommunicator{}
+	state.Put("communicator", packersdk.Communicator(comm))
+	step.Cleanup(state)
+	if comm.StartCalled || state.Get("error").(error).Error() != "Timeout waiting for WinRM." {
+		t.Errorf("cancelled build diagnosed: %v", state.Get("error"))
+	}
+}
