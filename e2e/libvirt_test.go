@@ -20,7 +20,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
 
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/standin"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/standin"
 )
 
 // The libvirtd that scripts/libvirt-lab.sh starts (make e2e starts and
@@ -230,7 +230,7 @@ func runLibvirtBuild(t *testing.T, tc libvirtCase) {
 			"-var", "address_source=agent")
 	}
 	start := time.Now()
-	log, err := installed.run("", append(args, filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))...)
+	log, err := installed.run("", append(args, filepath.Join("testdata", "standin-libvirt.pkr.hcl"))...)
 	t.Logf("%s build took %s", tc.name, time.Since(start).Round(time.Second))
 	var keep []string
 	if tc.keepInPool && err == nil {
@@ -419,7 +419,7 @@ func TestLibvirtMissingPoolFails(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
 		"-var", "libvirt_uri="+libvirtLabURI, "-var", "pool=winbake-no-such-pool", "-var", "vm_name=winbake-e2e-nopool",
-		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
+		filepath.Join("testdata", "standin-libvirt.pkr.hcl"))
 	if err == nil {
 		t.Fatalf("build succeeded without a pool:\n%s", log)
 	}
@@ -448,7 +448,7 @@ func TestLibvirtInterruptLeavesNothing(t *testing.T) {
 	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "output_dir="+out,
 		"-var", "libvirt_uri="+libvirtLabURI, "-var", "pool="+pool, "-var", "vm_name="+vmName,
 		"-var", "firmware=uefi", "-var", "tpm=true", "-var", "secure_boot=true",
-		filepath.Join("..", "example", "standin-libvirt.pkr.hcl"))
+		filepath.Join("testdata", "standin-libvirt.pkr.hcl"))
 	cmd.Env = installed.environ()
 	b := startInterruptible(t, cmd)
 

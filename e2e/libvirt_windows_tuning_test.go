@@ -14,7 +14,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/builder/libvirt"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/standin"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/standin"
 	"github.com/winbake/packer-plugin-winbake/internal/testing/vmslot"
 )
 

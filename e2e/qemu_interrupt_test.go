@@ -180,7 +180,7 @@ func TestQemuInterruptLeavesNothing(t *testing.T) {
 	tmp := t.TempDir()
 
 	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "output_dir="+out,
-		"-var", "firmware=uefi", "-var", "tpm=true", filepath.Join("..", "example", "standin.pkr.hcl"))
+		"-var", "firmware=uefi", "-var", "tpm=true", filepath.Join("testdata", "standin.pkr.hcl"))
 	// The plugin's temporary files (the answer-file CD) go to this TMPDIR.
 	cmd.Env = append(installed.environ(), "TMPDIR="+tmp)
 	b := startInterruptible(t, cmd)

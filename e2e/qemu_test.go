@@ -81,7 +81,7 @@ func TestQemuBuildsStandin(t *testing.T) {
 				capt = startCapture(t, bridge)
 			}
 			start := time.Now()
-			log, err := installed.run("", append(args, filepath.Join("..", "example", "standin.pkr.hcl"))...)
+			log, err := installed.run("", append(args, filepath.Join("testdata", "standin.pkr.hcl"))...)
 			t.Logf("%s build took %s", tc.firmware, time.Since(start).Round(time.Second))
 			noQEMULeft(t, out)
 			var packets []capturedPacket
@@ -158,7 +158,7 @@ func TestQemuBadImageNameFailsBeforeQEMU(t *testing.T) {
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
-		"-var", "image_name=Windows 11 Pro", filepath.Join("..", "example", "standin.pkr.hcl"))
+		"-var", "image_name=Windows 11 Pro", filepath.Join("testdata", "standin.pkr.hcl"))
 	if err == nil {
 		t.Fatalf("build succeeded with a wrong image_name:\n%s", log)
 	}
@@ -179,7 +179,7 @@ func TestQemuFailedSetupNamesPhase(t *testing.T) {
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
-		"-var", "disk_interface=virtio-blk", "-var", "winrm_timeout=3m", filepath.Join("..", "example", "standin.pkr.hcl"))
+		"-var", "disk_interface=virtio-blk", "-var", "winrm_timeout=3m", filepath.Join("testdata", "standin.pkr.hcl"))
 	noQEMULeft(t, out)
 	if err == nil {
 		t.Fatalf("build succeeded without a disk driver:\n%s", log)
@@ -209,7 +209,7 @@ func TestQemuBuildsFromSourceImage(t *testing.T) {
 	golden, refreshed := filepath.Join(dir, "golden"), filepath.Join(dir, "refreshed")
 	const password = "Standin-Refresh-1"
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+golden, "-var", "firmware=uefi", "-var", "tpm=true",
-		"-var", "winrm_password="+password, filepath.Join("..", "example", "standin.pkr.hcl"))
+		"-var", "winrm_password="+password, filepath.Join("testdata", "standin.pkr.hcl"))
 	if err != nil {
 		t.Fatalf("golden build: %v\n%s", err, log)
 	}
@@ -217,7 +217,7 @@ func TestQemuBuildsFromSourceImage(t *testing.T) {
 	sum := sha256Of(t, src)
 	start := time.Now()
 	log, err = installed.run("", "build", "-var", "source_image="+src, "-var", "source_image_checksum=sha256:"+sum,
-		"-var", "output_dir="+refreshed, "-var", "winrm_password="+password, filepath.Join("..", "example", "standin-refresh.pkr.hcl"))
+		"-var", "output_dir="+refreshed, "-var", "winrm_password="+password, filepath.Join("testdata", "standin-refresh.pkr.hcl"))
 	t.Logf("refresh build took %s", time.Since(start).Round(time.Second))
 	noQEMULeft(t, refreshed)
 	if err != nil {
@@ -324,7 +324,7 @@ func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
 	iso := unsignedLoaderISO(t, standinISO(t))
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out, "-var", "firmware=uefi", "-var", "tpm=false",
-		"-var", "secure_boot=true", "-var", "winrm_timeout=2m", filepath.Join("..", "example", "standin.pkr.hcl"))
+		"-var", "secure_boot=true", "-var", "winrm_timeout=2m", filepath.Join("testdata", "standin.pkr.hcl"))
 	noQEMULeft(t, out)
 	if err == nil {
 		t.Fatalf("an unsigned boot loader booted with Secure Boot:\n%s", log)

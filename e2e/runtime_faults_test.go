@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
 )
 
 // waitExit waits for packer to end by itself and fails the test when it
@@ -64,7 +64,7 @@ func TestQemuKilledFailsAtOnce(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	tmp, cache := t.TempDir(), t.TempDir()
 	cmd := exec.Command(installed.packer, "build", "-var", "iso="+iso, "-var", "output_dir="+out,
-		"-var", "winrm_timeout=30m", filepath.Join("..", "example", "standin.pkr.hcl"))
+		"-var", "winrm_timeout=30m", filepath.Join("testdata", "standin.pkr.hcl"))
 	cmd.Env = append(installed.environ(), "TMPDIR="+tmp, "PACKER_CACHE_DIR="+cache)
 	b := startInterruptible(t, cmd)
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/standin"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/standin"
 )
 
 func fileSHA256(t *testing.T, path string) string {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
 )
 
 // qcow2Allocation is the number and size of the clusters a qcow2 disk

@@ -5,6 +5,5 @@
 winrm_password     = "Example-Passw0rd"
 iso                = "build/standin/winbake-standin.iso"
 cloudbase_init_msi = "build/validate/CloudbaseInitSetup_Stable_x64.msi"
-source_image       = "build/validate/golden.qcow2"
 # winbake-updates checks at validate that every glob matches a package.
 updates_dir = "build/validate/updates"

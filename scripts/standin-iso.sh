@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the stand-in "Windows install ISO" winbake's builders are tested
-# against: a Debian kernel, a busybox + Go (cmd/winbake-standin) initramfs that
+# against: a Debian kernel, a busybox + Go (internal/testing/cmd/winbake-standin) initramfs that
 # behaves like Windows Setup, sources/install.wim with real Windows Server 2022
 # image names, and the boot loaders Setup writes to the installed disk. The ISO
 # boots under BIOS (El Torito) and UEFI (EFI system image), console on COM1.
@@ -157,9 +157,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # --- initramfs --------------------------------------------------------------
-log "building cmd/winbake-standin"
+log "building internal/testing/cmd/winbake-standin"
 (cd "$root" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags='-s -w' \
-  -o "$work/winbake-standin" ./cmd/winbake-standin)
+  -o "$work/winbake-standin" ./internal/testing/cmd/winbake-standin)
 
 ir=$work/initramfs
 mkdir -p "$ir"/{bin,sbin,dev,proc,sys,run,tmp,mnt,etc,root,usr/bin,usr/sbin}

@@ -17,7 +17,6 @@ flock "$lock"
 rm -rf "$fixtures"
 mkdir -p "$fixtures/updates"
 go run ./internal/testing/cmd/winbake-demo inputs "$fixtures"
-qemu-img create -q -f qcow2 "$fixtures/golden.qcow2" 1G
 
 failed=0 checked=0
 # check TEMPLATE ARGS...: quiet when the template is valid, Packer's output

@@ -16,7 +16,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
 )
 
 // syncBuffer collects UI output written from several goroutines.

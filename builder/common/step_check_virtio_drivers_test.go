@@ -11,8 +11,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
 )
 
 // virtioISO masters an ISO laid out like virtio-win's, with an .inf in each

@@ -14,8 +14,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/winbake/packer-plugin-winbake/internal/installmedia"
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
 )
 
 func stepState(t *testing.T, isoPath string) *multistep.BasicStateBag {

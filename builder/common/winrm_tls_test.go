@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 

@@ -23,7 +23,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
 )
 
 // recordingDriver is an in-memory hypervisor: volumes with content,

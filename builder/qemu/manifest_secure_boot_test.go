@@ -13,7 +13,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/efivars"
 	"github.com/winbake/packer-plugin-winbake/internal/efivars/efivarstest"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
 )
 
 // buildWithVars runs a UEFI build whose variable store starts from vars and

@@ -13,7 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
 )
 
 // The manifest records the ISO checksum as verified (type:value, lower

@@ -11,8 +11,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
 )
 
 // secure_boot picks the Secure Boot OVMF with Microsoft's keys, starts

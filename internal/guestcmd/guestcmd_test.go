@@ -14,8 +14,8 @@ import (
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 	"github.com/masterzen/winrm"
 
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/wsman"
 )
 
 // guarded is Packer's own WinRM communicator on the stand-in guest, its

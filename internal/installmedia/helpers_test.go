@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
 )
 
 // Debian packages providing the tools the tests run. The tests fail (they

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
 )
 
 func winrmStepState() (multistep.StateBag, *syncBuffer) {

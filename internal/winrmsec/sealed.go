@@ -32,7 +32,7 @@ type Dial = func(network, addr string) (net.Conn, error)
 // with Windows' defaults (Basic off, AllowUnencrypted off) accepts.
 //
 // It frames messages as masterzen's Encryption and pywinrm do (the stand-in
-// reads that layout, internal/testguest/wsman/encrypted.go), but unlike
+// reads that layout, internal/testing/testguest/wsman/encrypted.go), but unlike
 // masterzen's Encryption it
 //   - never sends a message in the clear: a failed NTLM logon is an error
 //     (masterzen falls back to unsealed NTLM);
@@ -170,7 +170,7 @@ func isSealed(contentType string) bool {
 }
 
 // unsealAnswer reads the parts of a sealed answer (the layout of
-// internal/testguest/wsman/encrypted.go) and returns the plaintext.
+// internal/testing/testguest/wsman/encrypted.go) and returns the plaintext.
 func unsealAnswer(raw []byte, session *ntlmssp.SecuritySession) ([]byte, error) {
 	var out []byte
 	rest := raw

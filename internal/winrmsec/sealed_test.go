@@ -14,8 +14,8 @@ import (
 
 	"github.com/masterzen/winrm"
 
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/wsman"
 )
 
 // wire records every byte a dial's connections send.

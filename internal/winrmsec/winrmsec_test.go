@@ -13,8 +13,8 @@ import (
 	"github.com/masterzen/winrm"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/wsman"
 )
 
 // Key generation takes a while (3072-bit RSA): one certificate for the

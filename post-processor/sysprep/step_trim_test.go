@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
 )
 
 // modelDisk is a system disk with fixed unmap limits that counts the

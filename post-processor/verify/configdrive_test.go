@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/winbake/packer-plugin-winbake/internal/installmedia/mediatest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/cdfs"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/mediatest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/cdfs"
 )
 
 func TestConfigDriveReadsBackAsNovaLaysItOut(t *testing.T) {

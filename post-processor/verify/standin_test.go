@@ -20,9 +20,9 @@ import (
 	sdkwinrm "github.com/hashicorp/packer-plugin-sdk/sdk-internals/communicator/winrm"
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/setup"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/setup"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
 	"github.com/winbake/packer-plugin-winbake/internal/unattend"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 	"github.com/winbake/packer-plugin-winbake/post-processor/sysprep"

@@ -16,8 +16,8 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
 )
 
 // BenchmarkUpdatesDelivery (make bench-updates) moves packages into the

@@ -20,9 +20,9 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/guestcmd"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/wsman"
 )
 
 // The faults of winbake-updates with the communicator as a provisioner

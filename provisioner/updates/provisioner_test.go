@@ -21,9 +21,9 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/agent"
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/winsim"
-	"github.com/winbake/packer-plugin-winbake/internal/testguest/wsman"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/wsman"
 )
 
 // The synthetic packages of these tests: real cabinets with Microsoft's

@@ -24,12 +24,10 @@ var knownEdges = map[string]string{
 }
 
 // testInfrastructure are the trees of test-only packages (the stand-in
-// guest, test servers, test media) that the plugin binary must not
-// carry.
+// guest, test servers, test media, their programs) that the plugin binary
+// must not carry: all of them live under internal/testing.
 var testInfrastructure = []string{
 	"internal/testing",
-	"internal/testguest",
-	"internal/installmedia/mediatest",
 }
 
 // componentRoots are the directories whose children are components.
@@ -88,8 +86,8 @@ func TestRulesReportViolations(t *testing.T) {
 		{ImportPath: m + "/post-processor/compress/bench", Imports: []string{m + "/post-processor/compress"}},
 		{ImportPath: m + "/post-processor/glance", Imports: []string{m + "/internal/shared"}},
 		{ImportPath: m + "/internal/shared", Imports: []string{m + "/post-processor/sysprep"}},
-		{ImportPath: m + "/internal/testguest/winsim", Imports: []string{m + "/internal/agent"}},
-		{ImportPath: m + "/internal/installmedia/mediatest"},
+		{ImportPath: m + "/internal/testing/testguest/winsim", Imports: []string{m + "/internal/agent"}},
+		{ImportPath: m + "/internal/testing/mediatest"},
 		{ImportPath: m + "/internal/installmedia"},
 	}
 	known := map[string]string{
@@ -107,7 +105,7 @@ func TestRulesReportViolations(t *testing.T) {
 	if want := []string{"post-processor/verify -> builder/common"}; !slices.Equal(unused, want) {
 		t.Errorf("unused known edges %q, want %q", unused, want)
 	}
-	wantInfra := []string{m + "/internal/installmedia/mediatest", m + "/internal/testguest/winsim"}
+	wantInfra := []string{m + "/internal/testing/mediatest", m + "/internal/testing/testguest/winsim"}
 	if got := testInfrastructureIn(m, pkgs); !slices.Equal(got, wantInfra) {
 		t.Errorf("test infrastructure %q, want %q", got, wantInfra)
 	}
