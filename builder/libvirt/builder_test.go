@@ -65,7 +65,7 @@ func (d *recordingDriver) CreateVolume(_, name, format string, capacity uint64) 
 	var content []byte
 	if format == "qcow2" {
 		var err error
-		if content, err = qcow2Image(capacity, ""); err != nil {
+		if content, err = emptyQcow2(capacity); err != nil {
 			return err
 		}
 	}
@@ -101,6 +101,10 @@ func (d *recordingDriver) DomainExists(name string) (bool, error) {
 	return ok, nil
 }
 func (d *recordingDriver) DefineAndStart(xml string) error {
+	installed, err := installedQcow2()
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.xml = xml
@@ -109,13 +113,29 @@ func (d *recordingDriver) DefineAndStart(xml string) error {
 		return d.startErr
 	}
 	// The stand-in "installs" and powers off by itself.
-	installed, err := qcow2Image(64<<30, "write -P 0x5a 0 64k")
-	if err != nil {
-		return err
-	}
 	d.installed = installed
 	d.volumes["packer-win.qcow2"] = installed
 	return nil
+}
+
+// installedQcow2 is the system disk the stand-in leaves: made once per
+// test binary, outside any driver lock (qemu-img takes its time on a busy
+// machine).
+var installedQcow2 = sync.OnceValues(func() ([]byte, error) { return qcow2Image(64<<30, "write -P 0x5a 0 64k") })
+
+var emptyQcow2s sync.Map // capacity → []byte
+
+// emptyQcow2 is a new qcow2 volume of that capacity, made once per size.
+func emptyQcow2(capacity uint64) ([]byte, error) {
+	if b, ok := emptyQcow2s.Load(capacity); ok {
+		return b.([]byte), nil
+	}
+	b, err := qcow2Image(capacity, "")
+	if err != nil {
+		return nil, err
+	}
+	emptyQcow2s.Store(capacity, b)
+	return b, nil
 }
 
 // qcow2Image returns a qcow2 image of the given virtual size, made by
