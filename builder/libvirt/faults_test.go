@@ -110,8 +110,10 @@ func runUntil(t *testing.T, b *Builder, drv *lossyDriver, fault func()) error {
 	b.config.BootWait = time.Hour
 	go func() {
 		for {
+			// Running is set by lossyDriver.DefineAndStart last: a fault
+			// applied before it would be overwritten.
 			drv.recordingDriver.mu.Lock()
-			started := drv.recordingDriver.xml != ""
+			started := drv.recordingDriver.domains["packer-win"] == golibvirt.DomainRunning
 			drv.recordingDriver.mu.Unlock()
 			if started {
 				fault()
