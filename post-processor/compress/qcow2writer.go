@@ -31,7 +31,10 @@ import (
 // Guest clusters with the same content share one host cluster (or one run
 // of compressed bytes), as clusters shared with an internal snapshot do:
 // its refcount counts the guest clusters, and a guest write to it copies
-// it first (the L2 entries lack the "refcount is exactly one" flag).
+// it first (the L2 entries lack the "refcount is exactly one" flag). A
+// cluster whose content an earlier one already has is not compressed
+// again: it is compared byte for byte with what that cluster stored and
+// shares it.
 //
 // The file is laid out as
 //
@@ -118,6 +121,7 @@ func writeQcow2(ctx context.Context, layout *diskLayout, f *os.File, opts qcow2O
 		opts:   opts,
 		l2:     map[int64][]uint64{},
 		stored: map[uint64]qcow2Stored{},
+		claims: map[uint64]int64{},
 		// Host cluster 0 is the header.
 		next: geo.size,
 		refs: []uint16{1},
@@ -131,6 +135,10 @@ func writeQcow2(ctx context.Context, layout *diskLayout, f *os.File, opts qcow2O
 			return "", 0, err
 		}
 		defer func() { _ = q.enc.Close() }()
+		if q.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)); err != nil {
+			return "", 0, err
+		}
+		defer q.dec.Close()
 	}
 	if err := q.writeData(ctx); err != nil {
 		return "", 0, err
@@ -156,8 +164,16 @@ type qcow2Builder struct {
 	l2   map[int64][]uint64 // L1 index -> L2 table
 	refs []uint16           // refcount of each host cluster
 
-	stored  map[uint64]qcow2Stored // by xxhash of the stored bytes
+	stored  map[uint64]qcow2Stored // by xxhash of the guest bytes
 	scratch []byte                 // stored bytes read back for comparing
+	plain   []byte                 // and decompressed
+	dec     *zstd.Decoder
+
+	// claims maps the xxhash of a cluster's guest bytes to the first guest
+	// cluster a worker saw with them: later ones with the same hash are
+	// left for the collector to share instead of compressed again.
+	claimsMu sync.Mutex
+	claims   map[uint64]int64
 
 	next int64       // first byte after everything placed so far
 	gaps []qcow2Span // unused bytes left before aligned standard clusters
@@ -174,7 +190,7 @@ type qcow2Builder struct {
 type qcow2Span struct{ off, n int64 }
 
 // qcow2Stored is a cluster's stored bytes that later guest clusters with the
-// same content may share.
+// same guest bytes may share.
 type qcow2Stored struct {
 	kind   uint8
 	off, n int64
@@ -187,12 +203,15 @@ const (
 	clusterZero = iota
 	clusterStandard
 	clusterCompressed
+	// clusterRepeat: an earlier guest cluster has the same xxhash; not
+	// compressed, the collector shares or else stores it.
+	clusterRepeat
 )
 
 type qcow2Cluster struct {
 	kind       uint8
 	start, end int    // compressed bytes in job.out
-	sum        uint64 // xxhash of the stored bytes
+	sum        uint64 // xxhash of the guest bytes
 }
 
 type qcow2Job struct {
@@ -290,31 +309,49 @@ func (q *qcow2Builder) prepare(j *qcow2Job, bufs, outs *sync.Pool) error {
 	j.clusters = make([]qcow2Cluster, j.n)
 	for i := range j.clusters {
 		c := data[i*cs : (i+1)*cs]
-		switch {
-		case isZero(c):
+		if isZero(c) {
 			j.clusters[i].kind = clusterZero
-		case q.enc == nil:
-			j.clusters[i].kind = clusterStandard
-		default:
-			start := len(j.out)
-			j.out = q.enc.EncodeAll(c, j.out)
-			if len(j.out)-start >= cs {
-				// No smaller compressed: a standard cluster, as QEMU
-				// writes one.
-				j.out = j.out[:start]
-				j.clusters[i].kind = clusterStandard
-				break
-			}
-			j.clusters[i] = qcow2Cluster{kind: clusterCompressed, start: start, end: len(j.out)}
+			continue
 		}
-		switch j.clusters[i].kind {
-		case clusterStandard:
-			j.clusters[i].sum = xxhash.Sum64(c)
-		case clusterCompressed:
-			j.clusters[i].sum = xxhash.Sum64(j.out[j.clusters[i].start:j.clusters[i].end])
+		sum := xxhash.Sum64(c)
+		if q.repeats(sum, j.first+int64(i)) {
+			j.clusters[i] = qcow2Cluster{kind: clusterRepeat, sum: sum}
+			continue
 		}
+		j.out = q.encode(c, j.out, &j.clusters[i])
+		j.clusters[i].sum = sum
 	}
 	return nil
+}
+
+// repeats reports whether an earlier guest cluster than guest had the
+// guest bytes hashing to sum, and otherwise claims the hash for guest.
+func (q *qcow2Builder) repeats(sum uint64, guest int64) bool {
+	q.claimsMu.Lock()
+	defer q.claimsMu.Unlock()
+	if first, ok := q.claims[sum]; ok && first < guest {
+		return true
+	}
+	q.claims[sum] = guest
+	return false
+}
+
+// encode appends the stored form of the guest cluster c to out and sets
+// the kind and place of cl: compressed, or standard when compressing does
+// not make it smaller (as QEMU writes one).
+func (q *qcow2Builder) encode(c, out []byte, cl *qcow2Cluster) []byte {
+	if q.enc == nil {
+		cl.kind = clusterStandard
+		return out
+	}
+	start := len(out)
+	out = q.enc.EncodeAll(c, out)
+	if len(out)-start >= len(c) {
+		cl.kind = clusterStandard
+		return out[:start]
+	}
+	cl.kind, cl.start, cl.end = clusterCompressed, start, len(out)
+	return out
 }
 
 func (q *qcow2Builder) collect(ctx context.Context, ordered <-chan *qcow2Job, bufs, outs *sync.Pool) error {
@@ -332,22 +369,27 @@ func (q *qcow2Builder) collect(ctx context.Context, ordered <-chan *qcow2Job, bu
 			return j.err
 		}
 		for i, c := range j.clusters {
-			guest := j.first + int64(i)
-			var data []byte
-			switch c.kind {
-			case clusterZero:
+			if c.kind == clusterZero {
 				continue
-			case clusterStandard:
-				data = (*j.buf)[int64(i)*cs : int64(i+1)*cs]
-			case clusterCompressed:
-				data = j.out[c.start:c.end]
 			}
-			entry, err := q.share(guest, c, data)
+			guest := j.first + int64(i)
+			raw := (*j.buf)[int64(i)*cs : int64(i+1)*cs]
+			entry, err := q.share(c.sum, raw)
 			if err != nil {
 				return err
 			}
 			if entry == 0 {
-				if entry, err = q.store(guest, c, data); err != nil {
+				out := j.out
+				if c.kind == clusterRepeat {
+					// The cluster it repeats was not stored first or held
+					// other bytes after all: compress this one here.
+					out = q.encode(raw, nil, &c)
+				}
+				stored := raw
+				if c.kind == clusterCompressed {
+					stored = out[c.start:c.end]
+				}
+				if entry, err = q.store(guest, c, stored); err != nil {
 					return err
 				}
 			}
@@ -403,13 +445,12 @@ func (q *qcow2Builder) entry(kind uint8, off, n int64, shared bool) (uint64, err
 	return qcow2Compressed | sectors<<q.geo.csizeShift | uint64(off), nil
 }
 
-// share returns the L2 entry of an earlier stored cluster with the same
-// bytes, compared byte for byte, or 0 when there is none to share. Equal
-// compressed bytes mean equal guest bytes: the encoder and the decoder
-// are both functions of their input.
-func (q *qcow2Builder) share(guest int64, c qcow2Cluster, data []byte) (uint64, error) {
-	s, ok := q.stored[c.sum]
-	if !ok || s.kind != c.kind || s.n != int64(len(data)) {
+// share returns the L2 entry of an earlier stored cluster whose guest
+// bytes hash to sum and equal raw, compared byte for byte (a compressed
+// one decompressed first), or 0 when there is none to share.
+func (q *qcow2Builder) share(sum uint64, raw []byte) (uint64, error) {
+	s, ok := q.stored[sum]
+	if !ok {
 		return 0, nil
 	}
 	for h := s.off >> q.geo.bits; h <= (s.off+s.n-1)>>q.geo.bits; h++ {
@@ -417,17 +458,17 @@ func (q *qcow2Builder) share(guest int64, c qcow2Cluster, data []byte) (uint64, 
 			return 0, nil
 		}
 	}
-	if err := q.flush(); err != nil {
+	old, err := q.readStored(s.off, s.n)
+	if err != nil {
 		return 0, err
 	}
-	if cap(q.scratch) < len(data) {
-		q.scratch = make([]byte, len(data))
+	if s.kind == clusterCompressed {
+		if q.plain, err = q.dec.DecodeAll(old, q.plain[:0]); err != nil {
+			return 0, fmt.Errorf("decompressing back cluster at %d: %w", s.off, err)
+		}
+		old = q.plain
 	}
-	old := q.scratch[:len(data)]
-	if _, err := q.file.ReadAt(old, s.off); err != nil {
-		return 0, fmt.Errorf("reading back cluster at %d: %w", s.off, err)
-	}
-	if !bytes.Equal(old, data) {
+	if !bytes.Equal(old, raw) {
 		return 0, nil
 	}
 	if err := q.ref(s.off, s.n); err != nil {
@@ -442,8 +483,27 @@ func (q *qcow2Builder) share(guest int64, c qcow2Cluster, data []byte) (uint64, 
 		q.setL2(s.first, first)
 	}
 	s.shared = true
-	q.stored[c.sum] = s
+	q.stored[sum] = s
 	return q.entry(s.kind, s.off, s.n, true)
+}
+
+// readStored returns the n bytes stored at off: from the bytes not yet
+// written when they are there, else read back from the file.
+func (q *qcow2Builder) readStored(off, n int64) ([]byte, error) {
+	if off >= q.pendingAt && off+n <= q.pendingAt+int64(len(q.pending)) {
+		return q.pending[off-q.pendingAt : off-q.pendingAt+n], nil
+	}
+	if err := q.flush(); err != nil {
+		return nil, err
+	}
+	if int64(cap(q.scratch)) < n {
+		q.scratch = make([]byte, n)
+	}
+	old := q.scratch[:n]
+	if _, err := q.file.ReadAt(old, off); err != nil {
+		return nil, fmt.Errorf("reading back cluster at %d: %w", off, err)
+	}
+	return old, nil
 }
 
 // placeStandard returns the host offset of a new standard cluster: the

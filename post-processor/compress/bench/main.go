@@ -11,7 +11,9 @@
 // scale the disk for trial runs on small machines; BENCH_DIR is where the
 // files go (default: a new directory under the system temp dir, removed at
 // the end); BENCH_ONLY, a comma-separated subset of qcow2, vhdx, vmdk, gz,
-// zstd, xz and 64g, runs only those groups.
+// zstd, xz and 64g, runs only those groups; BENCH_CPUPROFILE, a directory
+// where each winbake run writes its CPU profile (<format>.pprof) for
+// `go tool pprof`.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -287,6 +290,17 @@ func run() error {
 
 // winbakeCompress runs the winbake-compress post-processor as Packer would.
 func winbakeCompress(input, format, out string) error {
+	if dir := os.Getenv("BENCH_CPUPROFILE"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, format+".pprof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var pp compress.PostProcessor
 	if err := pp.Configure(map[string]interface{}{"format": format, "output": out}); err != nil {
 		return err
