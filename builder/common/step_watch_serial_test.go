@@ -9,13 +9,15 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 func failedSerialState(t *testing.T, console []string) (*multistep.BasicStateBag, *StepWatchSerial) {
-	captureLog(t)
+	testio.CaptureLog(t)
 	state, _ := mockState(t)
 	path := filepath.Join(t.TempDir(), "serial.log")
-	write(t, path, strings.Join(console, "\r\n")+"\r\n")
+	testio.WriteFile(t, path, strings.Join(console, "\r\n")+"\r\n")
 	step := &StepWatchSerial{Path: path}
 	if step.Run(context.Background(), state) != multistep.ActionContinue {
 		t.Fatal(state.Get("error"))

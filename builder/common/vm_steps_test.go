@@ -13,14 +13,12 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
+// mockState is the state bag of a step test, with a DriverMock.
 func mockState(t *testing.T) (*multistep.BasicStateBag, *qemuvm.DriverMock) {
-	state := new(multistep.BasicStateBag)
-	state.Put("ui", packersdk.TestUi(t))
-	d := new(qemuvm.DriverMock)
-	state.Put(qemuvm.StateDriver, qemuvm.Driver(d))
-	return state, d
+	return qemuvm.MockState(packersdk.TestUi(t))
 }
 
 func TestStepCreateDisk(t *testing.T) {
@@ -34,7 +32,7 @@ func TestStepCreateDisk(t *testing.T) {
 		t.Fatalf("disk %s %d", d.CreateDiskPath, d.CreateDiskSizeMB)
 	}
 	// A failed build removes the disk; a successful one keeps it.
-	write(t, d.CreateDiskPath, "disk")
+	testio.WriteFile(t, d.CreateDiskPath, "disk")
 	step.Cleanup(state)
 	if _, err := os.Stat(d.CreateDiskPath); err != nil {
 		t.Fatal("cleanup removed the artifact's disk")
@@ -60,7 +58,7 @@ func TestStepCreateDiskFails(t *testing.T) {
 func TestStepCopyEFIVars(t *testing.T) {
 	state, _ := mockState(t)
 	src, out := filepath.Join(t.TempDir(), "VARS.fd"), t.TempDir()
-	write(t, src, "vars")
+	testio.WriteFile(t, src, "vars")
 	step := &StepCopyEFIVars{Firmware: qemuvm.FirmwareUEFI, OVMF: qemuvm.OVMF{Code: "/c", Vars: src}, OutputDir: out}
 	if step.Run(context.Background(), state) != multistep.ActionContinue {
 		t.Fatal(state.Get("error"))
