@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // qemuOptions are the qemu-img convert options for the output format.
@@ -62,7 +64,7 @@ func (w *writer) writeStream() error {
 		tool = fmt.Sprintf("xz -%d -T0", level)
 	}
 	w.ui.Say(fmt.Sprintf("Compressing the disk bytes to %s (%s; %s of data, %s virtual)...",
-		w.spec.Name, tool, humanBytes(layout.dataBytes()), humanBytes(layout.size)))
+		w.spec.Name, tool, progress.Bytes(layout.dataBytes()), progress.Bytes(layout.size)))
 
 	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {

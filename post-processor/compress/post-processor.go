@@ -15,6 +15,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // BuilderId identifies artifacts made by this post-processor.
@@ -106,7 +107,7 @@ func (p *PostProcessor) run(ctx context.Context, ui packersdk.Ui, input packersd
 	if err != nil {
 		return nil, err
 	}
-	ui.Say(fmt.Sprintf("Input disk image: %s (%s, %s virtual)", src, info.Format, humanBytes(info.VirtualSize)))
+	ui.Say(fmt.Sprintf("Input disk image: %s (%s, %s virtual)", src, info.Format, progress.Bytes(info.VirtualSize)))
 	if err := checkInput(ctx, ui, src, manifestOf(input)); err != nil {
 		return nil, err
 	}

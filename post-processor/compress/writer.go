@@ -149,20 +149,7 @@ func (w *writer) finish() (image.Output, error) {
 	for _, f := range w.temps {
 		_ = os.Remove(f)
 	}
-	w.ui.Say(fmt.Sprintf("Wrote %s (%s, sha256 %s)", w.out, humanBytes(size), sum))
+	w.ui.Say(fmt.Sprintf("Wrote %s (%s, sha256 %s)", w.out, progress.Bytes(size), sum))
 	return image.Output{Path: w.out, Format: w.spec.Name, SHA256: sum, Size: size,
 		DiskFormat: w.spec.DiskFormat, MaasFiletype: w.spec.MaasFiletype}, nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

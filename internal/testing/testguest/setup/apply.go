@@ -89,11 +89,7 @@ func copyFromMedium(dst string, m *Medium, rel string) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return syncAndClose(f)
 }
 
 // applyImage "applies" the image: the stand-in's kernel and initramfs, the
