@@ -318,7 +318,7 @@ func unsignedLoaderISO(t *testing.T, iso string) string {
 // secure_boot = true boots OVMF's Secure Boot build with Microsoft's keys:
 // media whose boot loader is not signed (here a copy of the stand-in ISO
 // with an unsigned GRUB as BOOTX64.EFI) are refused by the firmware and the
-// build's error says so.
+// build's error says so as soon as the firmware refuses it.
 func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
 	t.Parallel()
 	iso := unsignedLoaderISO(t, standinISO(t))
@@ -329,10 +329,15 @@ func TestQemuSecureBootRefusesUnsignedMedia(t *testing.T) {
 	if err == nil {
 		t.Fatalf("an unsigned boot loader booted with Secure Boot:\n%s", log)
 	}
-	for _, w := range []string{"OVMF_CODE_4M.ms.fd", "OVMF_VARS_4M.ms.fd", "Access Denied (Secure Boot refused the boot loader"} {
+	for _, w := range []string{"OVMF_CODE_4M.ms.fd", "OVMF_VARS_4M.ms.fd", "Access Denied (Secure Boot refused the boot loader",
+		"Secure Boot refused the boot loader, so Windows cannot start"} {
 		if !strings.Contains(log, w) {
 			t.Errorf("log lacks %q:\n%s", w, log)
 		}
+	}
+	// The refusal ends the build, not winrm_timeout.
+	if strings.Contains(log, "timeout waiting for WinRM") {
+		t.Errorf("the build waited for WinRM after the firmware refused the boot loader:\n%s", log)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -29,18 +30,42 @@ const setupErrTailLines = 20
 // It runs after StepRunVM so that its Cleanup comes before the VM is
 // stopped.
 //
-// Uses state: "ui", "communicator" (optional), "error".
+// Secure Boot refusing a boot loader fails the build at once (through
+// StateStopBuild) instead of after boot_wait, the boot command and
+// winrm_timeout: the build's VM boots only the install media or the
+// system disk, so a refused loader means Windows can never start, and
+// OVMF then waits in its boot manager for ever.
+//
+// Uses state: "ui", "communicator" (optional), "error",
+// qemuvm.StateStopBuild (optional).
 // Produces state: StateSerialConsole.
 type StepWatchSerial struct {
 	Path string
 
 	console *qemuvm.SerialConsole
+	// stopWatch ends the refusal watch; refused is set when it stopped
+	// the build.
+	stopWatch chan struct{}
+	watchDone chan struct{}
+	refused   atomic.Bool
 }
 
 func (s *StepWatchSerial) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
 	s.console = qemuvm.NewSerialConsole(s.Path)
 	s.console.Start()
 	state.Put(StateSerialConsole, s.console)
+	if stopBuild, ok := state.Get(qemuvm.StateStopBuild).(context.CancelFunc); ok {
+		s.stopWatch, s.watchDone = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(s.watchDone)
+			select {
+			case <-s.console.BootRefused():
+				s.refused.Store(true)
+				stopBuild()
+			case <-s.stopWatch:
+			}
+		}()
+	}
 	return multistep.ActionContinue
 }
 
@@ -49,7 +74,20 @@ func (s *StepWatchSerial) Cleanup(state multistep.StateBag) {
 	if s.console == nil {
 		return
 	}
+	if s.stopWatch != nil {
+		close(s.stopWatch)
+		<-s.watchDone
+		s.stopWatch = nil
+	}
 	s.console.Stop()
+	if s.refused.Load() {
+		ui := state.Get("ui").(packersdk.Ui)
+		err := fmt.Errorf("the firmware's Secure Boot refused the boot loader, so Windows cannot start (%s): sign the media for the keys the firmware enrolls (efi_firmware_vars), or set secure_boot = false\n%s",
+			s.console.BootRefusal(), s.console.Diagnosis())
+		ui.Error(err.Error())
+		state.Put("error", err)
+		return
+	}
 	err, failed := state.Get("error").(error)
 	if _, cancelled := state.GetOk(multistep.StateCancelled); cancelled || !failed {
 		return

@@ -68,6 +68,8 @@ type SerialConsole struct {
 	bootFailure, bootRefusal string
 	// cdStarts counts OVMF starting a CD's boot loader.
 	cdStarts int
+	// refused is closed when bootRefusal is first set.
+	refused chan struct{}
 
 	stop chan struct{}
 	done chan struct{}
@@ -76,7 +78,7 @@ type SerialConsole struct {
 // NewSerialConsole returns a SerialConsole for the file at path (written
 // by QEMU's -serial file:).
 func NewSerialConsole(path string) *SerialConsole {
-	return &SerialConsole{path: path}
+	return &SerialConsole{path: path, refused: make(chan struct{})}
 }
 
 // Start follows the file in the background until Stop. The file may not
@@ -155,6 +157,7 @@ func (c *SerialConsole) Observe(line string) {
 		c.bootFailure = strings.TrimSpace(ansiEscape.ReplaceAllString(m, ""))
 		if c.bootRefusal == "" && (strings.HasSuffix(c.bootFailure, "Access Denied") || strings.HasSuffix(c.bootFailure, "Security Violation")) {
 			c.bootRefusal = c.bootFailure
+			close(c.refused)
 		}
 	}
 	if plain := strings.TrimSpace(ansiEscape.ReplaceAllString(line, "")); plain != "" {
@@ -171,6 +174,19 @@ func (c *SerialConsole) Observe(line string) {
 	} else if setupCompleteLine.MatchString(line) {
 		c.phase, c.phaseLine = "complete", strings.TrimSpace(line)
 	}
+}
+
+// BootRefused is closed once the console shows Secure Boot refusing a
+// boot loader ("Access Denied" or "Security Violation" from OVMF's BdsDxe);
+// BootRefusal returns that line.
+func (c *SerialConsole) BootRefused() <-chan struct{} { return c.refused }
+
+// BootRefusal is the firmware's line refusing a boot loader under Secure
+// Boot, "" when there was none.
+func (c *SerialConsole) BootRefusal() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bootRefusal
 }
 
 // CDBootStarts counts the times the console showed the firmware starting
