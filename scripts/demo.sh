@@ -55,7 +55,7 @@ image_name         = "winbake demo $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 VARS
 
 stage "packer build demo/standin.pkr.hcl"
-bash scripts/vm-slot.sh "$packer" build -timestamp-ui -var-file="$demo/demo.pkrvars.hcl" demo/standin.pkr.hcl 2>&1 | tee "$demo/build.log"
+VM_SLOT_HOLDER=demo bash scripts/vm-slot.sh "$packer" build -timestamp-ui -var-file="$demo/demo.pkrvars.hcl" demo/standin.pkr.hcl 2>&1 | tee "$demo/build.log"
 
 stage "done"
 echo

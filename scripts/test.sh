@@ -8,7 +8,7 @@
 # machine's VM slots (internal/testing/vmslot: one VM per core), so two VMs
 # run at a time on two cores and the CPU does not sit idle behind one TCG
 # VM. Last: packer-sdc plugin-check, and a summary with the time of each
-# phase and the ten slowest tests.
+# phase, the ten slowest tests and how busy the VM slots were.
 #
 # The test Keystone/glance-api is stopped at the end whatever the outcome;
 # the e2e target stops its libvirt lab itself, the demo its own Keystone.
@@ -17,6 +17,10 @@ cd "$(dirname "$0")/.."
 mkdir -p build/logs
 phases=build/logs/phases.txt
 : > "$phases"
+# Every VM slot hold of the run (internal/testing/vmslot, scripts/vm-slot.sh),
+# for the summary's slot table.
+export WINBAKE_VM_SLOT_LOG=$PWD/build/logs/vm-slots.log
+: > "$WINBAKE_VM_SLOT_LOG"
 began=$(date +%s)
 
 # run NAME CMD...: one sequential phase, its output shown as it comes.

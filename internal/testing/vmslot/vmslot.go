@@ -9,6 +9,10 @@
 // CPUs); the kernel releases it when its holder exits, so a killed test
 // never leaks a slot. scripts/vm-slot.sh takes the same slots from the
 // shell (the demo's packer build).
+//
+// With WINBAKE_VM_SLOT_LOG set, every hold is appended to that file as one
+// line "start-ms end-ms holder" (Unix milliseconds), so `make test` can say
+// how busy the slots were and who held them longest.
 package vmslot
 
 import (
@@ -63,7 +67,11 @@ func Acquire(t testing.TB) {
 	if waited > time.Second {
 		t.Logf("waited %s for a VM slot", waited.Round(time.Second))
 	}
+	start := time.Now()
 	t.Cleanup(func() {
+		if err := logHold(start, time.Now(), name); err != nil {
+			t.Error(err)
+		}
 		release()
 		heldMu.Lock()
 		delete(held, name)
@@ -90,4 +98,26 @@ func acquire(slots int, poll time.Duration) (release func(), waited time.Duratio
 		}
 		time.Sleep(poll)
 	}
+}
+
+// logHold appends one hold to the WINBAKE_VM_SLOT_LOG file, when set. A
+// line is one write(2) on an O_APPEND file, so holders in other processes
+// do not interleave.
+func logHold(start, end time.Time, holder string) error {
+	path := os.Getenv("WINBAKE_VM_SLOT_LOG")
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+	if err != nil {
+		return fmt.Errorf("vmslot: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%d %d %s\n", start.UnixMilli(), end.UnixMilli(), holder)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("vmslot: %w", err)
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package vmslot
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,4 +50,28 @@ func TestOneSlotPerTestTree(t *testing.T) {
 	Acquire(t)
 	Acquire(t) // would wait forever with one slot if it took another
 	t.Run("sub", func(t *testing.T) { Acquire(t) })
+}
+
+// A hold is logged to WINBAKE_VM_SLOT_LOG with its times and holder.
+func TestHoldIsLogged(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	logFile := filepath.Join(t.TempDir(), "holds.log")
+	t.Setenv("WINBAKE_VM_SLOT_LOG", logFile)
+	before := time.Now().UnixMilli()
+	t.Run("holder", func(t *testing.T) {
+		Acquire(t)
+		time.Sleep(20 * time.Millisecond)
+	})
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start, end int64
+	var holder string
+	if n, err := fmt.Sscanf(string(b), "%d %d %s\n", &start, &end, &holder); n != 3 || err != nil {
+		t.Fatalf("log %q: %v", b, err)
+	}
+	if holder != "TestHoldIsLogged/holder" || start < before || end-start < 20 {
+		t.Errorf("log %q: want TestHoldIsLogged/holder held for at least 20 ms from %d", b, before)
+	}
 }

@@ -66,6 +66,12 @@ func isoPath(t *testing.T) string {
 		t.Skip("boots QEMU: not with -short")
 	}
 	vmslot.Acquire(t) // the test boots the stand-in
+	return isoFile(t)
+}
+
+// isoFile is the stand-in ISO, for tests that read it without booting it.
+func isoFile(t *testing.T) string {
+	t.Helper()
 	p := os.Getenv("WINBAKE_STANDIN_ISO")
 	if p == "" {
 		_, file, _, _ := runtime.Caller(0)
