@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -11,29 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
-
-// lockedBuffer collects packer's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // processesMentioning lists the running processes whose command line
 // contains every one of words, as "pid: command line".
@@ -103,7 +85,7 @@ type interruptibleBuild struct {
 	// its plugins, QEMU, swtpm), so leftovers are found by it and not
 	// confused with the processes of builds running beside it.
 	marker string
-	log    lockedBuffer
+	log    testio.LockedBuffer
 	exited chan error
 	ended  bool
 }

@@ -1,12 +1,10 @@
 package common
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +15,12 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/guestcontract"
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
-
-// syncBuffer collects UI output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // guestState starts the stand-in Windows in-process behind its real WinRM
 // server and returns a state bag with Packer's WinRM communicator to it.
-func guestState(t *testing.T) (*testguest.Guest, multistep.StateBag, *syncBuffer) {
+func guestState(t *testing.T) (*testguest.Guest, multistep.StateBag, *testio.LockedBuffer) {
 	t.Helper()
 	g := testguest.StartForTest(t, testguest.Options{User: "Administrator", Password: "Build-Pw-42", QuietModuleLoad: true})
 	host, port := g.HostPort()
@@ -47,7 +28,7 @@ func guestState(t *testing.T) (*testguest.Guest, multistep.StateBag, *syncBuffer
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testio.LockedBuffer{}
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out})
 	state.Put("communicator", comm)

@@ -1,6 +1,10 @@
 package common
 
-import "github.com/hashicorp/packer-plugin-sdk/multistep"
+import (
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+)
 
 // State keys of the builders' steps (the VM runtime's are in qemuvm).
 const (
@@ -8,8 +12,8 @@ const (
 	// until StepFlattenDisk makes it standalone.
 	StateDiskBacking = "disk_backing"
 	// StateSerialConsole is the *qemuvm.SerialConsole following the VM's
-	// serial console.
-	StateSerialConsole = "serial_console"
+	// serial console (qemuvm's key: qemuvm.StepBootCommand reads it).
+	StateSerialConsole = qemuvm.StateSerialConsole
 )
 
 // forget clears key in state. The SDK's BasicStateBag.Remove takes no lock

@@ -13,13 +13,14 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 func failedSerialState(t *testing.T, console []string) (*multistep.BasicStateBag, *StepWatchSerial) {
-	captureLog(t)
+	testio.CaptureLog(t)
 	state, _ := mockState(t)
 	path := filepath.Join(t.TempDir(), "serial.log")
-	write(t, path, strings.Join(console, "\r\n")+"\r\n")
+	testio.WriteFile(t, path, strings.Join(console, "\r\n")+"\r\n")
 	step := &StepWatchSerial{Path: path}
 	if step.Run(context.Background(), state) != multistep.ActionContinue {
 		t.Fatal(state.Get("error"))
@@ -83,10 +84,10 @@ func TestStepWatchSerialCancelled(t *testing.T) {
 // wait but winrm_timeout) with an error that names the refusal and the fix,
 // even though the stop reaches the waiting step as a cancellation.
 func TestStepWatchSerialStopsBuildOnBootRefusal(t *testing.T) {
-	captureLog(t)
+	testio.CaptureLog(t)
 	state, _ := mockState(t)
 	path := filepath.Join(t.TempDir(), "serial.log")
-	write(t, path, "BdsDxe: loading Boot0001 \"UEFI QEMU DVD-ROM QM00005 \" from PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x2,0xFFFF,0x0)\r\n")
+	testio.WriteFile(t, path, "BdsDxe: loading Boot0001 \"UEFI QEMU DVD-ROM QM00005 \" from PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x2,0xFFFF,0x0)\r\n")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	state.Put(qemuvm.StateStopBuild, context.CancelFunc(stop))
@@ -126,10 +127,10 @@ func TestStepWatchSerialStopsBuildOnBootRefusal(t *testing.T) {
 
 // Without a refusal the watch ends with the step and stops nothing.
 func TestStepWatchSerialWithoutRefusalStopsNothing(t *testing.T) {
-	captureLog(t)
+	testio.CaptureLog(t)
 	state, _ := mockState(t)
 	path := filepath.Join(t.TempDir(), "serial.log")
-	write(t, path, "BdsDxe: failed to load Boot0002 \"UEFI Misc Device\" from PciRoot(0x0)/Pci(0x3,0x0): Not Found\r\n")
+	testio.WriteFile(t, path, "BdsDxe: failed to load Boot0002 \"UEFI Misc Device\" from PciRoot(0x0)/Pci(0x3,0x0): Not Found\r\n")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	state.Put(qemuvm.StateStopBuild, context.CancelFunc(stop))

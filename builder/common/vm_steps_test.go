@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +13,12 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
+// mockState is the state bag of a step test, with a DriverMock.
 func mockState(t *testing.T) (*multistep.BasicStateBag, *qemuvm.DriverMock) {
-	state := new(multistep.BasicStateBag)
-	state.Put("ui", packersdk.TestUi(t))
-	d := new(qemuvm.DriverMock)
-	state.Put(qemuvm.StateDriver, qemuvm.Driver(d))
-	return state, d
+	return qemuvm.MockState(packersdk.TestUi(t))
 }
 
 func TestStepCreateDisk(t *testing.T) {
@@ -35,7 +32,7 @@ func TestStepCreateDisk(t *testing.T) {
 		t.Fatalf("disk %s %d", d.CreateDiskPath, d.CreateDiskSizeMB)
 	}
 	// A failed build removes the disk; a successful one keeps it.
-	write(t, d.CreateDiskPath, "disk")
+	testio.WriteFile(t, d.CreateDiskPath, "disk")
 	step.Cleanup(state)
 	if _, err := os.Stat(d.CreateDiskPath); err != nil {
 		t.Fatal("cleanup removed the artifact's disk")
@@ -61,7 +58,7 @@ func TestStepCreateDiskFails(t *testing.T) {
 func TestStepCopyEFIVars(t *testing.T) {
 	state, _ := mockState(t)
 	src, out := filepath.Join(t.TempDir(), "VARS.fd"), t.TempDir()
-	write(t, src, "vars")
+	testio.WriteFile(t, src, "vars")
 	step := &StepCopyEFIVars{Firmware: qemuvm.FirmwareUEFI, OVMF: qemuvm.OVMF{Code: "/c", Vars: src}, OutputDir: out}
 	if step.Run(context.Background(), state) != multistep.ActionContinue {
 		t.Fatal(state.Get("error"))
@@ -82,35 +79,6 @@ func TestStepCopyEFIVars(t *testing.T) {
 	state2, _ := mockState(t)
 	if bios.Run(context.Background(), state2) != multistep.ActionContinue || state2.Get(qemuvm.StateOVMF) != nil {
 		t.Fatal("BIOS copied a variable store")
-	}
-}
-
-func TestParseBootCommand(t *testing.T) {
-	keys, err := ParseBootCommand([]string{"<spacebar><wait2>aB:<enter><wait500ms>"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []BootKey{{QCodes: []string{"spc"}}, {Wait: 2 * time.Second}, {QCodes: []string{"a"}},
-		{QCodes: []string{"shift", "b"}}, {QCodes: []string{"shift", "semicolon"}}, {QCodes: []string{"ret"}}, {Wait: 500 * time.Millisecond}}
-	if !slices.EqualFunc(keys, want, func(a, b BootKey) bool { return a.Wait == b.Wait && slices.Equal(a.QCodes, b.QCodes) }) {
-		t.Fatalf("got %+v", keys)
-	}
-	for _, bad := range []string{"<enter", "<hyper>", "<waitX>", "é"} {
-		if _, err := ParseBootCommand([]string{bad}); err == nil || !strings.HasPrefix(err.Error(), "boot_command:") {
-			t.Errorf("%q: %v", bad, err)
-		}
-	}
-}
-
-func TestStepBootCommand(t *testing.T) {
-	state, d := mockState(t)
-	keys, _ := ParseBootCommand([]string{"<spacebar><wait10ms><enter>"})
-	step := &StepBootCommand{BootWait: 10 * time.Millisecond, Keys: keys, KeyInterval: time.Millisecond}
-	if step.Run(context.Background(), state) != multistep.ActionContinue {
-		t.Fatal(state.Get("error"))
-	}
-	if len(d.SentKeys) != 2 || d.SentKeys[0][0] != "spc" || d.SentKeys[1][0] != "ret" {
-		t.Fatalf("sent %v", d.SentKeys)
 	}
 }
 

@@ -85,7 +85,7 @@ func (b *Builder) Steps(host qemuvm.HostPaths) []multistep.Step {
 	steps = append(steps,
 		&stepStartDomain{Config: c, Host: host, GuestPort: guestPort},
 		&stepWatchDomain{Name: c.VMName, PowerOffEnds: c.Comm.Type == "none", Interval: b.watchInterval},
-		&stepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG},
+		&qemuvm.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG, Sender: bootKeySender},
 		&qemuvm.StepConnectWinRM{
 			Config:    &c.Comm,
 			Host:      b.winrmHost,

@@ -131,8 +131,8 @@ type Config struct {
 	// nothing.
 	BootCommand []string `mapstructure:"boot_command" required:"false"`
 
-	bootKeys    []wbcommon.BootKey
-	bootKeysTCG []wbcommon.BootKey
+	bootKeys    []qemuvm.BootKey
+	bootKeysTCG []qemuvm.BootKey
 	uri         *url.URL
 	ctx         interpolate.Context
 }
@@ -250,8 +250,8 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		add(fmt.Errorf("vm_name: %q names a libvirt domain and volumes; use letters, digits, '-', '_' and '.'", c.VMName))
 	}
 	if !bootCommandSet && c.Firmware == qemuvm.FirmwareUEFI {
-		c.BootCommand = wbcommon.DefaultUEFIBootCommand
-		c.bootKeysTCG, _ = wbcommon.ParseBootCommand(wbcommon.DefaultUEFIBootCommandTCG)
+		c.BootCommand = qemuvm.DefaultUEFIBootCommand
+		c.bootKeysTCG, _ = qemuvm.ParseBootCommand(qemuvm.DefaultUEFIBootCommandTCG)
 		if c.BootWait == 0 {
 			c.BootWait = 3 * time.Second
 		}
@@ -259,7 +259,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if c.BootWait < 0 {
 		add(fmt.Errorf("boot_wait: %s is negative; use a duration such as \"3s\"", c.BootWait))
 	}
-	keys, err := wbcommon.ParseBootCommand(c.BootCommand)
+	keys, err := qemuvm.ParseBootCommand(c.BootCommand)
 	if err != nil {
 		add(err)
 	}

@@ -6,7 +6,6 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
-	wbcommon "github.com/winbake/packer-plugin-winbake/builder/common"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
@@ -234,7 +233,7 @@ func TestDomainKVMAndGraphics(t *testing.T) {
 }
 
 func TestKeycodesCoverBootCommandKeys(t *testing.T) {
-	keys, err := wbcommon.ParseBootCommand([]string{"aZ09 .,/\\-=;:_<enter><spacebar><esc><tab><f1><f12><up><down><left><right><bs><del>"})
+	keys, err := qemuvm.ParseBootCommand([]string{"aZ09 .,/\\-=;:_<enter><spacebar><esc><tab><f1><f12><up><down><left><right><bs><del>"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 package libvirt
 
-// linuxKeycodes maps the QMP key names that wbcommon.ParseBootCommand
+// linuxKeycodes maps the QMP key names that qemuvm.ParseBootCommand
 // produces to Linux input event codes (linux/input-event-codes.h), the
 // codeset libvirt's send-key accepts everywhere.
 var linuxKeycodes = map[string]uint32{

@@ -67,7 +67,7 @@ func (s *stepShutdown) Run(ctx context.Context, state multistep.StateBag) multis
 			_ = driver.Destroy(name)
 			return steps.Halt(state, ui, fmt.Errorf("shutdown_timeout: Windows did not power off within %s after %q; the domain was destroyed", s.Timeout, wbcommon.ShutdownCommand))
 		}
-		if !sleep(ctx, interval) {
+		if !steps.Sleep(ctx, interval) {
 			return steps.Halt(state, ui, ctx.Err())
 		}
 	}

@@ -89,7 +89,7 @@ func (b *Builder) Steps(ovmf qemuvm.OVMF, host qemuvm.HostPaths) []multistep.Ste
 			SecureBoot: c.SecureBoot},
 		&wbcommon.StepWatchSerial{Path: filepath.Join(c.OutputDir, qemuvm.SerialLogName)},
 		&qemuvm.StepWatchVM{SerialLog: filepath.Join(c.OutputDir, qemuvm.SerialLogName), PowerOffEnds: c.Comm.Type == "none"},
-		&wbcommon.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG, UntilCDBoot: c.bootKeysTCG != nil},
+		&qemuvm.StepBootCommand{BootWait: c.BootWait, Keys: c.bootKeys, TCGKeys: c.bootKeysTCG, UntilCDBoot: c.bootKeysTCG != nil},
 		&qemuvm.StepConnectWinRM{
 			Config: &c.Comm,
 			Host:   c.winrmHost,

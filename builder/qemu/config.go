@@ -85,10 +85,10 @@ type Config struct {
 	// replace winbake's arguments.
 	QemuArgs [][]string `mapstructure:"qemu_args" required:"false"`
 
-	bootKeys []wbcommon.BootKey
+	bootKeys []qemuvm.BootKey
 	// bootKeysTCG replace bootKeys under TCG when boot_command is the
 	// default.
-	bootKeysTCG []wbcommon.BootKey
+	bootKeysTCG []qemuvm.BootKey
 	ctx         interpolate.Context
 }
 
@@ -214,8 +214,8 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		c.KeepGoldenImage = &keep
 	}
 	if !bootCommandSet && c.Firmware == qemuvm.FirmwareUEFI && !c.SourceImageConfig.Enabled() {
-		c.BootCommand = wbcommon.DefaultUEFIBootCommand
-		c.bootKeysTCG, _ = wbcommon.ParseBootCommand(wbcommon.DefaultUEFIBootCommandTCG)
+		c.BootCommand = qemuvm.DefaultUEFIBootCommand
+		c.bootKeysTCG, _ = qemuvm.ParseBootCommand(qemuvm.DefaultUEFIBootCommandTCG)
 		if c.BootWait == 0 {
 			c.BootWait = 3 * time.Second
 		}
@@ -223,7 +223,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if c.BootWait < 0 {
 		add(fmt.Errorf("boot_wait: %s is negative; use a duration such as \"3s\"", c.BootWait))
 	}
-	keys, err := wbcommon.ParseBootCommand(c.BootCommand)
+	keys, err := qemuvm.ParseBootCommand(c.BootCommand)
 	if err != nil {
 		add(err)
 	}

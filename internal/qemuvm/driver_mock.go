@@ -4,6 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 // DriverMock is a Driver for step tests: it records calls and returns the
@@ -121,4 +124,14 @@ var _ OverlayDriver = (*DriverMock)(nil)
 func (d *DriverMock) CreateOverlay(path, backing string) error {
 	d.OverlayPath, d.OverlayBacking = path, backing
 	return d.OverlayErr
+}
+
+// MockState is the state bag of a step test: ui, and a new DriverMock as
+// the Driver.
+func MockState(ui packersdk.Ui) (*multistep.BasicStateBag, *DriverMock) {
+	state := new(multistep.BasicStateBag)
+	state.Put("ui", ui)
+	d := new(DriverMock)
+	state.Put(StateDriver, Driver(d))
+	return state, d
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 func probeFixture(t *testing.T, kvm bool, flags string, pvm bool) HostPaths {
@@ -18,25 +20,15 @@ func probeFixture(t *testing.T, kvm bool, flags string, pvm bool) HostPaths {
 		DebianOVMFDir: filepath.Join(dir, "OVMF"),
 	}
 	if kvm {
-		write(t, p.KVMDevice, "")
+		testio.WriteFile(t, p.KVMDevice, "")
 	}
-	write(t, p.CPUInfo, "processor\t: 0\nflags\t\t: fpu "+flags+" sse2\n")
+	testio.WriteFile(t, p.CPUInfo, "processor\t: 0\nflags\t\t: fpu "+flags+" sse2\n")
 	if pvm {
 		if err := os.Mkdir(p.KVMPVMModule, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return p
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestChooseAccelerator(t *testing.T) {
@@ -72,13 +64,13 @@ func TestFindOVMFFromDescriptors(t *testing.T) {
 	dir := filepath.Dir(p.CPUInfo)
 	code, vars := filepath.Join(dir, "code.fd"), filepath.Join(dir, "vars.qcow2")
 	sbCode := filepath.Join(dir, "sb.fd")
-	write(t, code, "x")
-	write(t, vars, "x")
-	write(t, sbCode, "x")
-	write(t, filepath.Join(p.FirmwareDescs, "40-secure.json"), `{"interface-types":["uefi"],"mapping":{"device":"flash",
+	testio.WriteFile(t, code, "x")
+	testio.WriteFile(t, vars, "x")
+	testio.WriteFile(t, sbCode, "x")
+	testio.WriteFile(t, filepath.Join(p.FirmwareDescs, "40-secure.json"), `{"interface-types":["uefi"],"mapping":{"device":"flash",
 "executable":{"filename":"`+sbCode+`","format":"raw"},"nvram-template":{"filename":"`+vars+`","format":"raw"}},
 "targets":[{"architecture":"x86_64","machines":["pc-q35-*"]}],"features":["requires-smm","secure-boot"]}`)
-	write(t, filepath.Join(p.FirmwareDescs, "60-plain.json"), `{"interface-types":["uefi"],"mapping":{"device":"flash",
+	testio.WriteFile(t, filepath.Join(p.FirmwareDescs, "60-plain.json"), `{"interface-types":["uefi"],"mapping":{"device":"flash",
 "executable":{"filename":"`+code+`","format":"raw"},"nvram-template":{"filename":"`+vars+`","format":"qcow2"}},
 "targets":[{"architecture":"x86_64","machines":["pc-i440fx-*","pc-q35-*"]}],"features":["acpi-s3","amd-sev"]}`)
 	got, err := p.FindOVMF()
@@ -95,8 +87,8 @@ func TestFindOVMFDebianFallbackAndError(t *testing.T) {
 	if _, err := p.FindOVMF(); err == nil || !strings.HasPrefix(err.Error(), "efi_firmware_code:") {
 		t.Fatalf("want an efi_firmware_code error, got %v", err)
 	}
-	write(t, filepath.Join(p.DebianOVMFDir, "OVMF_CODE_4M.fd"), "x")
-	write(t, filepath.Join(p.DebianOVMFDir, "OVMF_VARS_4M.fd"), "x")
+	testio.WriteFile(t, filepath.Join(p.DebianOVMFDir, "OVMF_CODE_4M.fd"), "x")
+	testio.WriteFile(t, filepath.Join(p.DebianOVMFDir, "OVMF_VARS_4M.fd"), "x")
 	got, err := p.FindOVMF()
 	if err != nil || filepath.Base(got.Code) != "OVMF_CODE_4M.fd" || filepath.Base(got.Vars) != "OVMF_VARS_4M.fd" {
 		t.Fatalf("got %+v, %v", got, err)

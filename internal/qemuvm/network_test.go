@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 func TestVMSpecArgsBridge(t *testing.T) {
@@ -40,7 +42,7 @@ func TestVMSpecArgsUserNetworkNotRestricted(t *testing.T) {
 
 func TestLookupGuestAddress(t *testing.T) {
 	arp := filepath.Join(t.TempDir(), "arp")
-	write(t, arp, `IP address       HW type     Flags       HW address            Mask     Device
+	testio.WriteFile(t, arp, `IP address       HW type     Flags       HW address            Mask     Device
 192.168.122.50   0x1         0x2         52:54:00:aa:bb:cc     *        br0
 192.168.122.51   0x1         0x0         52:54:00:dd:ee:ff     *        br0
 10.0.0.7         0x1         0x2         52:54:00:aa:bb:cc     *        eth0

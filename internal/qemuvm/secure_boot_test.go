@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 // The descriptor with secure-boot, enrolled-keys and requires-smm wins;
@@ -12,16 +14,16 @@ func TestFindSecureBootOVMFFromDescriptors(t *testing.T) {
 	p := probeFixture(t, false, "", false)
 	dir := filepath.Dir(p.CPUInfo)
 	for _, f := range []string{"ms-code.fd", "ms-vars.fd", "sb-code.fd", "plain-vars.fd", "plain-code.fd"} {
-		write(t, filepath.Join(dir, f), "x")
+		testio.WriteFile(t, filepath.Join(dir, f), "x")
 	}
 	desc := func(code, vars, features string) string {
 		return `{"interface-types":["uefi"],"mapping":{"device":"flash","executable":{"filename":"` + filepath.Join(dir, code) +
 			`","format":"raw"},"nvram-template":{"filename":"` + filepath.Join(dir, vars) + `","format":"raw"}},` +
 			`"targets":[{"architecture":"x86_64","machines":["pc-q35-*"]}],"features":[` + features + `]}`
 	}
-	write(t, filepath.Join(p.FirmwareDescs, "30-secure-no-keys.json"), desc("sb-code.fd", "plain-vars.fd", `"requires-smm","secure-boot"`))
-	write(t, filepath.Join(p.FirmwareDescs, "40-secure-enrolled.json"), desc("ms-code.fd", "ms-vars.fd", `"acpi-s3","enrolled-keys","requires-smm","secure-boot"`))
-	write(t, filepath.Join(p.FirmwareDescs, "60-plain.json"), desc("plain-code.fd", "plain-vars.fd", `"acpi-s3"`))
+	testio.WriteFile(t, filepath.Join(p.FirmwareDescs, "30-secure-no-keys.json"), desc("sb-code.fd", "plain-vars.fd", `"requires-smm","secure-boot"`))
+	testio.WriteFile(t, filepath.Join(p.FirmwareDescs, "40-secure-enrolled.json"), desc("ms-code.fd", "ms-vars.fd", `"acpi-s3","enrolled-keys","requires-smm","secure-boot"`))
+	testio.WriteFile(t, filepath.Join(p.FirmwareDescs, "60-plain.json"), desc("plain-code.fd", "plain-vars.fd", `"acpi-s3"`))
 	got, err := p.FindSecureBootOVMF()
 	if err != nil {
 		t.Fatal(err)
@@ -37,13 +39,13 @@ func TestFindSecureBootOVMFFromDescriptors(t *testing.T) {
 
 func TestFindSecureBootOVMFDebianFallbackAndError(t *testing.T) {
 	p := probeFixture(t, false, "", false)
-	write(t, filepath.Join(p.DebianOVMFDir, "OVMF_CODE_4M.fd"), "x")
-	write(t, filepath.Join(p.DebianOVMFDir, "OVMF_VARS_4M.fd"), "x")
+	testio.WriteFile(t, filepath.Join(p.DebianOVMFDir, "OVMF_CODE_4M.fd"), "x")
+	testio.WriteFile(t, filepath.Join(p.DebianOVMFDir, "OVMF_VARS_4M.fd"), "x")
 	if _, err := p.FindSecureBootOVMF(); err == nil || !strings.HasPrefix(err.Error(), "secure_boot:") || !strings.Contains(err.Error(), "enrolled-keys") {
 		t.Fatalf("want a secure_boot error, got %v", err)
 	}
-	write(t, filepath.Join(p.DebianOVMFDir, "OVMF_CODE_4M.secboot.fd"), "x")
-	write(t, filepath.Join(p.DebianOVMFDir, "OVMF_VARS_4M.ms.fd"), "x")
+	testio.WriteFile(t, filepath.Join(p.DebianOVMFDir, "OVMF_CODE_4M.secboot.fd"), "x")
+	testio.WriteFile(t, filepath.Join(p.DebianOVMFDir, "OVMF_VARS_4M.ms.fd"), "x")
 	got, err := p.FindSecureBootOVMF()
 	if err != nil || filepath.Base(got.Code) != "OVMF_CODE_4M.secboot.fd" || filepath.Base(got.Vars) != "OVMF_VARS_4M.ms.fd" || !got.SecureBoot {
 		t.Fatalf("got %+v, %v", got, err)

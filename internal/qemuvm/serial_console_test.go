@@ -1,47 +1,19 @@
 package qemuvm
 
 import (
-	"bytes"
-	"log"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
-
-// captureLog routes the standard logger (the Packer log) into a buffer.
-func captureLog(t *testing.T) *lockedBuffer {
-	buf := &lockedBuffer{}
-	prevOut, prevFlags := log.Writer(), log.Flags()
-	log.SetOutput(buf)
-	log.SetFlags(0)
-	t.Cleanup(func() { log.SetOutput(prevOut); log.SetFlags(prevFlags) })
-	return buf
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // Lines appended to the file while it is followed reach the log one by
 // one, and the last Setup pass and error are remembered.
 func TestSerialConsoleFollowsFile(t *testing.T) {
-	logged := captureLog(t)
+	logged := testio.CaptureLog(t)
 	path := filepath.Join(t.TempDir(), "serial.log")
 	c := NewSerialConsole(path)
 	c.Start()
@@ -83,7 +55,7 @@ func TestSerialConsoleFollowsFile(t *testing.T) {
 }
 
 func TestSerialConsolePhases(t *testing.T) {
-	captureLog(t)
+	testio.CaptureLog(t)
 	for _, tc := range []struct {
 		lines []string
 		phase string

@@ -19,4 +19,7 @@ const (
 	StateVirtioWinISO = "virtio_win_iso_path"
 	// StateAccelerator is the accelerator the VM runs with ("kvm"/"tcg").
 	StateAccelerator = "accelerator"
+	// StateSerialConsole is the *SerialConsole following the VM's serial
+	// console.
+	StateSerialConsole = "serial_console"
 )

@@ -15,10 +15,11 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
-func winrmStepState() (multistep.StateBag, *syncBuffer) {
-	out := &syncBuffer{}
+func winrmStepState() (multistep.StateBag, *testio.LockedBuffer) {
+	out := &testio.LockedBuffer{}
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out})
 	return state, out
@@ -54,7 +55,7 @@ func TestStepWaitWinRMWaitsForTheGuest(t *testing.T) {
 	if !ok {
 		t.Fatal("no communicator in the state")
 	}
-	var stdout syncBuffer
+	var stdout testio.LockedBuffer
 	cmd := &packersdk.RemoteCmd{Command: "hostname", Stdout: &stdout}
 	if err := cmd.RunWithUi(context.Background(), comm, state.Get("ui").(packersdk.Ui)); err != nil || cmd.ExitStatus() != 0 {
 		t.Errorf("hostname through the communicator: %v, exit %d", err, cmd.ExitStatus())

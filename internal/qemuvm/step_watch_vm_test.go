@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 // vmExit is a DriverMock WaitVM that returns err once exit is closed.
@@ -33,7 +35,7 @@ func vmExit(exit <-chan struct{}, err error) func(context.Context) error {
 func TestStepWatchVMStopsTheBuildWhenQEMUExits(t *testing.T) {
 	state, d := mockState(t)
 	serial := filepath.Join(t.TempDir(), SerialLogName)
-	write(t, serial, "\x1b[2Jfirmware\r\n\r\nsetup: specialize\r\nlast words\r\n")
+	testio.WriteFile(t, serial, "\x1b[2Jfirmware\r\n\r\nsetup: specialize\r\nlast words\r\n")
 	exit := make(chan struct{})
 	d.WaitVMFunc = vmExit(exit, errors.New("QEMU: exit status 1: qemu-system-x86_64: terminating on signal 15"))
 	ctx, stop := context.WithCancel(context.Background())

@@ -11,12 +11,9 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
+// mockState is the state bag of a step test, with a DriverMock.
 func mockState(t *testing.T) (*multistep.BasicStateBag, *DriverMock) {
-	state := new(multistep.BasicStateBag)
-	state.Put("ui", packersdk.TestUi(t))
-	d := new(DriverMock)
-	state.Put(StateDriver, Driver(d))
-	return state, d
+	return MockState(packersdk.TestUi(t))
 }
 
 func TestStepStartTPM(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package steps holds the helpers every component's multistep steps
 // share: stopping a run on an error, telling in Cleanup whether the run
-// failed, checking for a file, and running a step sequence into one error.
+// failed, checking for a file, running a step sequence into one error,
+// and sleeping until a context ends.
 // It is a leaf: it imports no component, so builders, provisioners and
 // post-processors can all use it.
 package steps

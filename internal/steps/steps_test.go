@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -157,5 +158,18 @@ func TestFailurePrefersTheStepError(t *testing.T) {
 	state.Put(multistep.StateHalted, true)
 	if got := Failure(state, "build"); got == nil || got.Error() != "build was cancelled" {
 		t.Errorf("Failure = %v, want build was cancelled", got)
+	}
+}
+
+// Sleep returns at once, reporting false, when its context has ended, and
+// true after a wait with a live context.
+func TestSleep(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if !Sleep(ctx, 0) || !Sleep(ctx, time.Millisecond) {
+		t.Fatal("Sleep reported an ended context for a live one")
+	}
+	cancel()
+	if Sleep(ctx, time.Hour) || Sleep(ctx, 0) {
+		t.Fatal("Sleep reported a live context for an ended one")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // fullBelow is the free space under which a failed write is taken for a
@@ -37,16 +39,16 @@ func (w *writer) explainNoSpace(err error) error {
 	}
 	need := "the input's data"
 	if n, mErr := measureData(w.ctx, w.src, w.info.Format); mErr == nil {
-		need = humanBytes(n) + " (the input's data, before compression)"
+		need = progress.Bytes(n) + " (the input's data, before compression)"
 		// A raw output is written sparse: its data is what it needs.
 		if w.spec.QemuFormat != "" && w.spec.QemuFormat != "raw" {
 			if m, mErr := measure(w.ctx, w.src, w.info.Format, w.spec.QemuFormat); mErr == nil {
-				need = humanBytes(m)
+				need = progress.Bytes(m)
 			}
 		}
 	}
 	return fmt.Errorf("no space left on device writing %s: %s has %s free of %s, and the %s image needs up to %s; free space there or set output to a larger file system (%v)",
-		w.out, dir, humanBytes(free), humanBytes(total), w.spec.Name, need, err)
+		w.out, dir, progress.Bytes(free), progress.Bytes(total), w.spec.Name, need, err)
 }
 
 // measureData is how many bytes of data the input holds (qemu-img measure

@@ -17,6 +17,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/winbake/packer-plugin-winbake/internal/progress"
 )
 
 // A qcow2 image written from Go, following QEMU's docs/interop/qcow2.txt:
@@ -800,7 +802,7 @@ func (w *writer) writeQcow2Go() (bool, error) {
 	defer func() { _ = layout.Close() }()
 	workers := runtime.GOMAXPROCS(0)
 	w.ui.Say(fmt.Sprintf("Writing qcow2 (%s compression, %d cores) from the %s of data in %s (%s virtual)...",
-		w.cfg.Qcow2Compression, workers, humanBytes(layout.dataBytes()), filepath.Base(w.src), humanBytes(layout.size)))
+		w.cfg.Qcow2Compression, workers, progress.Bytes(layout.dataBytes()), filepath.Base(w.src), progress.Bytes(layout.size)))
 
 	f, err := os.OpenFile(w.partial, os.O_RDWR|os.O_TRUNC, 0)
 	if err != nil {

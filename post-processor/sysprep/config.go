@@ -35,7 +35,8 @@ var DefaultRemoveAppxPackages = []string{"Microsoft.OneDriveSync", "Microsoft.Ed
 
 // Config holds the settings of the winbake-sysprep post-processor.
 type Config struct {
-	common.PackerConfig `mapstructure:",squash"`
+	common.PackerConfig  `mapstructure:",squash"`
+	qemuvm.ImageVMConfig `mapstructure:",squash"`
 
 	// Account WinRM logs on with: the build account of the golden image.
 	// Defaults to `Administrator`, the account winbake-qemu sets up unless
@@ -63,16 +64,6 @@ type Config struct {
 	// (`<vm_name>.json`). Defaults to the input disk's name.
 	VMName string `mapstructure:"vm_name" required:"false"`
 
-	// `auto` (default), `kvm` or `tcg`, as in winbake-qemu.
-	Accelerator string `mapstructure:"accelerator" required:"false"`
-	// Give Windows the Hyper-V enlightenments, as in winbake-qemu: on by
-	// default under KVM, off under TCG; `false` leaves them off, `true`
-	// fails unless the VM runs under KVM.
-	HyperVEnlightenments *bool `mapstructure:"hyperv_enlightenments" required:"false"`
-	// Number of virtual CPUs, 1 to 64. Defaults to `2`.
-	CPUs int `mapstructure:"cpus" required:"false"`
-	// Memory in MiB, 512 to 1048576. Defaults to `4096`.
-	MemoryMB int `mapstructure:"memory" required:"false"`
 	// Path of the OVMF code file for a UEFI image. Defaults to the file
 	// the build booted (the manifest's `efi_firmware_code`) while it
 	// exists on this machine, else to the firmware winbake-qemu finds the
@@ -81,13 +72,6 @@ type Config struct {
 	// image whose manifest says `secure_boot`); the variable store is the
 	// image's own `efivars.fd`, copied.
 	EFIFirmwareCode string `mapstructure:"efi_firmware_code" required:"false"`
-	// Lowest host port tried for the WinRM forward (on 127.0.0.1).
-	// Defaults to `2222`.
-	HostPortMin int `mapstructure:"host_port_min" required:"false"`
-	// Highest host port tried for the WinRM forward, exclusive. Defaults
-	// to `4444`. Each port of the range is tried once, from a random one; a
-	// range with no free port fails the build.
-	HostPortMax int `mapstructure:"host_port_max" required:"false"`
 
 	// Per-user Appx packages removed (for all users) before sysprep, by
 	// package name: a first pass. Packages that sysprep itself names in
@@ -114,7 +98,6 @@ type Config struct {
 	// Packer discard it. The golden image is never modified either way.
 	KeepInputArtifact bool `mapstructure:"keep_input_artifact" required:"false"`
 
-	vm  qemuvm.VMConfig
 	ctx interpolate.Context
 }
 
@@ -222,15 +205,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			add(fmt.Errorf("remove_appx_packages: %q is not an Appx package name; use names such as \"Microsoft.OneDriveSync\" (letters, digits, dots, hyphens)", p))
 		}
 	}
-	// The VM settings are checked by the builders' own rules; the fields
-	// the image fixes (firmware, disk bus, ...) come from its manifest.
-	c.vm = qemuvm.VMConfig{
-		Accelerator: c.Accelerator, HyperVEnlightenments: c.HyperVEnlightenments, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
-		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
-	}
-	c.vm.SetGiven(md.Keys)
-	add(c.vm.Prepare(&c.ctx)...)
-	c.Accelerator, c.CPUs, c.MemoryMB, c.HostPortMin, c.HostPortMax = c.vm.Accelerator, c.vm.CPUs, c.vm.MemoryMB, c.vm.HostPortMin, c.vm.HostPortMax
+	add(c.ImageVMConfig.Prepare(&c.ctx, md.Keys)...)
 	if c.EFIFirmwareCode != "" {
 		if _, err := os.Stat(c.EFIFirmwareCode); err != nil {
 			add(fmt.Errorf("efi_firmware_code: %v", err))

@@ -55,19 +55,19 @@ type FlatConfig struct {
 	PackerOnError        *string                  `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
 	PackerUserVars       map[string]string        `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars  []string                 `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Accelerator          *string                  `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
+	HyperVEnlightenments *bool                    `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
+	CPUs                 *int                     `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
+	MemoryMB             *int                     `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
+	HostPortMin          *int                     `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
+	HostPortMax          *int                     `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
 	WinRMUsername        *string                  `mapstructure:"winrm_username" required:"false" cty:"winrm_username" hcl:"winrm_username"`
 	WinRMPassword        *string                  `mapstructure:"winrm_password" required:"true" cty:"winrm_password" hcl:"winrm_password"`
 	WinRMTimeout         *string                  `mapstructure:"winrm_timeout" required:"false" cty:"winrm_timeout" hcl:"winrm_timeout"`
 	Timeout              *string                  `mapstructure:"timeout" required:"false" cty:"timeout" hcl:"timeout"`
 	OutputDir            *string                  `mapstructure:"output_directory" required:"false" cty:"output_directory" hcl:"output_directory"`
 	VMName               *string                  `mapstructure:"vm_name" required:"false" cty:"vm_name" hcl:"vm_name"`
-	Accelerator          *string                  `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
-	HyperVEnlightenments *bool                    `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
-	CPUs                 *int                     `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
-	MemoryMB             *int                     `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
 	EFIFirmwareCode      *string                  `mapstructure:"efi_firmware_code" required:"false" cty:"efi_firmware_code" hcl:"efi_firmware_code"`
-	HostPortMin          *int                     `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
-	HostPortMax          *int                     `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
 	RemoveAppxPackages   []string                 `mapstructure:"remove_appx_packages" required:"false" cty:"remove_appx_packages" hcl:"remove_appx_packages"`
 	SkipTrim             *bool                    `mapstructure:"skip_trim" required:"false" cty:"skip_trim" hcl:"skip_trim"`
 	CloudbaseInit        *FlatCloudbaseInitConfig `mapstructure:"cloudbase_init" required:"false" cty:"cloudbase_init" hcl:"cloudbase_init"`
@@ -94,19 +94,19 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_on_error":            &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
 		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
+		"accelerator":                &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
+		"hyperv_enlightenments":      &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
+		"cpus":                       &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
+		"memory":                     &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},
+		"host_port_min":              &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},
+		"host_port_max":              &hcldec.AttrSpec{Name: "host_port_max", Type: cty.Number, Required: false},
 		"winrm_username":             &hcldec.AttrSpec{Name: "winrm_username", Type: cty.String, Required: false},
 		"winrm_password":             &hcldec.AttrSpec{Name: "winrm_password", Type: cty.String, Required: false},
 		"winrm_timeout":              &hcldec.AttrSpec{Name: "winrm_timeout", Type: cty.String, Required: false},
 		"timeout":                    &hcldec.AttrSpec{Name: "timeout", Type: cty.String, Required: false},
 		"output_directory":           &hcldec.AttrSpec{Name: "output_directory", Type: cty.String, Required: false},
 		"vm_name":                    &hcldec.AttrSpec{Name: "vm_name", Type: cty.String, Required: false},
-		"accelerator":                &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
-		"hyperv_enlightenments":      &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
-		"cpus":                       &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
-		"memory":                     &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},
 		"efi_firmware_code":          &hcldec.AttrSpec{Name: "efi_firmware_code", Type: cty.String, Required: false},
-		"host_port_min":              &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},
-		"host_port_max":              &hcldec.AttrSpec{Name: "host_port_max", Type: cty.Number, Required: false},
 		"remove_appx_packages":       &hcldec.AttrSpec{Name: "remove_appx_packages", Type: cty.List(cty.String), Required: false},
 		"skip_trim":                  &hcldec.AttrSpec{Name: "skip_trim", Type: cty.Bool, Required: false},
 		"cloudbase_init":             &hcldec.BlockSpec{TypeName: "cloudbase_init", Nested: hcldec.ObjectSpec((*FlatCloudbaseInitConfig)(nil).HCL2Spec())},

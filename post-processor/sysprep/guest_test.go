@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 const (
@@ -26,36 +26,17 @@ const (
 	gameAssist   = "Microsoft.Edge.GameAssist_1.0.3336.0_x64__8wekyb3d8bbwe"
 )
 
-// lockedBuffer collects UI output written from the runner and the
-// communicator's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // standinState starts the stand-in Windows (in-process, real WinRM) with
 // the golden image's build account and returns the state bag the guest
 // steps run with; the DriverMock's WaitVM waits for the guest to power off.
 // C: is on a disk as winbake's VM attaches it (winbakeSystemDisk).
-func standinState(t *testing.T) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
+func standinState(t *testing.T) (*testguest.Guest, multistep.StateBag, *testio.LockedBuffer) {
 	t.Helper()
 	return standinStateWith(t, testguest.Options{})
 }
 
 // standinStateOn is standinState with C: on disk.
-func standinStateOn(t *testing.T, disk winsim.SystemDisk) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
+func standinStateOn(t *testing.T, disk winsim.SystemDisk) (*testguest.Guest, multistep.StateBag, *testio.LockedBuffer) {
 	t.Helper()
 	return standinStateWith(t, testguest.Options{SystemDisk: disk})
 }
@@ -63,7 +44,7 @@ func standinStateOn(t *testing.T, disk winsim.SystemDisk) (*testguest.Guest, mul
 // standinStateWith is standinState with more stand-in options (the
 // account and password are the golden image's; C: is on
 // winbakeSystemDisk unless opts name a disk).
-func standinStateWith(t *testing.T, opts testguest.Options) (*testguest.Guest, multistep.StateBag, *lockedBuffer) {
+func standinStateWith(t *testing.T, opts testguest.Options) (*testguest.Guest, multistep.StateBag, *testio.LockedBuffer) {
 	t.Helper()
 	opts.User, opts.Password, opts.QuietModuleLoad = "Administrator", testPassword, true
 	if opts.SystemDisk == nil {
@@ -75,7 +56,7 @@ func standinStateWith(t *testing.T, opts testguest.Options) (*testguest.Guest, m
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &testio.LockedBuffer{}
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out})
 	state.Put("communicator", comm)

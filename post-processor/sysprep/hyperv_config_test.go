@@ -12,14 +12,16 @@ func TestConfigHyperVEnlightenments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if on, _ := c.vm.HyperV("kvm", "test"); on {
+	vm := c.VM()
+	if on, _ := vm.HyperV("kvm", "test"); on {
 		t.Error("hyperv_enlightenments = false did not reach the VM")
 	}
 	c, err = prepare(t, map[string]interface{}{"winrm_password": "Pw-1234"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if on, _ := c.vm.HyperV("kvm", "test"); !on {
+	vm = c.VM()
+	if on, _ := vm.HyperV("kvm", "test"); !on {
 		t.Error("no enlightenments under KVM by default")
 	}
 	_, err = prepare(t, map[string]interface{}{"winrm_password": "Pw-1234", "hyperv_enlightenments": true, "accelerator": "tcg"})

@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 // A damaged golden disk is refused before it is copied or booted: one cut
@@ -41,7 +42,7 @@ func TestDamagedGoldenDiskIsRefused(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "generalized")
 			driver := &qemuvm.DriverMock{}
 			p := testPostProcessor(t, driver, out)
-			ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
+			ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &testio.LockedBuffer{}}
 			a, keep, _, err := p.PostProcess(context.Background(), ui, art)
 			want := strings.ReplaceAll(tc.want, "%DIR%", dir)
 			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), filepath.Join(dir, "standin.qcow2")) {

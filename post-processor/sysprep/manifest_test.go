@@ -14,6 +14,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 // noFirmwareHost is a host where probing finds no OVMF at all.
@@ -38,7 +39,7 @@ func TestPostProcessBootsTheBuildsFirmware(t *testing.T) {
 	if err := p.Configure(map[string]interface{}{"winrm_password": "Secret-Pw-77", "output_directory": out, "accelerator": "tcg"}); err != nil {
 		t.Fatal(err)
 	}
-	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
+	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &testio.LockedBuffer{}}
 	if _, _, _, err := p.PostProcess(context.Background(), ui, art); err == nil || !strings.Contains(err.Error(), "stop here") {
 		t.Fatalf("error %v", err)
 	}

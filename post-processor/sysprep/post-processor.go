@@ -115,7 +115,7 @@ func (p *PostProcessor) outputPaths(in *inputImage) (dir, name string, err error
 func (p *PostProcessor) steps(in *inputImage, out, name string, ovmf qemuvm.OVMF, host qemuvm.HostPaths, comm *communicator.Config, build winrmsec.BuildWinRM) []multistep.Step {
 	c := &p.config
 	tpm := in.Manifest.TPM
-	vm := c.vm
+	vm := c.VM()
 	vm.Firmware, vm.TPM, vm.MachineType = in.Manifest.Firmware, &tpm, in.Manifest.Machine
 	vm.DiskInterface, vm.NetDevice = in.Manifest.DiskInterface, in.Manifest.NetDevice
 	// Windows' default HTTP listener, which the run goes on with once the

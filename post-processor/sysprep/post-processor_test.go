@@ -13,6 +13,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 func testPostProcessor(t *testing.T, driver qemuvm.Driver, out string) *PostProcessor {
@@ -40,7 +41,7 @@ func TestPostProcessFailureLeavesNothing(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "generalized")
 	driver := &qemuvm.DriverMock{StartVMErr: errors.New("starting QEMU: no such file")}
 	p := testPostProcessor(t, driver, out)
-	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
+	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &testio.LockedBuffer{}}
 	a, keep, _, err := p.PostProcess(context.Background(), ui, art)
 	if err == nil || a != nil || !strings.Contains(err.Error(), "starting QEMU: no such file") {
 		t.Fatalf("artifact %v, error %v", a, err)
@@ -66,7 +67,7 @@ func TestPostProcessCancelLeavesNothing(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "generalized")
 	driver := &qemuvm.DriverMock{}
 	p := testPostProcessor(t, driver, out)
-	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
+	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &testio.LockedBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(2*time.Second, cancel)
 	a, _, _, err := p.PostProcess(ctx, ui, art)

@@ -16,6 +16,7 @@ import (
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest"
 	"github.com/winbake/packer-plugin-winbake/internal/testing/testguest/winsim"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 	"github.com/winbake/packer-plugin-winbake/internal/winrmsec"
 )
 
@@ -88,7 +89,7 @@ func TestStepCloseWinRM(t *testing.T) {
 			cc := &sdkwinrm.Config{Host: "127.0.0.1", Port: httpPort, Username: "Administrator", Password: testPassword, Timeout: time.Minute}
 			state := new(multistep.BasicStateBag)
 			var ui bytes.Buffer
-			state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &ui})
+			state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &ui})
 			state.Put(qemuvm.StateHostPort, httpPort)
 			if tc.cert != nil {
 				tlsPort := port(t, g.TLSAddr())
@@ -133,7 +134,7 @@ func TestStepCloseWinRMCatchesLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := new(multistep.BasicStateBag)
-	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}})
+	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &testio.LockedBuffer{}})
 	state.Put(qemuvm.StateHostPort, httpPort)
 	state.Put("communicator", comm)
 	// A golden image whose manifest names another rule: the build's stays.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 // fakeArtifact is a builder artifact as Packer hands it over RPC.
@@ -114,7 +115,7 @@ func TestOutputDirectoryMustLeaveTheInput(t *testing.T) {
 
 func testState(t *testing.T, driver qemuvm.Driver, in *inputImage) multistep.StateBag {
 	state := new(multistep.BasicStateBag)
-	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}})
+	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &testio.LockedBuffer{}})
 	state.Put(qemuvm.StateDriver, driver)
 	state.Put(stateInput, in)
 	return state
@@ -193,7 +194,7 @@ func TestStepSysprepTimeout(t *testing.T) {
 // remove, said once, and no removal attempted.
 func TestStepRemoveAppxWithoutAppxModule(t *testing.T) {
 	comm := &packersdk.MockCommunicator{StartStdout: noAppxMarker + "\r\n"}
-	out := &lockedBuffer{}
+	out := &testio.LockedBuffer{}
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out})
 	state.Put("communicator", comm)

@@ -37,7 +37,8 @@ const (
 
 // Config holds the settings of the winbake-verify post-processor.
 type Config struct {
-	common.PackerConfig `mapstructure:",squash"`
+	common.PackerConfig  `mapstructure:",squash"`
+	qemuvm.ImageVMConfig `mapstructure:",squash"`
 
 	// `openstack` (default): the instance gets a ConfigDrive v2 and/or the
 	// OpenStack metadata API, as Nova gives it. `maas`: the MAAS metadata
@@ -155,27 +156,9 @@ type Config struct {
 	// check that cloud-init grew the root file system can tell.
 	DiskSizeMB int `mapstructure:"disk_size" required:"false"`
 
-	// `auto` (default), `kvm` or `tcg`, as in winbake-qemu.
-	Accelerator string `mapstructure:"accelerator" required:"false"`
-	// Give Windows the Hyper-V enlightenments, as in winbake-qemu: on by
-	// default under KVM, off under TCG; `false` leaves them off, `true`
-	// fails unless the VM runs under KVM.
-	HyperVEnlightenments *bool `mapstructure:"hyperv_enlightenments" required:"false"`
-	// Number of virtual CPUs, 1 to 64. Defaults to `2`.
-	CPUs int `mapstructure:"cpus" required:"false"`
-	// Memory in MiB, 512 to 1048576. Defaults to `4096`.
-	MemoryMB int `mapstructure:"memory" required:"false"`
 	// Path of the OVMF code file for a UEFI image, as in winbake-sysprep.
 	EFIFirmwareCode string `mapstructure:"efi_firmware_code" required:"false"`
-	// Lowest host port tried for the WinRM forward (on 127.0.0.1).
-	// Defaults to `2222`.
-	HostPortMin int `mapstructure:"host_port_min" required:"false"`
-	// Highest host port tried for the WinRM forward, exclusive. Defaults
-	// to `4444`. Each port of the range is tried once, from a random one; a
-	// range with no free port fails the build.
-	HostPortMax int `mapstructure:"host_port_max" required:"false"`
 
-	vm  qemuvm.VMConfig
 	ctx interpolate.Context
 }
 
@@ -335,13 +318,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	} else if c.Timeout < 0 {
 		add(fmt.Errorf("timeout: %s is negative; use a duration such as \"30m\"", c.Timeout))
 	}
-	c.vm = qemuvm.VMConfig{
-		Accelerator: c.Accelerator, HyperVEnlightenments: c.HyperVEnlightenments, CPUs: c.CPUs, MemoryMB: c.MemoryMB,
-		HostPortMin: c.HostPortMin, HostPortMax: c.HostPortMax,
-	}
-	c.vm.SetGiven(md.Keys)
-	add(c.vm.Prepare(&c.ctx)...)
-	c.Accelerator, c.CPUs, c.MemoryMB, c.HostPortMin, c.HostPortMax = c.vm.Accelerator, c.vm.CPUs, c.vm.MemoryMB, c.vm.HostPortMin, c.vm.HostPortMax
+	add(c.ImageVMConfig.Prepare(&c.ctx, md.Keys)...)
 	if c.EFIFirmwareCode != "" {
 		if _, err := os.Stat(c.EFIFirmwareCode); err != nil {
 			add(fmt.Errorf("efi_firmware_code: %v", err))

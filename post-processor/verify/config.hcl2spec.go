@@ -45,6 +45,12 @@ type FlatConfig struct {
 	PackerOnError        *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
 	PackerUserVars       map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars  []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Accelerator          *string           `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
+	HyperVEnlightenments *bool             `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
+	CPUs                 *int              `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
+	MemoryMB             *int              `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
+	HostPortMin          *int              `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
+	HostPortMax          *int              `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
 	Mode                 *string           `mapstructure:"mode" required:"false" cty:"mode" hcl:"mode"`
 	ConfigDrive          *bool             `mapstructure:"config_drive" required:"false" cty:"config_drive" hcl:"config_drive"`
 	MetadataService      *bool             `mapstructure:"metadata_service" required:"false" cty:"metadata_service" hcl:"metadata_service"`
@@ -68,13 +74,7 @@ type FlatConfig struct {
 	MachineType          *string           `mapstructure:"machine_type" required:"false" cty:"machine_type" hcl:"machine_type"`
 	DiskInterface        *string           `mapstructure:"disk_interface" required:"false" cty:"disk_interface" hcl:"disk_interface"`
 	DiskSizeMB           *int              `mapstructure:"disk_size" required:"false" cty:"disk_size" hcl:"disk_size"`
-	Accelerator          *string           `mapstructure:"accelerator" required:"false" cty:"accelerator" hcl:"accelerator"`
-	HyperVEnlightenments *bool             `mapstructure:"hyperv_enlightenments" required:"false" cty:"hyperv_enlightenments" hcl:"hyperv_enlightenments"`
-	CPUs                 *int              `mapstructure:"cpus" required:"false" cty:"cpus" hcl:"cpus"`
-	MemoryMB             *int              `mapstructure:"memory" required:"false" cty:"memory" hcl:"memory"`
 	EFIFirmwareCode      *string           `mapstructure:"efi_firmware_code" required:"false" cty:"efi_firmware_code" hcl:"efi_firmware_code"`
-	HostPortMin          *int              `mapstructure:"host_port_min" required:"false" cty:"host_port_min" hcl:"host_port_min"`
-	HostPortMax          *int              `mapstructure:"host_port_max" required:"false" cty:"host_port_max" hcl:"host_port_max"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -97,6 +97,12 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_on_error":            &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
 		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
+		"accelerator":                &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
+		"hyperv_enlightenments":      &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
+		"cpus":                       &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
+		"memory":                     &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},
+		"host_port_min":              &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},
+		"host_port_max":              &hcldec.AttrSpec{Name: "host_port_max", Type: cty.Number, Required: false},
 		"mode":                       &hcldec.AttrSpec{Name: "mode", Type: cty.String, Required: false},
 		"config_drive":               &hcldec.AttrSpec{Name: "config_drive", Type: cty.Bool, Required: false},
 		"metadata_service":           &hcldec.AttrSpec{Name: "metadata_service", Type: cty.Bool, Required: false},
@@ -120,13 +126,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"machine_type":               &hcldec.AttrSpec{Name: "machine_type", Type: cty.String, Required: false},
 		"disk_interface":             &hcldec.AttrSpec{Name: "disk_interface", Type: cty.String, Required: false},
 		"disk_size":                  &hcldec.AttrSpec{Name: "disk_size", Type: cty.Number, Required: false},
-		"accelerator":                &hcldec.AttrSpec{Name: "accelerator", Type: cty.String, Required: false},
-		"hyperv_enlightenments":      &hcldec.AttrSpec{Name: "hyperv_enlightenments", Type: cty.Bool, Required: false},
-		"cpus":                       &hcldec.AttrSpec{Name: "cpus", Type: cty.Number, Required: false},
-		"memory":                     &hcldec.AttrSpec{Name: "memory", Type: cty.Number, Required: false},
 		"efi_firmware_code":          &hcldec.AttrSpec{Name: "efi_firmware_code", Type: cty.String, Required: false},
-		"host_port_min":              &hcldec.AttrSpec{Name: "host_port_min", Type: cty.Number, Required: false},
-		"host_port_max":              &hcldec.AttrSpec{Name: "host_port_max", Type: cty.Number, Required: false},
 	}
 	return s
 }

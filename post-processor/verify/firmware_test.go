@@ -13,6 +13,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 // The instance boots the OVMF code file the image was built with (the
@@ -47,7 +48,7 @@ func TestPostProcessBootsTheBuildsFirmware(t *testing.T) {
 	if err := p.Configure(map[string]interface{}{"accelerator": "tcg", "timeout": "1m"}); err != nil {
 		t.Fatal(err)
 	}
-	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
+	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &testio.LockedBuffer{}}
 	if _, _, _, err := p.PostProcess(context.Background(), ui, art); err == nil || !strings.Contains(err.Error(), "stop here") {
 		t.Fatalf("error %v", err)
 	}

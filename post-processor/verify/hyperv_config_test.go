@@ -12,14 +12,16 @@ func TestConfigHyperVEnlightenments(t *testing.T) {
 	if err := c.Prepare(map[string]interface{}{"hyperv_enlightenments": false}); err != nil {
 		t.Fatal(err)
 	}
-	if on, _ := c.vm.HyperV("kvm", "test"); on {
+	vm := c.VM()
+	if on, _ := vm.HyperV("kvm", "test"); on {
 		t.Error("hyperv_enlightenments = false did not reach the VM")
 	}
 	var d Config
 	if err := d.Prepare(map[string]interface{}{}); err != nil {
 		t.Fatal(err)
 	}
-	if on, _ := d.vm.HyperV("kvm", "test"); !on {
+	vm = d.VM()
+	if on, _ := vm.HyperV("kvm", "test"); !on {
 		t.Error("no enlightenments under KVM by default")
 	}
 	var e Config

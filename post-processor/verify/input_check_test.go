@@ -11,6 +11,7 @@ import (
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 // A damaged disk is refused before the instance boots: winbake-sysprep's
@@ -29,7 +30,7 @@ func TestDamagedDiskIsNotBooted(t *testing.T) {
 		if err := p.Configure(map[string]interface{}{"efi_firmware_code": code, "accelerator": "tcg", "timeout": "1m"}); err != nil {
 			t.Fatal(err)
 		}
-		ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &lockedBuffer{}, ErrorWriter: &lockedBuffer{}}
+		ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: &testio.LockedBuffer{}, ErrorWriter: &testio.LockedBuffer{}}
 		_, _, _, err := p.PostProcess(context.Background(), ui, art)
 		return driver, err
 	}

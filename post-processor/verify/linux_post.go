@@ -64,7 +64,7 @@ func (p *PostProcessor) verifyLinux(ctx context.Context, ui packersdk.Ui, input 
 	state.Put(qemuvm.StateDriver, driver)
 	state.Put(stateInput, in)
 
-	vm := c.vm
+	vm := c.VM()
 	off := false
 	vm.Firmware, vm.TPM, vm.MachineType = in.Manifest.Firmware, &off, in.Manifest.Machine
 	vm.DiskInterface, vm.NetDevice = in.Manifest.DiskInterface, in.Manifest.NetDevice

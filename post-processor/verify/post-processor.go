@@ -90,7 +90,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, input 
 func (p *PostProcessor) steps(in *inputImage, ovmf qemuvm.OVMF, host qemuvm.HostPaths, comm *communicator.Config) []multistep.Step {
 	c := &p.config
 	tpm := in.Manifest.TPM
-	vm := c.vm
+	vm := c.VM()
 	vm.Firmware, vm.TPM, vm.MachineType = in.Manifest.Firmware, &tpm, in.Manifest.Machine
 	vm.DiskInterface, vm.NetDevice = in.Manifest.DiskInterface, in.Manifest.NetDevice
 	prepare := &stepPrepareInstance{Config: c, Code: ovmf, TempRoot: os.Getenv("PACKER_TMP_DIR")}

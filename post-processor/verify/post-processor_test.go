@@ -10,13 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/winbake/packer-plugin-winbake/internal/image"
 	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
+	"github.com/winbake/packer-plugin-winbake/internal/testing/testio"
 )
 
 type fakeArtifact struct{ files []string }
@@ -27,18 +27,6 @@ func (a *fakeArtifact) Id() string               { return "standin.qcow2" }
 func (a *fakeArtifact) String() string           { return "generalized stand-in" }
 func (a *fakeArtifact) State(string) interface{} { return nil }
 func (a *fakeArtifact) Destroy() error           { return nil }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // generalizedImage writes a winbake-sysprep output: disk, manifest, UEFI
 // variables and TPM state.
@@ -96,7 +84,7 @@ func runVerify(t *testing.T, console string) (*qemuvm.DriverMock, string, string
 	}); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &testio.LockedBuffer{}
 	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out}
 	a, _, _, err := p.PostProcess(context.Background(), ui, art)
 	return driver, dir, tmp, a, out.String(), err

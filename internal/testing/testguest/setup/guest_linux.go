@@ -314,11 +314,7 @@ func WriteAt(dev string, off int64, b []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return syncAndClose(f)
 }
 
 // ReadAt reads n bytes of dev at off.

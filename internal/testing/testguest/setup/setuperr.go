@@ -34,6 +34,12 @@ func AppendSetupErr(root, component, format string, args ...any) error {
 		f.Close()
 		return err
 	}
+	return syncAndClose(f)
+}
+
+// syncAndClose flushes f to its device and closes it, so what was written
+// survives the power-off or restart that may follow at once.
+func syncAndClose(f *os.File) error {
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err

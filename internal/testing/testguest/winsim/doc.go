@@ -154,7 +154,7 @@
 // /v <name>`), msiexec.exe (the cloudbase-init MSI and virtio-win's
 // qemu-ga-x86_64.msi, which installs the QEMU-GA service),
 // Sysprep\sysprep.exe, and the tools that configure WinRM on
-// Options.WinRM (winrmconfig.go): winrm.cmd, netsh.exe (`advfirewall
+// Options.WinRM (winrmconfig.go; winrm_cmd.go, netsh.go, certutil.go): winrm.cmd, netsh.exe (`advfirewall
 // firewall` add, delete and show rule) and certutil.exe (-importPFX), at their System32
 // paths (found through PATH and PATHEXT: cmd.exe searches the working
 // directory first, PowerShell and Processes.Run only PATH), and

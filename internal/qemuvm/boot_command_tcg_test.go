@@ -1,4 +1,4 @@
-package common
+package qemuvm
 
 import (
 	"context"
@@ -6,17 +6,15 @@ import (
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
-
-	"github.com/winbake/packer-plugin-winbake/internal/qemuvm"
 )
 
 // Under TCG the TCG keys are typed; under KVM the ordinary ones.
 func TestStepBootCommandTCGKeys(t *testing.T) {
 	kvmKeys, _ := ParseBootCommand([]string{"<enter>"})
 	tcgKeys, _ := ParseBootCommand([]string{"<spacebar><wait1ms><spacebar>"})
-	for accel, want := range map[string]int{qemuvm.AccelKVM: 1, qemuvm.AccelTCG: 2} {
+	for accel, want := range map[string]int{AccelKVM: 1, AccelTCG: 2} {
 		state, d := mockState(t)
-		state.Put(qemuvm.StateAccelerator, accel)
+		state.Put(StateAccelerator, accel)
 		step := &StepBootCommand{Keys: kvmKeys, TCGKeys: tcgKeys, KeyInterval: time.Millisecond}
 		if step.Run(context.Background(), state) != multistep.ActionContinue {
 			t.Fatal(state.Get("error"))
@@ -42,8 +40,8 @@ func TestStepBootCommandUntilCDBoot(t *testing.T) {
 	tcgKeys, _ := ParseBootCommand([]string{"<enter>"})
 
 	state, d := mockState(t)
-	state.Put(qemuvm.StateAccelerator, qemuvm.AccelTCG)
-	console := qemuvm.NewSerialConsole(t.TempDir() + "/serial.log")
+	state.Put(StateAccelerator, AccelTCG)
+	console := NewSerialConsole(t.TempDir() + "/serial.log")
 	state.Put(StateSerialConsole, console)
 	go func() {
 		time.Sleep(3 * time.Second) // a slow firmware, past any fixed count
@@ -67,8 +65,8 @@ func TestStepBootCommandUntilCDBoot(t *testing.T) {
 	// No CD boot on the console: space until the bound, then on.
 	CDBootWindow.Max = 2 * time.Second
 	state, d = mockState(t)
-	state.Put(qemuvm.StateAccelerator, qemuvm.AccelTCG)
-	state.Put(StateSerialConsole, qemuvm.NewSerialConsole(t.TempDir()+"/serial.log"))
+	state.Put(StateAccelerator, AccelTCG)
+	state.Put(StateSerialConsole, NewSerialConsole(t.TempDir()+"/serial.log"))
 	if step.Run(context.Background(), state) != multistep.ActionContinue || len(d.SentKeys) < 2 || len(d.SentKeys) > 3 {
 		t.Errorf("without a CD boot: %d keys, error %v", len(d.SentKeys), state.Get("error"))
 	}
