@@ -179,7 +179,7 @@ func TestQemuFailedSetupNamesPhase(t *testing.T) {
 	iso := standinISO(t)
 	out := filepath.Join(t.TempDir(), "out")
 	log, err := installed.run("", "build", "-var", "iso="+iso, "-var", "output_dir="+out,
-		"-var", "disk_interface=virtio-blk", "-var", "winrm_timeout=3m", filepath.Join("testdata", "standin.pkr.hcl"))
+		"-var", "disk_interface=virtio-blk", "-var", "winrm_timeout=2m", filepath.Join("testdata", "standin.pkr.hcl"))
 	noQEMULeft(t, out)
 	if err == nil {
 		t.Fatalf("build succeeded without a disk driver:\n%s", log)

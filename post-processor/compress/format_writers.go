@@ -66,7 +66,10 @@ func (w *writer) writeStream() error {
 	w.ui.Say(fmt.Sprintf("Compressing the disk bytes to %s (%s; %s of data, %s virtual)...",
 		w.spec.Name, tool, progress.Bytes(layout.dataBytes()), progress.Bytes(layout.size)))
 
-	f, err := os.OpenFile(w.partial, os.O_WRONLY|os.O_TRUNC, 0)
+	// Not O_TRUNC: tempPath made the file empty, and truncating a file to
+	// zero makes ext4 (auto_da_alloc) start writing all of it back on
+	// close: 0.46 s of a 4 s bench-compress qcow2 run (1.2 GiB written).
+	f, err := os.OpenFile(w.partial, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}

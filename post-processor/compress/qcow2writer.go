@@ -804,7 +804,10 @@ func (w *writer) writeQcow2Go() (bool, error) {
 	w.ui.Say(fmt.Sprintf("Writing qcow2 (%s compression, %d cores) from the %s of data in %s (%s virtual)...",
 		w.cfg.Qcow2Compression, workers, progress.Bytes(layout.dataBytes()), filepath.Base(w.src), progress.Bytes(layout.size)))
 
-	f, err := os.OpenFile(w.partial, os.O_RDWR|os.O_TRUNC, 0)
+	// Not O_TRUNC: tempPath made the file empty, and truncating a file to
+	// zero makes ext4 (auto_da_alloc) start writing all of it back on
+	// close: 0.46 s of a 4 s bench-compress qcow2 run (1.2 GiB written).
+	f, err := os.OpenFile(w.partial, os.O_RDWR, 0)
 	if err != nil {
 		return true, err
 	}
