@@ -64,8 +64,10 @@ type Config struct {
 	// media must then boot through a loader signed for the enrolled keys:
 	// Windows media are signed by Microsoft; customized media must keep
 	// Microsoft's signed boot files or be signed with a key in the
-	// enrolled `db` (else the firmware answers `Access Denied`). Recorded
-	// in the manifest as `secure_boot`. Defaults to `false`.
+	// enrolled `db` (else the firmware answers `Access Denied`, and the
+	// build fails as soon as the serial console shows it, naming the
+	// refused boot option). Recorded in the manifest as `secure_boot`.
+	// Defaults to `false`.
 	SecureBoot bool `mapstructure:"secure_boot" required:"false"`
 	// Keep the golden image (the disk, manifest, UEFI variables, TPM state
 	// and serial log in `output_directory`) when Packer discards this
