@@ -63,8 +63,13 @@ modules=(sr_mod cdrom isofs floppy vfat fat nls_ascii nls_cp437 nls_utf8
 kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
 kpkg=$(kernel_package)
 if [[ -z $kpkg && $(id -u) -eq 0 ]]; then
-  log "no package lists: apt-get update"
-  apt-get update -qq >/dev/null
+  # Twice: a mirror hiccup should not fail the run; its error is shown.
+  for try in 1 2; do
+    log "no package lists: apt-get update (try $try)"
+    if out=$(apt-get update -qq 2>&1); then break; fi
+    log "apt-get update failed: $out"
+    sleep 5
+  done
   kpkg=$(kernel_package)
 fi
 [[ -n $kpkg ]] || { log "apt-cache depends linux-image-amd64 names no versioned kernel package (run apt-get update)"; exit 1; }
