@@ -22,6 +22,7 @@ packages=(
   python3-winrm                                       # pywinrm, Ansible's WinRM client: sealed NTLM against the stand-in
   tcpdump                                             # packet captures on the test bridge: no credentials on the wire
   e2fsprogs                                           # debugfs: reading a Linux image's files without mounting it
+  python3-libvhdi                                     # libvhdi: a VHDX reader independent of QEMU for the vhdx writer tests
   mmdebstrap fdisk                                    # the Debian cloud image the Linux tests boot (scripts/debian-cloud-image.sh)
   ca-certificates git make gcc                        # toolchain basics
 )

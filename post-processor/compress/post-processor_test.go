@@ -282,7 +282,8 @@ func TestPostProcessCancel(t *testing.T) {
 		{name: "vmdk_converting", inFmt: "raw", format: "vmdk", cancelOn: "qemu-img convert: 10%", big: true},
 		{name: "qcow2_converting", inFmt: "raw", format: "qcow2", cancelOn: "qemu-img convert: 10%", big: true, qcow2Compression: "zlib"},
 		{name: "qcow2_writing", inFmt: "raw", format: "qcow2", cancelOn: "read", big: true},
-		{name: "before_qemu_img", inFmt: "raw", format: "vhdx", cancelOn: "Converting"},
+		{name: "before_qemu_img", inFmt: "qcow2-zlib", format: "vhdx", cancelOn: "Converting"},
+		{name: "vhdx_writing", inFmt: "raw", format: "vhdx", cancelOn: "read"},
 		{name: "hashing", inFmt: "raw", format: "raw", cancelOn: "Computing SHA-256"},
 	}
 	for _, tc := range cases {

@@ -73,6 +73,11 @@ func (w *writer) write() error {
 			return err
 		}
 	}
+	if w.spec.Name == "vhdx" {
+		if wrote, err := w.writeVHDXGo(); wrote || err != nil {
+			return err
+		}
+	}
 	if w.spec.QemuFormat != "" {
 		return w.writeQemu()
 	}
