@@ -816,3 +816,40 @@ func TestVHDXStoredBlocks(t *testing.T) {
 		t.Errorf("stored blocks %v, want %v", stored, want)
 	}
 }
+
+// TestVHDXRetryBuffered: a write that direct I/O refuses (EINVAL; here a
+// buffer that is not sector aligned) is written again without direct I/O,
+// and the file stays without it.
+func TestVHDXRetryBuffered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_DIRECT, 0o644)
+	if err != nil {
+		t.Fatalf("opening %s for direct I/O: %v", path, err)
+	}
+	defer f.Close()
+	data := bytes.Repeat([]byte("vhdx"), 64<<10/4+1)[1 : 64<<10+1] // not aligned
+	calls := 0
+	write := func() error {
+		calls++
+		_, err := f.WriteAt(data, 0)
+		return err
+	}
+	if err := retryBuffered(f, write); err != nil {
+		t.Fatalf("retryBuffered: %v", err)
+	}
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || flags&unix.O_DIRECT != 0 {
+		t.Errorf("%d writes, direct I/O still on: %v; want the refused write, then a buffered one", calls, flags&unix.O_DIRECT != 0)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Error("the file does not hold what was written")
+	}
+	// Other errors are returned as they are, after one try.
+	calls = 0
+	if err := retryBuffered(f, func() error { calls++; return unix.ENOSPC }); !errors.Is(err, unix.ENOSPC) || calls != 1 {
+		t.Errorf("retryBuffered of ENOSPC = %v after %d tries", err, calls)
+	}
+}
