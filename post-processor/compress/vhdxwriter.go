@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"sort"
 	"sync"
 	"unicode/utf16"
 
@@ -416,23 +418,45 @@ func nonZero(layout *diskLayout, off, n int64, buf []byte) (bool, error) {
 }
 
 // vhdxBuilder writes the file in order: the prefix, then the stored
-// blocks, read in pieces by the workers, hashed in order on one
-// goroutine and written on another.
+// blocks in pieces. Workers get each piece ready, the hashing takes them in
+// file order on one goroutine, and writers write them on others.
+//
+// A piece whose data extents are 4 KiB aligned is not copied: it is hashed
+// and written straight from the input file's pages, mapped into memory
+// (the worker only faults them in). On bench-compress that left the
+// hashing alone on its core at full speed: 1.9 s for 3 GiB, against 2.1 s
+// when a worker copied every piece into a buffer first. Other pieces (a
+// last block that is not 4 KiB aligned, qcow2 clusters under 4 KiB) are
+// copied into a page-aligned buffer, which direct I/O can write.
 type vhdxBuilder struct {
 	geo    vhdxGeometry
 	layout *diskLayout
 	file   *os.File
 	opts   vhdxOptions
+	input  []byte // the input file, mapped; nil when it cannot be
 }
 
 // vhdxPiece is part of a stored payload block.
 type vhdxPiece struct {
 	guest, at int64 // guest offset, file offset
 	n         int
-	buf       []byte
+	buf       []byte        // the piece, copied; or
+	segs      []vhdxSegment // its parts, in the mapped input or zeros
 	err       error
 	done      chan struct{}
 }
+
+// vhdxSegment is a run of a piece: data in the mapped input, or zeros.
+type vhdxSegment struct {
+	off  int    // in the piece
+	n    int    // bytes
+	data []byte // nil: zeros
+}
+
+// vhdxDirectAlign is the alignment direct I/O asks of a write's offset,
+// length and memory on the disks it runs on (their logical sector, 4 KiB
+// at most).
+const vhdxDirectAlign = 4 << 10
 
 func (v *vhdxBuilder) write(ctx context.Context, prefix []byte, stored []bool) (string, int64, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -442,12 +466,19 @@ func (v *vhdxBuilder) write(ctx context.Context, prefix []byte, stored []bool) (
 	if err := v.writePrefix(prefix); err != nil {
 		return "", 0, err
 	}
+	if fi, err := v.layout.file.Stat(); err == nil && fi.Size() > 0 {
+		if m, err := unix.Mmap(int(v.layout.file.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED); err == nil {
+			v.input = m
+			defer func() { _ = unix.Munmap(m) }()
+		}
+	}
 
 	pieceSize := min(int64(vhdxPieceSize), v.geo.blockSize)
-	// Page-aligned buffers, which direct I/O needs, reused throughout.
+	// Page-aligned buffers, which direct I/O needs, reused throughout; a
+	// mapped piece holds one too, which bounds the pieces under way.
 	pool, err := unix.Mmap(-1, 0, vhdxPieces*int(pieceSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
-		return "", 0, fmt.Errorf("allocating %d MiB of buffers: %w", vhdxPieces*pieceSize>>20, err)
+		return "", 0, fmt.Errorf("allocating %d MiB of buffers: %w", int64(vhdxPieces)*pieceSize>>20, err)
 	}
 	// Unmapped once every goroutine below is done with it.
 	defer func() { _ = unix.Munmap(pool) }()
@@ -489,8 +520,7 @@ func (v *vhdxBuilder) write(ctx context.Context, prefix []byte, stored []bool) (
 		go func() {
 			defer workers.Done()
 			for p := range jobs {
-				// Past the virtual size, readAt reads zeros.
-				_, p.err = v.layout.readAt(p.buf[:p.n], p.guest)
+				p.err = v.prepare(p)
 				close(p.done)
 			}
 		}()
@@ -502,7 +532,7 @@ func (v *vhdxBuilder) write(ctx context.Context, prefix []byte, stored []bool) (
 			defer writers.Done()
 			for p := range written {
 				if ctx.Err() == nil {
-					if err := v.writeRuns(p.buf[:p.n], p.at); err != nil {
+					if err := guardFault(v.layout.file.Name(), func() error { return v.writePiece(p) }); err != nil {
 						cancel(err)
 					} else if v.opts.progress != nil {
 						v.opts.progress(max(0, min(int64(p.n), v.geo.size-p.guest)))
@@ -513,7 +543,7 @@ func (v *vhdxBuilder) write(ctx context.Context, prefix []byte, stored []bool) (
 		}()
 	}
 
-	err = v.hashInOrder(ctx, h, ordered, written)
+	err = guardFault(v.layout.file.Name(), func() error { return v.hashInOrder(ctx, h, ordered, written) })
 	close(written)
 	writers.Wait()
 	if err == nil {
@@ -535,6 +565,75 @@ func (v *vhdxBuilder) write(ctx context.Context, prefix []byte, stored []bool) (
 	return hex.EncodeToString(h.Sum(nil)), size, nil
 }
 
+// prepare gets a piece ready to hash and write: its segments in the mapped
+// input, faulted in, when every data segment is aligned for direct I/O and
+// inside the file; else its bytes copied into its buffer.
+func (v *vhdxBuilder) prepare(p *vhdxPiece) error {
+	if segs, ok := v.segments(p.guest, p.n); ok {
+		for _, s := range segs {
+			if s.data != nil {
+				if err := populate(s.data); err != nil {
+					return fmt.Errorf("reading %s: %w", v.layout.file.Name(), err)
+				}
+			}
+		}
+		p.segs = segs
+		return nil
+	}
+	// Past the virtual size, readAt reads zeros.
+	_, err := v.layout.readAt(p.buf[:p.n], p.guest)
+	p.segs = nil
+	return err
+}
+
+// segments splits the n guest bytes at off into runs of data in the mapped
+// input and runs of zeros. It reports false when there is no mapping or a
+// data run is not 4 KiB aligned (in the guest, in the file, in length) or
+// reaches past the end of the file.
+func (v *vhdxBuilder) segments(off int64, n int) ([]vhdxSegment, bool) {
+	if v.input == nil {
+		return nil, false
+	}
+	d := v.layout
+	end := off + int64(n)
+	var segs []vhdxSegment
+	pos := off
+	i := sort.Search(len(d.extents), func(i int) bool { return d.extents[i].end() > off })
+	for ; i < len(d.extents) && d.extents[i].start < end; i++ {
+		e := d.extents[i]
+		from, to := max(e.start, off), min(e.end(), end)
+		host := e.host + (from - e.start)
+		if from%vhdxDirectAlign != 0 || host%vhdxDirectAlign != 0 || (to-from)%vhdxDirectAlign != 0 || host+(to-from) > int64(len(v.input)) {
+			return nil, false
+		}
+		if from > pos {
+			segs = append(segs, vhdxSegment{off: int(pos - off), n: int(from - pos)})
+		}
+		segs = append(segs, vhdxSegment{off: int(from - off), n: int(to - from), data: v.input[host : host+(to-from)]})
+		pos = to
+	}
+	if pos < end {
+		segs = append(segs, vhdxSegment{off: int(pos - off), n: int(end - pos)})
+	}
+	return segs, true
+}
+
+// populate faults in the pages of a mapped range, so that neither the
+// hashing nor a write stops for them.
+func populate(b []byte) error {
+	err := unix.Madvise(b, unix.MADV_POPULATE_READ)
+	if errors.Is(err, unix.EINVAL) {
+		// Before Linux 5.14: touch a byte of every page.
+		var sum byte
+		for i := 0; i < len(b); i += 4096 {
+			sum += b[i]
+		}
+		_ = sum
+		return nil
+	}
+	return err
+}
+
 // hashInOrder hashes the pieces in file order as the workers finish them
 // and passes each on to be written.
 func (v *vhdxBuilder) hashInOrder(ctx context.Context, h io.Writer, ordered <-chan *vhdxPiece, written chan<- *vhdxPiece) error {
@@ -547,10 +646,52 @@ func (v *vhdxBuilder) hashInOrder(ctx context.Context, h io.Writer, ordered <-ch
 		if p.err != nil {
 			return p.err
 		}
-		h.Write(p.buf[:p.n])
+		if p.segs == nil {
+			h.Write(p.buf[:p.n])
+		}
+		for _, s := range p.segs {
+			if s.data != nil {
+				h.Write(s.data)
+				continue
+			}
+			for left := s.n; left > 0; left -= len(zeroPage) {
+				h.Write(zeroPage[:min(left, len(zeroPage))])
+			}
+		}
 		written <- p
 	}
 	return context.Cause(ctx)
+}
+
+// writePiece writes a piece's data, leaving zeros as holes.
+func (v *vhdxBuilder) writePiece(p *vhdxPiece) error {
+	if p.segs == nil {
+		return v.writeRuns(p.buf[:p.n], p.at)
+	}
+	for _, s := range p.segs {
+		if s.data != nil {
+			if err := v.writeRuns(s.data, p.at+int64(s.off)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// guardFault runs f, turning a fault on the mapped input (the file
+// truncated while it is read) into an error instead of a crash.
+func guardFault(name string, f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			// A fault's panic carries the address (runtime/debug).
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("reading %s: the file changed while it was read (%v)", name, r)
+		}
+	}()
+	return f()
 }
 
 // writePrefix writes what comes before the payload blocks, the first

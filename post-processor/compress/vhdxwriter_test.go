@@ -853,3 +853,77 @@ func TestVHDXRetryBuffered(t *testing.T) {
 		t.Errorf("retryBuffered of ENOSPC = %v after %d tries", err, calls)
 	}
 }
+
+var faultSink byte
+
+// TestVHDXGuardFault: reading the mapped input after the file shrank is an
+// error naming the file, not a crash of the plugin.
+func TestVHDXGuardFault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "input")
+	if err := os.WriteFile(path, bytes.Repeat([]byte{1}, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), 0, 64<<10, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Munmap(m) }()
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	err = guardFault(path, func() error {
+		faultSink += m[32<<10]
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "changed while it was read") {
+		t.Errorf("guardFault = %v, want an error naming %s", err, path)
+	}
+	// Other panics are not errors.
+	defer func() {
+		if r := recover(); r != "not a fault" {
+			t.Errorf("recovered %v, want the panic to go on", r)
+		}
+	}()
+	_ = guardFault(path, func() error { panic("not a fault") })
+}
+
+// TestVHDXSegments: pieces whose data extents are 4 KiB aligned and inside
+// the file are read from the mapped input, zeros between them; others are
+// left to be copied.
+func TestVHDXSegments(t *testing.T) {
+	input := make([]byte, 1<<20)
+	v := &vhdxBuilder{input: input, layout: &diskLayout{size: 4 << 20, extents: []dataExtent{
+		{start: 8 << 10, length: 8 << 10, host: 64 << 10},
+		{start: 64 << 10, length: 4 << 10, host: 1<<20 - 4<<10},
+		{start: 1 << 20, length: 512, host: 0},          // not 4 KiB long
+		{start: 2 << 20, length: 8 << 10, host: 1 << 20}, // past the end of the file
+	}}}
+	segs, ok := v.segments(0, 128<<10)
+	type seg struct{ off, n, host int }
+	var got []seg
+	for _, s := range segs {
+		host := -1
+		if s.data != nil {
+			host = cap(input) - cap(s.data) // where in input the slice starts
+		}
+		got = append(got, seg{s.off, s.n, host})
+	}
+	want := []seg{{0, 8 << 10, -1}, {8 << 10, 8 << 10, 64 << 10}, {16 << 10, 48 << 10, -1}, {64 << 10, 4 << 10, 1<<20 - 4<<10}, {68 << 10, 60 << 10, -1}}
+	if !ok || !slices.Equal(got, want) {
+		t.Errorf("segments = %v, %v; want %v", got, ok, want)
+	}
+	if _, ok := v.segments(1<<20, 64<<10); ok {
+		t.Error("a 512-byte extent was to be written from the mapping")
+	}
+	if _, ok := v.segments(2<<20, 64<<10); ok {
+		t.Error("an extent past the end of the file was to be read from the mapping")
+	}
+	if segs, ok := v.segments(3<<20, 64<<10); !ok || len(segs) != 1 || segs[0].data != nil {
+		t.Errorf("a hole: %v, %v; want one run of zeros", segs, ok)
+	}
+}
