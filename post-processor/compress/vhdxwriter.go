@@ -57,9 +57,10 @@ const (
 	vhdxRegionTableSize    = 64 << 10 // §2.2.3: the checksum covers 64 KiB
 	vhdxCreatorMaxChars    = 256      // §2.2.1: Creator, UTF-16
 
-	// §2.3: the log, 1 MiB aligned and at least 1 MiB (QEMU's
-	// DEFAULT_LOG_SIZE); a zero LogGuid says it holds nothing to replay.
-	vhdxLogOffset = 1 << 20
+	// §2.3: the log, right after the header section, 1 MiB aligned and at
+	// least 1 MiB (QEMU's DEFAULT_LOG_SIZE); a zero LogGuid says it holds
+	// nothing to replay.
+	vhdxLogOffset = vhdxHeaderSection
 	vhdxLogLength = 1 << 20
 
 	vhdxBATOffset = vhdxLogOffset + vhdxLogLength
@@ -673,6 +674,9 @@ func (v *vhdxBuilder) writePiece(p *vhdxPiece) error {
 			if err := v.writeRuns(s.data, p.at+int64(s.off)); err != nil {
 				return err
 			}
+			// Unmapped from this process: the pages stay in the page
+			// cache, and an input larger than memory is not held mapped.
+			_ = unix.Madvise(s.data, unix.MADV_DONTNEED)
 		}
 	}
 	return nil
@@ -793,7 +797,7 @@ func (w *writer) writeVHDXGo() (bool, error) {
 	// hashed as it is written, so nothing reads it back, and gigabytes of
 	// it in the page cache would only push out what is there (the input,
 	// which the next format reads again); it also skips a copy per byte.
-	// File systems without direct I/O (tmpfs) get buffered writes.
+	// A file system that refuses direct I/O gets buffered writes.
 	f, err := os.OpenFile(w.partial, os.O_RDWR|unix.O_DIRECT, 0)
 	if errors.Is(err, unix.EINVAL) {
 		f, err = os.OpenFile(w.partial, os.O_RDWR, 0)

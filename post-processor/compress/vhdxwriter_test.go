@@ -80,7 +80,7 @@ func checksumOK(b []byte) bool {
 }
 
 func guidOf(s string) [16]byte {
-	// [MS-DTYP] 2.3.4: Data1-Data3 little-endian, Data4 as written.
+	// [MS-DTYP] 2.3.4.2: Data1-Data3 little-endian, Data4 as written.
 	h, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
 	if err != nil || len(h) != 16 {
 		panic(s)
@@ -678,6 +678,10 @@ func TestVHDXWriterSectorSizes(t *testing.T) {
 	wrote, err := w.writeVHDXGo()
 	if wrote || err != nil {
 		t.Errorf("writeVHDXGo of a %d-byte disk = %v, %v; want false, nil", fixtureSize+100, wrote, err)
+	}
+	w.info.VirtualSize = 64<<40 + 512
+	if wrote, err := w.writeVHDXGo(); err == nil || !strings.Contains(err.Error(), "64 TiB") {
+		t.Errorf("writeVHDXGo of a disk over 64 TiB = %v, %v; want an error naming 64 TiB", wrote, err)
 	}
 	for _, size := range []int64{0, 1000, 64<<40 + 512} {
 		if _, err := newVHDXGeometry(size, 32<<20); err == nil || !strings.Contains(err.Error(), "512") {
