@@ -83,6 +83,7 @@ func TestVMDKWriterRoundTrip(t *testing.T) {
 				t.Errorf("reported size %d, file has %d bytes", size, fi.Size())
 			}
 			checkVMDKStructure(t, out, src)
+			requireGlanceAccepts(t, out, "vmdk", d.size)
 		})
 	}
 }
