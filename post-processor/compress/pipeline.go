@@ -2,6 +2,7 @@ package compress
 
 import (
 	"context"
+	"os"
 	"sync"
 )
 
@@ -78,4 +79,47 @@ func orderedWork[J any](ctx context.Context, workers int, feed func(emit func(J)
 		err = ctx.Err()
 	}
 	return err
+}
+
+// gatherWriter writes to a file at given offsets, gathering contiguous
+// writes into large ones.
+type gatherWriter struct {
+	file    *os.File
+	pending []byte // bytes to write at at, contiguous
+	at      int64
+}
+
+// gatherMax is the most bytes held before writing.
+const gatherMax = 4 << 20
+
+func (g *gatherWriter) writeAt(b []byte, off int64) error {
+	if len(g.pending) > 0 && off != g.at+int64(len(g.pending)) || len(g.pending)+len(b) > gatherMax {
+		if err := g.flush(); err != nil {
+			return err
+		}
+	}
+	if len(g.pending) == 0 {
+		g.at = off
+	}
+	g.pending = append(g.pending, b...)
+	return nil
+}
+
+// held returns the n bytes at off when they are still held, not written.
+func (g *gatherWriter) held(off, n int64) ([]byte, bool) {
+	if off >= g.at && off+n <= g.at+int64(len(g.pending)) {
+		return g.pending[off-g.at : off-g.at+n], true
+	}
+	return nil, false
+}
+
+func (g *gatherWriter) flush() error {
+	if len(g.pending) == 0 {
+		return nil
+	}
+	if _, err := g.file.WriteAt(g.pending, g.at); err != nil {
+		return err
+	}
+	g.pending = g.pending[:0]
+	return nil
 }

@@ -111,6 +111,7 @@ func writeVMDK(ctx context.Context, layout *diskLayout, f *os.File, opts vmdkOpt
 		geo:    geo,
 		layout: layout,
 		file:   f,
+		out:    gatherWriter{file: f},
 		opts:   opts,
 		gte:    make([]uint32, geo.gtCount*vmdkGTEsPerGT),
 		next:   geo.grainOffset * vmdkSector,
@@ -137,8 +138,7 @@ type vmdkBuilder struct {
 	gte  []uint32 // grain table entries of every grain, in guest order
 	next int64    // where the next grain goes, sector aligned
 
-	pending   []byte // bytes to write at pendingAt, contiguous
-	pendingAt int64
+	out gatherWriter
 
 	bufs, outs sync.Pool
 	encoders   sync.Pool
@@ -172,7 +172,7 @@ func (v *vmdkBuilder) writeGrains(ctx context.Context) error {
 	if err := orderedWork(ctx, v.opts.workers, feed, v.prepare, v.collect); err != nil {
 		return err
 	}
-	return v.flush()
+	return v.out.flush()
 }
 
 // grainRuns returns the runs of grains that hold data extents, as
@@ -232,7 +232,7 @@ func (v *vmdkBuilder) collect(j *vmdkJob) error {
 			return fmt.Errorf("vmdk: the grains outgrow the 2 TiB a sparse extent can address")
 		}
 		v.gte[j.first+int64(i)] = uint32(sector)
-		if err := v.write(j.out[start:end], v.next); err != nil {
+		if err := v.out.writeAt(j.out[start:end], v.next); err != nil {
 			return err
 		}
 		v.next += int64(end - start)
@@ -245,31 +245,6 @@ func (v *vmdkBuilder) collect(j *vmdkJob) error {
 	if v.opts.progress != nil {
 		v.opts.progress(min(int64(j.n)*vmdkGrainSize, v.layout.size-j.first*vmdkGrainSize))
 	}
-	return nil
-}
-
-// write writes b at off, gathering contiguous writes into large ones.
-func (v *vmdkBuilder) write(b []byte, off int64) error {
-	if len(v.pending) > 0 && off != v.pendingAt+int64(len(v.pending)) || len(v.pending)+len(b) > 4<<20 {
-		if err := v.flush(); err != nil {
-			return err
-		}
-	}
-	if len(v.pending) == 0 {
-		v.pendingAt = off
-	}
-	v.pending = append(v.pending, b...)
-	return nil
-}
-
-func (v *vmdkBuilder) flush() error {
-	if len(v.pending) == 0 {
-		return nil
-	}
-	if _, err := v.file.WriteAt(v.pending, v.pendingAt); err != nil {
-		return err
-	}
-	v.pending = v.pending[:0]
 	return nil
 }
 
