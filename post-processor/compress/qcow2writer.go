@@ -120,6 +120,7 @@ func writeQcow2(ctx context.Context, layout *diskLayout, f *os.File, opts qcow2O
 		geo:    geo,
 		layout: layout,
 		file:   f,
+		out:    gatherWriter{file: f},
 		opts:   opts,
 		l2:     map[int64][]uint64{},
 		stored: map[uint64]qcow2Stored{},
@@ -180,8 +181,7 @@ type qcow2Builder struct {
 	next int64       // first byte after everything placed so far
 	gaps []qcow2Span // unused bytes left before aligned standard clusters
 
-	pending    []byte // bytes to write at pendingAt, contiguous
-	pendingAt  int64
+	out        gatherWriter
 	fileSize   int64
 	l1Size     int64
 	l1Offset   int64
@@ -408,7 +408,7 @@ func (q *qcow2Builder) collect(ctx context.Context, ordered <-chan *qcow2Job, bu
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return q.flush()
+	return q.out.flush()
 }
 
 // store places and writes a cluster's bytes and returns its L2 entry.
@@ -420,7 +420,7 @@ func (q *qcow2Builder) store(guest int64, c qcow2Cluster, data []byte) (uint64, 
 	} else {
 		off = q.placeCompressed(n)
 	}
-	if err := q.write(data, off); err != nil {
+	if err := q.out.writeAt(data, off); err != nil {
 		return 0, err
 	}
 	if err := q.ref(off, n); err != nil {
@@ -492,10 +492,10 @@ func (q *qcow2Builder) share(sum uint64, raw []byte) (uint64, error) {
 // readStored returns the n bytes stored at off: from the bytes not yet
 // written when they are there, else read back from the file.
 func (q *qcow2Builder) readStored(off, n int64) ([]byte, error) {
-	if off >= q.pendingAt && off+n <= q.pendingAt+int64(len(q.pending)) {
-		return q.pending[off-q.pendingAt : off-q.pendingAt+n], nil
+	if b, ok := q.out.held(off, n); ok {
+		return b, nil
 	}
-	if err := q.flush(); err != nil {
+	if err := q.out.flush(); err != nil {
 		return nil, err
 	}
 	if int64(cap(q.scratch)) < n {
@@ -583,31 +583,6 @@ func (q *qcow2Builder) setL2(guest int64, entry uint64) {
 		q.l2[l1] = t
 	}
 	t[guest%q.geo.l2Entries] = entry
-}
-
-// write writes b at off, gathering contiguous writes into large ones.
-func (q *qcow2Builder) write(b []byte, off int64) error {
-	if len(q.pending) > 0 && off != q.pendingAt+int64(len(q.pending)) || len(q.pending)+len(b) > 4<<20 {
-		if err := q.flush(); err != nil {
-			return err
-		}
-	}
-	if len(q.pending) == 0 {
-		q.pendingAt = off
-	}
-	q.pending = append(q.pending, b...)
-	return nil
-}
-
-func (q *qcow2Builder) flush() error {
-	if len(q.pending) == 0 {
-		return nil
-	}
-	if _, err := q.file.WriteAt(q.pending, q.pendingAt); err != nil {
-		return err
-	}
-	q.pending = q.pending[:0]
-	return nil
 }
 
 // writeMetadata places and writes the L2 tables, the L1 table, the

@@ -146,6 +146,7 @@ func TestQcow2WriterRoundTrip(t *testing.T) {
 						t.Fatalf("bits %d zstd %v: %v", bits, compressed, err)
 					}
 					checkQcow2(t, src, out)
+					requireGlanceAccepts(t, out, "qcow2", d.size)
 					if got := fileSHA256(t, out); got != sum {
 						t.Errorf("bits %d zstd %v: reported sha256 %s, file hashes to %s", bits, compressed, sum, got)
 					}

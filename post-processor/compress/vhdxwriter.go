@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -637,7 +637,7 @@ func populate(b []byte) error {
 
 // hashInOrder hashes the pieces in file order as the workers finish them
 // and passes each on to be written.
-func (v *vhdxBuilder) hashInOrder(ctx context.Context, h io.Writer, ordered <-chan *vhdxPiece, written chan<- *vhdxPiece) error {
+func (v *vhdxBuilder) hashInOrder(ctx context.Context, h hash.Hash, ordered <-chan *vhdxPiece, written chan<- *vhdxPiece) error {
 	for p := range ordered {
 		select {
 		case <-p.done:

@@ -473,7 +473,8 @@ func writeVHDXFile(t *testing.T, layout *diskLayout, out string, opts vhdxOption
 // size and at 1 MiB (where the "large" disk's BAT interleaves sector bitmap
 // entries among stored blocks), and checks that qemu-img finds no error,
 // reads back the source's bytes and sees the block size; that libvhdi, a
-// reader independent of QEMU, reads the same bytes; that the reported
+// reader independent of QEMU, reads the same bytes, and Glance's format
+// inspector (what Glance, Nova and Cinder check on upload) accepts it; that the reported
 // SHA-256 and size are the file's; that the file is no larger than
 // qemu-img's own conversion; and the structure (checkVHDXStructure).
 func TestVHDXWriterRoundTrip(t *testing.T) {
@@ -491,6 +492,7 @@ func TestVHDXWriterRoundTrip(t *testing.T) {
 				sum, size := writeVHDXFile(t, layout, out, vhdxOptions{blockSize: blockSize, workers: 3})
 				checkVHDX(t, src, out, blockSize, ranges)
 				independentRead(t, src, out, ranges)
+				requireGlanceAccepts(t, out, "vhdx", d.size)
 				checkVHDXStructure(t, parseVHDX(t, out), src)
 				if got := fileSHA256(t, out); got != sum {
 					t.Errorf("block size %d: reported sha256 %s, file hashes to %s", blockSize, sum, got)
@@ -904,7 +906,7 @@ func TestVHDXSegments(t *testing.T) {
 	v := &vhdxBuilder{input: input, layout: &diskLayout{size: 4 << 20, extents: []dataExtent{
 		{start: 8 << 10, length: 8 << 10, host: 64 << 10},
 		{start: 64 << 10, length: 4 << 10, host: 1<<20 - 4<<10},
-		{start: 1 << 20, length: 512, host: 0},          // not 4 KiB long
+		{start: 1 << 20, length: 512, host: 0},           // not 4 KiB long
 		{start: 2 << 20, length: 8 << 10, host: 1 << 20}, // past the end of the file
 	}}}
 	segs, ok := v.segments(0, 128<<10)

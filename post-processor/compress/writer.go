@@ -68,13 +68,15 @@ func (w *writer) write() error {
 	if w.partial, err = w.tempPath(".partial"); err != nil {
 		return err
 	}
-	if w.spec.Name == "qcow2" {
-		if wrote, err := w.writeQcow2Go(); wrote || err != nil {
-			return err
-		}
+	// Formats winbake writes itself when it can read the input's guest
+	// bytes; each reports false to leave the output to qemu-img.
+	goWriters := map[string]func() (bool, error){
+		"qcow2": w.writeQcow2Go,
+		"vmdk":  w.writeVMDKGo,
+		"vhdx":  w.writeVHDXGo,
 	}
-	if w.spec.Name == "vhdx" {
-		if wrote, err := w.writeVHDXGo(); wrote || err != nil {
+	if write, ok := goWriters[w.spec.Name]; ok {
+		if wrote, err := write(); wrote || err != nil {
 			return err
 		}
 	}

@@ -277,11 +277,12 @@ func run() error {
 		return fmt.Sprintf("%.2f", ra.d.Seconds()/rb.d.Seconds())
 	}
 	fmt.Printf("compress speedup vs qemu-img: %s (size ratio %s), vs best qemu-img: %s (size ratio %s), "+
-		"vhdx vs qemu-img: %s, vmdk vs qemu-img: %s, dd.gz vs gzip: %s, vs pigz: %s (size ratio %s), "+
+		"vhdx vs qemu-img: %s (size ratio %s), vmdk vs qemu-img: %s (size ratio %s), dd.gz vs gzip: %s, vs pigz: %s (size ratio %s), "+
 		"dd.xz vs xz -T0: %s (size ratio %s), %dG/%dG time: dd.gz %s, qcow2 %s\n",
 		speed("qemu-zlib", "wb-qcow2"), size("wb-qcow2", "qemu-zlib"),
 		speed("qemu-zstd", "wb-qcow2"), size("wb-qcow2", "qemu-zstd"),
-		speed("qemu-vhdx", "wb-vhdx"), speed("qemu-vmdk", "wb-vmdk"),
+		speed("qemu-vhdx", "wb-vhdx"), size("wb-vhdx", "qemu-vhdx"),
+		speed("qemu-vmdk", "wb-vmdk"), size("wb-vmdk", "qemu-vmdk"),
 		speed("gzip", "wb-gz"), speed("pigz", "wb-gz"), size("wb-gz", "pigz"),
 		speed("xz", "wb-xz"), size("wb-xz", "xz"),
 		big, diskGiB, timeRatio("wb-gz64", "wb-gz"), timeRatio("wb-qcow2-64", "wb-qcow2"))
