@@ -76,7 +76,11 @@ func (s *stepWaitWinRM) Run(ctx context.Context, state multistep.StateBag) multi
 			state.Put("communicator", comm)
 			return multistep.ActionContinue
 		}
-		lastErr = err
+		if deadline, _ := waitCtx.Deadline(); time.Now().Before(deadline) || lastErr == nil {
+			// A try that winrm_timeout cut short says less than the last
+			// whole one (a 401 for a wrong password, say).
+			lastErr = err
+		}
 		log.Printf("[DEBUG] WinRM not ready yet: %v", err)
 	}
 }
