@@ -320,36 +320,7 @@ func TestQcow2WriterFallsBack(t *testing.T) {
 // TestQcow2WriterCancel cancels the Go writer while it compresses and while
 // it hashes: the error is the context's and the output directory is empty.
 func TestQcow2WriterCancel(t *testing.T) {
-	requireTools(t, "qemu-img")
-	for _, when := range []string{"read", "Computing SHA-256"} {
-		t.Run(when, func(t *testing.T) {
-			t.Parallel()
-			in := filepath.Join(t.TempDir(), "disk.raw")
-			writeQcow2Disk(t, in, qcow2Disks["sparse"])
-			outDir := t.TempDir()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ui := newTestUI()
-			var once sync.Once
-			if when == "read" {
-				ui.onRead = func() { once.Do(cancel) }
-			} else {
-				ui.onSay = func(msg string) {
-					if strings.HasPrefix(msg, when) {
-						once.Do(cancel)
-					}
-				}
-			}
-			p := configure(t, map[string]interface{}{"format": "qcow2", "output": filepath.Join(outDir, "out.qcow2")})
-			a, _, err := postProcess(ctx, p, ui, in)
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("PostProcess = %v, %v; want context.Canceled\nui:\n%s", a, err, ui.messages())
-			}
-			if names := dirNames(t, outDir); len(names) != 0 {
-				t.Errorf("after cancel the output directory holds %v", names)
-			}
-		})
-	}
+	checkWriterCancel(t, "qcow2", "read", "Computing SHA-256")
 }
 
 // TestQcow2GeometryRefusesClusterBits: cluster sizes QEMU cannot open are
@@ -368,5 +339,43 @@ func TestQcow2GeometryRefusesClusterBits(t *testing.T) {
 	// bits 54-61.
 	if g.csizeShift != 54 || g.csizeMask != 0xff || g.offsetMask != 1<<54-1 {
 		t.Errorf("64 KiB geometry: shift %d mask %#x offset mask %#x", g.csizeShift, g.csizeMask, g.offsetMask)
+	}
+}
+
+// checkWriterCancel writes the sparse test disk as format and cancels the
+// context at each point of whens ("read": the first read of the input;
+// else the start of the ui message on which to cancel): the error is the
+// context's and the output directory is empty.
+func checkWriterCancel(t *testing.T, format string, whens ...string) {
+	t.Helper()
+	requireTools(t, "qemu-img")
+	for _, when := range whens {
+		t.Run(when, func(t *testing.T) {
+			t.Parallel()
+			in := filepath.Join(t.TempDir(), "disk.raw")
+			writeQcow2Disk(t, in, qcow2Disks["sparse"])
+			outDir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ui := newTestUI()
+			var once sync.Once
+			if when == "read" {
+				ui.onRead = func() { once.Do(cancel) }
+			} else {
+				ui.onSay = func(msg string) {
+					if strings.HasPrefix(msg, when) {
+						once.Do(cancel)
+					}
+				}
+			}
+			p := configure(t, map[string]interface{}{"format": format, "output": filepath.Join(outDir, "out."+format)})
+			a, _, err := postProcess(ctx, p, ui, in)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("PostProcess = %v, %v; want context.Canceled\nui:\n%s", a, err, ui.messages())
+			}
+			if names := dirNames(t, outDir); len(names) != 0 {
+				t.Errorf("after cancel the output directory holds %v", names)
+			}
+		})
 	}
 }

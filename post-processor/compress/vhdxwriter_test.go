@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -732,36 +731,7 @@ func TestVHDXGeometry(t *testing.T) {
 // TestVHDXWriterCancel cancels the Go writer while it reads: the error is
 // the context's and the output directory is empty.
 func TestVHDXWriterCancel(t *testing.T) {
-	requireTools(t, "qemu-img")
-	for _, when := range []string{"read", "Writing vhdx"} {
-		t.Run(when, func(t *testing.T) {
-			t.Parallel()
-			in := filepath.Join(t.TempDir(), "disk.raw")
-			writeQcow2Disk(t, in, qcow2Disks["sparse"])
-			outDir := t.TempDir()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ui := newTestUI()
-			var once sync.Once
-			if when == "read" {
-				ui.onRead = func() { once.Do(cancel) }
-			} else {
-				ui.onSay = func(msg string) {
-					if strings.HasPrefix(msg, when) {
-						once.Do(cancel)
-					}
-				}
-			}
-			p := configure(t, map[string]interface{}{"format": "vhdx", "output": filepath.Join(outDir, "out.vhdx")})
-			a, _, err := postProcess(ctx, p, ui, in)
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("PostProcess = %v, %v; want context.Canceled\nui:\n%s", a, err, ui.messages())
-			}
-			if names := dirNames(t, outDir); len(names) != 0 {
-				t.Errorf("after cancel the output directory holds %v", names)
-			}
-		})
-	}
+	checkWriterCancel(t, "vhdx", "read", "Writing vhdx")
 }
 
 // TestVHDXWriterRefusesShortInput: a raw input whose data extents cannot

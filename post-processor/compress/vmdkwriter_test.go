@@ -6,14 +6,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -258,36 +256,7 @@ func TestVMDKWriterThroughPostProcessor(t *testing.T) {
 // TestVMDKWriterCancel cancels the writer while it compresses and while it
 // hashes: the error is the context's and the output directory is empty.
 func TestVMDKWriterCancel(t *testing.T) {
-	requireTools(t, "qemu-img")
-	for _, when := range []string{"read", "Computing SHA-256"} {
-		t.Run(when, func(t *testing.T) {
-			t.Parallel()
-			in := filepath.Join(t.TempDir(), "disk.raw")
-			writeQcow2Disk(t, in, qcow2Disks["sparse"])
-			outDir := t.TempDir()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ui := newTestUI()
-			var once sync.Once
-			if when == "read" {
-				ui.onRead = func() { once.Do(cancel) }
-			} else {
-				ui.onSay = func(msg string) {
-					if strings.HasPrefix(msg, when) {
-						once.Do(cancel)
-					}
-				}
-			}
-			p := configure(t, map[string]interface{}{"format": "vmdk", "output": filepath.Join(outDir, "out.vmdk")})
-			a, _, err := postProcess(ctx, p, ui, in)
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("PostProcess = %v, %v; want context.Canceled\nui:\n%s", a, err, ui.messages())
-			}
-			if names := dirNames(t, outDir); len(names) != 0 {
-				t.Errorf("after cancel the output directory holds %v", names)
-			}
-		})
-	}
+	checkWriterCancel(t, "vmdk", "read", "Computing SHA-256")
 }
 
 // TestVMDKGeometry: the metadata is placed as QEMU's vmdk_init_extent
